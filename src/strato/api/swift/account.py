@@ -1,0 +1,72 @@
+"""Account requests: HEAD, GET (container listing), POST (metadata)."""
+
+from __future__ import annotations
+
+from strato.api.http import Response
+from strato.api.swift.acl import OWNER_HEADERS
+from strato.api.swift.constraints import (
+    ACCOUNT_LISTING_LIMIT,
+    check_metadata,
+    check_stored_metadata,
+)
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import pick, removals, title_case, x_timestamp
+from strato.api.swift.listing import container_entry, listing_format, listing_query, render
+
+META_PREFIXES = ("x-account-meta-",)
+
+
+async def account_headers(sr: SwiftRequest) -> dict[str, str]:
+    storage = sr.services.storage
+    record = await storage.get_account(sr.account)
+    stats = await storage.account_stats(sr.account)
+    headers = {
+        "X-Account-Container-Count": str(stats.container_count),
+        "X-Account-Object-Count": str(stats.object_count),
+        "X-Account-Bytes-Used": str(stats.bytes_used),
+        "X-Account-Storage-Policy-Policy-0-Container-Count": str(stats.container_count),
+        "X-Account-Storage-Policy-Policy-0-Object-Count": str(stats.object_count),
+        "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(stats.bytes_used),
+        "Accept-Ranges": "bytes",
+    }
+    if record is not None:
+        headers["X-Timestamp"] = x_timestamp(record.created_at)
+        headers["X-Put-Timestamp"] = x_timestamp(record.created_at)
+        for key, value in record.meta.items():
+            if key in OWNER_HEADERS and not sr.is_owner:
+                continue
+            headers[title_case(key)] = value
+    return headers
+
+
+async def handle_account(sr: SwiftRequest) -> Response:
+    method = sr.request.method
+    if not sr.is_owner:
+        raise sr.services.authorizer.deny(sr.auth)
+    if method in ("HEAD", "GET"):
+        headers = await account_headers(sr)
+        if method == "HEAD":
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            headers["Content-Length"] = "0"
+            return Response(204, headers)
+        fmt = listing_format(sr.request)
+        query = listing_query(sr.request, ACCOUNT_LISTING_LIMIT)
+        entries = await sr.services.storage.list_containers(sr.account, query)
+        return render(fmt, "account", sr.account, [container_entry(e) for e in entries],
+                      headers)
+    if method == "POST":
+        check_metadata(sr.headers, "account")
+        set_meta = pick(sr.headers, META_PREFIXES)
+        remove = removals(sr.headers, "account")
+        if "x-account-meta-quota-bytes" in set_meta and not sr.is_reseller:
+            raise SwiftError(403)
+        current = await sr.services.storage.get_account(sr.account)
+        merged = {**(current.meta if current else {}), **set_meta}
+        check_stored_metadata({k: v for k, v in merged.items() if v and k not in remove},
+                              "account")
+        await sr.services.storage.update_account(sr.account, set_meta, remove)
+        headers = await account_headers(sr)
+        headers["Content-Type"] = "text/html; charset=UTF-8"
+        return Response(204, headers)
+    raise SwiftError(405, headers={"Allow": "HEAD, GET, POST"})

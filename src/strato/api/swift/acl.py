@@ -1,0 +1,134 @@
+"""Who may do what to an account, container or object.
+
+Owners (a role in `operator_roles` on the account's project, or the reseller-admin role)
+may do everything. Container ACLs (`X-Container-Read`/`-Write`) grant others:
+`project:user` by id or name, `project:*`, `*:user`, `*:*`, role names, and referrer
+elements `.r:*`, `.r:host`, `.r:.domain`, `.r:-host` plus `.rlistings` for listings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from strato.api.swift.errors import SwiftError
+from strato.domain.identity import AuthContext
+
+RESELLER_PREFIX = "AUTH_"
+OWNER_HEADERS = ("x-container-read", "x-container-write", "x-container-sync-key",
+                 "x-container-sync-to", "x-account-meta-temp-url-key",
+                 "x-account-meta-temp-url-key-2", "x-container-meta-temp-url-key",
+                 "x-container-meta-temp-url-key-2", "x-account-access-control")
+
+
+def clean_acl(name: str, value: str) -> str:
+    """Validate and normalise an ACL header as Swift does; 400 on a bad element."""
+    values = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        if item.startswith("."):
+            designator, _, rest = item.partition(":")
+            designator = designator.strip()
+            rest = rest.strip()
+            if designator in (".r", ".ref", ".referer", ".referrer"):
+                if "write" in name:
+                    raise SwiftError(400, f"Referrers not allowed in write ACL: {item!r}")
+                negate = rest.startswith("-")
+                host = rest[1:].strip() if negate else rest
+                if not host or host in (".", "-"):
+                    raise SwiftError(400, f"No host/domain value after referrer "
+                                     f"designation in ACL: {item!r}")
+                values.append(f".r:{'-' if negate else ''}{host}")
+            elif designator == ".rlistings" and not rest:
+                values.append(".rlistings")
+            else:
+                raise SwiftError(400, f"Unknown designator {designator!r} in ACL: {item!r}")
+        else:
+            values.append(item)
+    return ",".join(values)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAcl:
+    referrers: tuple[str, ...]
+    groups: tuple[str, ...]
+    listings: bool
+
+
+def parse_acl(value: str | None) -> ParsedAcl:
+    referrers: list[str] = []
+    groups: list[str] = []
+    listings = False
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith(".r:"):
+            referrers.append(item[3:])
+        elif item == ".rlistings":
+            listings = True
+        else:
+            groups.append(item)
+    return ParsedAcl(tuple(referrers), tuple(groups), listings)
+
+
+def referrer_allowed(referrer: str | None, allowed: tuple[str, ...]) -> bool:
+    host = urlparse(referrer).hostname or "" if referrer else ""
+    ok = False
+    for rule in allowed:
+        negate = rule.startswith("-")
+        pattern = rule[1:] if negate else rule
+        if pattern == "*" or pattern == host or (
+                pattern.startswith(".") and host.endswith(pattern)):
+            ok = not negate
+    return ok
+
+
+def group_matches(ctx: AuthContext, groups: tuple[str, ...]) -> bool:
+    user_keys = {ctx.user_id, ctx.user_name, "*"}
+    project_keys = {ctx.project_id or "", ctx.project_name or "", "*"}
+    roles = {r.lower() for r in ctx.roles}
+    for group in groups:
+        project, sep, user = group.partition(":")
+        if sep:
+            if project in project_keys and user in user_keys and (ctx.project_id is not None
+                                                                  or project == "*"):
+                return True
+        elif group.lower() in roles or group in (ctx.user_id, ctx.user_name):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Authorizer:
+    operator_roles: tuple[str, ...]
+    reseller_admin_role: str
+
+    def is_reseller(self, ctx: AuthContext | None) -> bool:
+        return ctx is not None and ctx.has_any_role((self.reseller_admin_role,))
+
+    def is_owner(self, ctx: AuthContext | None, account: str) -> bool:
+        if ctx is None:
+            return False
+        if self.is_reseller(ctx):
+            return True
+        return (account == RESELLER_PREFIX + (ctx.project_id or "")
+                and ctx.has_any_role(self.operator_roles))
+
+    @staticmethod
+    def deny(ctx: AuthContext | None) -> SwiftError:
+        return SwiftError(403 if ctx is not None else 401)
+
+    def can_read(self, ctx: AuthContext | None, read_acl: str | None, referrer: str | None,
+                 *, listing: bool = False) -> bool:
+        acl = parse_acl(read_acl)
+        if ctx is not None and group_matches(ctx, acl.groups):
+            return True
+        if acl.referrers and referrer_allowed(referrer, acl.referrers):
+            return acl.listings if listing else True
+        return False
+
+    def can_write(self, ctx: AuthContext | None, write_acl: str | None) -> bool:
+        return ctx is not None and group_matches(ctx, parse_acl(write_acl).groups)

@@ -1,0 +1,112 @@
+"""Container requests: PUT, HEAD, GET (object listing), POST, DELETE."""
+
+from __future__ import annotations
+
+from strato.api.http import Response
+from strato.api.swift.acl import OWNER_HEADERS, clean_acl
+from strato.api.swift.constraints import (
+    CONTAINER_LISTING_LIMIT,
+    check_container_name,
+    check_metadata,
+    check_stored_metadata,
+)
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import last_modified, pick, removals, title_case, x_timestamp
+from strato.api.swift.listing import listing_format, listing_query, object_entry, render
+from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
+from strato.stores.metadata.records import ContainerRecord
+
+META_PREFIXES = ("x-container-meta-",)
+SETTABLE = ("x-container-read", "x-container-write", "x-versions-location",
+            "x-history-location", "x-container-sync-to", "x-container-sync-key")
+
+
+def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, str]:
+    headers = {
+        "X-Container-Object-Count": str(record.object_count),
+        "X-Container-Bytes-Used": str(record.bytes_used),
+        "X-Timestamp": x_timestamp(record.created_at),
+        "X-Put-Timestamp": x_timestamp(record.put_timestamp),
+        "Last-Modified": last_modified(record.put_timestamp),
+        "X-Storage-Policy": "Policy-0",
+        "Accept-Ranges": "bytes",
+    }
+    for key, value in record.meta.items():
+        if key.startswith("x-container-sysmeta-"):
+            continue
+        if key in OWNER_HEADERS and not sr.is_owner:
+            continue
+        headers[title_case(key)] = value
+    return headers
+
+
+def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
+    check_metadata(sr.headers, "container")
+    set_meta = pick(sr.headers, META_PREFIXES, SETTABLE)
+    for name in ("x-container-read", "x-container-write"):
+        if name in set_meta:
+            set_meta[name] = clean_acl(name, set_meta[name])
+    remove = removals(sr.headers, "container")
+    if any(k.startswith("x-container-meta-quota-") for k in set_meta) and not sr.is_owner:
+        raise SwiftError(403)
+    return set_meta, remove
+
+
+async def handle_container(sr: SwiftRequest) -> Response:
+    method = sr.request.method
+    storage = sr.services.storage
+    authorizer = sr.services.authorizer
+    assert sr.container is not None
+    if method == "PUT":
+        if not sr.is_owner:
+            raise authorizer.deny(sr.auth)
+        check_container_name(sr.container)
+        set_meta, remove = _meta_from_request(sr)
+        for key in remove:
+            set_meta.setdefault(key, "")
+        _, created = await storage.create_container(sr.account, sr.container, set_meta)
+        return Response(201 if created else 202, {"Content-Type": "text/html; charset=UTF-8"})
+
+    record = await storage.get_container(sr.account, sr.container)
+    if method in ("GET", "HEAD"):
+        read_acl = record.meta.get("x-container-read") if record else None
+        if not sr.is_owner and not authorizer.can_read(
+                sr.auth, read_acl, sr.headers.get("referer"), listing=True):
+            raise authorizer.deny(sr.auth)
+        if record is None:
+            raise SwiftError(404)
+        headers = container_headers(sr, record)
+        if method == "HEAD":
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            headers["Content-Length"] = "0"
+            return Response(204, headers)
+        fmt = listing_format(sr.request)
+        query = listing_query(sr.request, CONTAINER_LISTING_LIMIT)
+        entries = await storage.list_objects(record, query)
+        return render(fmt, "container", sr.container, [object_entry(e) for e in entries],
+                      headers)
+
+    if not sr.is_owner:
+        raise authorizer.deny(sr.auth)
+    if record is None:
+        raise SwiftError(404)
+    if method == "POST":
+        set_meta, remove = _meta_from_request(sr)
+        merged = {**record.meta, **set_meta}
+        check_stored_metadata({k: v for k, v in merged.items() if v and k not in remove},
+                              "container")
+        try:
+            await storage.update_container(sr.account, sr.container, set_meta, remove)
+        except ContainerNotFound:
+            raise SwiftError(404) from None
+        return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+    if method == "DELETE":
+        try:
+            await storage.delete_container(sr.account, sr.container)
+        except ContainerNotFound:
+            raise SwiftError(404) from None
+        except ContainerNotEmpty:
+            raise SwiftError(409) from None
+        return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+    raise SwiftError(405, headers={"Allow": "HEAD, GET, PUT, POST, DELETE"})

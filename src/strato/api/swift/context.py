@@ -1,0 +1,41 @@
+"""Per-request state: the parsed target, the caller and the services, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strato.api.http import Request
+from strato.api.swift.acl import Authorizer
+from strato.domain.identity import AuthContext, IdentityService
+from strato.domain.storage import StorageService
+
+
+@dataclass(frozen=True, slots=True)
+class SwiftServices:
+    storage: StorageService
+    identity: IdentityService
+    authorizer: Authorizer
+    base_url: str
+    max_file_size: int
+
+
+@dataclass(slots=True)
+class SwiftRequest:
+    request: Request
+    services: SwiftServices
+    account: str
+    container: str | None
+    obj: str | None
+    auth: AuthContext | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.request.headers
+
+    @property
+    def is_owner(self) -> bool:
+        return self.services.authorizer.is_owner(self.auth, self.account)
+
+    @property
+    def is_reseller(self) -> bool:
+        return self.services.authorizer.is_reseller(self.auth)

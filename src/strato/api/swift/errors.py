@@ -1,0 +1,50 @@
+"""Swift's error responses, in one table: status, default HTML body, content type."""
+
+from __future__ import annotations
+
+from strato.api.http import REASONS, Response
+
+_DEFAULT_BODIES = {
+    400: "The server could not comply with the request since it is either malformed or "
+         "otherwise incorrect.",
+    401: "This server could not verify that you are authorized to access the document you "
+         "requested.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    405: "The method is not allowed for this resource.",
+    406: "The server could not provide the requested content type.",
+    409: "There was a conflict when trying to complete your request.",
+    411: "Length Required.",
+    412: "A precondition for this request was not met.",
+    413: "The body of your request was too large for this server.",
+    416: "The Range requested is not available.",
+    422: "The entity is unprocessable.",
+    499: "The client disconnected during request.",
+    500: "An error occurred.",
+    503: "The server is currently unavailable. Please try again at a later time.",
+}
+
+
+class SwiftError(Exception):
+    """Raised anywhere in the Swift front-end; rendered by the router."""
+
+    def __init__(self, status: int, message: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message or REASONS.get(status, ""))
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """Plain text when there is a specific message (as Swift's constraints give), else HTML."""
+    hdrs = dict(headers or {})
+    if message is not None:
+        hdrs["Content-Type"] = "text/plain; charset=UTF-8"
+        body = message.encode("utf-8")
+    else:
+        hdrs["Content-Type"] = "text/html; charset=UTF-8"
+        text = _DEFAULT_BODIES.get(status, "")
+        body = f"<html><h1>{REASONS.get(status, '')}</h1><p>{text}</p></html>".encode()
+    return Response(status, hdrs, body)

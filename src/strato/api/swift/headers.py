@@ -1,0 +1,44 @@
+"""Rendering stored state as Swift headers and dates."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from email.utils import formatdate, parsedate_to_datetime
+
+
+def title_case(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def x_timestamp(ts: float) -> str:
+    return f"{ts:016.05f}"
+
+
+def last_modified(ts: float) -> str:
+    """RFC 1123, rounded up to the second as Swift does."""
+    return formatdate(math.ceil(ts), usegmt=True)
+
+
+def listing_date(ts: float) -> str:
+    """Swift's listing format: always six fraction digits, no zone (rclone needs exactly this)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def parse_http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def pick(headers: dict[str, str], prefixes: tuple[str, ...], names: tuple[str, ...] = ()
+         ) -> dict[str, str]:
+    """Request headers to store: those under `prefixes` plus the exact `names`."""
+    return {k: v for k, v in headers.items() if k.startswith(prefixes) or k in names}
+
+
+def removals(headers: dict[str, str], kind: str) -> list[str]:
+    """Keys named by `X-Remove-<Kind>-Meta-*` (and `X-Remove-<Kind>-Read`...)."""
+    prefix = f"x-remove-{kind}-"
+    return [f"x-{kind}-" + k[len(prefix):] for k in headers if k.startswith(prefix)]

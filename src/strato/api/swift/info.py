@@ -1,0 +1,44 @@
+"""`GET /info`: the limits in force and the features present, as Swift's clients read them.
+
+Each feature module registers its own section, so the document never claims a feature the
+server does not have (openstacksdk and swiftclient choose their upload strategy from it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strato import __version__
+from strato.api.swift import constraints as c
+
+
+class Capabilities:
+    def __init__(self, max_file_size: int) -> None:
+        self._sections: dict[str, dict[str, Any]] = {
+            "swift": {
+                "version": f"strato-{__version__}",
+                "max_file_size": max_file_size,
+                "max_meta_name_length": c.MAX_META_NAME_LENGTH,
+                "max_meta_value_length": c.MAX_META_VALUE_LENGTH,
+                "max_meta_count": c.MAX_META_COUNT,
+                "max_meta_overall_size": c.MAX_META_OVERALL_SIZE,
+                "max_header_size": c.MAX_HEADER_SIZE,
+                "extra_header_count": 0,
+                "max_object_name_length": c.MAX_OBJECT_NAME_LENGTH,
+                "max_container_name_length": c.MAX_CONTAINER_NAME_LENGTH,
+                "max_account_name_length": c.MAX_ACCOUNT_NAME_LENGTH,
+                "container_listing_limit": c.CONTAINER_LISTING_LIMIT,
+                "account_listing_limit": c.ACCOUNT_LISTING_LIMIT,
+                "account_autocreate": True,
+                "allow_account_management": False,
+                "valid_api_versions": ["v1"],
+                "policies": [{"name": "Policy-0", "default": True, "aliases": "Policy-0"}],
+                "strict_cors_mode": True,
+            },
+        }
+
+    def register(self, name: str, section: dict[str, Any]) -> None:
+        self._sections[name] = section
+
+    def document(self) -> dict[str, Any]:
+        return self._sections

@@ -1,0 +1,115 @@
+"""Listing parameters and the JSON, XML and plain-text renderings clients parse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import orjson
+
+from strato.api.http import Request, Response
+from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import listing_date
+from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
+
+FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
+
+
+def listing_format(request: Request) -> str:
+    """`format=` wins; else negotiate on Accept like Swift (406 when nothing fits)."""
+    fmt = request.query.get("format", "").lower()
+    if fmt in FORMATS:
+        return fmt
+    if fmt.startswith("json"):
+        return "json"
+    if fmt.startswith("xml"):
+        return "xml"
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return "plain"
+    best, best_q = None, 0.0
+    for order, item in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        for fmt_name, candidates in (("plain", ("text/plain", "text/*", "*/*")),
+                                     ("json", ("application/json", "application/*")),
+                                     ("xml", ("application/xml", "text/xml"))):
+            if media.lower() in candidates and q > best_q:
+                # exact types beat wildcards at equal q; earlier entries beat later ones
+                best, best_q = fmt_name, q - (0.0001 if "*" in media else 0) - order * 1e-6
+    if best is None:
+        raise SwiftError(406)
+    return best
+
+
+def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) -> ListingQuery:
+    q = request.query
+    limit = max_limit
+    if "limit" in q:
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise SwiftError(412, "Value of limit must be a positive integer") from None
+        if limit < 0:
+            raise SwiftError(412, "Value of limit must be a positive integer")
+        if limit > max_limit:
+            raise SwiftError(412, f"Maximum limit is {max_limit}")
+    delimiter = q.get("delimiter", "")
+    if delimiter and len(delimiter) > 1:
+        raise SwiftError(412, "Bad delimiter")
+    for key in ("marker", "end_marker", "prefix", "path"):
+        if len(q.get(key, "").encode("utf-8")) > 1024 * 4:
+            raise SwiftError(400, f"Value of {key} too long")
+    reverse = q.get("reverse", "").lower() in ("1", "true", "yes", "on", "t", "y")
+    return ListingQuery(prefix=q.get("prefix", ""), marker=q.get("marker", ""),
+                        end_marker=q.get("end_marker", ""), delimiter=delimiter,
+                        limit=limit, reverse=reverse, path=q.get("path"))
+
+
+def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
+    if isinstance(record, Subdir):
+        return {"subdir": record.name}
+    return {"name": record.name, "hash": record.etag, "bytes": record.size,
+            "content_type": record.content_type,
+            "last_modified": listing_date(record.timestamp)}
+
+
+def container_entry(record: ContainerRecord | Subdir) -> dict[str, object]:
+    if isinstance(record, Subdir):
+        return {"subdir": record.name}
+    return {"name": record.name, "count": record.object_count, "bytes": record.bytes_used,
+            "last_modified": listing_date(record.put_timestamp)}
+
+
+def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
+           headers: dict[str, str]) -> Response:
+    """kind: 'container' (object entries) or 'account' (container entries)."""
+    if fmt == "json":
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        return Response(200, headers, orjson.dumps(list(entries)))
+    if fmt == "xml":
+        headers["Content-Type"] = "application/xml; charset=utf-8"
+        item = "object" if kind == "container" else "container"
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind} name={quoteattr(name)}>']
+        for entry in entries:
+            if "subdir" in entry:
+                sub = str(entry["subdir"])
+                parts.append(f"<subdir name={quoteattr(sub)}><name>{escape(sub)}</name>"
+                             "</subdir>")
+                continue
+            fields = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in entry.items())
+            parts.append(f"<{item}>{fields}</{item}>")
+        parts.append(f"</{kind}>")
+        return Response(200, headers, "".join(parts).encode("utf-8"))
+    headers["Content-Type"] = "text/plain; charset=utf-8"
+    if not entries:
+        return Response(204, headers, b"")
+    text = "".join(f"{e.get('name', e.get('subdir'))}\n" for e in entries)
+    return Response(200, headers, text.encode("utf-8"))

@@ -1,0 +1,302 @@
+"""Object requests: PUT (and X-Copy-From), GET/HEAD (ranges, conditionals), POST, DELETE, COPY."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+from urllib.parse import quote, unquote
+
+from strato.api.http import BadRequest, ClientDisconnect, Response
+from strato.api.swift.conditional import evaluate
+from strato.api.swift.constraints import check_metadata, check_object_name, delete_at_from
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import last_modified, pick, title_case, x_timestamp
+from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
+from strato.domain.storage import (
+    ContainerNotFound,
+    EtagMismatch,
+    ObjectNotFound,
+    ObjectTooLarge,
+)
+from strato.stores.blob.base import BlobReader
+from strato.stores.metadata.records import ContainerRecord, ObjectRecord
+
+META_PREFIXES = ("x-object-meta-",)
+STORED_HEADERS = ("content-disposition", "content-encoding")
+ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
+
+
+def guess_type(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+def object_headers(record: ObjectRecord) -> dict[str, str]:
+    headers = {
+        "Content-Type": record.content_type,
+        "Etag": record.etag,
+        "Last-Modified": last_modified(record.timestamp),
+        "X-Timestamp": x_timestamp(record.timestamp),
+        "Accept-Ranges": "bytes",
+    }
+    for key, value in record.meta.items():
+        if "-sysmeta-" not in key:
+            headers[title_case(key)] = value
+    if record.delete_at is not None:
+        headers["X-Delete-At"] = str(record.delete_at)
+    return headers
+
+
+def request_meta(sr: SwiftRequest) -> dict[str, str]:
+    check_metadata(sr.headers, "object")
+    return pick(sr.headers, META_PREFIXES, STORED_HEADERS)
+
+
+def split_target(value: str, header: str) -> tuple[str, str]:
+    """`/container/object` or `container/object` (URL-quoted) from Destination/X-Copy-From."""
+    path = unquote(value)
+    path = path[1:] if path.startswith("/") else path
+    container, _, obj = path.partition("/")
+    if not container or not obj:
+        raise SwiftError(412, f"{header} header must be of the form "
+                         "<container name>/<object name>")
+    return container, obj
+
+
+async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerRecord | None:
+    return await sr.services.storage.get_container(account, name)
+
+
+def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    authorizer = sr.services.authorizer
+    if authorizer.is_owner(sr.auth, account):
+        return True
+    read_acl = container.meta.get("x-container-read") if container else None
+    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
+
+
+def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    authorizer = sr.services.authorizer
+    if authorizer.is_owner(sr.auth, account):
+        return True
+    write_acl = container.meta.get("x-container-write") if container else None
+    return authorizer.can_write(sr.auth, write_acl)
+
+
+async def handle_object(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    method = sr.request.method
+    if method in ("GET", "HEAD"):
+        return await get_object(sr)
+    if method == "PUT":
+        return await put_object(sr)
+    if method == "POST":
+        return await post_object(sr)
+    if method == "DELETE":
+        return await delete_object(sr)
+    if method == "COPY":
+        return await copy_request(sr)
+    raise SwiftError(405, headers={"Allow": "HEAD, GET, PUT, POST, DELETE, COPY"})
+
+
+async def get_object(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    storage = sr.services.storage
+    container = await _container(sr, sr.account, sr.container)
+    if not _can_read(sr, sr.account, container):
+        raise sr.services.authorizer.deny(sr.auth)
+    record = await storage.get_object(container, sr.obj) if container else None
+    if record is None:
+        if sr.headers.get("if-match") is not None:
+            raise SwiftError(412)
+        raise SwiftError(404)
+    headers = object_headers(record)
+    status = evaluate(sr.headers, record.etag, record.timestamp)
+    if status is not None:
+        headers.pop("Content-Type", None)
+        if status == 412:
+            headers["Content-Type"] = "text/html; charset=UTF-8"
+            return Response(412, headers, b"")
+        return Response(304, headers, b"")
+    assert container is not None
+    try:
+        record, reader = await storage.open_object(container, record)
+    except ObjectNotFound:
+        raise SwiftError(404) from None
+    headers = object_headers(record)
+    length = reader.size
+    if sr.request.method == "HEAD":
+        reader.close()
+        headers["Content-Length"] = str(length)
+        return Response(200, headers)
+    try:
+        ranges = parse_range(sr.headers.get("range"), length)
+    except Unsatisfiable:
+        reader.close()
+        headers["Content-Range"] = f"bytes */{length}"
+        headers["Content-Type"] = "text/html; charset=UTF-8"
+        raise SwiftError(416, headers=headers) from None
+    if ranges is None:
+        return Response(200, headers, closing(reader, reader.iter_range(0, length)),
+                        content_length=length)
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
+        return Response(206, headers, closing(reader, reader.iter_range(start, end)),
+                        content_length=end - start)
+    boundary, total, body = multipart_body(ranges, length, record.content_type,
+                                           reader.iter_range)
+    headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+    return Response(206, headers, closing(reader, body), content_length=total)
+
+
+async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Stream `body`, then release the blob whether the client read it all or not."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        reader.close()
+
+
+async def put_object(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    request = sr.request
+    check_object_name(sr.obj)
+    if "x-copy-from" in sr.headers:
+        container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
+        if request.content_length not in (None, 0) or request.chunked:
+            raise SwiftError(400, "Copy requests require a zero byte body")
+        src_account = sr.headers.get("x-copy-from-account", sr.account)
+        return await copy_object(sr, (src_account, container, obj),
+                                 (sr.account, sr.container, sr.obj))
+    storage = sr.services.storage
+    container = await _container(sr, sr.account, sr.container)
+    if not _can_write(sr, sr.account, container):
+        raise sr.services.authorizer.deny(sr.auth)
+    try:
+        length = request.content_length
+    except BadRequest as exc:
+        raise SwiftError(400, str(exc)) from None
+    if length is None and not request.chunked:
+        raise SwiftError(411)
+    if length is not None and length > sr.services.max_file_size:
+        raise SwiftError(413, "Your request is too large.")
+    meta = request_meta(sr)
+    delete_at = delete_at_from(sr.headers)
+    if container is None:
+        raise SwiftError(404)
+    if_none_match = sr.headers.get("if-none-match")
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise SwiftError(400, "If-None-Match only supports *")
+        if await storage.get_object(container, sr.obj) is not None:
+            raise SwiftError(412)
+    content_type = sr.headers.get("content-type") or guess_type(sr.obj)
+    if sr.headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
+        content_type = guess_type(sr.obj)
+    try:
+        record, _ = await storage.put_object(
+            container, sr.obj, request.stream(), content_type=content_type, meta=meta,
+            expected_etag=sr.headers.get("etag"), delete_at=delete_at)
+    except ClientDisconnect:
+        raise SwiftError(499) from None
+    except BadRequest as exc:
+        raise SwiftError(exc.status, str(exc)) from None
+    except EtagMismatch:
+        raise SwiftError(422) from None
+    except ObjectTooLarge:
+        raise SwiftError(413, "Your request is too large.") from None
+    except ContainerNotFound:
+        raise SwiftError(404) from None
+    return Response(201, {"Etag": record.etag, "Last-Modified": last_modified(record.timestamp),
+                          "Content-Type": "text/html; charset=UTF-8"})
+
+
+async def copy_request(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    destination = sr.headers.get("destination")
+    if not destination:
+        raise SwiftError(412, "You must specify a Destination header")
+    container, obj = split_target(destination, "Destination")
+    check_object_name(obj)
+    dest_account = sr.headers.get("destination-account", sr.account)
+    return await copy_object(sr, (sr.account, sr.container, sr.obj),
+                             (dest_account, container, obj))
+
+
+async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
+                      dest: tuple[str, str, str]) -> Response:
+    storage = sr.services.storage
+    src_account, src_container_name, src_name = source
+    dst_account, dst_container_name, dst_name = dest
+    src_container = await _container(sr, src_account, src_container_name)
+    if not _can_read(sr, src_account, src_container):
+        raise sr.services.authorizer.deny(sr.auth)
+    dst_container = await _container(sr, dst_account, dst_container_name)
+    if not _can_write(sr, dst_account, dst_container):
+        raise sr.services.authorizer.deny(sr.auth)
+    meta = request_meta(sr)
+    delete_at = delete_at_from(sr.headers)
+    src = await storage.get_object(src_container, src_name) if src_container else None
+    if src is None or src_container is None:
+        raise SwiftError(404)
+    if dst_container is None:
+        raise SwiftError(404)
+    fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
+    merged = {} if fresh else {k: v for k, v in src.meta.items() if "-sysmeta-" not in k}
+    merged.update(meta)
+    merged = {k: v for k, v in merged.items() if v != ""}
+    content_type = sr.headers.get("content-type") or src.content_type
+    try:
+        record, _ = await storage.copy_object(dst_container, src, dst_name,
+                                              content_type=content_type, meta=merged,
+                                              delete_at=delete_at)
+    except ObjectNotFound:
+        raise SwiftError(404) from None
+    except ContainerNotFound:
+        raise SwiftError(404) from None
+    headers = {
+        "Etag": record.etag,
+        "Last-Modified": last_modified(record.timestamp),
+        "X-Copied-From": quote(f"{src_container_name}/{src_name}"),
+        "X-Copied-From-Last-Modified": last_modified(src.timestamp),
+        "Content-Type": "text/html; charset=UTF-8",
+    }
+    if src_account != dst_account:
+        headers["X-Copied-From-Account"] = quote(src_account)
+    return Response(201, headers)
+
+
+async def post_object(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    storage = sr.services.storage
+    container = await _container(sr, sr.account, sr.container)
+    if not _can_write(sr, sr.account, container):
+        raise sr.services.authorizer.deny(sr.auth)
+    meta = request_meta(sr)
+    delete_at = delete_at_from(sr.headers)
+    record = await storage.get_object(container, sr.obj) if container else None
+    if record is None or container is None:
+        raise SwiftError(404)
+    meta = {k: v for k, v in meta.items() if v != ""}
+    try:
+        await storage.update_object(container, record, meta, sr.headers.get("content-type"),
+                                    delete_at)
+    except ObjectNotFound:
+        raise SwiftError(404) from None
+    return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)
+
+
+async def delete_object(sr: SwiftRequest) -> Response:
+    assert sr.container is not None and sr.obj is not None
+    container = await _container(sr, sr.account, sr.container)
+    if not _can_write(sr, sr.account, container):
+        raise sr.services.authorizer.deny(sr.auth)
+    if container is None:
+        raise SwiftError(404)
+    try:
+        await sr.services.storage.delete_object(container, sr.obj)
+    except ObjectNotFound:
+        raise SwiftError(404) from None
+    return Response(204, {"Content-Type": "text/html; charset=UTF-8"})

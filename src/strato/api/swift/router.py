@@ -1,0 +1,65 @@
+"""The Swift front-end: `/auth/v1.0`, `/info`, `/healthcheck` and `/v1/<account>/...`."""
+
+from __future__ import annotations
+
+import logging
+
+from strato.api.http import Request, Response, json_response, text_response
+from strato.api.swift.account import handle_account
+from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
+from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
+from strato.api.swift.container import handle_container
+from strato.api.swift.context import SwiftRequest, SwiftServices
+from strato.api.swift.errors import SwiftError, error_response
+from strato.api.swift.info import Capabilities
+from strato.api.swift.object import handle_object
+
+log = logging.getLogger("strato.swift")
+
+
+def owns_path(path: str) -> bool:
+    return (path.startswith("/v1/") or path == "/v1" or path in AUTH_PATHS
+            or path in ("/info", "/healthcheck"))
+
+
+class SwiftFrontend:
+    def __init__(self, services: SwiftServices, capabilities: Capabilities) -> None:
+        self.services = services
+        self.capabilities = capabilities
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except SwiftError as exc:
+            if exc.status >= 400:
+                log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,
+                         exc.message or "", request.trans_id)
+            return error_response(exc.status, exc.message, exc.headers)
+
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.path
+        if path in AUTH_PATHS:
+            return await handle_auth_v1(request, self.services.identity, self.services.base_url)
+        if path == "/info":
+            if request.method not in ("GET", "HEAD"):
+                raise SwiftError(405, headers={"Allow": "GET, HEAD"})
+            return json_response(200, self.capabilities.document())
+        if path == "/healthcheck":
+            return text_response(200, "OK")
+        parts = path[len("/v1/"):].split("/", 2) if path.startswith("/v1/") else [""]
+        account = parts[0]
+        container = parts[1] if len(parts) > 1 and parts[1] else None
+        obj = parts[2] if len(parts) > 2 and parts[2] else None
+        if not account or (obj is not None and container is None) or (
+                len(parts) > 2 and parts[2] and not parts[1]):
+            raise SwiftError(412, "Bad URL")
+        if len(account.encode("utf-8")) > MAX_ACCOUNT_NAME_LENGTH:
+            raise SwiftError(400, "Account name length too long")
+        token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
+        auth = await self.services.identity.validate_token(token) if token else None
+        sr = SwiftRequest(request, self.services, account, container, obj, auth)
+        if obj is not None:
+            return await handle_object(sr)
+        if container is not None:
+            return await handle_container(sr)
+        return await handle_account(sr)

@@ -1,0 +1,198 @@
+"""The composition root: builds stores and services, routes each request to its front-end.
+
+One ASGI app serves every protocol on one port (the OpenStack URL map in
+docs/architecture.md). It adds what every response needs (transaction ids, header limits,
+access log) so front-ends stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from strato.api.http import (
+    BadRequest,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    send_response,
+    text_response,
+)
+from strato.api.swift.acl import Authorizer
+from strato.api.swift.constraints import MAX_HEADER_COUNT, MAX_HEADER_SIZE
+from strato.api.swift.context import SwiftServices
+from strato.api.swift.errors import error_response
+from strato.api.swift.info import Capabilities
+from strato.api.swift.router import SwiftFrontend, owns_path
+from strato.domain.identity import IdentityService
+from strato.domain.storage import StorageService
+from strato.server.background import BackgroundRunner
+from strato.server.settings import Settings
+from strato.stores.blob.local import LocalBlobStore
+from strato.stores.metadata.base import MetadataStore
+from strato.stores.metadata.sqlite import SqliteMetadataStore
+
+log = logging.getLogger("strato.server")
+access_log = logging.getLogger("strato.access")
+
+REDACTED_PARAMS = ("temp_url_sig", "signature")
+
+
+class Frontend(Protocol):
+    def owns(self, path: str) -> bool: ...
+
+    async def handle(self, request: Request) -> Response: ...
+
+
+def open_metadata(settings: Settings) -> MetadataStore:
+    return SqliteMetadataStore(settings.data_dir / "metadata.db")
+
+
+class Services:
+    """Everything a worker process holds open."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.meta = open_metadata(settings)
+        self.blobs = LocalBlobStore(settings.data_dir, fsync=settings.fsync)
+        self.storage = StorageService(self.meta, self.blobs,
+                                      max_file_size=settings.max_file_size)
+        self.identity = IdentityService(self.meta, token_ttl=settings.token_ttl)
+        self.authorizer = Authorizer(tuple(settings.operator_roles),
+                                     settings.reseller_admin_role)
+        self.capabilities = Capabilities(settings.max_file_size)
+
+    async def open(self) -> None:
+        await self.meta.open()
+
+    async def close(self) -> None:
+        await self.meta.close()
+
+
+class SwiftAdapter:
+    def __init__(self, frontend: SwiftFrontend) -> None:
+        self.frontend = frontend
+
+    def owns(self, path: str) -> bool:
+        return owns_path(path)
+
+    async def handle(self, request: Request) -> Response:
+        return await self.frontend.handle(request)
+
+
+def build_frontends(services: Services) -> list[Frontend]:
+    swift = SwiftFrontend(
+        SwiftServices(services.storage, services.identity, services.authorizer,
+                      services.settings.base_url, services.settings.max_file_size),
+        services.capabilities)
+    frontends: list[Frontend] = [SwiftAdapter(swift)]
+    try:  # the identity front-end lives in its own package
+        from strato.api.identity.router import IdentityFrontend
+    except ImportError:  # pragma: no cover - present in every release build
+        pass
+    else:
+        frontends.append(IdentityFrontend(services))
+    return frontends
+
+
+def _redacted_query(query_string: str) -> str:
+    if not query_string:
+        return ""
+    parts = []
+    for part in query_string.split("&"):
+        key = part.split("=", 1)[0]
+        parts.append(f"{key}=***" if key in REDACTED_PARAMS else part)
+    return "?" + "&".join(parts)
+
+
+class StratoApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services = Services(settings)
+        self.frontends: list[Frontend] = []
+        self.background = BackgroundRunner(self.services.storage, self.services.meta, settings)
+        self._background_task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        await self.services.open()
+        self.frontends = build_frontends(self.services)
+        self._background_task = asyncio.create_task(self.background.run())
+
+    async def shutdown(self) -> None:
+        if self._background_task:
+            self._background_task.cancel()
+        await self.services.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        response, request = await self._respond(scope, receive)
+        trans_id = request.trans_id if request else response.headers.get("X-Trans-Id", "")
+        response.headers.setdefault("X-Trans-Id", trans_id)
+        response.headers.setdefault("X-Openstack-Request-Id", trans_id)
+        sent = 0
+        try:
+            sent = await send_response(send, response, head=scope["method"] == "HEAD",
+                                       receive=receive)
+        except Exception:  # the client went away or the blob failed mid-stream
+            log.warning("response to %s %s cut short (%s)", scope["method"], scope["path"],
+                        trans_id, exc_info=log.isEnabledFor(logging.DEBUG))
+        if self.settings.access_log:
+            client = (scope.get("client") or ("-",))[0]
+            access_log.info('%s "%s %s%s" %d %d %.4f %s', client, scope["method"],
+                            scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+                            _redacted_query(scope.get("query_string", b"").decode("latin-1")),
+                            response.status, sent, time.perf_counter() - started, trans_id)
+
+    async def _respond(self, scope: Scope, receive: Receive
+                       ) -> tuple[Response, Request | None]:
+        headers = scope["headers"]
+        if len(headers) > MAX_HEADER_COUNT:
+            return error_response(400, "Too many headers"), None
+        for name, value in headers:
+            if len(name) + len(value) > MAX_HEADER_SIZE:
+                return error_response(400, "Header line too long"), None
+        try:
+            request = Request.from_scope(scope, receive)
+        except BadRequest as exc:
+            return error_response(exc.status, str(exc)), None
+        for frontend in self.frontends:
+            if frontend.owns(request.path):
+                try:
+                    return await frontend.handle(request), request
+                except Exception:
+                    log.exception("unhandled error in %s %s (%s)", request.method,
+                                   request.path, request.trans_id)
+                    return error_response(500), request
+        if request.path == "/":
+            return text_response(200, "Strato\n"), request
+        return error_response(404), request
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app() -> StratoApp:
+    """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
+    return StratoApp(Settings())

@@ -1,0 +1,301 @@
+"""The `strato` command: `serve`, and identity administration on a data directory.
+
+Results go to stdout, messages and errors to stderr. Exit codes: 0 ok, 1 error,
+2 usage error (click), 3 not found, 4 already exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar, get_args
+
+import click
+
+from strato import __version__
+from strato.domain.identity import (
+    DEFAULT_DOMAIN_ID,
+    IdentityConflict,
+    IdentityNotFound,
+    IdentityService,
+)
+from strato.server.settings import CONFIG_ENV, Settings, load_settings
+
+T = TypeVar("T")
+EXIT_NOT_FOUND = 3
+EXIT_EXISTS = 4
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    if config:
+        os.environ[CONFIG_ENV] = str(Path(config).resolve())
+    try:
+        return load_settings(**overrides)
+    except Exception as exc:  # pydantic's validation error is readable as is
+        _fail(f"invalid settings: {exc}")
+        raise
+
+
+def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]],
+                   *, seed: bool = True) -> T:
+    from strato.server.app import open_metadata
+
+    async def run() -> T:
+        store = open_metadata(settings)
+        await store.open()
+        try:
+            identity = IdentityService(store, token_ttl=settings.token_ttl)
+            if seed and not await identity.is_bootstrapped():
+                await identity.bootstrap()
+            return await fn(identity)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One CLI option per setting, documented from the model (defaults shown, env named)."""
+    for name, field in reversed(list(Settings.model_fields.items())):
+        flag = "--" + name.replace("_", "-")
+        env = f"STRATO_{name.upper()}"
+        default = field.get_default(call_default_factory=True)
+        help_text = f"{field.description} [env {env}; default: {default}]"
+        annotation = field.annotation
+        if annotation is bool:
+            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
+        elif annotation in (int, float):
+            option = click.option(flag, name, type=annotation, default=None, help=help_text)
+        elif str(annotation).startswith("list"):
+            option = click.option(flag, name, default=None, help=help_text + " (comma-separated)",
+                                  callback=lambda _c, _p, v: v.split(",") if v else None)
+        else:
+            kind = Path if annotation is Path or Path in get_args(annotation) else str
+            option = click.option(flag, name, type=kind, default=None, help=help_text)
+        fn = option(fn)
+    return fn
+
+
+config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
+                             default=None, help=f"TOML config file [env {CONFIG_ENV}].")
+data_dir_option = click.option("--data-dir", "data_dir", type=click.Path(path_type=Path),
+                               default=None, help="Data directory [env STRATO_DATA_DIR; "
+                               "default: ./strato-data].")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="strato")
+def main() -> None:
+    """Strato: OpenStack-compatible object storage, identity and images in one server."""
+
+
+@main.command()
+@config_option
+@settings_options
+def serve(config: str | None, **options: Any) -> None:
+    """Start the server (Swift, Keystone and more on one port)."""
+    settings = _settings(config, **options)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    passwords = _with_identity(settings, lambda identity: identity.bootstrap(), seed=False)
+    if passwords:
+        _print_welcome(settings, passwords)
+    os.environ.update(settings.to_env())
+    import uvicorn
+
+    click.echo(f"Strato {__version__} serving {settings.base_url} "
+               f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
+    uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers if settings.workers > 1 else None,
+                loop="uvloop", http="httptools", lifespan="on", access_log=False,
+                log_level=settings.log_level.lower(), timeout_keep_alive=30,
+                server_header=False)
+
+
+def _print_welcome(settings: Settings, passwords: dict[str, str]) -> None:
+    base = settings.base_url
+    click.echo(f"""
+First start: created domain 'Default', projects 'admin', 'demo' and 'Default'.
+  admin user: admin   password: {passwords['admin']}   (roles admin, ResellerAdmin)
+  demo user:  demo    password: {passwords['demo']}   (role member on project demo)
+These passwords are shown only once; change them with `strato user passwd`.
+
+Use the swift CLI right away:
+  export ST_AUTH={base}/auth/v1.0
+  export ST_USER=demo:demo
+  export ST_KEY={passwords['demo']}
+  swift stat
+""", nl=True)
+    sys.stdout.flush()
+
+
+@main.group()
+def user() -> None:
+    """Manage users (works while the server runs)."""
+
+
+@user.command("add")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True, help="User name.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Password (prompted for when omitted).")
+@click.option("--project", default=None, help="Project to join (created if missing).")
+@click.option("--role", default="member", show_default=True, help="Role on the project.")
+def user_add(config: str | None, data_dir: Path | None, name: str, password: str,
+             project: str | None, role: str) -> None:
+    """Add a user, optionally with a role on a project."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> None:
+        existing = await identity.store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
+        if existing is not None:
+            if project is None:
+                raise IdentityConflict(f"user {name!r} already exists")
+            await identity.grant(name, role, project=project)
+            return
+        await identity.add_user(name, password, project=project, role=role)
+
+    try:
+        _with_identity(settings, run)
+    except IdentityConflict as exc:
+        _fail(str(exc), EXIT_EXISTS)
+    click.echo(f"user {name} ready" + (f" with role {role} on project {project}"
+                                       if project else ""), err=True)
+
+
+@user.command("list")
+@config_option
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def user_list(config: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List users with their project roles."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> list[dict[str, Any]]:
+        rows = []
+        for record in await identity.store.list_users():
+            grants = []
+            for project in await identity.store.user_projects(record.id):
+                roles = await identity.store.user_roles(record.id, project_id=project.id)
+                grants.extend(f"{project.name}:{r.name}" for r in roles)
+            rows.append({"id": record.id, "name": record.name, "domain_id": record.domain_id,
+                         "enabled": record.enabled, "roles": grants})
+        return rows
+
+    rows = _with_identity(settings, run)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['id']}  {', '.join(row['roles'])}")
+
+
+@user.command("delete")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+def user_delete(config: str | None, data_dir: Path | None, name: str) -> None:
+    """Delete a user; its tokens stop working at once."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> None:
+        record = await identity.store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
+        if record is None:
+            raise IdentityNotFound(f"user {name!r}")
+        await identity.store.delete_user(record.id)
+
+    try:
+        _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"user {name} deleted", err=True)
+
+
+@user.command("passwd")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def user_passwd(config: str | None, data_dir: Path | None, name: str, password: str) -> None:
+    """Set a user's password."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        _with_identity(settings, lambda identity: identity.set_password(name, password))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"password of {name} changed", err=True)
+
+
+@main.group()
+def project() -> None:
+    """Manage projects (each project is a Swift account AUTH_<project_id>)."""
+
+
+@project.command("add")
+@config_option
+@data_dir_option
+@click.option("--project", "name", required=True)
+def project_add(config: str | None, data_dir: Path | None, name: str) -> None:
+    """Add a project."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> str:
+        if await identity.store.get_project(name=name, domain_id=DEFAULT_DOMAIN_ID):
+            raise IdentityConflict(f"project {name!r} already exists")
+        return (await identity.ensure_project(name)).id
+
+    try:
+        project_id = _with_identity(settings, run)
+    except IdentityConflict as exc:
+        _fail(str(exc), EXIT_EXISTS)
+    click.echo(project_id)
+
+
+@project.command("list")
+@config_option
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def project_list(config: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List projects and their Swift accounts."""
+    settings = _settings(config, data_dir=data_dir)
+    rows = _with_identity(settings, lambda identity: identity.store.list_projects())
+    if as_json:
+        click.echo(json.dumps([{"id": p.id, "name": p.name, "domain_id": p.domain_id,
+                                "account": f"AUTH_{p.id}"} for p in rows], indent=2))
+        return
+    for p in rows:
+        click.echo(f"{p.name:<20} {p.id}  AUTH_{p.id}")
+
+
+@project.command("delete")
+@config_option
+@data_dir_option
+@click.option("--project", "name", required=True)
+def project_delete(config: str | None, data_dir: Path | None, name: str) -> None:
+    """Delete a project and its role assignments (its account data stays until removed)."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> None:
+        record = await identity.store.get_project(name=name, domain_id=DEFAULT_DOMAIN_ID)
+        if record is None:
+            raise IdentityNotFound(f"project {name!r}")
+        await identity.store.delete_project(record.id)
+
+    try:
+        _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"project {name} deleted", err=True)

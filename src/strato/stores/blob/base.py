@@ -1,0 +1,69 @@
+"""The blob store interface: immutable byte streams named by random ids.
+
+Blobs never change after commit, so a reader that opened one keeps a consistent view even if
+the object is overwritten meanwhile, and a server-side copy can share data safely.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterator
+
+
+class BlobNotFound(Exception):
+    pass
+
+
+class BlobWriter(abc.ABC):
+    blob_id: str
+    size: int
+
+    @abc.abstractmethod
+    async def write(self, chunk: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def md5_hex(self) -> str: ...
+
+    @abc.abstractmethod
+    async def commit(self) -> None:
+        """Make the blob durable and visible under its id. Nothing refers to it yet."""
+
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Drop everything written; safe to call more than once."""
+
+
+class BlobReader(abc.ABC):
+    size: int
+
+    @abc.abstractmethod
+    def iter_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes [start, end) in chunks; may be called several times before `close()`."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class BlobStore(abc.ABC):
+    @abc.abstractmethod
+    def writer(self) -> BlobWriter: ...
+
+    @abc.abstractmethod
+    def open(self, blob_id: str) -> BlobReader:
+        """Raises BlobNotFound."""
+
+    @abc.abstractmethod
+    async def copy(self, blob_id: str) -> str:
+        """A durable new blob with the same content; returns its id."""
+
+    @abc.abstractmethod
+    async def delete(self, blob_id: str) -> None:
+        """Missing blobs are not an error (deletes are retried by the sweeper)."""
+
+    @abc.abstractmethod
+    def iter_blobs(self, older_than: float) -> Iterator[str]:
+        """Ids of committed blobs last modified before `older_than` (for the orphan sweep)."""
+
+    @abc.abstractmethod
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove abandoned temp files; returns how many."""

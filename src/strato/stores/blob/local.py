@@ -1,0 +1,185 @@
+"""Blobs as files on a local (or shared POSIX) filesystem.
+
+Layout: `<root>/objects/<id[0:2]>/<id[2:4]>/<id>`, temp files in `<root>/tmp` on the same
+filesystem so the final rename is atomic. The write sequence, and why each step is where
+it is:
+
+1. stream into a temp file, hashing as we go - nothing is visible under an object name;
+2. the caller checks length and ETag, then `commit()`;
+3. fsync the file - its bytes are on disk before any name points at them;
+4. rename into place - atomic, so a reader sees all of a blob or none;
+5. fsync the directory - the rename itself survives power loss;
+6. only then does the caller commit the metadata row, and only after that delete the blob the
+   row replaced. A crash anywhere leaves at worst an unreferenced blob, which the sweeper
+   reclaims; never a row that points at missing or partial data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter
+
+READ_CHUNK = 256 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _valid_id(blob_id: str) -> bool:
+    return len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)
+
+
+class LocalBlobWriter(BlobWriter):
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        self.blob_id = secrets.token_hex(16)
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._tmp = store.tmp_dir / f"{self.blob_id}.tmp"
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    async def write(self, chunk: bytes) -> None:
+        assert self._fd is not None, "writer closed"
+        self._md5.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(chunk)
+
+    def md5_hex(self) -> str:
+        return self._md5.hexdigest()
+
+    async def commit(self) -> None:
+        assert self._fd is not None, "writer closed"
+        fd, self._fd = self._fd, None
+        await asyncio.to_thread(self._commit, fd)
+
+    def _commit(self, fd: int) -> None:
+        try:
+            if self._store.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self._store.path_for(self.blob_id)
+        self._store.ensure_dir(final.parent)
+        os.rename(self._tmp, final)
+        if self._store.fsync:
+            _fsync_dir(final.parent)
+
+    async def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class LocalBlobReader(BlobReader):
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fd: int | None = os.open(path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(path.name) from exc
+        self.size = os.fstat(self._fd).st_size
+
+    async def iter_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        pos = start
+        while pos < end:
+            assert self._fd is not None, "reader closed"
+            chunk = os.pread(self._fd, min(READ_CHUNK, end - pos), pos)
+            if not chunk:
+                raise OSError(f"blob truncated at {pos} of {end}")
+            pos += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class LocalBlobStore(BlobStore):
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.objects_dir = root / "objects"
+        self.tmp_dir = root / "tmp"
+        self.fsync = fsync
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, blob_id: str) -> Path:
+        if not _valid_id(blob_id):  # ids come from us; refuse anything that could escape root
+            raise BlobNotFound(blob_id)
+        return self.objects_dir / blob_id[0:2] / blob_id[2:4] / blob_id
+
+    def ensure_dir(self, path: Path) -> None:
+        if path.is_dir():
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        if self.fsync:  # the new directory entries must survive too
+            _fsync_dir(path.parent)
+            _fsync_dir(path.parent.parent)
+
+    def writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self)
+
+    def open(self, blob_id: str) -> LocalBlobReader:
+        return LocalBlobReader(self.path_for(blob_id))
+
+    async def copy(self, blob_id: str) -> str:
+        return await asyncio.to_thread(self._link, blob_id)
+
+    def _link(self, blob_id: str) -> str:
+        """A hard link: blobs are immutable, so sharing the inode is a safe, instant copy."""
+        new_id = secrets.token_hex(16)
+        target = self.path_for(new_id)
+        self.ensure_dir(target.parent)
+        try:
+            os.link(self.path_for(blob_id), target)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(blob_id) from exc
+        # The link shares the source's old mtime; refresh it so the orphan sweep's age
+        # check does not take the new, not yet referenced blob for an old orphan.
+        os.utime(target)
+        if self.fsync:
+            _fsync_dir(target.parent)
+        return new_id
+
+    async def delete(self, blob_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError, BlobNotFound):
+            os.unlink(self.path_for(blob_id))
+
+    def iter_blobs(self, older_than: float) -> Iterator[str]:
+        for level1 in sorted(self.objects_dir.iterdir()):
+            if not level1.is_dir():
+                continue
+            for level2 in sorted(level1.iterdir()):
+                for entry in os.scandir(level2):
+                    if _valid_id(entry.name) and entry.stat().st_mtime < older_than:
+                        yield entry.name
+
+    def sweep_temp(self, older_than: float) -> int:
+        removed = 0
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                if entry.stat().st_mtime < older_than:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+

@@ -1,0 +1,214 @@
+"""The metadata store interface every backend (SQLite, PostgreSQL) implements.
+
+Two halves share one database: the object catalogue (accounts, containers, objects) and
+identity (domains, projects, users, roles, tokens). All methods are async so that a
+network-backed engine fits the same shape; the SQLite backend answers reads inline.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from strato.stores.metadata.records import (
+    AccountRecord,
+    AccountStats,
+    ContainerRecord,
+    DomainRecord,
+    ListingQuery,
+    ObjectRecord,
+    ProjectRecord,
+    RoleRecord,
+    Subdir,
+    TokenRecord,
+    UserRecord,
+)
+
+
+class MetadataError(Exception):
+    """Base of the errors a metadata store raises."""
+
+
+class NotFound(MetadataError):
+    pass
+
+
+class Conflict(MetadataError):
+    """The write contradicts existing state (non-empty container, duplicate name)."""
+
+
+class ObjectStore(abc.ABC):
+    """Accounts, containers and objects."""
+
+    # accounts -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_account(self, account: str) -> AccountRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_account_meta(
+        self, account: str, set_meta: dict[str, str], remove: Sequence[str], now: float
+    ) -> AccountRecord:
+        """Create the account row on first use; merge metadata (an empty value removes)."""
+
+    @abc.abstractmethod
+    async def account_stats(self, account: str) -> AccountStats: ...
+
+    @abc.abstractmethod
+    async def list_containers(
+        self, account: str, query: ListingQuery
+    ) -> list[ContainerRecord | Subdir]: ...
+
+    # containers -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_container(self, account: str, name: str) -> ContainerRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_container(
+        self, account: str, name: str, meta: dict[str, str], now: float
+    ) -> tuple[ContainerRecord, bool]:
+        """Create, or merge metadata into an existing container. Returns (record, created)."""
+
+    @abc.abstractmethod
+    async def update_container_meta(
+        self, account: str, name: str, set_meta: dict[str, str], remove: Sequence[str]
+    ) -> ContainerRecord:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def delete_container(self, account: str, name: str) -> None:
+        """Raises NotFound, or Conflict when it still holds objects."""
+
+    # objects --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        """The current row, expired or not: callers decide what expiry means to them."""
+
+    @abc.abstractmethod
+    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+        """Insert or replace; counters move in the same transaction. Returns the replaced row.
+
+        Raises NotFound when the container was deleted meanwhile.
+        """
+
+    @abc.abstractmethod
+    async def update_object(
+        self, container_id: int, name: str, meta: dict[str, str], content_type: str | None,
+        delete_at: int | None,
+    ) -> ObjectRecord:
+        """Replace the metadata of an existing object (Swift POST). Raises NotFound."""
+
+    @abc.abstractmethod
+    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        """Remove the row; returns it (so the caller can free its blob) or None."""
+
+    @abc.abstractmethod
+    async def list_objects(
+        self, container_id: int, query: ListingQuery, now: float
+    ) -> list[ObjectRecord | Subdir]:
+        """Keyset page in byte order; rows past their delete-at time are left out."""
+
+    @abc.abstractmethod
+    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
+        """Rows whose delete-at has passed, oldest first, from the delete-at index."""
+
+    @abc.abstractmethod
+    async def delete_object_if(self, record: ObjectRecord) -> bool:
+        """Delete the row only if it still refers to `record.blob_id` (the expirer's race guard)."""
+
+    @abc.abstractmethod
+    async def blob_referenced(self, blob_id: str) -> bool: ...
+
+
+class IdentityStore(abc.ABC):
+    """Domains, projects, users, roles, assignments and tokens."""
+
+    @abc.abstractmethod
+    async def get_domain(self, *, id: str | None = None, name: str | None = None
+                         ) -> DomainRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_domain(self, record: DomainRecord) -> DomainRecord: ...
+
+    @abc.abstractmethod
+    async def list_domains(self) -> list[DomainRecord]: ...
+
+    @abc.abstractmethod
+    async def get_project(self, *, id: str | None = None, name: str | None = None,
+                          domain_id: str | None = None) -> ProjectRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_project(self, record: ProjectRecord) -> ProjectRecord:
+        """Raises Conflict on a duplicate name in the domain."""
+
+    @abc.abstractmethod
+    async def list_projects(self, domain_id: str | None = None) -> list[ProjectRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_project(self, project_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def get_user(self, *, id: str | None = None, name: str | None = None,
+                       domain_id: str | None = None) -> UserRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_user(self, record: UserRecord) -> UserRecord: ...
+
+    @abc.abstractmethod
+    async def update_user(self, record: UserRecord) -> UserRecord: ...
+
+    @abc.abstractmethod
+    async def list_users(self, domain_id: str | None = None) -> list[UserRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: str) -> None:
+        """Also removes the user's role assignments and tokens."""
+
+    @abc.abstractmethod
+    async def get_role(self, *, id: str | None = None, name: str | None = None
+                       ) -> RoleRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_role(self, record: RoleRecord) -> RoleRecord: ...
+
+    @abc.abstractmethod
+    async def list_roles(self) -> list[RoleRecord]: ...
+
+    @abc.abstractmethod
+    async def assign_role(self, role_id: str, user_id: str, *, project_id: str | None = None,
+                          domain_id: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def unassign_role(self, role_id: str, user_id: str, *, project_id: str | None = None,
+                            domain_id: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def user_roles(self, user_id: str, *, project_id: str | None = None,
+                         domain_id: str | None = None) -> list[RoleRecord]: ...
+
+    @abc.abstractmethod
+    async def user_projects(self, user_id: str) -> list[ProjectRecord]:
+        """Projects where the user holds at least one role."""
+
+    @abc.abstractmethod
+    async def save_token(self, token: TokenRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def get_token(self, token_hash: str) -> TokenRecord | None: ...
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_hash: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def purge_tokens(self, now: float) -> int:
+        """Drop tokens that expired; returns how many."""
+
+
+class MetadataStore(ObjectStore, IdentityStore, abc.ABC):
+    """One backend serves both halves; opened once per worker process."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate the schema to the current version."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

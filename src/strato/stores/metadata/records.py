@@ -1,0 +1,117 @@
+"""Records the metadata store hands out: frozen, so no layer can mutate shared state by accident."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    name: str
+    created_at: float
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStats:
+    container_count: int
+    object_count: int
+    bytes_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    id: int
+    account: str
+    name: str
+    created_at: float
+    put_timestamp: float
+    object_count: int
+    bytes_used: int
+    meta: dict[str, str] = field(default_factory=dict)
+    """User metadata (`meta-*` keys), ACLs (`read`, `write`) and sysmeta (`sys-*`), lower-case."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    container_id: int
+    name: str
+    blob_id: str
+    size: int
+    etag: str
+    content_type: str
+    timestamp: float
+    meta: dict[str, str] = field(default_factory=dict)
+    """Lower-case header names without prefix rules: `meta-*`, `content-disposition`, ..."""
+    delete_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subdir:
+    """A rolled-up common prefix in a delimiter listing."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuery:
+    prefix: str = ""
+    marker: str = ""
+    end_marker: str = ""
+    delimiter: str = ""
+    limit: int = 10000
+    reverse: bool = False
+    path: str | None = None
+
+
+# ---- identity ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRecord:
+    id: str
+    name: str
+    enabled: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    id: str
+    name: str
+    domain_id: str
+    enabled: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    name: str
+    domain_id: str
+    password_hash: str
+    enabled: bool = True
+    default_project_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A persisted token. The store keeps only a hash of the token's secret id."""
+
+    token_hash: str
+    user_id: str
+    project_id: str | None
+    domain_id: str | None
+    issued_at: float
+    expires_at: float
+    methods: tuple[str, ...] = ("password",)
+    audit_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,24 @@
+"""The embedded metadata backend: SQLite in WAL mode, in the data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from strato.stores.metadata.base import MetadataStore
+from strato.stores.metadata.sqlite.db import Database
+from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
+from strato.stores.metadata.sqlite.objects import SqliteObjectStore
+
+
+class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, MetadataStore):
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path)
+
+    async def open(self) -> None:
+        self.db.open()
+
+    async def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["SqliteMetadataStore"]

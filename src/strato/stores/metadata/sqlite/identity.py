@@ -1,0 +1,199 @@
+"""The identity half of the SQLite backend."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from strato.stores.metadata.base import Conflict, IdentityStore
+from strato.stores.metadata.records import (
+    DomainRecord,
+    ProjectRecord,
+    RoleRecord,
+    TokenRecord,
+    UserRecord,
+)
+from strato.stores.metadata.sqlite.db import Database
+
+USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
+TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
+                 " audit_id, extra")
+
+
+def _where(**filters: Any) -> tuple[str, tuple[Any, ...]]:
+    used = {k: v for k, v in filters.items() if v is not None}
+    if not used:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())
+
+
+def _user(row: tuple[Any, ...]) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], orjson.loads(row[6]))
+
+
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5],
+                       tuple(orjson.loads(row[6])), row[7], orjson.loads(row[8]))
+
+
+def _target(project_id: str | None, domain_id: str | None) -> str:
+    return f"project:{project_id}" if project_id else f"domain:{domain_id}"
+
+
+class SqliteIdentityStore(IdentityStore):
+    db: Database
+
+    async def _insert(self, sql: str, params: tuple[Any, ...]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from exc
+
+        await self.db.write(tx)
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        return await self.db.write(lambda conn: conn.execute(sql, params).rowcount)
+
+    # domains --------------------------------------------------------------------------
+    async def get_domain(self, *, id: str | None = None, name: str | None = None
+                         ) -> DomainRecord | None:
+        where, params = _where(id=id, name=name)
+        row = self.db.query_one(f"SELECT id, name, enabled, description FROM domains{where}",
+                                params)
+        return DomainRecord(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    async def create_domain(self, record: DomainRecord) -> DomainRecord:
+        await self._insert("INSERT INTO domains VALUES (?,?,?,?)",
+                           (record.id, record.name, int(record.enabled), record.description))
+        return record
+
+    async def list_domains(self) -> list[DomainRecord]:
+        rows = self.db.query("SELECT id, name, enabled, description FROM domains ORDER BY name")
+        return [DomainRecord(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    # projects -------------------------------------------------------------------------
+    async def get_project(self, *, id: str | None = None, name: str | None = None,
+                          domain_id: str | None = None) -> ProjectRecord | None:
+        where, params = _where(id=id, name=name, domain_id=domain_id)
+        row = self.db.query_one(
+            f"SELECT id, name, domain_id, enabled, description FROM projects{where}", params)
+        return ProjectRecord(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+    async def create_project(self, record: ProjectRecord) -> ProjectRecord:
+        await self._insert("INSERT INTO projects VALUES (?,?,?,?,?)",
+                           (record.id, record.name, record.domain_id, int(record.enabled),
+                            record.description))
+        return record
+
+    async def list_projects(self, domain_id: str | None = None) -> list[ProjectRecord]:
+        where, params = _where(domain_id=domain_id)
+        rows = self.db.query(
+            f"SELECT id, name, domain_id, enabled, description FROM projects{where}"
+            " ORDER BY name", params)
+        return [ProjectRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    async def delete_project(self, project_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM assignments WHERE target = ?", (f"project:{project_id}",))
+            conn.execute("DELETE FROM tokens WHERE project_id = ?", (project_id,))
+            conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+        await self.db.write(tx)
+
+    # users ----------------------------------------------------------------------------
+    async def get_user(self, *, id: str | None = None, name: str | None = None,
+                       domain_id: str | None = None) -> UserRecord | None:
+        where, params = _where(id=id, name=name, domain_id=domain_id)
+        row = self.db.query_one(f"SELECT {USER_COLUMNS} FROM users{where}", params)
+        return _user(row) if row else None
+
+    async def create_user(self, record: UserRecord) -> UserRecord:
+        await self._insert(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                           (record.id, record.name, record.domain_id, record.password_hash,
+                            int(record.enabled), record.default_project_id,
+                            orjson.dumps(record.extra).decode()))
+        return record
+
+    async def update_user(self, record: UserRecord) -> UserRecord:
+        await self._execute(
+            "UPDATE users SET name = ?, password_hash = ?, enabled = ?, default_project_id = ?,"
+            " extra = ? WHERE id = ?",
+            (record.name, record.password_hash, int(record.enabled), record.default_project_id,
+             orjson.dumps(record.extra).decode(), record.id))
+        return record
+
+    async def list_users(self, domain_id: str | None = None) -> list[UserRecord]:
+        where, params = _where(domain_id=domain_id)
+        rows = self.db.query(f"SELECT {USER_COLUMNS} FROM users{where} ORDER BY name", params)
+        return [_user(r) for r in rows]
+
+    async def delete_user(self, user_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM assignments WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+        await self.db.write(tx)
+
+    # roles ----------------------------------------------------------------------------
+    async def get_role(self, *, id: str | None = None, name: str | None = None
+                       ) -> RoleRecord | None:
+        where, params = _where(id=id, name=name)
+        row = self.db.query_one(f"SELECT id, name FROM roles{where}", params)
+        return RoleRecord(row[0], row[1]) if row else None
+
+    async def create_role(self, record: RoleRecord) -> RoleRecord:
+        await self._insert("INSERT INTO roles VALUES (?,?)", (record.id, record.name))
+        return record
+
+    async def list_roles(self) -> list[RoleRecord]:
+        return [RoleRecord(r[0], r[1]) for r in self.db.query("SELECT id, name FROM roles"
+                                                              " ORDER BY name")]
+
+    async def assign_role(self, role_id: str, user_id: str, *, project_id: str | None = None,
+                          domain_id: str | None = None) -> None:
+        await self._execute("INSERT OR IGNORE INTO assignments VALUES (?,?,?)",
+                            (role_id, user_id, _target(project_id, domain_id)))
+
+    async def unassign_role(self, role_id: str, user_id: str, *, project_id: str | None = None,
+                            domain_id: str | None = None) -> None:
+        await self._execute(
+            "DELETE FROM assignments WHERE role_id = ? AND user_id = ? AND target = ?",
+            (role_id, user_id, _target(project_id, domain_id)))
+
+    async def user_roles(self, user_id: str, *, project_id: str | None = None,
+                         domain_id: str | None = None) -> list[RoleRecord]:
+        rows = self.db.query(
+            "SELECT r.id, r.name FROM assignments a JOIN roles r ON r.id = a.role_id"
+            " WHERE a.user_id = ? AND a.target = ? ORDER BY r.name",
+            (user_id, _target(project_id, domain_id)))
+        return [RoleRecord(r[0], r[1]) for r in rows]
+
+    async def user_projects(self, user_id: str) -> list[ProjectRecord]:
+        rows = self.db.query(
+            "SELECT DISTINCT p.id, p.name, p.domain_id, p.enabled, p.description FROM projects p"
+            " JOIN assignments a ON a.target = 'project:' || p.id WHERE a.user_id = ?"
+            " ORDER BY p.name", (user_id,))
+        return [ProjectRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    # tokens ---------------------------------------------------------------------------
+    async def save_token(self, token: TokenRecord) -> None:
+        await self._insert(
+            f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            (token.token_hash, token.user_id, token.project_id, token.domain_id,
+             token.issued_at, token.expires_at, orjson.dumps(list(token.methods)).decode(),
+             token.audit_id, orjson.dumps(token.extra).decode()))
+
+    async def get_token(self, token_hash: str) -> TokenRecord | None:
+        row = self.db.query_one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",
+                                (token_hash,))
+        return _token(row) if row else None
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        return await self._execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)) > 0
+
+    async def purge_tokens(self, now: float) -> int:
+        return await self._execute("DELETE FROM tokens WHERE expires_at < ?", (now,))

@@ -1,0 +1,267 @@
+"""The object catalogue half of the SQLite backend."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from strato.stores.metadata.base import Conflict, NotFound, ObjectStore
+from strato.stores.metadata.listing import keyset_listing, prefix_end
+from strato.stores.metadata.records import (
+    AccountRecord,
+    AccountStats,
+    ContainerRecord,
+    ListingQuery,
+    ObjectRecord,
+    Subdir,
+)
+from strato.stores.metadata.sqlite.db import Database
+
+CONTAINER_COLUMNS = "id, account, name, created_at, put_timestamp, object_count, bytes_used, meta"
+OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
+
+
+def _container(row: tuple[Any, ...]) -> ContainerRecord:
+    return ContainerRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                           orjson.loads(row[7]))
+
+
+def _object(row: tuple[Any, ...]) -> ObjectRecord:
+    return ObjectRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                        orjson.loads(row[7]), row[8])
+
+
+def _merge(meta: dict[str, str], set_meta: dict[str, str], remove: Sequence[str]
+           ) -> dict[str, str]:
+    merged = dict(meta)
+    for key in remove:
+        merged.pop(key, None)
+    for key, value in set_meta.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _range_clauses(after: str | None, before: str | None, prefix: str
+                   ) -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if after is not None:
+        sql += " AND name > ?"
+        params.append(after)
+    if before is not None:
+        sql += " AND name < ?"
+        params.append(before)
+    if prefix:
+        sql += " AND name >= ?"
+        params.append(prefix)
+        end = prefix_end(prefix)
+        if end is not None:
+            sql += " AND name < ?"
+            params.append(end)
+    return sql, params
+
+
+class SqliteObjectStore(ObjectStore):
+    db: Database
+
+    # accounts -------------------------------------------------------------------------
+    async def get_account(self, account: str) -> AccountRecord | None:
+        row = self.db.query_one("SELECT name, created_at, meta FROM accounts WHERE name = ?",
+                                (account,))
+        return AccountRecord(row[0], row[1], orjson.loads(row[2])) if row else None
+
+    async def update_account_meta(self, account: str, set_meta: dict[str, str],
+                                  remove: Sequence[str], now: float) -> AccountRecord:
+        def tx(conn: sqlite3.Connection) -> AccountRecord:
+            row = conn.execute("SELECT created_at, meta FROM accounts WHERE name = ?",
+                               (account,)).fetchone()
+            created, meta = (row[0], orjson.loads(row[1])) if row else (now, {})
+            meta = _merge(meta, set_meta, remove)
+            conn.execute("INSERT OR REPLACE INTO accounts (name, created_at, meta) VALUES (?,?,?)",
+                         (account, created, orjson.dumps(meta).decode()))
+            return AccountRecord(account, created, meta)
+
+        return await self.db.write(tx)
+
+    async def account_stats(self, account: str) -> AccountStats:
+        row = self.db.query_one(
+            "SELECT count(*), coalesce(sum(object_count), 0), coalesce(sum(bytes_used), 0)"
+            " FROM containers WHERE account = ?", (account,))
+        assert row is not None
+        return AccountStats(row[0], row[1], row[2])
+
+    async def list_containers(self, account: str, query: ListingQuery
+                              ) -> list[ContainerRecord | Subdir]:
+        def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
+                  limit: int) -> list[ContainerRecord]:
+            where, params = _range_clauses(after, before, prefix)
+            order = "DESC" if reverse else "ASC"
+            rows = self.db.query(
+                f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ?{where}"
+                f" ORDER BY name {order} LIMIT ?", (account, *params, limit))
+            return [_container(r) for r in rows]
+
+        return keyset_listing(fetch, query)
+
+    # containers -----------------------------------------------------------------------
+    async def get_container(self, account: str, name: str) -> ContainerRecord | None:
+        row = self.db.query_one(
+            f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ? AND name = ?",
+            (account, name))
+        return _container(row) if row else None
+
+    async def create_container(self, account: str, name: str, meta: dict[str, str],
+                               now: float) -> tuple[ContainerRecord, bool]:
+        def tx(conn: sqlite3.Connection) -> tuple[ContainerRecord, bool]:
+            row = conn.execute(
+                f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ? AND name = ?",
+                (account, name)).fetchone()
+            if row:
+                merged = _merge(orjson.loads(row[7]), meta, ())
+                conn.execute("UPDATE containers SET meta = ?, put_timestamp = ? WHERE id = ?",
+                             (orjson.dumps(merged).decode(), now, row[0]))
+                return _container((*row[:4], now, row[5], row[6], orjson.dumps(merged))), False
+            clean = {k: v for k, v in meta.items() if v != ""}
+            cur = conn.execute(
+                "INSERT INTO containers (account, name, created_at, put_timestamp, meta)"
+                " VALUES (?,?,?,?,?)", (account, name, now, now, orjson.dumps(clean).decode()))
+            assert cur.lastrowid is not None
+            return ContainerRecord(cur.lastrowid, account, name, now, now, 0, 0, clean), True
+
+        return await self.db.write(tx)
+
+    async def update_container_meta(self, account: str, name: str, set_meta: dict[str, str],
+                                    remove: Sequence[str]) -> ContainerRecord:
+        def tx(conn: sqlite3.Connection) -> ContainerRecord:
+            row = conn.execute(
+                f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ? AND name = ?",
+                (account, name)).fetchone()
+            if not row:
+                raise NotFound(name)
+            merged = _merge(orjson.loads(row[7]), set_meta, remove)
+            conn.execute("UPDATE containers SET meta = ? WHERE id = ?",
+                         (orjson.dumps(merged).decode(), row[0]))
+            return _container((*row[:7], orjson.dumps(merged)))
+
+        return await self.db.write(tx)
+
+    async def delete_container(self, account: str, name: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT id FROM containers WHERE account = ? AND name = ?",
+                               (account, name)).fetchone()
+            if not row:
+                raise NotFound(name)
+            if conn.execute("SELECT 1 FROM objects WHERE container_id = ? LIMIT 1",
+                            (row[0],)).fetchone():
+                raise Conflict(name)
+            conn.execute("DELETE FROM containers WHERE id = ?", (row[0],))
+
+        await self.db.write(tx)
+
+    # objects --------------------------------------------------------------------------
+    async def get_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        row = self.db.query_one(
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
+            (container_id, name))
+        return _object(row) if row else None
+
+    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+        def tx(conn: sqlite3.Connection) -> ObjectRecord | None:
+            if not conn.execute("SELECT 1 FROM containers WHERE id = ?",
+                                (record.container_id,)).fetchone():
+                raise NotFound(str(record.container_id))
+            row = conn.execute(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
+                (record.container_id, record.name)).fetchone()
+            old = _object(row) if row else None
+            conn.execute(
+                f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                (record.container_id, record.name, record.blob_id, record.size, record.etag,
+                 record.content_type, record.timestamp, orjson.dumps(record.meta).decode(),
+                 record.delete_at))
+            conn.execute(
+                "UPDATE containers SET object_count = object_count + ?,"
+                " bytes_used = bytes_used + ? WHERE id = ?",
+                (0 if old else 1, record.size - (old.size if old else 0), record.container_id))
+            return old
+
+        return await self.db.write(tx)
+
+    async def update_object(self, container_id: int, name: str, meta: dict[str, str],
+                            content_type: str | None, delete_at: int | None) -> ObjectRecord:
+        def tx(conn: sqlite3.Connection) -> ObjectRecord:
+            row = conn.execute(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
+                (container_id, name)).fetchone()
+            if not row:
+                raise NotFound(name)
+            ctype = content_type or row[5]
+            conn.execute(
+                "UPDATE objects SET meta = ?, content_type = ?, delete_at = ?"
+                " WHERE container_id = ? AND name = ?",
+                (orjson.dumps(meta).decode(), ctype, delete_at, container_id, name))
+            return _object((*row[:5], ctype, row[6], orjson.dumps(meta), delete_at))
+
+        return await self.db.write(tx)
+
+    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        def tx(conn: sqlite3.Connection) -> ObjectRecord | None:
+            row = conn.execute(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
+                (container_id, name)).fetchone()
+            if not row:
+                return None
+            old = _object(row)
+            self._remove_row(conn, old)
+            return old
+
+        return await self.db.write(tx)
+
+    @staticmethod
+    def _remove_row(conn: sqlite3.Connection, old: ObjectRecord) -> None:
+        conn.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
+                     (old.container_id, old.name))
+        conn.execute(
+            "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
+            " WHERE id = ?", (old.size, old.container_id))
+
+    async def delete_object_if(self, record: ObjectRecord) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?"
+                " AND blob_id = ?", (record.container_id, record.name, record.blob_id)).fetchone()
+            if not row:
+                return False
+            self._remove_row(conn, _object(row))
+            return True
+
+        return await self.db.write(tx)
+
+    async def list_objects(self, container_id: int, query: ListingQuery, now: float
+                           ) -> list[ObjectRecord | Subdir]:
+        def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
+                  limit: int) -> list[ObjectRecord]:
+            where, params = _range_clauses(after, before, prefix)
+            order = "DESC" if reverse else "ASC"
+            rows = self.db.query(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ?{where}"
+                " AND (delete_at IS NULL OR delete_at > ?)"
+                f" ORDER BY name {order} LIMIT ?", (container_id, *params, now, limit))
+            return [_object(r) for r in rows]
+
+        return keyset_listing(fetch, query)
+
+    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
+        rows = self.db.query(
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE delete_at IS NOT NULL"
+            " AND delete_at <= ? ORDER BY delete_at LIMIT ?", (now, limit))
+        return [_object(r) for r in rows]
+
+    async def blob_referenced(self, blob_id: str) -> bool:
+        return self.db.query_one("SELECT 1 FROM objects WHERE blob_id = ? LIMIT 1",
+                                 (blob_id,)) is not None

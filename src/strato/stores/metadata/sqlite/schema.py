@@ -1,0 +1,110 @@
+"""The SQLite schema, versioned: each migration moves `schema_version` one step forward."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: object catalogue and identity
+    """
+    CREATE TABLE accounts (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE containers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        put_timestamp REAL NOT NULL,
+        object_count INTEGER NOT NULL DEFAULT 0,
+        bytes_used INTEGER NOT NULL DEFAULT 0,
+        meta TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (account, name)
+    );
+    CREATE TABLE objects (
+        container_id INTEGER NOT NULL REFERENCES containers(id),
+        name TEXT NOT NULL,
+        blob_id TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        delete_at INTEGER,
+        PRIMARY KEY (container_id, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX objects_blob ON objects (blob_id);
+    CREATE INDEX objects_delete_at ON objects (delete_at) WHERE delete_at IS NOT NULL;
+
+    CREATE TABLE domains (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE projects (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        domain_id TEXT NOT NULL REFERENCES domains(id),
+        enabled INTEGER NOT NULL DEFAULT 1,
+        description TEXT NOT NULL DEFAULT '',
+        UNIQUE (domain_id, name)
+    );
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        domain_id TEXT NOT NULL REFERENCES domains(id),
+        password_hash TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        default_project_id TEXT,
+        extra TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (domain_id, name)
+    );
+    CREATE TABLE roles (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE assignments (
+        role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,  -- 'project:<id>' or 'domain:<id>'
+        PRIMARY KEY (user_id, target, role_id)
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        project_id TEXT,
+        domain_id TEXT,
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        methods TEXT NOT NULL,
+        audit_id TEXT NOT NULL,
+        extra TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX tokens_expiry ON tokens (expires_at);
+    CREATE INDEX tokens_user ON tokens (user_id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; safe when several processes start at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (number,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
