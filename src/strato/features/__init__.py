@@ -1,0 +1,11 @@
+"""Swift middleware equivalents, one module each, in pipeline order (outermost first).
+
+To add a feature: write `strato/features/<name>.py` with one `Feature` subclass and list it
+in `FEATURES` at its place in the order Swift's proxy pipeline uses.
+"""
+
+from __future__ import annotations
+
+from strato.api.swift.pipeline import Feature
+
+FEATURES: list[type[Feature]] = []

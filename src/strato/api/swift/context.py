@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from strato.api.http import Request
 from strato.api.swift.acl import Authorizer
@@ -27,6 +28,8 @@ class SwiftRequest:
     container: str | None
     obj: str | None
     auth: AuthContext | None
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-request notes features leave for each other (like Swift's WSGI environ keys)."""
 
     @property
     def headers(self) -> dict[str, str]:

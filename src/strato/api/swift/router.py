@@ -13,6 +13,8 @@ from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
+from strato.api.swift.pipeline import build_pipeline
+from strato.features import FEATURES
 
 log = logging.getLogger("strato.swift")
 
@@ -26,6 +28,12 @@ class SwiftFrontend:
     def __init__(self, services: SwiftServices, capabilities: Capabilities) -> None:
         self.services = services
         self.capabilities = capabilities
+        features = [cls(services) for cls in FEATURES]
+        for feature in features:
+            section = feature.capabilities()
+            if section is not None:
+                capabilities.register(feature.name, section)
+        self.pipeline = build_pipeline(features, endpoint)
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -58,8 +66,13 @@ class SwiftFrontend:
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
         auth = await self.services.identity.validate_token(token) if token else None
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
-        if obj is not None:
-            return await handle_object(sr)
-        if container is not None:
-            return await handle_container(sr)
-        return await handle_account(sr)
+        return await self.pipeline(sr)
+
+
+async def endpoint(sr: SwiftRequest) -> Response:
+    """The core handlers, innermost in the pipeline."""
+    if sr.obj is not None:
+        return await handle_object(sr)
+    if sr.container is not None:
+        return await handle_container(sr)
+    return await handle_account(sr)

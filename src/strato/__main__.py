@@ -1,0 +1,3 @@
+from strato.server.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""Swift middleware equivalents as a typed chain around the core handlers.
+
+Each feature (tempurl, slo, bulk, ...) lives in its own module under `strato.features`,
+is one `Feature` subclass, and may register an `/info` section. A feature handles what it
+recognises and passes everything else to `call_next`; per-request state goes in
+`SwiftRequest.state`, never on the feature object.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from strato.api.http import Response
+from strato.api.swift.context import SwiftRequest, SwiftServices
+
+Handler = Callable[[SwiftRequest], Awaitable[Response]]
+
+
+class Feature(abc.ABC):
+    name: str = ""
+
+    def __init__(self, services: SwiftServices) -> None:
+        self.services = services
+
+    def capabilities(self) -> dict[str, Any] | None:
+        """The feature's `/info` section, or None to stay unlisted."""
+        return None
+
+    @abc.abstractmethod
+    async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response: ...
+
+
+def build_pipeline(features: Sequence[Feature], endpoint: Handler) -> Handler:
+    handler = endpoint
+    for feature in reversed(features):
+        handler = _bind(feature, handler)
+    return handler
+
+
+def _bind(feature: Feature, call_next: Handler) -> Handler:
+    async def run(sr: SwiftRequest) -> Response:
+        return await feature.handle(sr, call_next)
+
+    return run

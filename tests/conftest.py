@@ -1,0 +1,45 @@
+"""Fixtures shared by every integration test: a real server and real credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Server
+
+TESTER = ("test", "tester", "testing")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the session (two workers, as in production); tests use own containers."""
+    srv = Server(tmp_path_factory.mktemp("strato") / "data", workers=2).start()
+    project, user, password = TESTER
+    srv.add_user(project, user, password, role="admin")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[type[Server] | object]:
+    """Factory for a private server (crash tests, settings under test)."""
+    started: list[Server] = []
+
+    def make(**kwargs: object) -> Server:
+        srv = Server(tmp_path / f"data{len(started)}", **kwargs)  # type: ignore[arg-type]
+        started.append(srv)
+        return srv.start()
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def tester(server: Server) -> tuple[str, str]:
+    """(storage URL, token) of `test:tester`, an account owner."""
+    return server.auth_v1("test:tester", "testing")

@@ -1,0 +1,112 @@
+"""Start the real server as a subprocess on a free loopback port, for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def strato(*args: str, data_dir: Path, check: bool = True, input: str | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `strato` CLI (as `python -m strato`) against a data directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "strato", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=check, input=input, timeout=120,
+        env={**os.environ, **(env or {})})
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    workers: int = 1
+    extra_args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"server-{self.port}.log"
+
+    def start(self) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "strato", "serve", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), "--workers", str(self.workers),
+             "--expirer-interval", "0.5", *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthcheck", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
+        text = self.log_path.read_text(errors="replace")
+        for user in ("admin", "demo"):
+            match = re.search(rf"{user} user:\s+{user}\s+password: (\S+)", text)
+            if match and user not in self.passwords:
+                self.passwords[user] = match.group(1)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown code runs (crash tests)."""
+        self.stop(signal.SIGKILL)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return strato(*args, data_dir=self.data_dir, check=check)
+
+    def add_user(self, project: str, user: str, password: str, role: str = "member") -> None:
+        self.cli("user", "add", "--project", project, "--user", user, "--password", password,
+                 "--role", role)
+
+    def auth_v1(self, user: str, key: str) -> tuple[str, str]:
+        """(storage URL, token) through Swift v1.0 auth."""
+        resp = httpx.get(f"{self.url}/auth/v1.0",
+                         headers={"X-Auth-User": user, "X-Auth-Key": key})
+        resp.raise_for_status()
+        return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
