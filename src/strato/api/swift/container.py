@@ -18,6 +18,8 @@ from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
 from strato.stores.metadata.records import ContainerRecord
 
 META_PREFIXES = ("x-container-meta-",)
+CONTAINER_SYSMETA = "container_sysmeta"
+"""`sr.state` key: dict of `x-container-sysmeta-*` a feature wants stored with a PUT/POST."""
 SETTABLE = ("x-container-read", "x-container-write", "x-versions-location",
             "x-history-location", "x-container-sync-to", "x-container-sync-key")
 
@@ -44,6 +46,7 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
 def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
     check_metadata(sr.headers, "container")
     set_meta = pick(sr.headers, META_PREFIXES, SETTABLE)
+    set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
     for name in ("x-container-read", "x-container-write"):
         if name in set_meta:
             set_meta[name] = clean_acl(name, set_meta[name])
@@ -71,7 +74,7 @@ async def handle_container(sr: SwiftRequest) -> Response:
     record = await storage.get_container(sr.account, sr.container)
     if method in ("GET", "HEAD"):
         read_acl = record.meta.get("x-container-read") if record else None
-        if not sr.is_owner and not authorizer.can_read(
+        if not sr.is_owner and not sr.state.get("authorize_override") and not authorizer.can_read(
                 sr.auth, read_acl, sr.headers.get("referer"), listing=True):
             raise authorizer.deny(sr.auth)
         if record is None:
