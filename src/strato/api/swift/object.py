@@ -133,16 +133,15 @@ async def get_object(sr: SwiftRequest) -> Response:
             return Response(412, headers, b"")
         return Response(304, headers, b"")
     assert container is not None
+    if sr.request.method == "HEAD":  # the row answers a HEAD: never touch the blob
+        headers["Content-Length"] = str(record.size)
+        return Response(200, headers)
     try:
         record, reader = await storage.open_object(container, record)
     except ObjectNotFound:
         raise SwiftError(404) from None
     headers = object_headers(record)
     length = reader.size
-    if sr.request.method == "HEAD":
-        reader.close()
-        headers["Content-Length"] = str(length)
-        return Response(200, headers)
     try:
         ranges = parse_range(sr.headers.get("range"), length)
     except Unsatisfiable:
