@@ -45,9 +45,9 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
         except ValueError:
             return None
         if start < 0 or (end is not None and end <= start):
-            return None
+            return None  # syntactically invalid: Swift ignores the whole header
         if start >= length:
-            continue  # `bytes=N-` past the end is unsatisfiable, not malformed
+            continue  # valid but past the end: only unsatisfiable if no range fits
         ranges.append((start, length if end is None else min(end, length)))
     if not ranges:
         raise Unsatisfiable()
