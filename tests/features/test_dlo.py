@@ -77,6 +77,12 @@ def test_prefix_matching_the_manifest_itself_is_read_raw(tester: tuple[str, str]
     manifest = http.get(f"{url}/{container}/obj?multipart-manifest=get")
     assert manifest.content == b"" and manifest.headers["X-Object-Manifest"]
 
+    copied = http.request("COPY", f"{url}/{container}/obj",
+                          headers={"Destination": f"/{container}/flat"})
+    assert copied.status_code == 201
+    flat = http.get(f"{url}/{container}/flat")
+    assert flat.content == expected and "X-Object-Manifest" not in flat.headers
+
     # URL-quoted header values are decoded; bad ones are refused
     quoted = http.put(f"{url}/{container}/q", content=b"",
                       headers={"X-Object-Manifest": f"{container}/ob%6A/"})

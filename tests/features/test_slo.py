@@ -163,6 +163,20 @@ def test_ranges_across_segment_boundaries_are_byte_exact(tester: tuple[str, str]
     assert raw[3] == {"path": f"/{container}/s3", "etag": hashlib.md5(parts["s3"]).hexdigest(),
                       "size_bytes": 3000, "range": "100-1099"}
 
+    # server-side copy: the content by default, the manifest with multipart-manifest=get
+    copied = http.request("COPY", f"{url}/{container}/obj",
+                          headers={"Destination": f"{container}/flat"})
+    assert copied.status_code == 201
+    assert copied.headers["X-Copied-From"] == f"{container}/obj"
+    flat = http.get(f"{url}/{container}/flat")
+    assert flat.content == expected and "X-Static-Large-Object" not in flat.headers
+    twin = http.put(f"{url}/{container}/twin?multipart-manifest=get",
+                    headers={"X-Copy-From": f"/{container}/obj"})
+    assert twin.status_code == 201
+    again = http.get(f"{url}/{container}/twin")
+    assert again.headers["X-Static-Large-Object"] == "True"
+    assert again.content == expected and again.headers["Etag"] == f'"{slo_etag}"'
+
     # a changed segment breaks the object: 409 when it is the first one served
     assert http.put(f"{url}/{container}/s1", content=b"changed").status_code == 201
     assert http.get(f"{url}/{container}/obj").status_code == 409

@@ -37,7 +37,10 @@ from strato.features.segments import (
     ContainerCache,
     Piece,
     SegmentError,
+    Target,
     can_read,
+    copy_assembled,
+    copy_endpoints,
     large_object_response,
     stream_pieces,
 )
@@ -112,7 +115,38 @@ class DynamicLargeObject(Feature):
         if method in ("GET", "HEAD") and \
                 sr.request.query.get("multipart-manifest") != "get":
             return await self._get(sr, call_next)
+        endpoints = copy_endpoints(sr)
+        if endpoints is not None and sr.request.query.get("multipart-manifest") != "get":
+            return await self._copy(sr, call_next, *endpoints)
         return await call_next(sr)
+
+    async def _copy(self, sr: SwiftRequest, call_next: Handler, source: Target,
+                    dest: Target) -> Response:
+        """Copying a DLO copies its assembled content, as Swift's copy middleware does."""
+        storage = sr.services.storage
+        account, container_name, obj = source
+        container = await storage.get_container(account, container_name)
+        if account != sr.account or container is None or \
+                not can_read(sr, account, container):
+            return await call_next(sr)
+        record = await storage.get_object(container, obj)
+        if record is None or MANIFEST not in record.meta:
+            return await call_next(sr)
+        segments = await self._segments(sr, record)
+        total = 0
+        async for seg in segments.records():
+            total += seg.size
+        return await copy_assembled(sr, call_next, source, dest, record, total,
+                                    segments.pieces)
+
+    @staticmethod
+    async def _segments(sr: SwiftRequest, record: ObjectRecord) -> _Segments:
+        seg_container_name, _, prefix = unquote(record.meta[MANIFEST]).partition("/")
+        try:
+            seg_container = await ContainerCache(sr).readable(seg_container_name)
+        except SegmentError as exc:
+            raise SwiftError(int(str(exc).split()[0])) from None
+        return _Segments(sr, seg_container, prefix, await _page(sr, seg_container, prefix))
 
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         assert sr.container is not None and sr.obj is not None
@@ -123,13 +157,7 @@ class DynamicLargeObject(Feature):
         record = await storage.get_object(container, sr.obj)
         if record is None or MANIFEST not in record.meta:
             return await call_next(sr)
-        seg_container_name, _, prefix = unquote(record.meta[MANIFEST]).partition("/")
-        try:
-            seg_container = await ContainerCache(sr).readable(seg_container_name)
-        except SegmentError as exc:
-            raise SwiftError(int(str(exc).split()[0])) from None
-        segments = _Segments(sr, seg_container, prefix,
-                             await _page(sr, seg_container, prefix))
+        segments = await self._segments(sr, record)
         headers = object_headers(record)
         headers[title_case(MANIFEST)] = record.meta[MANIFEST]
         if not segments.complete:

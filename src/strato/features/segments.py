@@ -9,16 +9,19 @@ the segments it touches.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from strato.api.http import Response
+from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.api.swift.headers import last_modified
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, STORED_HEADERS, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
+from strato.features.subrequest import make_subrequest
 from strato.stores.blob.base import BlobNotFound
-from strato.stores.metadata.records import ContainerRecord
+from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
 log = logging.getLogger("strato.features.segments")
 
@@ -154,3 +157,55 @@ async def _checked(sr: SwiftRequest, source: PieceSource, start: int, end: int
                  sr.request.trans_id)
         raise SwiftError(409) from None
     return stream_pieces(sr, pieces, first)
+
+
+# ---- server-side copy of a large object -------------------------------------------------
+
+Target = tuple[str, str, str]
+
+
+def copy_endpoints(sr: SwiftRequest) -> tuple[Target, Target] | None:
+    """(source, destination) of a COPY or `PUT` with `X-Copy-From`; None for other requests."""
+    assert sr.container is not None and sr.obj is not None
+    method = sr.request.method
+    if method == "PUT" and "x-copy-from" in sr.headers:
+        container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
+        source = (sr.headers.get("x-copy-from-account", sr.account), container, obj)
+        return source, (sr.account, sr.container, sr.obj)
+    if method == "COPY" and sr.headers.get("destination"):
+        container, obj = split_target(sr.headers["destination"], "Destination")
+        dest = (sr.headers.get("destination-account", sr.account), container, obj)
+        return (sr.account, sr.container, sr.obj), dest
+    return None
+
+
+async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                                Awaitable[Response]],
+                         source: Target, dest: Target, record: ObjectRecord, length: int,
+                         pieces: PieceSource) -> Response:
+    """Copy a large object as Swift's copy middleware does: its content becomes a new,
+    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+    fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
+    headers = {} if fresh else {k: v for k, v in record.meta.items()
+                                if k.startswith("x-object-meta-") or k in STORED_HEADERS}
+    headers.update({k: v for k, v in sr.headers.items()
+                    if k.startswith("x-object-meta-") or k in STORED_HEADERS
+                    or k in ("x-delete-at", "x-delete-after")})
+    headers["content-type"] = sr.headers.get("content-type") or record.content_type
+    headers["content-length"] = str(length)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream_pieces(sr, pieces(0, length)):
+                yield chunk
+        except SegmentError as exc:
+            raise BadRequest(f"Large object segment unreadable: {exc}", 409) from None
+
+    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body())
+    response = await call_next(sub)
+    if response.status == 201:
+        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
+        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
+        if source[0] != dest[0]:
+            response.headers["X-Copied-From-Account"] = quote(source[0])
+    return response

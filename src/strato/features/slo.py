@@ -56,8 +56,11 @@ from strato.features.segments import (
     ContainerCache,
     Piece,
     SegmentError,
+    Target,
     can_read,
     can_write,
+    copy_assembled,
+    copy_endpoints,
     large_object_response,
 )
 from strato.stores.metadata.records import ObjectRecord
@@ -305,7 +308,35 @@ class StaticLargeObject(Feature):
             return await self._get(sr, call_next)
         if MARKER in sr.headers:
             raise SwiftError(400, RESERVED_HEADER_MESSAGE)
+        endpoints = copy_endpoints(sr)
+        if endpoints is not None:
+            return await self._copy(sr, call_next, *endpoints)
         return await call_next(sr)
+
+    async def _copy(self, sr: SwiftRequest, call_next: Handler, source: Target,
+                    dest: Target) -> Response:
+        """Copying an SLO copies its content; with `?multipart-manifest=get`, the manifest."""
+        storage = sr.services.storage
+        account, container_name, obj = source
+        container = await storage.get_container(account, container_name)
+        if account != sr.account or container is None or \
+                not can_read(sr, account, container):
+            return await call_next(sr)
+        record = await storage.get_object(container, obj)
+        if record is None or not is_slo(record):
+            return await call_next(sr)
+        if sr.request.query.get("multipart-manifest") == "get":
+            kept = {k: v for k, v in record.meta.items() if k.startswith("x-object-sysmeta-slo-")}
+            sr.state[OBJECT_SYSMETA] = {**sr.state.get(OBJECT_SYSMETA, {}), **kept}
+            return await call_next(sr)
+        reader = _Reader(sr)
+        entries = await self._entries(reader, record)
+        size = sum(segment_length(s) for s in entries)
+
+        def source_pieces(start: int, end: int) -> AsyncIterator[Piece]:
+            return reader.pieces(entries, start, end - 1)
+
+        return await copy_assembled(sr, call_next, source, dest, record, size, source_pieces)
 
     # ---- GET / HEAD -----------------------------------------------------------------
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
