@@ -43,6 +43,7 @@ from strato.features.segments import (
     copy_endpoints,
     large_object_response,
     stream_pieces,
+    target_object,
 )
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
 
@@ -149,12 +150,9 @@ class DynamicLargeObject(Feature):
         return _Segments(sr, seg_container, prefix, await _page(sr, seg_container, prefix))
 
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
-        assert sr.container is not None and sr.obj is not None
-        storage = sr.services.storage
-        container = await storage.get_container(sr.account, sr.container)
+        container, record = await target_object(sr)
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
-        record = await storage.get_object(container, sr.obj)
         if record is None or MANIFEST not in record.meta:
             return await call_next(sr)
         segments = await self._segments(sr, record)

@@ -60,6 +60,22 @@ def can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None)
     return authorizer.can_write(sr.auth, write_acl)
 
 
+_TARGET = "large_object_target"
+
+
+async def target_object(sr: SwiftRequest
+                        ) -> tuple[ContainerRecord | None, ObjectRecord | None]:
+    """The request's container and object, looked up once for SLO and DLO together."""
+    assert sr.container is not None and sr.obj is not None
+    cached = sr.state.get(_TARGET)
+    if cached is None:
+        storage = sr.services.storage
+        container = await storage.get_container(sr.account, sr.container)
+        record = await storage.get_object(container, sr.obj) if container else None
+        cached = sr.state[_TARGET] = (container, record)
+    return cached  # type: ignore[no-any-return]
+
+
 class ContainerCache:
     """Segment containers looked up once per request, with the caller's read right checked."""
 
@@ -141,7 +157,15 @@ async def large_object_response(sr: SwiftRequest, headers: dict[str, str], lengt
     def read(start: int, end: int) -> AsyncIterator[bytes]:
         return stream_pieces(sr, source(start, end))
 
-    await _checked(sr, source, *ranges[0])
+    probe = source(*ranges[0])
+    try:
+        await anext(probe, None)
+    except SegmentError as exc:
+        log.info("large object %s unreadable: %s (%s)", sr.request.path, exc,
+                 sr.request.trans_id)
+        raise SwiftError(409) from None
+    finally:
+        await probe.aclose()
     boundary, total, body = multipart_body(ranges, length, content_type, read)
     headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
     return Response(206, headers, body, content_length=total)

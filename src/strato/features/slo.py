@@ -62,7 +62,9 @@ from strato.features.segments import (
     copy_assembled,
     copy_endpoints,
     large_object_response,
+    target_object,
 )
+from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 
 MAX_MANIFEST_SEGMENTS = 1000
@@ -223,7 +225,7 @@ class _Reader:
     async def manifest(self, record: ObjectRecord) -> list[dict[str, Any]]:
         try:
             reader = self.sr.services.storage.blobs.open(record.blob_id)
-        except Exception as exc:
+        except BlobNotFound as exc:
             raise SegmentError("manifest vanished") from exc
         parts = []
         try:
@@ -340,12 +342,9 @@ class StaticLargeObject(Feature):
 
     # ---- GET / HEAD -----------------------------------------------------------------
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
-        assert sr.container is not None and sr.obj is not None
-        storage = sr.services.storage
-        container = await storage.get_container(sr.account, sr.container)
+        container, record = await target_object(sr)
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
-        record = await storage.get_object(container, sr.obj)
         if record is None or not is_slo(record):
             return await call_next(sr)
         reader = _Reader(sr)
