@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -275,3 +276,22 @@ def test_segments_need_the_callers_read_access(server: Server,
                     json=[{"path": f"/{private}/seg"}]).status_code == 201
     assert limited.get(f"{url}/{shared}/m").status_code == 409
     assert http.get(f"{url}/{shared}/m").content == b"secret" * 10
+
+
+def test_heartbeat_put_answers_202_and_reports_in_the_body(tester: tuple[str, str]) -> None:
+    http, url = client(tester)
+    container = f"hb-{uuid.uuid4().hex[:8]}"
+    _put_segments(http, url, container, {"s": b"s" * 10})
+    good = http.put(f"{url}/{container}/m?multipart-manifest=put&heartbeat=on",
+                    json=[{"path": f"/{container}/s"}], headers={"Accept": "application/json"})
+    assert good.status_code == 202 and "Content-Length" not in good.headers
+    lines = good.content.split(b"\n", 2)
+    assert not lines[0].strip() and lines[1] == b"\r"
+    result = json.loads(lines[2])
+    assert result["Response Status"] == "201 Created" and result["Errors"] == []
+    assert result["Etag"] == http.head(f"{url}/{container}/m").headers["Etag"]
+    bad = http.put(f"{url}/{container}/m2?multipart-manifest=put&heartbeat=on",
+                   json=[{"path": "nope/seg"}])
+    text = bad.text.split("\n")
+    assert "Response Status: 400 Bad Request" in text and "Response Body: Bad Request" in text
+    assert text[-3:] == ["Errors:", "nope/seg, 404 Not Found", ""]

@@ -64,6 +64,7 @@ from strato.features.segments import (
     large_object_response,
     target_object,
 )
+from strato.features.subrequest import status_line
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 
@@ -76,6 +77,10 @@ SYSMETA_SLO_SIZE = "x-object-sysmeta-slo-size"
 MARKER = "x-static-large-object"
 RESERVED_HEADER_MESSAGE = ("X-Static-Large-Object is a reserved header. To create a static "
                            "large object add query param multipart-manifest=put.")
+_HEARTBEAT_REASONS = {
+    400: "The server could not comply with the request since it is either malformed or "
+         "otherwise incorrect.",
+    422: "Unable to process the contained instructions"}
 _PUT_KEYS = {"path": {"path", "etag", "size_bytes", "range"}, "data": {"data"}}
 
 
@@ -443,10 +448,44 @@ class StaticLargeObject(Feature):
             raise SwiftError(413, "Number of object-backed segments must be <= "
                              f"{MAX_MANIFEST_SEGMENTS}")
         fmt = report.best_format(sr.headers.get("accept")) or "text/plain"
+        if sr.request.query.get("heartbeat", "").lower() in ("on", "true", "1", "yes"):
+            return Response(202, {"Content-Type": fmt},
+                            self._heartbeat(sr, call_next, parsed, fmt))
         entries, total, problems = await self._validate(sr, parsed)
         if problems:
             return Response(400, {"Content-Type": fmt},
                             report.render(fmt, {}, problems, "upload"))
+        return await self._store(sr, call_next, entries, total)
+
+    async def _heartbeat(self, sr: SwiftRequest, call_next: Handler,
+                         parsed: list[dict[str, Any]], fmt: str) -> AsyncIterator[bytes]:
+        """`heartbeat=on`: answer 202 at once, the outcome follows in the body."""
+        yield b" "
+        problems: list[list[str]] = []
+        result: dict[str, Any]
+        try:
+            entries, total, problems = await self._validate(sr, parsed)
+            if problems:
+                raise SwiftError(400)
+            response = await self._store(sr, call_next, entries, total)
+            body = response.body if isinstance(response.body, bytes) else b""
+            result = {"Response Status": status_line(response.status),
+                      "Response Body": body.decode("utf-8", "replace")}
+            if 200 <= response.status < 300:
+                result["Etag"] = response.headers.get("Etag", "")
+                result["Last Modified"] = response.headers.get("Last-Modified", "")
+        except SwiftError as exc:
+            reason = _HEARTBEAT_REASONS.get(exc.status, "")
+            result = {"Response Status": status_line(exc.status),
+                      "Response Body": exc.message or f"{status_line(exc.status)[4:]}"
+                                                      f"{chr(10) + reason if reason else ''}"}
+        yield b"\r\n\r\n" + report.render(fmt, result, problems, "upload")
+
+    async def _store(self, sr: SwiftRequest, call_next: Handler,
+                     entries: list[dict[str, Any]], total: int) -> Response:
+        """Write the validated manifest through the rest of the pipeline."""
+        assert sr.obj is not None
+        request = sr.request
         etag = slo_etag(entries)
         client_etag = sr.headers.get("etag", "").strip().strip('"')
         if client_etag and client_etag != etag:
