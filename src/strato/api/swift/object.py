@@ -28,6 +28,7 @@ OBJECT_SYSMETA = "object_sysmeta"
 AUTHORIZE_OVERRIDE = "authorize_override"
 """`sr.state` key: set by a feature (tempurl, formpost) that has already authorised the request."""
 STORED_HEADERS = ("content-disposition", "content-encoding")
+POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
 
 
@@ -293,12 +294,20 @@ async def post_object(sr: SwiftRequest) -> Response:
     if record is None or container is None:
         raise SwiftError(404)
     meta = {k: v for k, v in meta.items() if v != ""}
+    # system metadata (and the SLO marker) describe the data, which a POST leaves alone
+    meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
                                     delete_at)
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)
+
+
+def _kept_on_post(key: str) -> bool:
+    if key.startswith("x-object-transient-sysmeta-"):
+        return False
+    return key in POST_PRESERVED or key.startswith("x-object-sysmeta-")
 
 
 async def delete_object(sr: SwiftRequest) -> Response:
