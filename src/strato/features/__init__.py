@@ -7,5 +7,19 @@ in `FEATURES` at its place in the order Swift's proxy pipeline uses.
 from __future__ import annotations
 
 from strato.api.swift.pipeline import Feature
+from strato.features.cors import CORS
+from strato.features.formpost import FormPost
+from strato.features.quotas import AccountQuotas, Quotas
+from strato.features.ratelimit import RateLimit
+from strato.features.staticweb import StaticWeb
+from strato.features.tempurl import TempURL
 
-FEATURES: list[type[Feature]] = []
+FEATURES: list[type[Feature]] = [
+    CORS,  # Swift's proxy adds CORS headers to every controller response: outermost here
+    TempURL,
+    RateLimit,
+    FormPost,
+    StaticWeb,
+    Quotas,
+    AccountQuotas,
+]
