@@ -201,3 +201,9 @@ def test_hp_cloud_style_signature_with_access_key(server: Server,
     assert curl(good.replace(f"{project_id}:", "someoneelse:"))[0] == 401
     server.cli("access-key", "delete", "--user", user, "--id", created["id"])
     assert curl(good)[0] == 401
+
+
+def test_metadata_database_is_private(server: Server) -> None:
+    """It holds temp URL keys and access-key secrets as is, so only the owner may read it."""
+    for path in server.data_dir.glob("metadata.db*"):
+        assert path.stat().st_mode & 0o077 == 0, path
