@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from strato.api.swift.pipeline import Feature
 from strato.features.bulk import BulkDelete, BulkUpload
+from strato.features.cors import CORS
 from strato.features.dlo import DynamicLargeObject
+from strato.features.formpost import FormPost
 from strato.features.gatekeeper import Gatekeeper
+from strato.features.quotas import AccountQuotas, Quotas
+from strato.features.ratelimit import RateLimit
 from strato.features.slo import StaticLargeObject
+from strato.features.staticweb import StaticWeb
+from strato.features.tempurl import TempURL
 
 FEATURES: list[type[Feature]] = [
+    CORS,  # Swift's proxy adds CORS headers to every controller response: outermost here
     Gatekeeper,
     BulkDelete,
     BulkUpload,
+    TempURL,
+    RateLimit,
+    FormPost,
+    StaticWeb,
+    Quotas,
+    AccountQuotas,
     StaticLargeObject,
     DynamicLargeObject,
 ]

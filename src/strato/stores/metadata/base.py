@@ -11,6 +11,7 @@ import abc
 from collections.abc import Sequence
 
 from strato.stores.metadata.records import (
+    AccessKeyRecord,
     AccountRecord,
     AccountStats,
     ContainerRecord,
@@ -203,7 +204,23 @@ class IdentityStore(abc.ABC):
         """Drop tokens that expired; returns how many."""
 
 
-class MetadataStore(ObjectStore, IdentityStore, abc.ABC):
+class AccessKeyStore(abc.ABC):
+    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures."""
+
+    @abc.abstractmethod
+    async def create_access_key(self, record: AccessKeyRecord) -> AccessKeyRecord: ...
+
+    @abc.abstractmethod
+    async def get_access_key(self, key_id: str) -> AccessKeyRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_access_keys(self, user_id: str) -> list[AccessKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_access_key(self, key_id: str) -> bool: ...
+
+
+class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, abc.ABC):
     """One backend serves both halves; opened once per worker process."""
 
     @abc.abstractmethod

@@ -115,3 +115,14 @@ class TokenRecord:
     methods: tuple[str, ...] = ("password",)
     audit_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """A per-user access key (HP Cloud style temp URLs): the secret verifies HMACs."""
+
+    id: str
+    secret: str
+    user_id: str
+    project_id: str
+    created_at: float

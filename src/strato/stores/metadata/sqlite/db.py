@@ -46,6 +46,10 @@ class Database:
         self._executor.submit(lambda: None).result()
         migrate(self._writer)
         self._reader = connect(self.path)
+        for suffix in ("", "-wal", "-shm"):  # holds temp URL keys and access-key secrets
+            file = self.path.with_name(self.path.name + suffix)
+            if file.exists():
+                file.chmod(0o600)
 
     def close(self) -> None:
         if self._executor:

@@ -86,6 +86,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tokens_expiry ON tokens (expires_at);
     CREATE INDEX tokens_user ON tokens (user_id);
     """,
+    # 2: per-user access keys (HP Cloud style temp URLs); the secret must stay readable to
+    # verify HMACs, so it is stored as is: keep the database file private (mode 0600).
+    """
+    CREATE TABLE access_keys (
+        id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX access_keys_user ON access_keys (user_id);
+    """,
 ]
 
 
