@@ -7,5 +7,7 @@ in `FEATURES` at its place in the order Swift's proxy pipeline uses.
 from __future__ import annotations
 
 from strato.api.swift.pipeline import Feature
+from strato.features.symlink import Symlink
 
-FEATURES: list[type[Feature]] = []
+# Swift's order: ... slo dlo versioned_writes symlink (symlink last, nearest the core)
+FEATURES: list[type[Feature]] = [Symlink]

@@ -293,7 +293,9 @@ async def post_object(sr: SwiftRequest) -> Response:
     record = await storage.get_object(container, sr.obj) if container else None
     if record is None or container is None:
         raise SwiftError(404)
-    meta = {k: v for k, v in meta.items() if v != ""}
+    # POST replaces user metadata; system metadata stays unless a feature sets it anew
+    kept = {k: v for k, v in record.meta.items() if "-sysmeta-" in k}
+    meta = {k: v for k, v in {**kept, **meta}.items() if v != ""}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
                                     delete_at)
