@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from strato.api.swift.pipeline import Feature
 from strato.features.symlink import Symlink
+from strato.features.versioned_writes import VersionedWrites
 
 # Swift's order: ... slo dlo versioned_writes symlink (symlink last, nearest the core)
-FEATURES: list[type[Feature]] = [Symlink]
+FEATURES: list[type[Feature]] = [VersionedWrites, Symlink]

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.stores.metadata.records import ContainerRecord
 
 CONDITIONAL_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
                        "range")
@@ -43,3 +44,11 @@ def plain_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def quoted_path(account: str, container: str, obj: str) -> str:
     return quote(f"/v1/{account}/{container}/{obj}")
+
+
+def may_write(sr: SwiftRequest, container: ContainerRecord | None) -> bool:
+    """The caller may write into `container` (owner, write ACL, or an authorising feature)."""
+    if sr.state.get(AUTHORIZE_OVERRIDE) or sr.is_owner:
+        return True
+    acl = container.meta.get("x-container-write") if container else None
+    return sr.services.authorizer.can_write(sr.auth, acl)

@@ -35,6 +35,7 @@ from strato.api.http import Response
 from strato.api.swift.container import LISTING_HOOKS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import header_text
 from strato.api.swift.object import OBJECT_SYSMETA, split_target
 from strato.api.swift.pipeline import Feature, Handler
 from strato.features.subrequest import plain_headers, subrequest
@@ -174,7 +175,7 @@ class Symlink(Feature):
                     raise SwiftError(400, "Symlink requests require a zero byte body")
         elif request.content_length:
             raise SwiftError(400, "Symlink requests require a zero byte body")
-        raw = sr.headers["x-symlink-target"]
+        raw = header_text(sr.headers["x-symlink-target"])
         if unquote(raw).startswith("/"):
             raise SwiftError(412, FORM_ERROR)
         container, _, obj = unquote(raw).partition("/")
@@ -183,7 +184,7 @@ class Symlink(Feature):
         sysmeta = {TARGET: quote(f"{container}/{obj}")}
         account = sr.account
         if "x-symlink-target-account" in sr.headers:
-            given = unquote(sr.headers["x-symlink-target-account"])
+            given = unquote(header_text(sr.headers["x-symlink-target-account"]))
             if not given:
                 raise SwiftError(412, "Account name cannot be empty")
             if "/" in given:
@@ -256,7 +257,7 @@ class Symlink(Feature):
     async def _copy_from(self, sr: SwiftRequest, call_next: Handler) -> Response:
         """PUT with X-Copy-From a link copies the target (the link itself with symlink=get)."""
         container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
-        account = unquote(sr.headers.get("x-copy-from-account", sr.account))
+        account = unquote(header_text(sr.headers.get("x-copy-from-account", sr.account)))
         if sr.request.query.get("symlink") == "get":
             return await self._copy_link(sr, call_next, (account, container, obj), sr.account)
         source = subrequest(sr, account=account, container=container, obj=obj, method="HEAD",
@@ -273,8 +274,8 @@ class Symlink(Feature):
         assert sr.container is not None and sr.obj is not None
         if sr.request.query.get("symlink") == "get":
             return await self._copy_link(sr, call_next, (sr.account, sr.container, sr.obj),
-                                         unquote(sr.headers.get("destination-account",
-                                                                sr.account)))
+                                         unquote(header_text(sr.headers.get(
+                                             "destination-account", sr.account))))
         probe = subrequest(sr, method="HEAD", headers=plain_headers(sr.headers), query={})
         final, _, _, last = await self._resolve(probe, call_next)
         if last is None:
