@@ -42,3 +42,11 @@ def removals(headers: dict[str, str], kind: str) -> list[str]:
     """Keys named by `X-Remove-<Kind>-Meta-*` (and `X-Remove-<Kind>-Read`...)."""
     prefix = f"x-remove-{kind}-"
     return [f"x-{kind}-" + k[len(prefix):] for k in headers if k.startswith(prefix)]
+
+
+def header_text(value: str) -> str:
+    """A header value as the UTF-8 text the client meant (values are kept as latin-1)."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

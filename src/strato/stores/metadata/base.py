@@ -119,6 +119,10 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...
 
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """`delete_object_if` for many rows; returns those removed. Backends batch it."""
+        return [record for record in records if await self.delete_object_if(record)]
+
 
 class IdentityStore(abc.ABC):
     """Domains, projects, users, roles, assignments and tokens."""
