@@ -180,3 +180,14 @@ def test_v2_tokens_and_rax_kskey_refused(server: Server, ks_user: KeystoneUser) 
         "username": ks_user.name, "password": ks_user.password},
         "tenantId": ks_user.project_id}}, timeout=30)
     assert by_id.json()["access"]["token"]["tenant"]["name"] == ks_user.project
+
+
+def test_v1_token_rescopes_through_the_token_method(server: Server,
+                                                    ks_user: KeystoneUser) -> None:
+    _, v1_token = server.auth_v1(f"{ks_user.project}:{ks_user.name}", ks_user.password)
+    resp = issue(server, {"auth": {"identity": {"methods": ["token"],
+                                                "token": {"id": v1_token}}}})
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["token"]
+    assert token["project"]["id"] == ks_user.project_id
+    assert token["methods"][0] == "token"

@@ -27,6 +27,10 @@ TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires
                  " audit_id, extra")
 
 
+LOGIN_FAILURE_MEMORY = 3600.0
+"""Seconds a failure counter outlives its window before the purge drops it."""
+
+
 def _where(**filters: Any) -> tuple[str, tuple[Any, ...]]:
     used = {k: v for k, v in filters.items() if v is not None}
     if not used:
@@ -207,7 +211,14 @@ class SqliteIdentityStore(IdentityStore):
         return await self._execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)) > 0
 
     async def purge_tokens(self, now: float) -> int:
-        return await self._execute("DELETE FROM tokens WHERE expires_at < ?", (now,))
+        """Also forgets failed-login counters whose lockout has passed, so the table stays
+        small whatever names and addresses an attacker tries."""
+        def tx(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM login_failures WHERE locked_until < ? AND first_at < ?",
+                         (now, now - LOGIN_FAILURE_MEMORY))
+            return conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now,)).rowcount
+
+        return await self.db.write(tx)
 
     # Keystone administration ----------------------------------------------------------
     async def update_domain(self, record: DomainRecord) -> DomainRecord:
