@@ -88,7 +88,7 @@ def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None)
     if sr.state.get(AUTHORIZE_OVERRIDE):
         return True
     authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
+    if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
         return True
     read_acl = container.meta.get("x-container-read") if container else None
     return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
@@ -98,7 +98,7 @@ def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None
     if sr.state.get(AUTHORIZE_OVERRIDE):
         return True
     authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
+    if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
         return True
     write_acl = container.meta.get("x-container-write") if container else None
     return authorizer.can_write(sr.auth, write_acl)
