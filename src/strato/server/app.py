@@ -19,6 +19,7 @@ from strato.api.http import (
     Response,
     Scope,
     Send,
+    new_trans_id,
     send_response,
     text_response,
 )
@@ -135,7 +136,7 @@ class StratoApp:
             return
         started = time.perf_counter()
         response, request = await self._respond(scope, receive)
-        trans_id = request.trans_id if request else response.headers.get("X-Trans-Id", "")
+        trans_id = request.trans_id if request else new_trans_id()
         response.headers.setdefault("X-Trans-Id", trans_id)
         response.headers.setdefault("X-Openstack-Request-Id", trans_id)
         sent = 0

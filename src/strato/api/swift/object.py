@@ -150,7 +150,7 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Range"] = f"bytes */{length}"
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
-    if ranges is None:
+    if ranges is None or length == 0:  # a suffix range of an empty object: all of it
         return Response(200, headers, closing(reader, reader.iter_range(0, length)),
                         content_length=length)
     if len(ranges) == 1:

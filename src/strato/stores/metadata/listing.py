@@ -57,9 +57,12 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
                 before = name
             else:
                 after = name
+            if query.path is not None and name == prefix:
+                continue  # `path=` lists what is inside the directory, not its marker object
             if delimiter:
                 end = name.find(delimiter, len(prefix))
-                if end >= 0:
+                # with `path=`, a name ending in the delimiter is an object of this level
+                if end >= 0 and (query.path is None or len(name) > end + 1):
                     dir_name = name[: end + 1]
                     if query.path is None and dir_name != query.marker:
                         results.append(Subdir(dir_name))
