@@ -148,8 +148,12 @@ class SwiftCluster:
                                  "account_autocreate": "true"},
             "filter:tempauth": {"use": "egg:swift#tempauth",
                                 "user_bench_bench": f"{self.key} .admin"},
+            # Swift's default pool (2 connections, 1 s wait) turns a busy c=32 run into
+            # spurious 401s (tempauth cannot reach its tokens); an operator would raise it
             "filter:cache": {"use": "egg:swift#memcache",
-                             "memcache_servers": f"127.0.0.1:{self.ports['memcached']}"},
+                             "memcache_servers": f"127.0.0.1:{self.ports['memcached']}",
+                             "memcache_max_connections": "32", "pool_timeout": "10",
+                             "io_timeout": "10", "connect_timeout": "2", "tries": "3"},
             "filter:container_sync": {"use": "egg:swift#container_sync",
                                       "current": "//saio/saio_endpoint"},
             "filter:versioned_writes": {"use": "egg:swift#versioned_writes",
