@@ -78,8 +78,10 @@ def test_limit_marker_end_marker(tester: tuple[str, str], listed: str) -> None:
     assert names(tester, listed, limit="0") == []
     with raw(tester) as http:
         assert http.get(listed, params={"limit": "10001"}).status_code == 412
-        assert http.get(listed, params={"limit": "-1"}).status_code == 412
-        assert http.get(listed, params={"limit": "ten"}).status_code == 412
+        # Swift ignores a limit that is not a plain number
+        for junk in ("-1", "ten", "1.5"):
+            resp = http.get(listed, params={"limit": junk, "format": "json"})
+            assert resp.status_code == 200 and len(resp.json()) == len(NAMES)
         assert http.get(listed, params={"limit": "10000"}).status_code == 200
 
 

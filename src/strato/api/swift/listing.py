@@ -52,13 +52,9 @@ def listing_format(request: Request) -> str:
 def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) -> ListingQuery:
     q = request.query
     limit = max_limit
-    if "limit" in q:
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise SwiftError(412, "Value of limit must be a positive integer") from None
-        if limit < 0:
-            raise SwiftError(412, "Value of limit must be a positive integer")
+    given = q.get("limit", "")
+    if given.isascii() and given.isdigit():  # as Swift: anything but digits is ignored, not refused
+        limit = int(given)
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")
     delimiter = q.get("delimiter", "")
