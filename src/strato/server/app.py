@@ -89,7 +89,8 @@ class SwiftAdapter:
 def build_frontends(services: Services) -> list[Frontend]:
     swift = SwiftFrontend(
         SwiftServices(services.storage, services.identity, services.authorizer,
-                      services.settings.base_url, services.settings.max_file_size),
+                      services.settings.base_url, services.settings.max_file_size,
+                      services.settings),
         services.capabilities)
     frontends: list[Frontend] = [SwiftAdapter(swift)]
     try:  # the identity front-end lives in its own package

@@ -242,6 +242,22 @@ class SqliteObjectStore(ObjectStore):
 
         return await self.db.write(tx)
 
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """One transaction (one fsync) for a whole expirer batch, not one per object."""
+        def tx(conn: sqlite3.Connection) -> list[ObjectRecord]:
+            removed = []
+            for record in records:
+                row = conn.execute(
+                    f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?"
+                    " AND blob_id = ?", (record.container_id, record.name, record.blob_id)
+                ).fetchone()
+                if row:
+                    self._remove_row(conn, _object(row))
+                    removed.append(record)
+            return removed
+
+        return await self.db.write(tx)
+
     async def list_objects(self, container_id: int, query: ListingQuery, now: float
                            ) -> list[ObjectRecord | Subdir]:
         def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
