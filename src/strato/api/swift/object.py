@@ -197,15 +197,15 @@ async def put_object(sr: SwiftRequest) -> Response:
         raise sr.services.authorizer.deny(sr.auth)
     if container is None:
         raise SwiftError(404)
-    check_object_name(sr.obj)
-    try:
+    try:  # check_object_creation's order: 413, 411, name, metadata
         length = request.content_length
     except BadRequest as exc:
         raise SwiftError(400, str(exc)) from None
-    if length is None and not request.chunked:
-        raise SwiftError(411)
     if length is not None and length > sr.services.max_file_size:
         raise SwiftError(413, "Your request is too large.")
+    if length is None and not request.chunked:
+        raise SwiftError(411, "Missing Content-Length header.")
+    check_object_name(sr.obj)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
     if_none_match = sr.headers.get("if-none-match")
