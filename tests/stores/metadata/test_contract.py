@@ -248,7 +248,8 @@ def reference(names: list[str], q: ListingQuery) -> list[str]:
                         continue
                 else:
                     sub = "/" + n[: end + 1]  # subdirs marked with a leading slash
-                    if (not out or out[-1] != sub) and n[: end + 1] != q.marker:
+                    lower = q.end_marker if q.reverse else q.marker
+                    if (not out or out[-1] != sub) and n[: end + 1] != lower:
                         out.append(sub)
                     continue
         out.append(n)
@@ -288,6 +289,7 @@ QUERIES = [
     ListingQuery(marker="d1/", delimiter="/"),
     ListingQuery(marker="top100", reverse=True, limit=20),
     ListingQuery(marker="top100", end_marker="d4", reverse=True, delimiter="/"),
+    ListingQuery(marker="top100", end_marker="d2/", reverse=True, delimiter="/"),
     ListingQuery(path="d0"),
     ListingQuery(path="d0/s2", limit=30),
     ListingQuery(path="a/b"),

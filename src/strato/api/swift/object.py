@@ -182,8 +182,8 @@ async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterat
 async def put_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     request = sr.request
-    check_object_name(sr.obj)
     if "x-copy-from" in sr.headers:
+        check_object_name(sr.obj)
         container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
         if request.content_length not in (None, 0) or request.chunked:
             raise SwiftError(400, "Copy requests require a zero byte body")
@@ -192,20 +192,22 @@ async def put_object(sr: SwiftRequest) -> Response:
                                  (sr.account, sr.container, sr.obj))
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)
+    # Swift's order: authorise, then 404 for a missing container, then the constraints
     if not _can_write(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
-    try:
+    if container is None:
+        raise SwiftError(404)
+    try:  # check_object_creation's order: 413, 411, name, metadata
         length = request.content_length
     except BadRequest as exc:
         raise SwiftError(400, str(exc)) from None
-    if length is None and not request.chunked:
-        raise SwiftError(411)
     if length is not None and length > sr.services.max_file_size:
         raise SwiftError(413, "Your request is too large.")
+    if length is None and not request.chunked:
+        raise SwiftError(411, "Missing Content-Length header.")
+    check_object_name(sr.obj)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
-    if container is None:
-        raise SwiftError(404)
     if_none_match = sr.headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() != "*":

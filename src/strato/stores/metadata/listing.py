@@ -50,6 +50,9 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
         after, before = query.end_marker or None, query.marker or None
     else:
         after, before = query.marker or None, query.end_marker or None
+    # a subdir equal to the lower bound is not repeated (Swift swaps the markers for a
+    # reverse listing first, so there the bound is end_marker)
+    skip_dir = query.end_marker if query.reverse else query.marker
     inclusive = False
     while len(results) < limit:
         want = limit - len(results)
@@ -71,7 +74,7 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
                 # with `path=`, a name ending in the delimiter is an object of this level
                 if end >= 0 and (query.path is None or len(name) > end + 1):
                     dir_name = name[: end + 1]
-                    if query.path is None and dir_name != query.marker:
+                    if query.path is None and dir_name != skip_dir:
                         results.append(Subdir(dir_name))
                     if query.reverse:
                         before = dir_name
