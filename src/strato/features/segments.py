@@ -129,7 +129,8 @@ PieceSource = Callable[[int, int], AsyncIterator[Piece]]
 
 
 async def large_object_response(sr: SwiftRequest, headers: dict[str, str], length: int,
-                                content_type: str, source: PieceSource) -> Response:
+                                content_type: str, source: PieceSource, *,
+                                multiple_ranges: bool = True) -> Response:
     """200/206/416 for a GET or HEAD of a large object of `length` bytes.
 
     The first piece is resolved before answering, so a broken manifest gives 409 instead of
@@ -145,13 +146,13 @@ async def large_object_response(sr: SwiftRequest, headers: dict[str, str], lengt
         headers["Content-Range"] = f"bytes */{length}"
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
-    if ranges is None:
-        return Response(200, headers, await _checked(sr, source, 0, length),
+    if ranges is None or (len(ranges) > 1 and not multiple_ranges):
+        return Response(200, headers, await checked_stream(sr, source, 0, length),
                         content_length=length)
     if len(ranges) == 1:
         start, end = ranges[0]
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
-        return Response(206, headers, await _checked(sr, source, start, end),
+        return Response(206, headers, await checked_stream(sr, source, start, end),
                         content_length=end - start)
 
     def read(start: int, end: int) -> AsyncIterator[bytes]:
@@ -171,8 +172,9 @@ async def large_object_response(sr: SwiftRequest, headers: dict[str, str], lengt
     return Response(206, headers, body, content_length=total)
 
 
-async def _checked(sr: SwiftRequest, source: PieceSource, start: int, end: int
-                   ) -> AsyncIterator[bytes]:
+async def checked_stream(sr: SwiftRequest, source: PieceSource, start: int, end: int
+                         ) -> AsyncIterator[bytes]:
+    """The bytes [start, end), after resolving the first piece (409 if it is broken)."""
     pieces = source(start, end)
     try:
         first = await anext(pieces, None)

@@ -59,6 +59,7 @@ from strato.features.segments import (
     Target,
     can_read,
     can_write,
+    checked_stream,
     copy_assembled,
     copy_endpoints,
     large_object_response,
@@ -102,6 +103,19 @@ def _single_range(spec: str, length: int) -> tuple[int, int] | None:
     if ranges is None or len(ranges) != 1:
         return None
     return ranges[0]
+
+
+def _part_number(sr: SwiftRequest) -> int | None:
+    value = sr.request.query.get("part-number")
+    if value is None:
+        return None
+    try:
+        part = int(value)
+    except ValueError:
+        part = 0
+    if part < 1:
+        raise SwiftError(400, "Part number must be an integer greater than 0")
+    return part
 
 
 def segment_length(seg: dict[str, Any]) -> int:
@@ -338,10 +352,16 @@ class StaticLargeObject(Feature):
             return await call_next(sr)
         reader = _Reader(sr)
         entries = await self._entries(reader, record)
-        size = sum(segment_length(s) for s in entries)
+        offset, size = 0, sum(segment_length(s) for s in entries)
+        part = _part_number(sr)
+        if part is not None:  # applies to the source, as Swift's copy does
+            if part > len(entries):
+                raise SwiftError(416, "The requested part number is not satisfiable")
+            offset = sum(segment_length(s) for s in entries[:part - 1])
+            size = segment_length(entries[part - 1])
 
         def source_pieces(start: int, end: int) -> AsyncIterator[Piece]:
-            return reader.pieces(entries, start, end - 1)
+            return reader.pieces(entries, offset + start, offset + end - 1)
 
         return await copy_assembled(sr, call_next, source, dest, record, size, source_pieces)
 
@@ -359,9 +379,14 @@ class StaticLargeObject(Feature):
         except (KeyError, ValueError):
             entries = await self._entries(reader, record)
             etag, size = slo_etag(entries), sum(segment_length(s) for s in entries)
+        part = _part_number(sr)
         headers = object_headers(record)
         headers["Etag"] = f'"{etag}"'
         headers["X-Manifest-Etag"] = record.etag
+        if part is not None:
+            if entries is None:
+                entries = await self._entries(reader, record)
+            return await self._part(sr, reader, headers, entries, part, size)
         status = evaluate(sr.headers, etag, record.timestamp)
         if status is not None:
             headers.pop("Content-Type", None)
@@ -376,6 +401,30 @@ class StaticLargeObject(Feature):
             return reader.pieces(final, start, end - 1)
 
         return await large_object_response(sr, headers, size, record.content_type, source)
+
+    @staticmethod
+    async def _part(sr: SwiftRequest, reader: _Reader, headers: dict[str, str],
+                    entries: list[dict[str, Any]], part: int, size: int) -> Response:
+        """`?part-number=N`: the Nth segment of the manifest, as a 206."""
+        headers["X-Parts-Count"] = str(len(entries))
+        head = sr.request.method == "HEAD"
+        if part > len(entries):
+            headers["Content-Range"] = f"bytes */{size}"
+            body = b"" if head else b"The requested part number is not satisfiable"
+            headers["Content-Length"] = str(len(body))
+            return Response(416, headers, body)
+        start = sum(segment_length(s) for s in entries[:part - 1])
+        end = start + segment_length(entries[part - 1])
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["Content-Length"] = str(end - start)
+        if head:
+            return Response(206, headers)
+
+        def source(lo: int, hi: int) -> AsyncIterator[Piece]:
+            return reader.pieces(entries, lo, hi - 1)
+
+        return Response(206, headers, await checked_stream(sr, source, start, end),
+                        content_length=end - start)
 
     @staticmethod
     async def _entries(reader: _Reader, record: ObjectRecord) -> list[dict[str, Any]]:
