@@ -205,12 +205,8 @@ def copy_endpoints(sr: SwiftRequest) -> tuple[Target, Target] | None:
     return None
 
 
-async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
-                                                                Awaitable[Response]],
-                         source: Target, dest: Target, record: ObjectRecord, length: int,
-                         pieces: PieceSource) -> Response:
-    """Copy a large object as Swift's copy middleware does: its content becomes a new,
-    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+def copy_headers(sr: SwiftRequest, record: ObjectRecord) -> dict[str, str]:
+    """The source's metadata (unless `X-Fresh-Metadata`) updated by the request's."""
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
     headers = {} if fresh else {k: v for k, v in record.meta.items()
                                 if k.startswith("x-object-meta-") or k in STORED_HEADERS}
@@ -218,6 +214,26 @@ async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
                     if k.startswith("x-object-meta-") or k in STORED_HEADERS
                     or k in ("x-delete-at", "x-delete-after")})
     headers["content-type"] = sr.headers.get("content-type") or record.content_type
+    return headers
+
+
+def copied_from(response: Response, source: Target, dest: Target,
+                record: ObjectRecord) -> Response:
+    if response.status == 201:
+        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
+        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
+        if source[0] != dest[0]:
+            response.headers["X-Copied-From-Account"] = quote(source[0])
+    return response
+
+
+async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                                Awaitable[Response]],
+                         source: Target, dest: Target, record: ObjectRecord, length: int,
+                         pieces: PieceSource) -> Response:
+    """Copy a large object as Swift's copy middleware does: its content becomes a new,
+    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+    headers = copy_headers(sr, record)
     headers["content-length"] = str(length)
 
     async def body() -> AsyncIterator[bytes]:
@@ -227,11 +243,6 @@ async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
         except SegmentError as exc:
             raise BadRequest(f"Large object segment unreadable: {exc}", 409) from None
 
-    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body())
-    response = await call_next(sub)
-    if response.status == 201:
-        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
-        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
-        if source[0] != dest[0]:
-            response.headers["X-Copied-From-Account"] = quote(source[0])
-    return response
+    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body(),
+                          account=dest[0])
+    return copied_from(await call_next(sub), source, dest, record)

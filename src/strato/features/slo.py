@@ -60,12 +60,14 @@ from strato.features.segments import (
     can_read,
     can_write,
     checked_stream,
+    copied_from,
     copy_assembled,
     copy_endpoints,
+    copy_headers,
     large_object_response,
     target_object,
 )
-from strato.features.subrequest import status_line
+from strato.features.subrequest import make_subrequest, status_line
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 
@@ -132,6 +134,21 @@ def _inline(seg: dict[str, Any]) -> bytes:
     if raw is None:
         raw = seg["_raw"] = base64.b64decode(seg["data"])
     return raw  # type: ignore[no-any-return]
+
+
+def raw_manifest(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stored manifest in the upload format (`path`, `etag`, `size_bytes`, `range`)."""
+    converted = []
+    for seg in entries:
+        if "data" in seg:
+            converted.append({"data": seg["data"]})
+            continue
+        item = {"path": seg.get("name"), "etag": seg.get("hash"),
+                "size_bytes": seg.get("bytes")}
+        if seg.get("range"):
+            item["range"] = seg["range"]
+        converted.append(item)
+    return converted
 
 
 def slo_etag(entries: list[dict[str, Any]]) -> str:
@@ -346,12 +363,10 @@ class StaticLargeObject(Feature):
         record = await storage.get_object(container, obj)
         if record is None or not is_slo(record):
             return await call_next(sr)
-        if sr.request.query.get("multipart-manifest") == "get":
-            kept = {k: v for k, v in record.meta.items() if k.startswith("x-object-sysmeta-slo-")}
-            sr.state[OBJECT_SYSMETA] = {**sr.state.get(OBJECT_SYSMETA, {}), **kept}
-            return await call_next(sr)
         reader = _Reader(sr)
         entries = await self._entries(reader, record)
+        if sr.request.query.get("multipart-manifest") == "get":
+            return await self._copy_manifest(sr, call_next, source, dest, record, entries)
         offset, size = 0, sum(segment_length(s) for s in entries)
         part = _part_number(sr)
         if part is not None:  # applies to the source, as Swift's copy does
@@ -402,6 +417,25 @@ class StaticLargeObject(Feature):
 
         return await large_object_response(sr, headers, size, record.content_type, source)
 
+    async def _copy_manifest(self, sr: SwiftRequest, call_next: Handler, source: Target,
+                             dest: Target, record: ObjectRecord,
+                             entries: list[dict[str, Any]]) -> Response:
+        """A manifest copy is a manifest PUT at the destination, as in Swift: its segments
+        are checked again there (another account must hold them, readable by the caller)."""
+        body = orjson.dumps(raw_manifest(entries))
+        headers = copy_headers(sr, record)
+        headers["content-length"] = str(len(body))
+        for name in ("accept", "etag"):
+            if name in sr.headers:
+                headers[name] = sr.headers[name]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield body
+
+        sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=chunks(),
+                              query={"multipart-manifest": "put"}, account=dest[0])
+        return copied_from(await self._put(sub, call_next), source, dest, record)
+
     @staticmethod
     async def _part(sr: SwiftRequest, reader: _Reader, headers: dict[str, str],
                     entries: list[dict[str, Any]], part: int, size: int) -> Response:
@@ -451,17 +485,7 @@ class StaticLargeObject(Feature):
             entries = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise SwiftError(500, "Unable to load SLO manifest") from None
-        converted = []
-        for seg in entries:
-            if "data" in seg:
-                converted.append(seg)
-                continue
-            item = {"path": seg.get("name"), "etag": seg.get("hash"),
-                    "size_bytes": seg.get("bytes")}
-            if seg.get("range"):
-                item["range"] = seg["range"]
-            converted.append(item)
-        data = orjson.dumps(converted, option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps(raw_manifest(entries), option=orjson.OPT_SORT_KEYS)
         response.body = data
         response.content_length = None
         response.headers["Etag"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
