@@ -13,7 +13,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
+from strato.api.swift.errors import SwiftError
+from strato.features.slo import parse_manifest_put, raw_manifest, slo_etag
 from tests.harness import Server
 
 MIB = 1024 * 1024
@@ -295,3 +298,27 @@ def test_heartbeat_put_answers_202_and_reports_in_the_body(tester: tuple[str, st
     text = bad.text.split("\n")
     assert "Response Status: 400 Bad Request" in text and "Response Body: Bad Request" in text
     assert text[-3:] == ["Errors:", "nope/seg, 404 Not Found", ""]
+
+
+def test_manifest_checks_and_etag_rules_unit() -> None:
+    """Unit: the pure parts — manifest shape checks and the SLO ETag formula."""
+    parsed = parse_manifest_put(
+        json.dumps([{"path": "/c/o", "etag": '"abc"', "size_bytes": "5", "range": "1-2"},
+                    {"data": base64.b64encode(b"xy").decode()}]).encode(), "/c/m")
+    assert parsed[0]["etag"] == "abc" and parsed[0]["size_bytes"] == 5
+    with pytest.raises(SwiftError) as bad:
+        parse_manifest_put(json.dumps([{"path": "/c/m"}, {"path": "/c/o", "range": "1-2,4-5"},
+                                       {"path": "/c/o", "size_bytes": 3, "range": "5-"}]
+                                      ).encode(), "/c/m")
+    assert bad.value.message == ("Index 0: manifest must not include itself as a segment\n"
+                                 "Index 1: multiple ranges (only one allowed)\n"
+                                 "Index 2: unsatisfiable range\n")
+    with pytest.raises(SwiftError):
+        parse_manifest_put(b"{}", "/c/m")
+    entries = [{"name": "/c/a", "hash": "h1", "bytes": 3},
+               {"name": "/c/b", "hash": "h2", "bytes": 9, "range": "0-3"},
+               {"data": base64.b64encode(b"z").decode()}]
+    expected = hashlib.md5(("h1" + "h2:0-3;" + hashlib.md5(b"z").hexdigest()).encode())
+    assert slo_etag(entries) == expected.hexdigest()
+    assert raw_manifest(entries)[1] == {"path": "/c/b", "etag": "h2", "size_bytes": 9,
+                                        "range": "0-3"}
