@@ -35,6 +35,7 @@ from strato.api.swift.headers import title_case
 from strato.api.swift.object import OBJECT_SYSMETA, object_headers
 from strato.api.swift.pipeline import Feature, Handler
 from strato.features.segments import (
+    LOCATION,
     ContainerCache,
     Piece,
     SegmentError,
@@ -42,6 +43,7 @@ from strato.features.segments import (
     can_read,
     copy_assembled,
     copy_endpoints,
+    follow_link,
     large_object_response,
     stream_pieces,
     target_object,
@@ -161,7 +163,12 @@ class DynamicLargeObject(Feature):
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or MANIFEST not in record.meta:
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Object-Manifest")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         segments = await self._segments(sr, record)
         headers = object_headers(record)
         headers[title_case(MANIFEST)] = record.meta[MANIFEST]

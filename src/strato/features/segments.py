@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
@@ -19,11 +19,12 @@ from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified
 from strato.api.swift.object import AUTHORIZE_OVERRIDE, STORED_HEADERS, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
-from strato.features.subrequest import make_subrequest
+from strato.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
 log = logging.getLogger("strato.features.segments")
+SYMLINK_TARGET = "x-object-sysmeta-symlink-target"
 
 
 class SegmentError(Exception):
@@ -74,6 +75,45 @@ async def target_object(sr: SwiftRequest
         record = await storage.get_object(container, sr.obj) if container else None
         cached = sr.state[_TARGET] = (container, record)
     return cached  # type: ignore[no-any-return]
+
+
+_PROBE = "large_object_probe"
+
+
+async def follow_link(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                             Awaitable[Response]],
+                      record: ObjectRecord | None, marker: str) -> SwiftRequest | None:
+    """The request re-aimed at a symlink's final target when that target is a large object
+    (response header `marker`), else None.
+
+    Swift's symlink middleware sits after SLO and DLO, so they see the followed target;
+    here the link is followed by a HEAD through the rest of the pipeline (which checks
+    loops, static-link ETags and read access) and the large object is then served.
+    """
+    if record is None or SYMLINK_TARGET not in record.meta or sr.state.get(_PROBE) or \
+            sr.request.query.get("symlink") == "get":
+        return None
+    probe = subrequest(sr, method="HEAD", headers=plain_headers(sr.headers), query={},
+                       keep_override=True)
+    probe.state[_PROBE] = True
+    try:
+        response = await call_next(probe)
+    except SwiftError:
+        return None
+    where = response.headers.get("Content-Location")
+    if response.status != 200 or not where or marker not in response.headers:
+        return None
+    parts = unquote(where).split("/", 4)
+    if len(parts) != 5 or parts[1] != "v1":
+        return None
+    target = subrequest(sr, account=parts[2], container=parts[3], obj=parts[4],
+                        keep_override=True)
+    target.state[_PROBE] = True
+    target.state[LOCATION] = where
+    return target
+
+
+LOCATION = "large_object_location"
 
 
 class ContainerCache:

@@ -53,6 +53,7 @@ from strato.api.swift.ranges import Unsatisfiable, parse_range
 from strato.features import report
 from strato.features.bulk import delete_report
 from strato.features.segments import (
+    LOCATION,
     ContainerCache,
     Piece,
     SegmentError,
@@ -64,10 +65,13 @@ from strato.features.segments import (
     copy_assembled,
     copy_endpoints,
     copy_headers,
+    follow_link,
     large_object_response,
     target_object,
 )
 from strato.features.subrequest import make_subrequest, status_line
+from strato.features.symlink import ETAG as SYMLINK_ETAG
+from strato.features.symlink import SYMLOOP_MAX, is_symlink, link_target
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 
@@ -251,12 +255,23 @@ class _Reader:
         self._subs: dict[str, list[dict[str, Any]]] = {}
 
     async def lookup(self, path: str) -> ObjectRecord:
+        """The segment's record; a segment that is a symlink stands for its target."""
         container_name, obj = _split(path)
-        container = await self.containers.readable(container_name)
-        record = await self.sr.services.storage.get_object(container, obj)
-        if record is None:
-            raise SegmentError("404 Not Found")
-        return record
+        expected_etag = None
+        for _ in range(SYMLOOP_MAX + 1):
+            container = await self.containers.readable(container_name)
+            record = await self.sr.services.storage.get_object(container, obj)
+            if record is None:
+                raise SegmentError("404 Not Found")
+            if expected_etag is not None and record.etag != expected_etag:
+                raise SegmentError("409 Conflict")
+            if not is_symlink(record):
+                return record
+            expected_etag = record.meta.get(SYMLINK_ETAG)
+            account, container_name, obj = link_target(self.sr.account, record)
+            if account != self.sr.account:
+                raise SegmentError("400 Bad Request")
+        raise SegmentError("409 Conflict")
 
     async def manifest(self, record: ObjectRecord) -> list[dict[str, Any]]:
         try:
@@ -362,7 +377,12 @@ class StaticLargeObject(Feature):
             return await call_next(sr)
         record = await storage.get_object(container, obj)
         if record is None or not is_slo(record):
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         reader = _Reader(sr)
         entries = await self._entries(reader, record)
         if sr.request.query.get("multipart-manifest") == "get":
@@ -386,7 +406,12 @@ class StaticLargeObject(Feature):
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or not is_slo(record):
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         reader = _Reader(sr)
         entries: list[dict[str, Any]] | None = None
         try:
