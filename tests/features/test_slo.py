@@ -322,3 +322,21 @@ def test_manifest_checks_and_etag_rules_unit() -> None:
     assert slo_etag(entries) == expected.hexdigest()
     assert raw_manifest(entries)[1] == {"path": "/c/b", "etag": "h2", "size_bytes": 9,
                                         "range": "0-3"}
+
+
+def test_symlinks_to_and_as_segments_of_an_slo(tester: tuple[str, str]) -> None:
+    http, url = client(tester)
+    container = f"sym-{uuid.uuid4().hex[:8]}"
+    _put_segments(http, url, container, {"a": b"a" * 5, "b": b"b" * 7})
+    assert http.put(f"{url}/{container}/link-b", content=b"",
+                    headers={"X-Symlink-Target": f"{container}/b"}).status_code == 201
+    manifest = [{"path": f"/{container}/a"}, {"path": f"/{container}/link-b", "size_bytes": 7}]
+    assert http.put(f"{url}/{container}/slo?multipart-manifest=put",
+                    json=manifest).status_code == 201
+    assert http.get(f"{url}/{container}/slo").content == b"a" * 5 + b"b" * 7
+    assert http.put(f"{url}/{container}/to-slo", content=b"",
+                    headers={"X-Symlink-Target": f"{container}/slo"}).status_code == 201
+    via_link = http.get(f"{url}/{container}/to-slo", headers={"Range": "bytes=3-6"})
+    assert via_link.status_code == 206 and via_link.content == b"aabb"
+    assert via_link.headers["X-Static-Large-Object"] == "True"
+    assert via_link.headers["Content-Location"].endswith(f"/{container}/slo")
