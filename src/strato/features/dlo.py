@@ -8,8 +8,9 @@ manifest — usually empty — naming their container and common prefix::
 A `GET`/`HEAD` of the manifest lists `segs` for objects starting with `big/` (URL-decoded
 header value) in byte order of name and streams their raw contents, one after another;
 `X-Object-Manifest` is echoed, `Content-Length` is the current total and the ETag is
-`"<md5 of the segments' etags concatenated>"`. Ranges (also several, across segment
-boundaries) work as on any object. Segments are read raw: a manifest whose own name falls
+`"<md5 of the segments' etags concatenated>"`. A single range works across segment
+boundaries; a request for several ranges gets the whole object (200), as from Swift.
+Segments are read raw: a manifest whose own name falls
 under its prefix contributes its own (usually empty) body and is never expanded again, so
 a prefix without a trailing slash is safe. Beyond 10000 segments the object is still
 served whole, without `Content-Length` or ETag, as Swift does. `GET
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from strato.api.http import Response
 from strato.api.swift.conditional import evaluate
@@ -34,6 +35,7 @@ from strato.api.swift.headers import title_case
 from strato.api.swift.object import OBJECT_SYSMETA, object_headers
 from strato.api.swift.pipeline import Feature, Handler
 from strato.features.segments import (
+    LOCATION,
     ContainerCache,
     Piece,
     SegmentError,
@@ -41,6 +43,7 @@ from strato.features.segments import (
     can_read,
     copy_assembled,
     copy_endpoints,
+    follow_link,
     large_object_response,
     stream_pieces,
     target_object,
@@ -49,6 +52,12 @@ from strato.stores.metadata.records import ContainerRecord, ListingQuery, Object
 
 MANIFEST = "x-object-manifest"
 FORMAT_ERROR = "X-Object-Manifest must be in the format container/prefix"
+
+
+def manifest_target(value: str) -> tuple[str, str, str]:
+    """(container, "/", prefix) of a header value: URL-quoted, or raw UTF-8 on the wire."""
+    raw = unquote_to_bytes(value.encode("latin-1", "replace"))
+    return raw.decode("utf-8", "replace").partition("/")
 
 
 def _check_header(value: str) -> None:
@@ -142,7 +151,7 @@ class DynamicLargeObject(Feature):
 
     @staticmethod
     async def _segments(sr: SwiftRequest, record: ObjectRecord) -> _Segments:
-        seg_container_name, _, prefix = unquote(record.meta[MANIFEST]).partition("/")
+        seg_container_name, _, prefix = manifest_target(record.meta[MANIFEST])
         try:
             seg_container = await ContainerCache(sr).readable(seg_container_name)
         except SegmentError as exc:
@@ -154,7 +163,12 @@ class DynamicLargeObject(Feature):
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or MANIFEST not in record.meta:
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Object-Manifest")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         segments = await self._segments(sr, record)
         headers = object_headers(record)
         headers[title_case(MANIFEST)] = record.meta[MANIFEST]
@@ -177,4 +191,4 @@ class DynamicLargeObject(Feature):
                 headers["Content-Type"] = "text/html; charset=UTF-8"
             return Response(status, headers, b"")
         return await large_object_response(sr, headers, total, record.content_type,
-                                           segments.pieces)
+                                           segments.pieces, multiple_ranges=False)

@@ -43,9 +43,11 @@ def _receiver(body: AsyncIterator[bytes] | None):  # type: ignore[no-untyped-def
 def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
                     obj: str | None = None, *, headers: dict[str, str] | None = None,
                     body: AsyncIterator[bytes] | None = None,
-                    query: dict[str, str] | None = None) -> SwiftRequest:
+                    query: dict[str, str] | None = None,
+                    account: str | None = None) -> SwiftRequest:
     """A request by the same caller; the client's own headers are not inherited."""
-    path = "/v1/" + sr.account
+    account = account or sr.account
+    path = "/v1/" + account
     if container is not None:
         path += "/" + container
         if obj is not None:
@@ -60,7 +62,7 @@ def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
     state = {}
     if sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
-    return SwiftRequest(request, sr.services, sr.account, container, obj, sr.auth, state)
+    return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
 async def run(call_next: Handler, sub: SwiftRequest) -> Response:
