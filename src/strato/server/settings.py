@@ -43,6 +43,10 @@ class Settings(BaseSettings):
                                       description="Roles that own their project's account.")
     reseller_admin_role: str = Field("ResellerAdmin",
                                      description="Role that reaches every account.")
+    login_max_failures: int = Field(5, description="Failed logins of one user from one "
+                                    "client before further attempts are refused.")
+    login_lockout_seconds: int = Field(60, description="How long (seconds) a user+client "
+                                       "stays refused after too many failed logins.")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     expirer_interval: float = Field(30.0, description="Seconds between expirer passes.")
     sweep_interval: float = Field(3600.0,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from strato.api.http import Response
-from strato.api.swift.acl import OWNER_HEADERS
+from strato.api.swift.acl import ACCOUNT_ACL_HEADER, OWNER_HEADERS, clean_account_acl
 from strato.api.swift.constraints import (
     ACCOUNT_LISTING_LIMIT,
     check_metadata,
@@ -15,6 +17,8 @@ from strato.api.swift.headers import pick, removals, title_case, x_timestamp
 from strato.api.swift.listing import container_entry, listing_format, listing_query, render
 
 META_PREFIXES = ("x-account-meta-",)
+RESERVED_END = "\x00\U0010ffff"
+"""Every reserved (NUL-prefixed) container name sorts below this."""
 
 
 async def account_headers(sr: SwiftRequest) -> dict[str, str]:
@@ -42,7 +46,7 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
 
 async def handle_account(sr: SwiftRequest) -> Response:
     method = sr.request.method
-    if not sr.is_owner:
+    if not sr.is_owner and not (sr.account_reader and method in ("HEAD", "GET")):
         raise sr.services.authorizer.deny(sr.auth)
     if method in ("HEAD", "GET"):
         headers = await account_headers(sr)
@@ -52,12 +56,19 @@ async def handle_account(sr: SwiftRequest) -> Response:
             return Response(204, headers)
         fmt = listing_format(sr.request)
         query = listing_query(sr.request, ACCOUNT_LISTING_LIMIT)
+        # names starting with NUL are reserved for features (hidden containers)
+        if query.reverse:
+            query = replace(query, end_marker=max(query.end_marker, RESERVED_END))
+        else:
+            query = replace(query, marker=max(query.marker, RESERVED_END))
         entries = await sr.services.storage.list_containers(sr.account, query)
         return render(fmt, "account", sr.account, [container_entry(e) for e in entries],
                       headers)
     if method == "POST":
         check_metadata(sr.headers, "account")
         set_meta = pick(sr.headers, META_PREFIXES)
+        if ACCOUNT_ACL_HEADER in sr.headers:
+            set_meta[ACCOUNT_ACL_HEADER] = clean_account_acl(sr.headers[ACCOUNT_ACL_HEADER])
         remove = removals(sr.headers, "account")
         if "x-account-meta-quota-bytes" in set_meta and not sr.is_reseller:
             raise SwiftError(403)

@@ -15,11 +15,13 @@ from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified, pick, removals, title_case, x_timestamp
 from strato.api.swift.listing import listing_format, listing_query, object_entry, render
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
-from strato.stores.metadata.records import ContainerRecord
+from strato.stores.metadata.records import ContainerRecord, Subdir
 
 META_PREFIXES = ("x-container-meta-",)
 CONTAINER_SYSMETA = "container_sysmeta"
 """`sr.state` key: dict of `x-container-sysmeta-*` a feature wants stored with a PUT/POST."""
+LISTING_HOOKS = "listing_entry_hooks"
+"""`sr.state` key: list of `hook(fmt, record, entry)` that add fields to object listing entries."""
 SETTABLE = ("x-container-read", "x-container-write", "x-versions-location",
             "x-history-location", "x-container-sync-to", "x-container-sync-key")
 
@@ -49,6 +51,8 @@ def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
     set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
     for name in ("x-container-read", "x-container-write"):
         if name in set_meta:
+            if not sr.is_owner:
+                raise SwiftError(403)
             set_meta[name] = clean_acl(name, set_meta[name])
     remove = removals(sr.headers, "container")
     if any(k.startswith("x-container-meta-quota-") for k in set_meta) and not sr.is_owner:
@@ -62,7 +66,7 @@ async def handle_container(sr: SwiftRequest) -> Response:
     authorizer = sr.services.authorizer
     assert sr.container is not None
     if method == "PUT":
-        if not sr.is_owner:
+        if not sr.is_owner and not sr.account_writer:
             raise authorizer.deny(sr.auth)
         check_container_name(sr.container)
         set_meta, remove = _meta_from_request(sr)
@@ -74,7 +78,8 @@ async def handle_container(sr: SwiftRequest) -> Response:
     record = await storage.get_container(sr.account, sr.container)
     if method in ("GET", "HEAD"):
         read_acl = record.meta.get("x-container-read") if record else None
-        if not sr.is_owner and not sr.state.get("authorize_override") and not authorizer.can_read(
+        if not sr.is_owner and not sr.account_reader and not sr.state.get(
+                "authorize_override") and not authorizer.can_read(
                 sr.auth, read_acl, sr.headers.get("referer"), listing=True):
             raise authorizer.deny(sr.auth)
         if record is None:
@@ -87,10 +92,14 @@ async def handle_container(sr: SwiftRequest) -> Response:
         fmt = listing_format(sr.request)
         query = listing_query(sr.request, CONTAINER_LISTING_LIMIT)
         entries = await storage.list_objects(record, query)
-        return render(fmt, "container", sr.container, [object_entry(e) for e in entries],
-                      headers)
+        rows = [object_entry(e) for e in entries]
+        for hook in sr.state.get(LISTING_HOOKS, ()):
+            for entry, row in zip(entries, rows, strict=True):
+                if not isinstance(entry, Subdir):
+                    hook(fmt, entry, row)
+        return render(fmt, "container", sr.container, rows, headers)
 
-    if not sr.is_owner:
+    if not sr.is_owner and not sr.account_writer:
         raise authorizer.deny(sr.auth)
     if record is None:
         raise SwiftError(404)

@@ -14,9 +14,12 @@ from strato.stores.metadata.records import (
     AccessKeyRecord,
     AccountRecord,
     AccountStats,
+    AppCredentialRecord,
+    AssignmentRecord,
     ContainerRecord,
     DomainRecord,
     ListingQuery,
+    LoginFailures,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
@@ -119,6 +122,10 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...
 
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """`delete_object_if` for many rows; returns those removed. Backends batch it."""
+        return [record for record in records if await self.delete_object_if(record)]
+
 
 class IdentityStore(abc.ABC):
     """Domains, projects, users, roles, assignments and tokens."""
@@ -202,6 +209,56 @@ class IdentityStore(abc.ABC):
     @abc.abstractmethod
     async def purge_tokens(self, now: float) -> int:
         """Drop tokens that expired; returns how many."""
+
+    # Keystone administration (domains, projects, roles, assignments) --------------------
+    @abc.abstractmethod
+    async def update_domain(self, record: DomainRecord) -> DomainRecord: ...
+
+    @abc.abstractmethod
+    async def delete_domain(self, domain_id: str) -> None:
+        """Raises Conflict while the domain still holds projects or users."""
+
+    @abc.abstractmethod
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord:
+        """Raises Conflict on a duplicate name in the domain."""
+
+    @abc.abstractmethod
+    async def update_role(self, record: RoleRecord) -> RoleRecord: ...
+
+    @abc.abstractmethod
+    async def delete_role(self, role_id: str) -> None:
+        """Also removes every assignment of the role."""
+
+    @abc.abstractmethod
+    async def list_assignments(self, *, user_id: str | None = None,
+                               project_id: str | None = None, domain_id: str | None = None,
+                               role_id: str | None = None) -> list[AssignmentRecord]: ...
+
+    # application credentials ------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:
+        """Raises Conflict on a duplicate name for the user."""
+
+    @abc.abstractmethod
+    async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
+                                 user_id: str | None = None) -> AppCredentialRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_app_credentials(self, user_id: str) -> list[AppCredentialRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_app_credential(self, app_cred_id: str) -> bool:
+        """Also revokes the tokens issued through it."""
+
+    # failed-login rate limiting ---------------------------------------------------------
+    @abc.abstractmethod
+    async def get_login_failures(self, key: str) -> LoginFailures | None: ...
+
+    @abc.abstractmethod
+    async def save_login_failures(self, record: LoginFailures) -> None: ...
+
+    @abc.abstractmethod
+    async def clear_login_failures(self, key: str) -> None: ...
 
 
 class AccessKeyStore(abc.ABC):
