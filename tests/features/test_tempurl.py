@@ -209,3 +209,25 @@ def test_metadata_database_is_private(server: Server) -> None:
     """It holds temp URL keys and access-key secrets as is, so only the owner may read it."""
     for path in server.data_dir.glob("metadata.db*"):
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_copies_stay_within_the_key_scope(server: Server, tester: tuple[str, str],
+                                          site: tuple[str, str]) -> None:
+    """A container key's PUT URL cannot copy from another container (or account)."""
+    account, container = site
+    url, token = tester
+    conn = swiftclient.Connection(preauthurl=url, preauthtoken=token, retries=0)
+    private = f"tu-priv-{uuid.uuid4().hex[:6]}"
+    conn.put_container(private)
+    conn.put_object(private, "secret", b"private data")
+    put = generate_temp_url(f"{account}/{container}/stolen", 60, KEY, "PUT")
+    status, _, _ = curl(server.url + put, "-X", "PUT", "--data-binary", "",
+                        "-H", f"X-Copy-From: {private}/secret")
+    assert status == 401
+    status, _, _ = curl(server.url + put, "-X", "PUT", "--data-binary", "",
+                        "-H", f"X-Copy-From: {container}/o.txt")
+    assert status == 201
+    assert conn.get_object(container, "stolen")[1] == b"body of o.txt"
+    head = curl(server.url + generate_temp_url(f"{account}/{container}/o.txt", 60, KEY, "GET"),
+                "-I")[2]
+    assert "expires: " in head and 'content-disposition: attachment; filename="o.txt"' in head

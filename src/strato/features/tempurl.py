@@ -39,8 +39,9 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
@@ -106,21 +107,28 @@ def sign(key: str, digest: str, method: str, expires: int, path: str,
     return hmac.new(key.encode(), body.encode(), DIGESTS[digest]).hexdigest()
 
 
-async def temp_url_keys(services: SwiftServices, account: str, container: str | None
-                        ) -> list[str]:
-    """The account's and (if named) the container's temp URL keys."""
-    keys: list[str] = []
+async def scoped_keys(services: SwiftServices, account: str, container: str | None
+                      ) -> list[tuple[str, str]]:
+    """(key, scope) pairs: the account's keys (scope "account"), then the container's."""
+    keys: list[tuple[str, str]] = []
     record = await services.storage.get_account(account)
     if record is not None:
-        keys += [record.meta[k] for k in ("x-account-meta-temp-url-key",
-                                          "x-account-meta-temp-url-key-2") if record.meta.get(k)]
+        keys += [(record.meta[k], "account") for k in (
+            "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2")
+            if record.meta.get(k)]
     if container is not None:
         crecord = await services.storage.get_container(account, container)
         if crecord is not None:
-            keys += [crecord.meta[k] for k in ("x-container-meta-temp-url-key",
-                                               "x-container-meta-temp-url-key-2")
-                     if crecord.meta.get(k)]
+            keys += [(crecord.meta[k], "container") for k in (
+                "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2")
+                if crecord.meta.get(k)]
     return keys
+
+
+async def temp_url_keys(services: SwiftServices, account: str, container: str | None
+                        ) -> list[str]:
+    """The account's and (if named) the container's temp URL keys."""
+    return [key for key, _ in await scoped_keys(services, account, container)]
 
 
 def disposition(kind: str, filename: str) -> str:
@@ -128,10 +136,24 @@ def disposition(kind: str, filename: str) -> str:
             f"filename*=UTF-8''{quote(filename)}")
 
 
-def invalid(method: str) -> Response:
+def invalid(method: str, account: str) -> Response:
     body = b"" if method == "HEAD" else INVALID_BODY
-    return Response(401, {"Content-Type": "text/plain",
-                          "Content-Length": str(len(INVALID_BODY))}, body)
+    return Response(401, {"Content-Type": "text/html; charset=UTF-8",
+                          "Content-Length": str(len(INVALID_BODY)),
+                          "Www-Authenticate": f'Swift realm="{quote(account)}"'}, body)
+
+
+def out_of_scope(sr: SwiftRequest, scope: str) -> bool:
+    """Whether a copy reaches past what the key covers (its account, or its container)."""
+    targets: list[tuple[str, str]] = []
+    if "x-copy-from" in sr.headers:
+        container = unquote(sr.headers["x-copy-from"]).lstrip("/").partition("/")[0]
+        targets.append((sr.headers.get("x-copy-from-account", sr.account), container))
+    if sr.request.method == "COPY" and "destination" in sr.headers:
+        container = unquote(sr.headers["destination"]).lstrip("/").partition("/")[0]
+        targets.append((sr.headers.get("destination-account", sr.account), container))
+    return any(account != sr.account or (scope == "container" and container != sr.container)
+               for account, container in targets)
 
 
 def client_in(request_client: Any, ip_range: str) -> bool:
@@ -174,10 +196,11 @@ class TempURL(Feature):
         if sig is None and expires_text is None:
             return await call_next(sr)
         method = sr.request.method
-        if not await self._valid(sr, sig or "", expires_text or ""):
+        scope = await self._valid(sr, sig or "", expires_text or "")
+        if scope is None:
             log.info("temp URL refused: %s %s (%s)", method, sr.request.path,
                      sr.request.trans_id)
-            return invalid(method)
+            return invalid(method, sr.account)
         if method not in ("GET", "HEAD", "OPTIONS"):
             for name in DISALLOWED:
                 if name in sr.headers:
@@ -185,6 +208,8 @@ class TempURL(Feature):
                     return Response(400, {"Content-Type": "text/html; charset=UTF-8"},
                                     f"The header {title!r} is not allowed in this "
                                     "tempurl".encode())
+        if out_of_scope(sr, scope):
+            return invalid(method, sr.account)
         for name in INCOMING_REMOVE:
             sr.headers.pop(name, None)
         sr.request.query = {k: v for k, v in query.items() if k in KEPT_QUERY}
@@ -193,40 +218,44 @@ class TempURL(Feature):
         response = await call_next(sr)
         return self._outgoing(sr, response)
 
-    async def _valid(self, sr: SwiftRequest, sig: str, expires_text: str) -> bool:
+    async def _valid(self, sr: SwiftRequest, sig: str, expires_text: str) -> str | None:
+        """The matching key's scope ("account" or "container"), or None if invalid."""
         method = sr.request.method
         if (not sig or not expires_text or method not in self.methods or sr.obj is None
                 or sr.container is None or not sr.obj.strip("/")):
-            return False
+            return None
         expires = parse_expires(expires_text)
         if expires is None or expires < time.time():
-            return False
+            return None
         query = sr.request.query
         prefix = query.get("temp_url_prefix")
         if prefix is not None and not sr.obj.startswith(prefix):
-            return False
+            return None
         ip_range = query.get("temp_url_ip_range")
         if ip_range is not None and not client_in(sr.request.scope.get("client"), ip_range):
-            return False
+            return None
         base = f"/v1/{sr.account}/{sr.container}/"
         path = f"prefix:{base}{prefix}" if prefix is not None else base + sr.obj
         methods = ("HEAD", "GET", "PUT", "POST") if method == "HEAD" else (method,)
         parts = sig.split(":")
         if len(parts) == 3:
-            keys = await self._access_key(sr, parts[0], parts[1])
+            keys = [(key, "account") for key in await self._access_key(sr, parts[0], parts[1])]
             sig = parts[2]
         else:
-            keys = await temp_url_keys(sr.services, sr.account, sr.container)
+            keys = await scoped_keys(sr.services, sr.account, sr.container)
         parsed = parse_signature(sig)
         if not keys or parsed is None or parsed[0] not in self.digests:
-            return False
+            return None
         digest, given = parsed
-        ok = False
-        for key in keys:
+        scope = None
+        for key, key_scope in keys:
             for signed_method in methods:
                 expected = sign(key, digest, signed_method, expires, path, ip_range)
-                ok |= hmac.compare_digest(expected, given)
-        return ok
+                if hmac.compare_digest(expected, given) and scope is None:
+                    scope = key_scope
+        if scope is not None:
+            sr.state["tempurl_expires"] = expires
+        return scope
 
     async def _access_key(self, sr: SwiftRequest, project_id: str, key_id: str) -> list[str]:
         """HP mode: the key's secret, if the key's user owns this account right now."""
@@ -248,7 +277,7 @@ class TempURL(Feature):
             if lower.startswith("x-object-meta-") and not lower.startswith(
                     "x-object-meta-public-"):
                 del headers[name]
-        if sr.request.method == "GET" and 200 <= response.status < 300:
+        if sr.request.method in ("GET", "HEAD") and 200 <= response.status < 300:
             query = sr.request.query
             filename = query.get("filename")
             existing = next((v for k, v in headers.items()
@@ -264,4 +293,5 @@ class TempURL(Feature):
             else:
                 value = disposition("attachment", (sr.obj or "").rstrip("/").rsplit("/", 1)[-1])
             headers["Content-Disposition"] = value.replace("\n", "%0A")
+            headers["Expires"] = formatdate(sr.state["tempurl_expires"], usegmt=True)
         return response
