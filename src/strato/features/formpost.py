@@ -111,7 +111,9 @@ class FormPost(Feature):
             return self._plain(400, f"FormPost: {exc}")
         except FormUnauthorized as exc:
             log.info("form POST refused: %s (%s)", exc, sr.request.trans_id)
-            return self._plain(401, f"FormPost: {str(exc).title()}")
+            return Response(401, {"Content-Type": "text/html; charset=UTF-8",
+                                  "Www-Authenticate": f'Swift realm="{quote(sr.account)}"'},
+                            f"FormPost: {str(exc).title()}".encode())
         except ClientDisconnect:
             raise SwiftError(499) from None
         except BadRequest as exc:
