@@ -45,7 +45,7 @@ from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.access_keys import AccessKeyService
 
@@ -63,6 +63,8 @@ DISALLOWED = ("x-object-manifest", "x-symlink-target")
 KEPT_QUERY = ("temp_url_sig", "temp_url_expires", "temp_url_prefix", "temp_url_ip_range",
               "filename", "inline")
 INVALID_BODY = b"401 Unauthorized: Temp URL invalid\n"
+CONTENT_GENERATOR = "X-Backend-Content-Generator"
+"""Response header static web sets on pages it makes (the gatekeeper strips it)."""
 
 
 def parse_signature(value: str) -> tuple[str, str] | None:
@@ -104,7 +106,15 @@ def sign(key: str, digest: str, method: str, expires: int, path: str,
     body = f"{method}\n{expires}\n{path}"
     if ip_range:
         body = f"ip={ip_range}\n{body}"
-    return hmac.new(key.encode(), body.encode(), DIGESTS[digest]).hexdigest()
+    return hmac.new(key_bytes(key), body.encode(), DIGESTS[digest]).hexdigest()
+
+
+def key_bytes(key: str) -> bytes:
+    """A key as the client sent it: header values are kept as latin-1 strings of raw bytes."""
+    try:
+        return key.encode("latin-1")
+    except UnicodeEncodeError:
+        return key.encode("utf-8")
 
 
 async def scoped_keys(services: SwiftServices, account: str, container: str | None
@@ -214,28 +224,35 @@ class TempURL(Feature):
             sr.headers.pop(name, None)
         sr.request.query = {k: v for k, v in query.items() if k in KEPT_QUERY}
         sr.state[AUTHORIZE_OVERRIDE] = True
+        sr.state[OVERRIDE_SCOPE] = (sr.account, sr.container if scope == "container" else None)
         sr.state[TEMPURL] = True
         response = await call_next(sr)
-        return self._outgoing(sr, response)
+        generated = response.headers.get(CONTENT_GENERATOR) == "staticweb"
+        if sr.obj is None and 200 <= response.status < 300 and not generated:
+            return invalid(method, sr.account)  # only static web may answer at the root
+        return self._outgoing(sr, response, generated)
 
     async def _valid(self, sr: SwiftRequest, sig: str, expires_text: str) -> str | None:
         """The matching key's scope ("account" or "container"), or None if invalid."""
         method = sr.request.method
-        if (not sig or not expires_text or method not in self.methods or sr.obj is None
-                or sr.container is None or not sr.obj.strip("/")):
+        query = sr.request.query
+        prefix = query.get("temp_url_prefix")
+        # the container root is reachable with an empty prefix, for static web listings
+        root = method in ("GET", "HEAD") and prefix == "" and sr.obj is None
+        obj = "" if root else sr.obj
+        if (not sig or not expires_text or method not in self.methods or obj is None
+                or sr.container is None or not (root or obj.strip("/"))):
             return None
         expires = parse_expires(expires_text)
         if expires is None or expires < time.time():
             return None
-        query = sr.request.query
-        prefix = query.get("temp_url_prefix")
-        if prefix is not None and not sr.obj.startswith(prefix):
+        if prefix is not None and not obj.startswith(prefix):
             return None
         ip_range = query.get("temp_url_ip_range")
         if ip_range is not None and not client_in(sr.request.scope.get("client"), ip_range):
             return None
         base = f"/v1/{sr.account}/{sr.container}/"
-        path = f"prefix:{base}{prefix}" if prefix is not None else base + sr.obj
+        path = f"prefix:{base}{prefix}" if prefix is not None else base + obj
         methods = ("HEAD", "GET", "PUT", "POST") if method == "HEAD" else (method,)
         parts = sig.split(":")
         if len(parts) == 3:
@@ -270,7 +287,7 @@ class TempURL(Feature):
                                       authorizer.reseller_admin_role)}
         return [record.secret] if any(r.lower() in wanted for r in roles) else []
 
-    def _outgoing(self, sr: SwiftRequest, response: Response) -> Response:
+    def _outgoing(self, sr: SwiftRequest, response: Response, generated: bool) -> Response:
         headers = response.headers
         for name in list(headers):
             lower = name.lower()
@@ -284,7 +301,7 @@ class TempURL(Feature):
                              if k.lower() == "content-disposition"), None)
             for name in [k for k in headers if k.lower() == "content-disposition"]:
                 del headers[name]
-            if "inline" in query:
+            if "inline" in query or generated:
                 value = disposition("inline", filename) if filename else "inline"
             elif filename:
                 value = disposition("attachment", filename)
