@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from strato.api.http import Response
 from strato.api.swift.conditional import evaluate
@@ -142,7 +142,9 @@ class DynamicLargeObject(Feature):
 
     @staticmethod
     async def _segments(sr: SwiftRequest, record: ObjectRecord) -> _Segments:
-        seg_container_name, _, prefix = unquote(record.meta[MANIFEST]).partition("/")
+        # header values are latin-1 strings of the raw bytes: raw or %-quoted UTF-8 names
+        raw = unquote_to_bytes(record.meta[MANIFEST].encode("latin-1", "replace"))
+        seg_container_name, _, prefix = raw.decode("utf-8", "replace").partition("/")
         try:
             seg_container = await ContainerCache(sr).readable(seg_container_name)
         except SegmentError as exc:

@@ -51,6 +51,14 @@ def human_readable(value: int) -> str:
     return f"{int(number)}" if index == -1 else f"{round(number)}{suffixes[index]}i"
 
 
+def utf8(value: str) -> str:
+    """Header values are latin-1 strings of the bytes sent; object names are UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class StaticWeb(Feature):
     name = "staticweb"
 
@@ -64,7 +72,7 @@ class StaticWeb(Feature):
             return await call_next(sr)
         record = await sr.services.storage.get_container(sr.account, sr.container)
         meta = record.meta if record else {}
-        conf = {k[len("x-container-meta-web-"):]: v.strip() for k, v in meta.items()
+        conf = {k[len("x-container-meta-web-"):]: utf8(v).strip() for k, v in meta.items()
                 if k.startswith("x-container-meta-web-")}
         site = _Site(sr, call_next, record, conf, web_mode)
         if sr.obj is None:
