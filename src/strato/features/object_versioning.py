@@ -297,6 +297,7 @@ class ObjectVersioning(Feature):
                 raise sr.services.authorizer.deny(sr.auth)
             sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
             sub.state["authorize_override"] = True
+            sub.state.pop("authorize_scope", None)  # the hidden container is part of primary
             response = await call_next(sub)
         if method != "COPY":
             response.headers["X-Object-Version-Id"] = vid

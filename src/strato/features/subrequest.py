@@ -18,7 +18,7 @@ from urllib.parse import quote
 from strato.api.http import REASONS, Message, Request, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
 from strato.api.swift.pipeline import Handler
 from strato.stores.metadata.records import ContainerRecord
 
@@ -62,6 +62,8 @@ def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
     state = {}
     if sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
     return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
@@ -99,6 +101,8 @@ def subrequest(sr: SwiftRequest, *, account: str | None = None, container: str |
     state = {}
     if keep_override and sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
     return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
@@ -113,7 +117,8 @@ def quoted_path(account: str, container: str, obj: str) -> str:
 
 def may_write(sr: SwiftRequest, container: ContainerRecord | None) -> bool:
     """The caller may write into `container` (owner, write ACL, or an authorising feature)."""
-    if sr.state.get(AUTHORIZE_OVERRIDE) or sr.is_owner:
+    if override_allows(sr, container.account if container else sr.account, container) or (
+            sr.is_owner):
         return True
     acl = container.meta.get("x-container-write") if container else None
     return sr.services.authorizer.can_write(sr.auth, acl)

@@ -33,6 +33,20 @@ OBJECT_SYSMETA = "object_sysmeta"
 """`sr.state` key: dict of `x-object-sysmeta-*` a feature wants stored with a PUT/POST/COPY."""
 AUTHORIZE_OVERRIDE = "authorize_override"
 """`sr.state` key: set by a feature (tempurl, formpost) that has already authorised the request."""
+OVERRIDE_SCOPE = "authorize_scope"
+"""`sr.state` key: (account, container or None) the override is limited to (a temp URL key's
+reach: its account, or its container), so a copy or a large object cannot read past it."""
+
+
+def override_allows(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    """Whether a feature's authorisation covers `account`/`container`."""
+    if not sr.state.get(AUTHORIZE_OVERRIDE):
+        return False
+    scope = sr.state.get(OVERRIDE_SCOPE)
+    if scope is None:
+        return True
+    return account == scope[0] and (scope[1] is None or (
+        container is not None and container.name == scope[1]))
 STORED_HEADERS = ("content-disposition", "content-encoding")
 POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
@@ -85,7 +99,7 @@ async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerReco
 
 
 def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
@@ -95,7 +109,7 @@ def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None)
 
 
 def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
