@@ -21,7 +21,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from strato.stores.metadata.base import IdentityStore
 from strato.stores.metadata.records import (
+    AppCredentialRecord,
     DomainRecord,
+    LoginFailures,
     ProjectRecord,
     RoleRecord,
     TokenRecord,
@@ -42,6 +44,14 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 class Unauthorized(Exception):
     """Credentials or token not accepted. The message never contains a secret."""
+
+
+class TooManyAttempts(Unauthorized):
+    """Too many failed logins for this user from this client; refuse until `retry_after`."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed authentication attempts; try again later.")
+        self.retry_after = retry_after
 
 
 class IdentityConflict(Exception):
@@ -105,10 +115,50 @@ class IssuedToken:
     context: AuthContext
 
 
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A user named in an auth request: by id, or by name within a domain (id or name)."""
+
+    id: str | None = None
+    name: str | None = None
+    domain_id: str | None = None
+    domain_name: str | None = None
+
+    def label(self) -> str:
+        """For logs and the lockout key: never contains a secret."""
+        if self.id:
+            return self.id
+        return f"{self.name}@{self.domain_id or self.domain_name or DEFAULT_DOMAIN_ID}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRef:
+    """What a token should be scoped to; all None means the user's default project."""
+
+    project_id: str | None = None
+    project_name: str | None = None
+    project_domain_id: str | None = None
+    project_domain_name: str | None = None
+    domain_id: str | None = None
+    domain_name: str | None = None
+    unscoped: bool = False
+
+    @property
+    def wants_project(self) -> bool:
+        return bool(self.project_id or self.project_name)
+
+    @property
+    def wants_domain(self) -> bool:
+        return bool(self.domain_id or self.domain_name)
+
+
 class IdentityService:
-    def __init__(self, store: IdentityStore, *, token_ttl: int = 3600) -> None:
+    def __init__(self, store: IdentityStore, *, token_ttl: int = 3600,
+                 max_login_failures: int = 5, lockout_seconds: int = 60) -> None:
         self.store = store
         self.token_ttl = token_ttl
+        self.max_login_failures = max_login_failures
+        self.lockout_seconds = lockout_seconds
 
     # ---- bootstrap ----------------------------------------------------------------------
     async def is_bootstrapped(self) -> bool:
@@ -182,11 +232,10 @@ class IdentityService:
             raise Unauthorized("The request you have made requires authentication.")
         return user
 
-    async def authenticate_v1(self, auth_user: str, key: str) -> IssuedToken:
+    async def authenticate_v1(self, auth_user: str, key: str, client: str = "") -> IssuedToken:
         """Swift v1.0 auth: `project:user` (or a plain `user`, scoped to its default project)."""
         project_name, _, user_name = auth_user.rpartition(":")
-        user = await self.store.get_user(name=user_name, domain_id=DEFAULT_DOMAIN_ID)
-        user = await self.check_password(user, key)
+        user = await self.authenticate_password(UserRef(name=user_name), key, client)
         if project_name:
             project = await self.store.get_project(name=project_name,
                                                    domain_id=DEFAULT_DOMAIN_ID)
@@ -241,6 +290,12 @@ class IdentityService:
         if record.project_id or record.domain_id:
             roles = await self.store.user_roles(user.id, project_id=record.project_id,
                                                 domain_id=record.domain_id)
+            app_cred_id = record.extra.get("app_cred_id")
+            if app_cred_id:
+                app = await self.store.get_app_credential(id=str(app_cred_id))
+                if app is None or (app.expires_at and app.expires_at <= time.time()):
+                    return None
+                roles = [r for r in roles if r.id in app.role_ids]
             if not roles:
                 return None
         return AuthContext(
@@ -252,3 +307,159 @@ class IdentityService:
             role_ids=tuple(r.id for r in roles), issued_at=record.issued_at,
             expires_at=record.expires_at, methods=record.methods, audit_id=record.audit_id,
             extra=record.extra)
+
+    # ---- Keystone flows -----------------------------------------------------------------
+    async def resolve_domain(self, id: str | None = None, name: str | None = None
+                             ) -> DomainRecord | None:
+        if id:
+            return await self.store.get_domain(id=id)
+        if name:
+            return await self.store.get_domain(name=name)
+        return await self.store.get_domain(id=DEFAULT_DOMAIN_ID)
+
+    async def find_user(self, ref: UserRef) -> UserRecord | None:
+        if ref.id:
+            return await self.store.get_user(id=ref.id)
+        if not ref.name:
+            return None
+        domain = await self.resolve_domain(ref.domain_id, ref.domain_name)
+        if domain is None or not domain.enabled:
+            return None
+        return await self.store.get_user(name=ref.name, domain_id=domain.id)
+
+    async def authenticate_password(self, ref: UserRef, password: str, client: str = ""
+                                    ) -> UserRecord:
+        """Check a password, refusing early while this user+client is locked out.
+
+        Failures are counted in the store, so the limit holds across every worker.
+        """
+        key = f"{ref.label()}|{client}"
+        now = time.time()
+        failures = await self.store.get_login_failures(key)
+        if failures is not None and failures.locked_until > now:
+            log.warning("login refused for user %s from %s: locked out after %d failures",
+                        ref.label(), client or "?", failures.failures)
+            raise TooManyAttempts(int(failures.locked_until - now) + 1)
+        try:
+            user = await self.check_password(await self.find_user(ref), password)
+        except Unauthorized:
+            await self._record_failure(key, failures, now)
+            log.warning("failed login for user %s from %s", ref.label(), client or "?")
+            raise
+        if failures is not None:
+            await self.store.clear_login_failures(key)
+        return user
+
+    async def _record_failure(self, key: str, failures: LoginFailures | None, now: float
+                              ) -> None:
+        if failures is None or now - failures.first_at > self.lockout_seconds:
+            failures = LoginFailures(key, 0, now)
+        count = failures.failures + 1
+        locked = now + self.lockout_seconds if count >= self.max_login_failures else 0.0
+        await self.store.save_login_failures(LoginFailures(key, count, failures.first_at,
+                                                           locked))
+
+    async def resolve_scope(self, user: UserRecord, scope: ScopeRef
+                            ) -> tuple[str | None, str | None]:
+        """(project_id, domain_id) the user may scope to; Unauthorized if it has no role."""
+        if scope.wants_project:
+            if scope.project_id:
+                project = await self.store.get_project(id=scope.project_id)
+            else:
+                domain = await self.resolve_domain(scope.project_domain_id,
+                                                   scope.project_domain_name)
+                project = domain and await self.store.get_project(name=scope.project_name,
+                                                                  domain_id=domain.id)
+            if project is None or not project.enabled or not await self.store.user_roles(
+                    user.id, project_id=project.id):
+                raise Unauthorized("The user has no role on the requested project.")
+            return project.id, None
+        if scope.wants_domain:
+            domain = await self.resolve_domain(scope.domain_id, scope.domain_name)
+            if domain is None or not domain.enabled or not await self.store.user_roles(
+                    user.id, domain_id=domain.id):
+                raise Unauthorized("The user has no role on the requested domain.")
+            return None, domain.id
+        if not scope.unscoped and user.default_project_id and await self.store.user_roles(
+                user.id, project_id=user.default_project_id):
+            project = await self.store.get_project(id=user.default_project_id)
+            if project is not None and project.enabled:
+                return project.id, None
+        return None, None
+
+    async def issue_scoped(self, user: UserRecord, scope: ScopeRef,
+                           methods: tuple[str, ...]) -> IssuedToken:
+        project_id, domain_id = await self.resolve_scope(user, scope)
+        return await self.issue_token(user, project_id=project_id, domain_id=domain_id,
+                                      methods=methods)
+
+    async def rescope(self, token: str, scope: ScopeRef) -> IssuedToken:
+        """The `token` method: a new token for the same user, never outliving the old one."""
+        ctx = await self.validate_token(token)
+        if ctx is None:
+            raise Unauthorized("The request you have made requires authentication.")
+        if "application_credential" in ctx.methods:
+            if scope.wants_domain or (scope.project_id and scope.project_id != ctx.project_id):
+                raise Unauthorized("Application credential tokens cannot be rescoped.")
+            scope = ScopeRef(project_id=ctx.project_id)
+        user = await self.store.get_user(id=ctx.user_id)
+        if user is None:
+            raise Unauthorized("The request you have made requires authentication.")
+        project_id, domain_id = await self.resolve_scope(user, scope)
+        methods = tuple(dict.fromkeys(("token", *ctx.methods)))
+        return await self.issue_token(user, project_id=project_id, domain_id=domain_id,
+                                      methods=methods, expires_at=ctx.expires_at,
+                                      extra=dict(ctx.extra))
+
+    # ---- application credentials ----------------------------------------------------------
+    async def create_app_credential(
+        self, user_id: str, project_id: str, name: str, *, secret: str | None = None,
+        role_names: list[str] | None = None, expires_at: float | None = None,
+        description: str = "", unrestricted: bool = False,
+    ) -> tuple[AppCredentialRecord, str]:
+        """A new credential on `project_id` with at most the user's roles there."""
+        held = {r.name: r for r in await self.store.user_roles(user_id, project_id=project_id)}
+        if not held:
+            raise Unauthorized("The user has no role on the project.")
+        wanted = role_names if role_names else list(held)
+        missing = [r for r in wanted if r not in held]
+        if missing:
+            raise IdentityNotFound(f"role {missing[0]!r} is not held on the project")
+        if await self.store.get_app_credential(name=name, user_id=user_id):
+            raise IdentityConflict(f"application credential {name!r} already exists")
+        secret = secret or secrets.token_urlsafe(48)
+        record = AppCredentialRecord(
+            new_id(), name, user_id, project_id, await hash_password(secret),
+            tuple(held[r].id for r in wanted), time.time(), expires_at, description,
+            unrestricted)
+        await self.store.create_app_credential(record)
+        return record, secret
+
+    async def authenticate_app_credential(self, *, id: str | None, name: str | None,
+                                          user: UserRef | None, secret: str,
+                                          client: str = "") -> IssuedToken:
+        owner = await self.find_user(user) if user and not id else None
+        ref = UserRef(id=f"appcred:{id}") if id else UserRef(
+            name=f"appcred:{name}:{user.label() if user else ''}")
+        key = f"{ref.label()}|{client}"
+        now = time.time()
+        failures = await self.store.get_login_failures(key)
+        if failures is not None and failures.locked_until > now:
+            raise TooManyAttempts(int(failures.locked_until - now) + 1)
+        record = None
+        if id:
+            record = await self.store.get_app_credential(id=id)
+        elif name and owner is not None:
+            record = await self.store.get_app_credential(name=name, user_id=owner.id)
+        ok = await verify_password(record.secret_hash if record else _DUMMY_HASH, secret)
+        if record is None or not ok or (record.expires_at and record.expires_at <= now):
+            await self._record_failure(key, failures, now)
+            log.warning("failed application credential login %s from %s", ref.label(),
+                        client or "?")
+            raise Unauthorized("The request you have made requires authentication.")
+        account = await self.store.get_user(id=record.user_id)
+        if account is None or not account.enabled:
+            raise Unauthorized("The request you have made requires authentication.")
+        return await self.issue_token(
+            account, project_id=record.project_id, methods=("application_credential",),
+            expires_at=record.expires_at, extra={"app_cred_id": record.id})

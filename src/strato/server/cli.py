@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from strato.domain.identity import (
     IdentityConflict,
     IdentityNotFound,
     IdentityService,
+    Unauthorized,
 )
 from strato.server.settings import CONFIG_ENV, Settings, load_settings
 
@@ -137,6 +139,9 @@ Use the swift CLI right away:
   export ST_USER=demo:demo
   export ST_KEY={passwords['demo']}
   swift stat
+
+Or write a clouds.yaml for openstack/openstacksdk (Keystone at {base}/identity):
+  strato cloud-config --user demo --project demo --password <password> > clouds.yaml
 """, nl=True)
     sys.stdout.flush()
 
@@ -299,3 +304,327 @@ def project_delete(config: str | None, data_dir: Path | None, name: str) -> None
     except IdentityNotFound as exc:
         _fail(f"no such {exc}", EXIT_NOT_FOUND)
     click.echo(f"project {name} deleted", err=True)
+
+
+@main.group("access-key")
+def access_key() -> None:
+    """Manage per-user access keys (HP Cloud style temp URL signatures)."""
+
+
+def _with_access_keys(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from strato.domain.access_keys import AccessKeyService
+
+    return _with_identity(settings, lambda identity: fn(AccessKeyService(identity.store)))
+
+
+@access_key.command("create")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True, help="User the key signs for.")
+@click.option("--project", default=None, help="Project (default: the user's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def access_key_create(config: str | None, data_dir: Path | None, name: str,
+                      project: str | None, as_json: bool) -> None:
+    """Create a key; its secret is printed this once only."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        record = _with_access_keys(settings, lambda keys: keys.create(name, project))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    if as_json:
+        click.echo(json.dumps({"id": record.id, "secret": record.secret,
+                               "project_id": record.project_id, "user_id": record.user_id}))
+    else:
+        click.echo(f"id:         {record.id}\nsecret:     {record.secret}\n"
+                   f"project_id: {record.project_id}")
+
+
+@access_key.command("list")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def access_key_list(config: str | None, data_dir: Path | None, name: str,
+                    as_json: bool) -> None:
+    """List a user's keys (ids and projects; secrets are never shown again)."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        rows = _with_access_keys(settings, lambda keys: keys.list(name))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "project_id": r.project_id,
+                                "created_at": r.created_at} for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.id}  {r.project_id}")
+
+
+@access_key.command("delete")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+@click.option("--id", "key_id", required=True, help="Access key id.")
+def access_key_delete(config: str | None, data_dir: Path | None, name: str,
+                      key_id: str) -> None:
+    """Delete a key; URLs signed with it stop working at once."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        _with_access_keys(settings, lambda keys: keys.delete(name, key_id))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"access key {key_id} deleted", err=True)
+
+
+def _quote(value: str) -> str:
+    """A YAML scalar: JSON strings are valid YAML, so no YAML library is needed."""
+    return json.dumps(value)
+
+
+@main.command("cloud-config")
+@config_option
+@data_dir_option
+@click.option("--user", "user_name", required=True, help="User name.")
+@click.option("--project", "project_name", required=True, help="Project to scope to.")
+@click.option("--password", default=None, help="Password to include (omitted if not given).")
+@click.option("--url", "base_url", default=None,
+              help="External base URL of the server [default: from the settings].")
+@click.option("--cloud", "cloud_name", default="strato", show_default=True,
+              help="Name of the cloud entry.")
+@click.option("--secure", "secure_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the password into this secure.yaml instead.")
+@click.option("--env", "as_env", is_flag=True, help="Print OS_* exports instead.")
+@click.option("--v3-url", is_flag=True, help="Use the versioned auth URL .../identity/v3.")
+@click.option("--no-domains", is_flag=True,
+              help="Leave out the domain keys (the server defaults them to Default).")
+def cloud_config(config: str | None, data_dir: Path | None, user_name: str,
+                 project_name: str, password: str | None, base_url: str | None,
+                 cloud_name: str, secure_file: Path | None, as_env: bool, v3_url: bool,
+                 no_domains: bool) -> None:
+    """Print a clouds.yaml (or OS_* exports) for openstacksdk, openstack and swift."""
+    settings = _settings(config, data_dir=data_dir)
+    base = (base_url or settings.base_url).rstrip("/")
+    auth_url = f"{base}/identity/v3" if v3_url else f"{base}/identity"
+    domains = {} if no_domains else {"user_domain_name": "Default",
+                                     "project_domain_name": "Default"}
+    if as_env:
+        env = {"OS_AUTH_URL": f"{base}/identity/v3", "OS_IDENTITY_API_VERSION": "3",
+               "OS_AUTH_VERSION": "3", "OS_USERNAME": user_name,
+               "OS_PROJECT_NAME": project_name, "OS_USER_DOMAIN_NAME": "Default",
+               "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": settings.region,
+               "OS_INTERFACE": "public"}
+        if password is not None:
+            env["OS_PASSWORD"] = password
+        for key, value in env.items():
+            click.echo(f"export {key}={shlex.quote(value)}")
+        return
+    if secure_file is not None and password is None:
+        _fail("--secure needs --password")
+    auth = {"auth_url": auth_url, "username": user_name, "project_name": project_name,
+            **domains}
+    lines = ["clouds:", f"  {cloud_name}:", "    auth:"]
+    lines += [f"      {key}: {_quote(value)}" for key, value in auth.items()]
+    if password is not None and secure_file is None:
+        lines.append(f"      password: {_quote(password)}")
+    lines += [f"    region_name: {_quote(settings.region)}", "    interface: public",
+              "    identity_api_version: 3"]
+    click.echo("\n".join(lines))
+    if secure_file is not None:
+        assert password is not None
+        secure_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(secure_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"clouds:\n  {cloud_name}:\n    auth:\n"
+                         f"      password: {_quote(password)}\n")
+        click.echo(f"password written to {secure_file}", err=True)
+
+
+@main.group()
+def role() -> None:
+    """Manage roles and role assignments (works while the server runs)."""
+
+
+@role.command("list")
+@config_option
+@data_dir_option
+def role_list(config: str | None, data_dir: Path | None) -> None:
+    """List roles."""
+    settings = _settings(config, data_dir=data_dir)
+    for record in _with_identity(settings, lambda identity: identity.store.list_roles()):
+        click.echo(f"{record.name:<20} {record.id}")
+
+
+@role.command("add")
+@config_option
+@data_dir_option
+@click.option("--role", "name", required=True)
+def role_add(config: str | None, data_dir: Path | None, name: str) -> None:
+    """Add a role."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> str:
+        if await identity.store.get_role(name=name):
+            raise IdentityConflict(f"role {name!r} already exists")
+        return (await identity.ensure_role(name)).id
+
+    try:
+        click.echo(_with_identity(settings, run))
+    except IdentityConflict as exc:
+        _fail(str(exc), EXIT_EXISTS)
+
+
+@role.command("delete")
+@config_option
+@data_dir_option
+@click.option("--role", "name", required=True)
+def role_delete(config: str | None, data_dir: Path | None, name: str) -> None:
+    """Delete a role and every assignment of it."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> None:
+        record = await identity.store.get_role(name=name)
+        if record is None:
+            raise IdentityNotFound(f"role {name!r}")
+        await identity.store.delete_role(record.id)
+
+    try:
+        _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"role {name} deleted", err=True)
+
+
+@role.command("grant")
+@config_option
+@data_dir_option
+@click.option("--user", "user_name", required=True)
+@click.option("--project", "project_name", required=True)
+@click.option("--role", "role_name", required=True)
+def role_grant(config: str | None, data_dir: Path | None, user_name: str, project_name: str,
+               role_name: str) -> None:
+    """Give a user a role on a project (both must exist)."""
+    _assignment(config, data_dir, user_name, project_name, role_name, grant=True)
+
+
+@role.command("revoke")
+@config_option
+@data_dir_option
+@click.option("--user", "user_name", required=True)
+@click.option("--project", "project_name", required=True)
+@click.option("--role", "role_name", required=True)
+def role_revoke(config: str | None, data_dir: Path | None, user_name: str, project_name: str,
+                role_name: str) -> None:
+    """Take a role away; tokens lose it on their next request."""
+    _assignment(config, data_dir, user_name, project_name, role_name, grant=False)
+
+
+def _assignment(config: str | None, data_dir: Path | None, user_name: str,
+                project_name: str, role_name: str, *, grant: bool) -> None:
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> None:
+        store = identity.store
+        user_record = await store.get_user(name=user_name, domain_id=DEFAULT_DOMAIN_ID)
+        project_record = await store.get_project(name=project_name,
+                                                 domain_id=DEFAULT_DOMAIN_ID)
+        role_record = await store.get_role(name=role_name)
+        for kind, value, record in (("user", user_name, user_record),
+                                    ("project", project_name, project_record),
+                                    ("role", role_name, role_record)):
+            if record is None:
+                raise IdentityNotFound(f"{kind} {value!r}")
+        assert user_record and project_record and role_record
+        if grant:
+            await store.assign_role(role_record.id, user_record.id,
+                                    project_id=project_record.id)
+        else:
+            await store.unassign_role(role_record.id, user_record.id,
+                                      project_id=project_record.id)
+
+    try:
+        _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"role {role_name} {'granted to' if grant else 'revoked from'} {user_name} "
+               f"on project {project_name}", err=True)
+
+
+@main.group("app-credential")
+def app_credential() -> None:
+    """Manage application credentials (a named secret that logs in as a user on a project)."""
+
+
+@app_credential.command("create")
+@config_option
+@data_dir_option
+@click.option("--user", "user_name", required=True)
+@click.option("--project", "project_name", required=True)
+@click.option("--name", required=True, help="Credential name, unique per user.")
+@click.option("--role", "roles", multiple=True,
+              help="Restrict to these roles (default: all the user's roles on the project).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def app_credential_create(config: str | None, data_dir: Path | None, user_name: str,
+                          project_name: str, name: str, roles: tuple[str, ...],
+                          as_json: bool) -> None:
+    """Create a credential; its secret is printed once and never stored."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> tuple[str, str]:
+        store = identity.store
+        user_record = await store.get_user(name=user_name, domain_id=DEFAULT_DOMAIN_ID)
+        project_record = await store.get_project(name=project_name,
+                                                 domain_id=DEFAULT_DOMAIN_ID)
+        if user_record is None or project_record is None:
+            raise IdentityNotFound(f"user {user_name!r} or project {project_name!r}")
+        try:
+            record, secret = await identity.create_app_credential(
+                user_record.id, project_record.id, name, role_names=list(roles) or None)
+        except Unauthorized as exc:
+            raise IdentityNotFound(str(exc)) from None
+        return record.id, secret
+
+    try:
+        cred_id, secret = _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    except IdentityConflict as exc:
+        _fail(str(exc), EXIT_EXISTS)
+    if as_json:
+        click.echo(json.dumps({"id": cred_id, "name": name, "secret": secret}))
+    else:
+        click.echo(f"id:     {cred_id}\nsecret: {secret}")
+
+
+@app_credential.command("list")
+@config_option
+@data_dir_option
+@click.option("--user", "user_name", required=True)
+def app_credential_list(config: str | None, data_dir: Path | None, user_name: str) -> None:
+    """List a user's credentials (never their secrets)."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run(identity: IdentityService) -> list[Any]:
+        record = await identity.store.get_user(name=user_name, domain_id=DEFAULT_DOMAIN_ID)
+        if record is None:
+            raise IdentityNotFound(f"user {user_name!r}")
+        return await identity.store.list_app_credentials(record.id)
+
+    try:
+        rows = _with_identity(settings, run)
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    for row in rows:
+        click.echo(f"{row.name:<20} {row.id}  project {row.project_id}")
+
+
+@app_credential.command("delete")
+@config_option
+@data_dir_option
+@click.option("--id", "cred_id", required=True)
+def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: str) -> None:
+    """Delete a credential; tokens issued through it stop working at once."""
+    settings = _settings(config, data_dir=data_dir)
+    if not _with_identity(settings, lambda identity: identity.store.delete_app_credential(
+            cred_id)):
+        _fail(f"no such application credential {cred_id!r}", EXIT_NOT_FOUND)
+    click.echo(f"application credential {cred_id} deleted", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from strato.api.http import Response
-from strato.api.swift.acl import OWNER_HEADERS
+from strato.api.swift.acl import ACCOUNT_ACL_HEADER, OWNER_HEADERS, clean_account_acl
 from strato.api.swift.constraints import (
     ACCOUNT_LISTING_LIMIT,
     check_metadata,
@@ -46,7 +46,7 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
 
 async def handle_account(sr: SwiftRequest) -> Response:
     method = sr.request.method
-    if not sr.is_owner:
+    if not sr.is_owner and not (sr.account_reader and method in ("HEAD", "GET")):
         raise sr.services.authorizer.deny(sr.auth)
     if method in ("HEAD", "GET"):
         headers = await account_headers(sr)
@@ -67,6 +67,8 @@ async def handle_account(sr: SwiftRequest) -> Response:
     if method == "POST":
         check_metadata(sr.headers, "account")
         set_meta = pick(sr.headers, META_PREFIXES)
+        if ACCOUNT_ACL_HEADER in sr.headers:
+            set_meta[ACCOUNT_ACL_HEADER] = clean_account_acl(sr.headers[ACCOUNT_ACL_HEADER])
         remove = removals(sr.headers, "account")
         if "x-account-meta-quota-bytes" in set_meta and not sr.is_reseller:
             raise SwiftError(403)

@@ -4,17 +4,29 @@ Owners (a role in `operator_roles` on the account's project, or the reseller-adm
 may do everything. Container ACLs (`X-Container-Read`/`-Write`) grant others:
 `project:user` by id or name, `project:*`, `*:user`, `*:*`, role names, and referrer
 elements `.r:*`, `.r:host`, `.r:.domain`, `.r:-host` plus `.rlistings` for listings.
+
+Account ACLs (`X-Account-Access-Control: {"admin": [...], "read-write": [...],
+"read-only": [...]}`, set by an owner) work for Keystone users too, with the same
+`project:user` / role-name entries: read-only lists and reads everything, read-write also
+creates and deletes containers and objects, admin is an owner of the account.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
+
+import orjson
 
 from strato.api.swift.errors import SwiftError
 from strato.domain.identity import AuthContext
 
 RESELLER_PREFIX = "AUTH_"
+ACCOUNT_ACL_HEADER = "x-account-access-control"
+ACCOUNT_ACCESS = "account_access"
+"""`sr.state` key: the caller's level from the account ACL (`admin`, `read-write`, ...)."""
+ACCESS_LEVELS = ("admin", "read-write", "read-only")
 OWNER_HEADERS = ("x-container-read", "x-container-write", "x-container-sync-key",
                  "x-container-sync-to", "x-account-meta-temp-url-key",
                  "x-account-meta-temp-url-key-2", "x-container-meta-temp-url-key",
@@ -132,3 +144,41 @@ class Authorizer:
 
     def can_write(self, ctx: AuthContext | None, write_acl: str | None) -> bool:
         return ctx is not None and group_matches(ctx, parse_acl(write_acl).groups)
+
+
+def clean_account_acl(value: str) -> str:
+    """Validate `X-Account-Access-Control`; 400 unless a JSON object of known levels to lists
+    of strings. Returns the normalised JSON ("" removes the ACL)."""
+    if not value.strip():
+        return ""
+    try:
+        document: Any = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise SwiftError(400, "Invalid X-Account-Access-Control: not JSON") from None
+    if not isinstance(document, dict):
+        raise SwiftError(400, "Invalid X-Account-Access-Control: not a JSON object")
+    clean: dict[str, list[str]] = {}
+    for level, entries in document.items():
+        if level not in ACCESS_LEVELS:
+            raise SwiftError(400, f"Invalid X-Account-Access-Control: unknown key {level!r}")
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise SwiftError(400, f"Invalid X-Account-Access-Control: {level!r} must be a "
+                             "list of strings")
+        if entries:
+            clean[level] = entries
+    return orjson.dumps(clean).decode() if clean else ""
+
+
+def account_access(ctx: AuthContext | None, acl: str | None) -> str | None:
+    """The highest level the account ACL grants the caller, or None."""
+    if ctx is None or not acl:
+        return None
+    try:
+        document = orjson.loads(acl)
+    except orjson.JSONDecodeError:
+        return None
+    for level in ACCESS_LEVELS:
+        entries = document.get(level) if isinstance(document, dict) else None
+        if isinstance(entries, list) and group_matches(ctx, tuple(map(str, entries))):
+            return level
+    return None

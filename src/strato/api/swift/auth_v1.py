@@ -24,7 +24,8 @@ async def handle_auth_v1(request: Request, identity: IdentityService, base_url: 
     if not user or key is None:
         return error_response(401)
     try:
-        issued = await identity.authenticate_v1(user, key)
+        client = (request.scope.get("client") or ("",))[0]
+        issued = await identity.authenticate_v1(user, key, client)
     except Unauthorized:
         log.warning("v1 auth failed for user %r from %s", user,
                     (request.scope.get("client") or ("?",))[0])

@@ -51,6 +51,8 @@ def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
     set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
     for name in ("x-container-read", "x-container-write"):
         if name in set_meta:
+            if not sr.is_owner:
+                raise SwiftError(403)
             set_meta[name] = clean_acl(name, set_meta[name])
     remove = removals(sr.headers, "container")
     if any(k.startswith("x-container-meta-quota-") for k in set_meta) and not sr.is_owner:
@@ -64,7 +66,7 @@ async def handle_container(sr: SwiftRequest) -> Response:
     authorizer = sr.services.authorizer
     assert sr.container is not None
     if method == "PUT":
-        if not sr.is_owner:
+        if not sr.is_owner and not sr.account_writer:
             raise authorizer.deny(sr.auth)
         check_container_name(sr.container)
         set_meta, remove = _meta_from_request(sr)
@@ -76,7 +78,8 @@ async def handle_container(sr: SwiftRequest) -> Response:
     record = await storage.get_container(sr.account, sr.container)
     if method in ("GET", "HEAD"):
         read_acl = record.meta.get("x-container-read") if record else None
-        if not sr.is_owner and not sr.state.get("authorize_override") and not authorizer.can_read(
+        if not sr.is_owner and not sr.account_reader and not sr.state.get(
+                "authorize_override") and not authorizer.can_read(
                 sr.auth, read_acl, sr.headers.get("referer"), listing=True):
             raise authorizer.deny(sr.auth)
         if record is None:
@@ -96,7 +99,7 @@ async def handle_container(sr: SwiftRequest) -> Response:
                     hook(fmt, entry, row)
         return render(fmt, "container", sr.container, rows, headers)
 
-    if not sr.is_owner:
+    if not sr.is_owner and not sr.account_writer:
         raise authorizer.deny(sr.auth)
     if record is None:
         raise SwiftError(404)

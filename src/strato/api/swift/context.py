@@ -18,6 +18,8 @@ class SwiftServices:
     authorizer: Authorizer
     base_url: str
     max_file_size: int
+    settings: Any = None
+    """The server settings (`strato.server.settings.Settings`), for feature options."""
 
 
 @dataclass(slots=True)
@@ -37,7 +39,18 @@ class SwiftRequest:
 
     @property
     def is_owner(self) -> bool:
-        return self.services.authorizer.is_owner(self.auth, self.account)
+        return (self.services.authorizer.is_owner(self.auth, self.account)
+                or self.state.get("account_access") == "admin")
+
+    @property
+    def account_reader(self) -> bool:
+        """Granted reading the whole account by its account ACL (any level)."""
+        return self.state.get("account_access") is not None
+
+    @property
+    def account_writer(self) -> bool:
+        """Granted creating and deleting containers and objects by its account ACL."""
+        return self.state.get("account_access") in ("admin", "read-write")
 
     @property
     def is_reseller(self) -> bool:

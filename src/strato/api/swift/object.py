@@ -34,6 +34,7 @@ OBJECT_SYSMETA = "object_sysmeta"
 AUTHORIZE_OVERRIDE = "authorize_override"
 """`sr.state` key: set by a feature (tempurl, formpost) that has already authorised the request."""
 STORED_HEADERS = ("content-disposition", "content-encoding")
+POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
 
 
@@ -87,7 +88,7 @@ def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None)
     if sr.state.get(AUTHORIZE_OVERRIDE):
         return True
     authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
+    if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
         return True
     read_acl = container.meta.get("x-container-read") if container else None
     return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
@@ -97,7 +98,7 @@ def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None
     if sr.state.get(AUTHORIZE_OVERRIDE):
         return True
     authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
+    if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
         return True
     write_acl = container.meta.get("x-container-write") if container else None
     return authorizer.can_write(sr.auth, write_acl)
@@ -139,16 +140,15 @@ async def get_object(sr: SwiftRequest) -> Response:
             return Response(412, headers, b"")
         return Response(304, headers, b"")
     assert container is not None
+    if sr.request.method == "HEAD":  # the row answers a HEAD: never touch the blob
+        headers["Content-Length"] = str(record.size)
+        return Response(200, headers)
     try:
         record, reader = await storage.open_object(container, record)
     except ObjectNotFound:
         raise SwiftError(404) from None
     headers = object_headers(record)
     length = reader.size
-    if sr.request.method == "HEAD":
-        reader.close()
-        headers["Content-Length"] = str(length)
-        return Response(200, headers)
     try:
         ranges = parse_range(sr.headers.get("range"), length)
     except Unsatisfiable:
@@ -156,7 +156,7 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Range"] = f"bytes */{length}"
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
-    if ranges is None:
+    if ranges is None or length == 0:  # a suffix range of an empty object: all of it
         return Response(200, headers, closing(reader, reader.iter_range(0, length)),
                         content_length=length)
     if len(ranges) == 1:
@@ -299,15 +299,21 @@ async def post_object(sr: SwiftRequest) -> Response:
     record = await storage.get_object(container, sr.obj) if container else None
     if record is None or container is None:
         raise SwiftError(404)
-    # POST replaces user metadata; system metadata stays unless a feature sets it anew
-    kept = {k: v for k, v in record.meta.items() if "-sysmeta-" in k}
-    meta = {k: v for k, v in {**kept, **meta}.items() if v != ""}
+    meta = {k: v for k, v in meta.items() if v != ""}
+    # system metadata (and the SLO marker) describe the data, which a POST leaves alone
+    meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
                                     delete_at)
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)
+
+
+def _kept_on_post(key: str) -> bool:
+    if key.startswith("x-object-transient-sysmeta-"):
+        return False
+    return key in POST_PRESERVED or key.startswith("x-object-sysmeta-")
 
 
 async def delete_object(sr: SwiftRequest) -> Response:

@@ -41,14 +41,14 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
                 ranges.append((max(0, length - suffix), length))
                 continue
             start = int(first)
-            end = int(last) + 1 if last else length
+            end = int(last) + 1 if last else None
         except ValueError:
             return None
-        if start < 0 or end <= start:
-            return None
+        if start < 0 or (end is not None and end <= start):
+            return None  # syntactically invalid: Swift ignores the whole header
         if start >= length:
-            continue
-        ranges.append((start, min(end, length)))
+            continue  # valid but past the end: only unsatisfiable if no range fits
+        ranges.append((start, length if end is None else min(end, length)))
     if not ranges:
         raise Unsatisfiable()
     return ranges

@@ -6,6 +6,7 @@ import logging
 
 from strato.api.http import Request, Response, json_response, text_response
 from strato.api.swift.account import handle_account
+from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER, account_access
 from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
 from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
 from strato.api.swift.container import handle_container
@@ -66,6 +67,10 @@ class SwiftFrontend:
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
         auth = await self.services.identity.validate_token(token) if token else None
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
+        if auth is not None and not sr.is_owner:
+            record = await self.services.storage.get_account(account)
+            sr.state[ACCOUNT_ACCESS] = account_access(
+                auth, record.meta.get(ACCOUNT_ACL_HEADER) if record else None)
         return await self.pipeline(sr)
 
 

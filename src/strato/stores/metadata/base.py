@@ -11,11 +11,15 @@ import abc
 from collections.abc import Sequence
 
 from strato.stores.metadata.records import (
+    AccessKeyRecord,
     AccountRecord,
     AccountStats,
+    AppCredentialRecord,
+    AssignmentRecord,
     ContainerRecord,
     DomainRecord,
     ListingQuery,
+    LoginFailures,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
@@ -206,8 +210,74 @@ class IdentityStore(abc.ABC):
     async def purge_tokens(self, now: float) -> int:
         """Drop tokens that expired; returns how many."""
 
+    # Keystone administration (domains, projects, roles, assignments) --------------------
+    @abc.abstractmethod
+    async def update_domain(self, record: DomainRecord) -> DomainRecord: ...
 
-class MetadataStore(ObjectStore, IdentityStore, abc.ABC):
+    @abc.abstractmethod
+    async def delete_domain(self, domain_id: str) -> None:
+        """Raises Conflict while the domain still holds projects or users."""
+
+    @abc.abstractmethod
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord:
+        """Raises Conflict on a duplicate name in the domain."""
+
+    @abc.abstractmethod
+    async def update_role(self, record: RoleRecord) -> RoleRecord: ...
+
+    @abc.abstractmethod
+    async def delete_role(self, role_id: str) -> None:
+        """Also removes every assignment of the role."""
+
+    @abc.abstractmethod
+    async def list_assignments(self, *, user_id: str | None = None,
+                               project_id: str | None = None, domain_id: str | None = None,
+                               role_id: str | None = None) -> list[AssignmentRecord]: ...
+
+    # application credentials ------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:
+        """Raises Conflict on a duplicate name for the user."""
+
+    @abc.abstractmethod
+    async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
+                                 user_id: str | None = None) -> AppCredentialRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_app_credentials(self, user_id: str) -> list[AppCredentialRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_app_credential(self, app_cred_id: str) -> bool:
+        """Also revokes the tokens issued through it."""
+
+    # failed-login rate limiting ---------------------------------------------------------
+    @abc.abstractmethod
+    async def get_login_failures(self, key: str) -> LoginFailures | None: ...
+
+    @abc.abstractmethod
+    async def save_login_failures(self, record: LoginFailures) -> None: ...
+
+    @abc.abstractmethod
+    async def clear_login_failures(self, key: str) -> None: ...
+
+
+class AccessKeyStore(abc.ABC):
+    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures."""
+
+    @abc.abstractmethod
+    async def create_access_key(self, record: AccessKeyRecord) -> AccessKeyRecord: ...
+
+    @abc.abstractmethod
+    async def get_access_key(self, key_id: str) -> AccessKeyRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_access_keys(self, user_id: str) -> list[AccessKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_access_key(self, key_id: str) -> bool: ...
+
+
+class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, abc.ABC):
     """One backend serves both halves; opened once per worker process."""
 
     @abc.abstractmethod

@@ -115,3 +115,51 @@ class TokenRecord:
     methods: tuple[str, ...] = ("password",)
     audit_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """A per-user access key (HP Cloud style temp URLs): the secret verifies HMACs."""
+
+    id: str
+    secret: str
+    user_id: str
+    project_id: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRecord:
+    """One role of one user on one target: a project or a domain."""
+
+    role_id: str
+    user_id: str
+    project_id: str | None
+    domain_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppCredentialRecord:
+    """An application credential: a named secret that logs in as its user, on one project,
+    with at most the roles it was given. Only a hash of the secret is kept."""
+
+    id: str
+    name: str
+    user_id: str
+    project_id: str
+    secret_hash: str
+    role_ids: tuple[str, ...]
+    created_at: float
+    expires_at: float | None = None
+    description: str = ""
+    unrestricted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed logins of one user from one client, for rate limiting."""
+
+    key: str
+    failures: int
+    first_at: float
+    locked_until: float = 0.0

@@ -9,7 +9,10 @@ import orjson
 
 from strato.stores.metadata.base import Conflict, IdentityStore
 from strato.stores.metadata.records import (
+    AppCredentialRecord,
+    AssignmentRecord,
     DomainRecord,
+    LoginFailures,
     ProjectRecord,
     RoleRecord,
     TokenRecord,
@@ -18,8 +21,14 @@ from strato.stores.metadata.records import (
 from strato.stores.metadata.sqlite.db import Database
 
 USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
+APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, created_at, expires_at,"
+                    " description, unrestricted")
 TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
                  " audit_id, extra")
+
+
+LOGIN_FAILURE_MEMORY = 3600.0
+"""Seconds a failure counter outlives its window before the purge drops it."""
 
 
 def _where(**filters: Any) -> tuple[str, tuple[Any, ...]]:
@@ -36,6 +45,11 @@ def _user(row: tuple[Any, ...]) -> UserRecord:
 def _token(row: tuple[Any, ...]) -> TokenRecord:
     return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5],
                        tuple(orjson.loads(row[6])), row[7], orjson.loads(row[8]))
+
+
+def _app_cred(row: tuple[Any, ...]) -> AppCredentialRecord:
+    return AppCredentialRecord(row[0], row[1], row[2], row[3], row[4],
+                               tuple(orjson.loads(row[5])), row[6], row[7], row[8], bool(row[9]))
 
 
 def _target(project_id: str | None, domain_id: str | None) -> str:
@@ -99,6 +113,7 @@ class SqliteIdentityStore(IdentityStore):
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM assignments WHERE target = ?", (f"project:{project_id}",))
             conn.execute("DELETE FROM tokens WHERE project_id = ?", (project_id,))
+            conn.execute("DELETE FROM app_credentials WHERE project_id = ?", (project_id,))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
         await self.db.write(tx)
@@ -196,4 +211,125 @@ class SqliteIdentityStore(IdentityStore):
         return await self._execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)) > 0
 
     async def purge_tokens(self, now: float) -> int:
-        return await self._execute("DELETE FROM tokens WHERE expires_at < ?", (now,))
+        """Also forgets failed-login counters whose lockout has passed, so the table stays
+        small whatever names and addresses an attacker tries."""
+        def tx(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM login_failures WHERE locked_until < ? AND first_at < ?",
+                         (now, now - LOGIN_FAILURE_MEMORY))
+            return conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now,)).rowcount
+
+        return await self.db.write(tx)
+
+    # Keystone administration ----------------------------------------------------------
+    async def update_domain(self, record: DomainRecord) -> DomainRecord:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("UPDATE domains SET name = ?, enabled = ?, description = ?"
+                             " WHERE id = ?", (record.name, int(record.enabled),
+                                               record.description, record.id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from exc
+
+        await self.db.write(tx)
+        return record
+
+    async def delete_domain(self, domain_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            for table in ("projects", "users"):
+                if conn.execute(f"SELECT 1 FROM {table} WHERE domain_id = ? LIMIT 1",
+                                (domain_id,)).fetchone():
+                    raise Conflict(f"domain still holds {table}")
+            conn.execute("DELETE FROM assignments WHERE target = ?", (f"domain:{domain_id}",))
+            conn.execute("DELETE FROM tokens WHERE domain_id = ?", (domain_id,))
+            conn.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
+
+        await self.db.write(tx)
+
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("UPDATE projects SET name = ?, enabled = ?, description = ?"
+                             " WHERE id = ?", (record.name, int(record.enabled),
+                                               record.description, record.id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from exc
+
+        await self.db.write(tx)
+        return record
+
+    async def update_role(self, record: RoleRecord) -> RoleRecord:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("UPDATE roles SET name = ? WHERE id = ?", (record.name, record.id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from exc
+
+        await self.db.write(tx)
+        return record
+
+    async def delete_role(self, role_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM assignments WHERE role_id = ?", (role_id,))
+            conn.execute("DELETE FROM roles WHERE id = ?", (role_id,))
+
+        await self.db.write(tx)
+
+    async def list_assignments(self, *, user_id: str | None = None,
+                               project_id: str | None = None, domain_id: str | None = None,
+                               role_id: str | None = None) -> list[AssignmentRecord]:
+        target = _target(project_id, domain_id) if project_id or domain_id else None
+        where, params = _where(user_id=user_id, target=target, role_id=role_id)
+        rows = self.db.query(f"SELECT role_id, user_id, target FROM assignments{where}"
+                             " ORDER BY user_id, target, role_id", params)
+        result = []
+        for role, user, tgt in rows:
+            kind, _, ident = tgt.partition(":")
+            result.append(AssignmentRecord(role, user, ident if kind == "project" else None,
+                                           ident if kind == "domain" else None))
+        return result
+
+    # application credentials ----------------------------------------------------------
+    async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:
+        await self._insert(
+            f"INSERT INTO app_credentials ({APP_CRED_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (record.id, record.name, record.user_id, record.project_id, record.secret_hash,
+             orjson.dumps(list(record.role_ids)).decode(), record.created_at,
+             record.expires_at, record.description, int(record.unrestricted)))
+        return record
+
+    async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
+                                 user_id: str | None = None) -> AppCredentialRecord | None:
+        where, params = _where(id=id, name=name, user_id=user_id)
+        if not where:
+            return None
+        row = self.db.query_one(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials{where}",
+                                params)
+        return _app_cred(row) if row else None
+
+    async def list_app_credentials(self, user_id: str) -> list[AppCredentialRecord]:
+        rows = self.db.query(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials"
+                             " WHERE user_id = ? ORDER BY name", (user_id,))
+        return [_app_cred(r) for r in rows]
+
+    async def delete_app_credential(self, app_cred_id: str) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM tokens WHERE json_extract(extra, '$.app_cred_id') = ?",
+                         (app_cred_id,))
+            return conn.execute("DELETE FROM app_credentials WHERE id = ?",
+                                (app_cred_id,)).rowcount > 0
+
+        return await self.db.write(tx)
+
+    # failed-login rate limiting -------------------------------------------------------
+    async def get_login_failures(self, key: str) -> LoginFailures | None:
+        row = self.db.query_one("SELECT key, failures, first_at, locked_until FROM"
+                                " login_failures WHERE key = ?", (key,))
+        return LoginFailures(row[0], row[1], row[2], row[3]) if row else None
+
+    async def save_login_failures(self, record: LoginFailures) -> None:
+        await self._execute("INSERT OR REPLACE INTO login_failures VALUES (?,?,?,?)",
+                            (record.key, record.failures, record.first_at,
+                             record.locked_until))
+
+    async def clear_login_failures(self, key: str) -> None:
+        await self._execute("DELETE FROM login_failures WHERE key = ?", (key,))

@@ -1,0 +1,283 @@
+"""Administrative CRUD: `/v3/domains`, `/v3/projects`, `/v3/users`, `/v3/roles`.
+
+Keystone's default policy: these calls need the `admin` role, except that users may read
+themselves, list their own projects, change their own password and manage their own
+application credentials. Deleting or disabling a user, project or role takes effect on the
+next request on every worker, because tokens are checked against the store each time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strato.api.http import Request, Response, json_response
+from strato.api.identity.app_credentials import handle_app_credentials
+from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
+from strato.api.identity.common import IdentityApi, is_admin, links, member, read_json
+from strato.api.identity.errors import KeystoneError
+from strato.api.identity.tokens import domain_json, project_json
+from strato.domain.identity import DEFAULT_DOMAIN_ID, hash_password, new_id, verify_password
+from strato.stores.metadata.base import Conflict
+from strato.stores.metadata.records import (
+    DomainRecord,
+    ProjectRecord,
+    RoleRecord,
+    UserRecord,
+)
+
+
+def user_json(api: IdentityApi, user: UserRecord) -> dict[str, Any]:
+    doc: dict[str, Any] = {"id": user.id, "name": user.name, "domain_id": user.domain_id,
+                           "enabled": user.enabled, "password_expires_at": None,
+                           "options": {}, "links": {"self": f"{api.v3_url}/users/{user.id}"}}
+    if user.default_project_id:
+        doc["default_project_id"] = user.default_project_id
+    return doc
+
+
+def _collection(api: IdentityApi, name: str, items: list[dict[str, Any]],
+                request: Request) -> Response:
+    wanted = request.query.get("name")
+    if wanted is not None:
+        items = [i for i in items if i.get("name") == wanted]
+    for key in ("domain_id", "enabled"):
+        if key in request.query:
+            value: Any = request.query[key]
+            if key == "enabled":
+                value = value.lower() not in ("0", "false", "no")
+            items = [i for i in items if i.get(key) == value]
+    return json_response(200, {name: items, "links": links(f"{api.v3_url}/{name}")})
+
+
+def _conflict(kind: str) -> KeystoneError:
+    return KeystoneError(409, f"Conflict occurred attempting to store {kind} - Duplicate entry.")
+
+
+async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> Response:
+    head = parts[0]
+    if len(parts) >= 5 and head in ("projects", "domains") and parts[2] == "users" \
+            and parts[4] == "roles":
+        return await handle_grant(api, request, parts)
+    if head == "role_assignments" and len(parts) == 1:
+        return await handle_role_assignments(api, request)
+    if head == "application_credentials":
+        caller = await api.caller(request)
+        return await handle_app_credentials(api, request, caller, caller.user_id, parts[1:])
+    if head == "users":
+        return await _users(api, request, parts[1:])
+    if head == "projects" and len(parts) <= 2:
+        return await _projects(api, request, parts[1:])
+    if head == "domains" and len(parts) <= 2:
+        return await _domains(api, request, parts[1:])
+    if head == "roles" and len(parts) <= 2:
+        return await _roles(api, request, parts[1:])
+    raise KeystoneError(404)
+
+
+async def _domains(api: IdentityApi, request: Request, rest: list[str]) -> Response:
+    store = api.identity.store
+    await api.admin(request)
+    if not rest:
+        if request.method in ("GET", "HEAD"):
+            return _collection(api, "domains", [domain_json(api, d)
+                                                for d in await store.list_domains()], request)
+        if request.method == "POST":
+            doc = member(await read_json(request), "domain")
+            name = member(doc, "name", kind=str)
+            record = DomainRecord(doc.get("id") or new_id(), name, bool(doc.get("enabled", True)),
+                                  str(doc.get("description") or ""))
+            try:
+                await store.create_domain(record)
+            except Conflict:
+                raise _conflict("domain") from None
+            return json_response(201, {"domain": domain_json(api, record)})
+        raise KeystoneError(405)
+    domain = await store.get_domain(id=rest[0])
+    if domain is None:
+        raise KeystoneError(404, f"Could not find domain: {rest[0]}.")
+    if request.method in ("GET", "HEAD"):
+        return json_response(200, {"domain": domain_json(api, domain)})
+    if request.method == "PATCH":
+        doc = member(await read_json(request), "domain")
+        domain = DomainRecord(domain.id, str(doc.get("name", domain.name)),
+                              bool(doc.get("enabled", domain.enabled)),
+                              str(doc.get("description", domain.description)))
+        try:
+            await store.update_domain(domain)
+        except Conflict:
+            raise _conflict("domain") from None
+        return json_response(200, {"domain": domain_json(api, domain)})
+    if request.method == "DELETE":
+        if domain.enabled:
+            raise KeystoneError(403, "Cannot delete a domain that is enabled, please "
+                                "disable it first.")
+        try:
+            await store.delete_domain(domain.id)
+        except Conflict as exc:
+            raise KeystoneError(409, str(exc)) from None
+        return Response(204)
+    raise KeystoneError(405)
+
+
+async def _projects(api: IdentityApi, request: Request, rest: list[str]) -> Response:
+    store = api.identity.store
+    caller = await api.caller(request)
+    if not rest:
+        if not is_admin(caller):
+            raise KeystoneError(403)
+        if request.method in ("GET", "HEAD"):
+            return _collection(api, "projects", [project_json(api, p)
+                                                 for p in await store.list_projects()], request)
+        if request.method == "POST":
+            doc = member(await read_json(request), "project")
+            name = member(doc, "name", kind=str)
+            domain_id = str(doc.get("domain_id") or DEFAULT_DOMAIN_ID)
+            if await store.get_domain(id=domain_id) is None:
+                raise KeystoneError(400, f"Could not find domain: {domain_id}.")
+            record = ProjectRecord(new_id(), name, domain_id, bool(doc.get("enabled", True)),
+                                   str(doc.get("description") or ""))
+            try:
+                await store.create_project(record)
+            except Conflict:
+                raise _conflict("project") from None
+            return json_response(201, {"project": project_json(api, record)})
+        raise KeystoneError(405)
+    project = await store.get_project(id=rest[0])
+    if request.method in ("GET", "HEAD") and project is not None and (
+            is_admin(caller) or project.id == caller.project_id):
+        return json_response(200, {"project": project_json(api, project)})
+    if not is_admin(caller):
+        raise KeystoneError(403)
+    if project is None:
+        raise KeystoneError(404, f"Could not find project: {rest[0]}.")
+    if request.method == "PATCH":
+        doc = member(await read_json(request), "project")
+        project = ProjectRecord(project.id, str(doc.get("name", project.name)),
+                                project.domain_id, bool(doc.get("enabled", project.enabled)),
+                                str(doc.get("description", project.description)))
+        try:
+            await store.update_project(project)
+        except Conflict:
+            raise _conflict("project") from None
+        return json_response(200, {"project": project_json(api, project)})
+    if request.method == "DELETE":
+        await store.delete_project(project.id)
+        return Response(204)
+    raise KeystoneError(405)
+
+
+async def _roles(api: IdentityApi, request: Request, rest: list[str]) -> Response:
+    store = api.identity.store
+    caller = await api.caller(request)
+    if not rest:
+        if request.method in ("GET", "HEAD"):
+            if not is_admin(caller):
+                raise KeystoneError(403)
+            return _collection(api, "roles", [role_json(api, r)
+                                              for r in await store.list_roles()], request)
+        if request.method == "POST":
+            if not is_admin(caller):
+                raise KeystoneError(403)
+            name = member(await read_json(request), "role", "name", kind=str)
+            record = RoleRecord(new_id(), name)
+            try:
+                await store.create_role(record)
+            except Conflict:
+                raise _conflict("role") from None
+            return json_response(201, {"role": role_json(api, record)})
+        raise KeystoneError(405)
+    if not is_admin(caller):
+        raise KeystoneError(403)
+    role = await store.get_role(id=rest[0])
+    if role is None:
+        raise KeystoneError(404, f"Could not find role: {rest[0]}.")
+    if request.method in ("GET", "HEAD"):
+        return json_response(200, {"role": role_json(api, role)})
+    if request.method == "PATCH":
+        name = member(await read_json(request), "role", "name", kind=str)
+        role = RoleRecord(role.id, name)
+        try:
+            await store.update_role(role)
+        except Conflict:
+            raise _conflict("role") from None
+        return json_response(200, {"role": role_json(api, role)})
+    if request.method == "DELETE":
+        await store.delete_role(role.id)
+        return Response(204)
+    raise KeystoneError(405)
+
+
+async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Response:
+    store = api.identity.store
+    caller = await api.caller(request)
+    if not rest:
+        if not is_admin(caller):
+            raise KeystoneError(403)
+        if request.method in ("GET", "HEAD"):
+            return _collection(api, "users", [user_json(api, u)
+                                              for u in await store.list_users()], request)
+        if request.method == "POST":
+            return await _create_user(api, member(await read_json(request), "user"))
+        raise KeystoneError(405)
+    user = await store.get_user(id=rest[0])
+    is_self = user is not None and user.id == caller.user_id
+    if not is_self and not is_admin(caller):
+        raise KeystoneError(403)
+    if user is None:
+        raise KeystoneError(404, f"Could not find user: {rest[0]}.")
+    sub = rest[1] if len(rest) > 1 else None
+    if sub == "application_credentials":
+        return await handle_app_credentials(api, request, caller, user.id, rest[2:])
+    if sub == "projects" and len(rest) == 2 and request.method in ("GET", "HEAD"):
+        projects = await store.user_projects(user.id)
+        return json_response(200, {"projects": [project_json(api, p) for p in projects],
+                                   "links": links(f"{api.v3_url}/users/{user.id}/projects")})
+    if sub == "password" and len(rest) == 2 and request.method == "POST":
+        doc = member(await read_json(request), "user")
+        original = member(doc, "original_password", kind=str)
+        new = member(doc, "password", kind=str)
+        if not await verify_password(user.password_hash, original):
+            raise KeystoneError(401, "The original password is not correct.")
+        await store.update_user(UserRecord(user.id, user.name, user.domain_id,
+                                           await hash_password(new), user.enabled,
+                                           user.default_project_id, user.extra))
+        return Response(204)
+    if sub is not None:
+        raise KeystoneError(404)
+    if request.method in ("GET", "HEAD"):
+        return json_response(200, {"user": user_json(api, user)})
+    if not is_admin(caller):
+        raise KeystoneError(403)
+    if request.method == "PATCH":
+        doc = member(await read_json(request), "user")
+        password_hash = (await hash_password(str(doc["password"])) if doc.get("password")
+                         else user.password_hash)
+        user = UserRecord(user.id, str(doc.get("name", user.name)), user.domain_id,
+                          password_hash, bool(doc.get("enabled", user.enabled)),
+                          doc.get("default_project_id", user.default_project_id), user.extra)
+        await store.update_user(user)
+        return json_response(200, {"user": user_json(api, user)})
+    if request.method == "DELETE":
+        await store.delete_user(user.id)
+        return Response(204)
+    raise KeystoneError(405)
+
+
+async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
+    store = api.identity.store
+    name = member(doc, "name", kind=str)
+    domain_id = str(doc.get("domain_id") or DEFAULT_DOMAIN_ID)
+    if await store.get_domain(id=domain_id) is None:
+        raise KeystoneError(400, f"Could not find domain: {domain_id}.")
+    project_id = doc.get("default_project_id")
+    if project_id and await store.get_project(id=project_id) is None:
+        raise KeystoneError(400, f"Could not find project: {project_id}.")
+    password = doc.get("password")
+    password_hash = await hash_password(str(password)) if password else "!"
+    record = UserRecord(new_id(), name, domain_id, password_hash,
+                        bool(doc.get("enabled", True)), project_id)
+    try:
+        await store.create_user(record)
+    except Conflict:
+        raise _conflict("user") from None
+    return json_response(201, {"user": user_json(api, record)})

@@ -1,0 +1,104 @@
+"""`/v3/users/{user}/application_credentials[/{id}]`: a user's own named login secrets.
+
+The secret is shown once, at creation; only its hash is stored. A credential logs in as its
+user on its project with at most the roles it was created with; deleting it revokes the
+tokens issued through it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strato.api.http import Request, Response, json_response
+from strato.api.identity.common import (
+    IdentityApi,
+    is_admin,
+    iso,
+    links,
+    member,
+    parse_iso,
+    read_json,
+)
+from strato.api.identity.errors import KeystoneError
+from strato.domain.identity import AuthContext, IdentityConflict, IdentityNotFound, Unauthorized
+from strato.stores.metadata.records import AppCredentialRecord
+
+
+async def app_credential_json(api: IdentityApi, record: AppCredentialRecord
+                              ) -> dict[str, Any]:
+    roles = []
+    for role_id in record.role_ids:
+        role = await api.identity.store.get_role(id=role_id)
+        if role is not None:
+            roles.append({"id": role.id, "name": role.name, "domain_id": None})
+    return {"id": record.id, "name": record.name, "description": record.description,
+            "user_id": record.user_id, "project_id": record.project_id,
+            "expires_at": iso(record.expires_at) if record.expires_at else None,
+            "unrestricted": record.unrestricted, "roles": roles, "access_rules": [],
+            "links": {"self": f"{api.v3_url}/users/{record.user_id}/application_credentials/"
+                              f"{record.id}"}}
+
+
+async def handle_app_credentials(api: IdentityApi, request: Request, caller: AuthContext,
+                                 user_id: str, rest: list[str]) -> Response:
+    """Keystone's policy: owners manage their own; admins may read and delete any."""
+    store = api.identity.store
+    own = caller.user_id == user_id
+    if not own and not (is_admin(caller) and request.method in ("GET", "HEAD", "DELETE")):
+        raise KeystoneError(403)
+    base = f"{api.v3_url}/users/{user_id}/application_credentials"
+    if not rest:
+        if request.method in ("GET", "HEAD"):
+            records = await store.list_app_credentials(user_id)
+            wanted = request.query.get("name")
+            docs = [await app_credential_json(api, r) for r in records
+                    if wanted is None or r.name == wanted]
+            return json_response(200, {"application_credentials": docs, "links": links(base)})
+        if request.method == "POST":
+            return await _create(api, request, caller)
+        raise KeystoneError(405)
+    if len(rest) != 1:
+        raise KeystoneError(404)
+    record = await store.get_app_credential(id=rest[0])
+    if record is None or record.user_id != user_id:
+        raise KeystoneError(404, f"Could not find application credential: {rest[0]}.")
+    if request.method in ("GET", "HEAD"):
+        return json_response(200, {"application_credential":
+                                   await app_credential_json(api, record)})
+    if request.method == "DELETE":
+        await store.delete_app_credential(record.id)
+        return Response(204)
+    raise KeystoneError(405)
+
+
+async def _create(api: IdentityApi, request: Request, caller: AuthContext) -> Response:
+    if not caller.project_id:
+        raise KeystoneError(403, "A project-scoped token is required to create an "
+                            "application credential.")
+    if "application_credential" in caller.methods:
+        raise KeystoneError(403, "An application credential cannot create another.")
+    doc = member(await read_json(request), "application_credential")
+    name = member(doc, "name", kind=str)
+    roles = doc.get("roles") or []
+    role_names = []
+    for role in roles:
+        if isinstance(role, dict) and role.get("name"):
+            role_names.append(str(role["name"]))
+        elif isinstance(role, dict) and role.get("id"):
+            record = await api.identity.store.get_role(id=str(role["id"]))
+            if record is None:
+                raise KeystoneError(404, f"Could not find role: {role['id']}.")
+            role_names.append(record.name)
+    try:
+        record, secret = await api.identity.create_app_credential(
+            caller.user_id, caller.project_id, name, secret=doc.get("secret") or None,
+            role_names=role_names or None, expires_at=parse_iso(doc.get("expires_at")),
+            description=str(doc.get("description") or ""),
+            unrestricted=bool(doc.get("unrestricted", False)))
+    except IdentityConflict as exc:
+        raise KeystoneError(409, str(exc)) from None
+    except (IdentityNotFound, Unauthorized) as exc:
+        raise KeystoneError(403, str(exc)) from None
+    body = await app_credential_json(api, record)
+    body["secret"] = secret
+    return json_response(201, {"application_credential": body})

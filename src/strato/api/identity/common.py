@@ -1,0 +1,106 @@
+"""What every identity handler needs: the services, JSON bodies, the caller, policy checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from strato.api.http import BadRequest, Request
+from strato.api.identity.catalog import CATALOG, Catalog
+from strato.api.identity.errors import KeystoneError
+from strato.domain.identity import AuthContext, IdentityService
+
+MAX_BODY = 64 * 1024
+ADMIN_ROLE = "admin"
+
+
+@dataclass(slots=True)
+class IdentityApi:
+    identity: IdentityService
+    base_url: str
+    region: str
+    catalog: Catalog = CATALOG
+
+    @property
+    def identity_url(self) -> str:
+        return f"{self.base_url}/identity"
+
+    @property
+    def v3_url(self) -> str:
+        return f"{self.base_url}/identity/v3"
+
+    async def caller(self, request: Request) -> AuthContext:
+        """The context of `X-Auth-Token`; 401 when missing, unknown, revoked or expired."""
+        token = request.headers.get("x-auth-token")
+        ctx = await self.identity.validate_token(token) if token else None
+        if ctx is None:
+            raise KeystoneError(401)
+        return ctx
+
+    async def admin(self, request: Request) -> AuthContext:
+        """Keystone's default policy for administrative calls: the `admin` role."""
+        ctx = await self.caller(request)
+        if not is_admin(ctx):
+            raise KeystoneError(403)
+        return ctx
+
+
+def is_admin(ctx: AuthContext) -> bool:
+    return ctx.has_any_role((ADMIN_ROLE,))
+
+
+def client_address(request: Request) -> str:
+    return str((request.scope.get("client") or ("",))[0])
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    try:
+        raw = await request.body(MAX_BODY)
+    except BadRequest as exc:
+        raise KeystoneError(exc.status, str(exc)) from None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise KeystoneError(400, "The request body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise KeystoneError(400, "The request body must be a JSON object.")
+    return document
+
+
+def member(document: Any, *path: str, kind: type = dict, required: bool = True) -> Any:
+    """`document[path...]`, checked for type; Keystone's 400 message when absent."""
+    value = document
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            if required:
+                raise KeystoneError(400, f"Expecting to find {key} in {path[0]}. The server "
+                                    "could not comply with the request since it is either "
+                                    "malformed or otherwise incorrect.")
+            return None
+        value = value[key]
+    if value is not None and not isinstance(value, kind):
+        raise KeystoneError(400, f"Invalid type for {'.'.join(path)}.")
+    return value
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise KeystoneError(400, f"Invalid date: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def links(url: str) -> dict[str, Any]:
+    return {"self": url, "previous": None, "next": None}

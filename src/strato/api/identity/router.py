@@ -1,0 +1,71 @@
+"""The identity front-end: everything under `/identity` (Keystone v3, v2.0 tokens, discovery).
+
+Discovery documents carry absolute self links built from the external base URL, because
+keystoneauth POSTs to whatever `self` link it finds. Errors are Keystone's JSON form, and a
+401 names the identity endpoint in `WWW-Authenticate`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from strato.api.http import Request, Response, json_response
+from strato.api.identity.admin import handle_admin
+from strato.api.identity.common import IdentityApi
+from strato.api.identity.discovery import root_document, v3_version
+from strato.api.identity.errors import KeystoneError, error_response
+from strato.api.identity.tokens import handle_auth_lists, handle_tokens
+from strato.api.identity.v2 import handle_v2
+
+log = logging.getLogger("strato.identity.api")
+
+PREFIX = "/identity"
+
+
+class IdentityFrontend:
+    def __init__(self, services: object) -> None:
+        settings = services.settings  # type: ignore[attr-defined]
+        identity = services.identity  # type: ignore[attr-defined]
+        identity.max_login_failures = getattr(settings, "login_max_failures",
+                                              identity.max_login_failures)
+        identity.lockout_seconds = getattr(settings, "login_lockout_seconds",
+                                           identity.lockout_seconds)
+        self.api = IdentityApi(identity, settings.base_url, settings.region)
+
+    def owns(self, path: str) -> bool:
+        return path == PREFIX or path.startswith(PREFIX + "/")
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except KeystoneError as exc:
+            if exc.status >= 400:
+                log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,
+                         exc.message, request.trans_id)
+            return error_response(exc, self.api.identity_url)
+
+    async def _dispatch(self, request: Request) -> Response:
+        api = self.api
+        rest = request.path[len(PREFIX):]
+        if rest in ("", "/"):
+            _read_only(request)
+            return json_response(300, root_document(api.identity_url),
+                                 {"Location": f"{api.identity_url}/v3/"})
+        if rest == "/v2.0" or rest.startswith("/v2.0/"):
+            return await handle_v2(api, request, rest[len("/v2.0"):])
+        if not (rest == "/v3" or rest.startswith("/v3/")):
+            raise KeystoneError(404)
+        path = rest[len("/v3"):].rstrip("/")
+        if path == "":
+            _read_only(request)
+            return json_response(200, {"version": v3_version(api.identity_url)})
+        if path == "/auth/tokens":
+            return await handle_tokens(api, request)
+        if path in ("/auth/catalog", "/auth/projects", "/auth/domains"):
+            return await handle_auth_lists(api, request, path.rsplit("/", 1)[1])
+        return await handle_admin(api, request, path.lstrip("/").split("/"))
+
+
+def _read_only(request: Request) -> None:
+    if request.method not in ("GET", "HEAD"):
+        raise KeystoneError(405)

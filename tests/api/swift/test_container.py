@@ -1,0 +1,108 @@
+"""Container PUT/HEAD/GET/POST/DELETE with Swift's status codes, counters and metadata."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import swiftclient
+
+from tests.api.swift.helpers import conn, raw, uniq
+
+
+def test_put_201_then_202(tester: tuple[str, str]) -> None:
+    name = uniq()
+    with raw(tester) as http:
+        assert http.put(name).status_code == 201
+        assert http.put(name).status_code == 202
+
+
+def test_head_counts_timestamp_meta(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    before = time.time()
+    c.put_container(name, headers={"X-Container-Meta-Owner": "me"})
+    c.put_object(name, "a", b"1234")
+    c.put_object(name, "b", b"12")
+    with raw(tester) as http:
+        head = http.head(name)
+    assert head.status_code == 204
+    assert head.headers["X-Container-Object-Count"] == "2"
+    assert head.headers["X-Container-Bytes-Used"] == "6"
+    assert head.headers["X-Container-Meta-Owner"] == "me"
+    ts = head.headers["X-Timestamp"]
+    assert len(ts.split(".")[1]) == 5 and abs(float(ts) - before) < 60
+    assert head.headers["X-Storage-Policy"]
+
+
+def test_get_listing_carries_counts(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    c.put_container(name)
+    c.put_object(name, "x", b"abc")
+    headers, listing = c.get_container(name)
+    assert headers["x-container-object-count"] == "1"
+    assert headers["x-container-bytes-used"] == "3"
+    assert [o["name"] for o in listing] == ["x"]
+
+
+def test_post_meta_and_remove(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    c.put_container(name, headers={"X-Container-Meta-A": "1"})
+    with raw(tester) as http:
+        resp = http.post(name, headers={"X-Container-Meta-B": "2"})
+        assert resp.status_code == 204
+        head = c.head_container(name)
+        assert head["x-container-meta-a"] == "1" and head["x-container-meta-b"] == "2"
+        http.post(name, headers={"X-Remove-Container-Meta-A": "x", "X-Container-Meta-B": ""})
+        head = c.head_container(name)
+        assert "x-container-meta-a" not in head and "x-container-meta-b" not in head
+        assert http.post(uniq(), headers={"X-Container-Meta-B": "2"}).status_code == 404
+
+
+def test_put_existing_merges_meta(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    c.put_container(name, headers={"X-Container-Meta-A": "1"})
+    c.put_container(name, headers={"X-Container-Meta-B": "2"})
+    head = c.head_container(name)
+    assert head["x-container-meta-a"] == "1" and head["x-container-meta-b"] == "2"
+
+
+def test_delete_204_409_404(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    c.put_container(name)
+    c.put_object(name, "o", b"x")
+    with raw(tester) as http:
+        assert http.delete(name).status_code == 409
+        c.delete_object(name, "o")
+        assert http.delete(name).status_code == 204
+        assert http.delete(name).status_code == 404
+        assert http.head(name).status_code == 404
+        assert http.get(name).status_code == 404
+
+
+def test_missing_container_via_swiftclient(tester: tuple[str, str]) -> None:
+    with pytest.raises(swiftclient.ClientException) as exc:
+        conn(tester).head_container(uniq())
+    assert exc.value.http_status == 404
+
+
+def test_container_in_account_listing(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq("zz")
+    c.put_container(name)
+    c.put_object(name, "x", b"12345")
+    _, listing = c.get_account(prefix=name)
+    assert listing == [{"name": name, "count": 1, "bytes": 5,
+                        "last_modified": listing[0]["last_modified"]}]
+
+
+def test_bad_acl_is_400(tester: tuple[str, str]) -> None:
+    with raw(tester) as http:
+        name = uniq()
+        assert http.put(name, headers={"X-Container-Read": ".bogus:x"}).status_code == 400
+        assert http.head(name).status_code == 404
+        assert http.put(name, headers={"X-Container-Write": ".r:*"}).status_code == 400

@@ -1,0 +1,87 @@
+"""Server-side copy: COPY with Destination, PUT with X-Copy-From, metadata merge rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.swift.helpers import conn, new_container, raw, uniq
+
+
+@pytest.fixture
+def source(tester: tuple[str, str]) -> str:
+    name = new_container(tester)
+    conn(tester).put_object(name, "src", b"payload", content_type="text/x-src",
+                            headers={"X-Object-Meta-A": "1", "X-Object-Meta-B": "2"})
+    return name
+
+
+@pytest.mark.parametrize("dest_fmt", ["/{c}/{o}", "{c}/{o}"])
+def test_copy_verb_across_containers(tester: tuple[str, str], source: str,
+                                     dest_fmt: str) -> None:
+    dest = new_container(tester)
+    with raw(tester) as http:
+        resp = http.request("COPY", f"{source}/src",
+                            headers={"Destination": dest_fmt.format(c=dest, o="dst 1"),
+                                     "X-Object-Meta-C": "3"})
+        assert resp.status_code == 201
+        assert resp.headers["X-Copied-From"] == f"{source}/src"
+        assert "X-Copied-From-Last-Modified" in resp.headers
+    headers, body = conn(tester).get_object(dest, "dst 1")
+    assert body == b"payload"
+    assert headers["content-type"] == "text/x-src"
+    assert (headers["x-object-meta-a"], headers["x-object-meta-b"],
+            headers["x-object-meta-c"]) == ("1", "2", "3")
+    # the source is untouched, and both are independent afterwards
+    conn(tester).delete_object(source, "src")
+    assert conn(tester).get_object(dest, "dst 1")[1] == b"payload"
+
+
+def test_put_with_x_copy_from(tester: tuple[str, str], source: str) -> None:
+    dest = new_container(tester)
+    with raw(tester) as http:
+        resp = http.put(f"{dest}/copy", headers={"X-Copy-From": f"/{source}/src",
+                                                 "Content-Length": "0",
+                                                 "X-Object-Meta-B": "override"})
+        assert resp.status_code == 201
+        head = http.head(f"{dest}/copy").headers
+        assert head["X-Object-Meta-A"] == "1" and head["X-Object-Meta-B"] == "override"
+        assert head["Etag"] == resp.headers["Etag"]
+        c = conn(tester)
+        c.put_object(dest, "copy2", None, headers={"X-Copy-From": f"{source}/src"})
+        assert c.get_object(dest, "copy2")[1] == b"payload"
+        assert c.head_container(dest)["x-container-object-count"] == "2"
+        assert c.head_container(dest)["x-container-bytes-used"] == "14"
+
+
+def test_fresh_metadata(tester: tuple[str, str], source: str) -> None:
+    with raw(tester) as http:
+        resp = http.request("COPY", f"{source}/src",
+                            headers={"Destination": f"{source}/fresh", "X-Fresh-Metadata": "true",
+                                     "X-Object-Meta-New": "n"})
+        assert resp.status_code == 201
+        head = http.head(f"{source}/fresh").headers
+    assert head["X-Object-Meta-New"] == "n"
+    assert "X-Object-Meta-A" not in head and "X-Object-Meta-B" not in head
+
+
+def test_copy_errors(tester: tuple[str, str], source: str) -> None:
+    with raw(tester) as http:
+        assert http.request("COPY", f"{source}/src").status_code == 412
+        assert http.request("COPY", f"{source}/src",
+                            headers={"Destination": "nocontainer"}).status_code == 412
+        assert http.request("COPY", f"{source}/missing",
+                            headers={"Destination": f"{source}/x"}).status_code == 404
+        assert http.request("COPY", f"{source}/src",
+                            headers={"Destination": f"{uniq()}/x"}).status_code == 404
+        assert http.put(f"{source}/x", headers={"X-Copy-From": f"{source}/missing",
+                                                "Content-Length": "0"}).status_code == 404
+        assert http.head(f"{source}/x").status_code == 404
+
+
+def test_copy_onto_itself_keeps_data(tester: tuple[str, str], source: str) -> None:
+    with raw(tester) as http:
+        resp = http.request("COPY", f"{source}/src",
+                            headers={"Destination": f"{source}/src", "X-Object-Meta-Z": "9"})
+        assert resp.status_code == 201
+        got = http.get(f"{source}/src")
+        assert got.content == b"payload" and got.headers["X-Object-Meta-Z"] == "9"
