@@ -247,8 +247,9 @@ def reference(names: list[str], q: ListingQuery) -> list[str]:
                     if len(n) > end + 1:
                         continue
                 else:
-                    sub = "/" + n[: end + 1]  # subdirs marked with a leading slash
-                    if (not out or out[-1] != sub) and n[: end + 1] != q.marker:
+                    cut = end + len(delim)
+                    sub = "/" + n[:cut]  # subdirs marked with a leading slash
+                    if (not out or out[-1] != sub) and n[:cut] != q.marker:
                         out.append(sub)
                     continue
         out.append(n)
@@ -295,6 +296,8 @@ QUERIES = [
     ListingQuery(prefix="é"),
     ListingQuery(prefix="\ud7ff"),
     ListingQuery(delimiter="s"),
+    ListingQuery(delimiter="1/"),  # Swift allows multi-character delimiters
+    ListingQuery(delimiter="1/", reverse=True),
     ListingQuery(prefix="d", delimiter="/", limit=3),
 ]
 

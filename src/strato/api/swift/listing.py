@@ -62,8 +62,6 @@ def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) ->
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")
     delimiter = q.get("delimiter", "")
-    if delimiter and len(delimiter) > 1:
-        raise SwiftError(412, "Bad delimiter")
     for key in ("marker", "end_marker", "prefix", "path"):
         if len(q.get(key, "").encode("utf-8")) > 1024 * 4:
             raise SwiftError(400, f"Value of {key} too long")
