@@ -178,6 +178,7 @@ class ObjectVersioning(Feature):
         if method == "PUT" and flag == "true" and hidden is not None:
             if not may_write(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
+            _check_quota(sr, primary, hidden)
             await self._keep_null_version(sr, primary, hidden)
             vid = new_version_id()
             sr.state.setdefault(OBJECT_SYSMETA, {})[VERSION_ID] = vid
@@ -322,9 +323,17 @@ class ObjectVersioning(Feature):
         # authorise and build the container headers as a plain HEAD would
         head = await call_next(subrequest(sr, method="HEAD", query={}))
         assert primary is not None and sr.container is not None
-        # a version listing is JSON unless the client asks for another format
-        fmt = "json" if "format" not in sr.request.query and "accept" not in sr.headers \
-            else listing_format(sr.request)
+        # version listings exist only as JSON (406 for anything else, as Swift answers)
+        fmt = "json"
+        if "format" in sr.request.query or "accept" in sr.headers:
+            try:
+                fmt = listing_format(sr.request)
+            except SwiftError:
+                fmt = ""
+            accept = sr.headers.get("accept", "")
+            if fmt != "json" or ("format" not in sr.request.query and not any(
+                    t in accept for t in ("application/json", "application/*", "*/*"))):
+                raise SwiftError(406)
         query = listing_query(sr.request)
         version_marker = sr.request.query.get("version_marker", "")
         if version_marker and not query.marker:
@@ -422,3 +431,18 @@ def _may_read(sr: SwiftRequest, container: ContainerRecord) -> bool:
         return True
     return sr.services.authorizer.can_read(sr.auth, container.meta.get("x-container-read"),
                                            sr.headers.get("referer"))
+
+
+def _check_quota(sr: SwiftRequest, primary: ContainerRecord, hidden: ContainerRecord) -> None:
+    """Versions count toward the container's quota, as in Swift (the quota feature sees the
+    container's current objects only)."""
+    try:
+        length = sr.request.content_length or 0
+    except Exception:
+        return
+    quota_bytes = primary.meta.get("x-container-meta-quota-bytes", "")
+    quota_count = primary.meta.get("x-container-meta-quota-count", "")
+    if quota_bytes.isdigit() and hidden.bytes_used + length > int(quota_bytes):
+        raise SwiftError(413, "Upload exceeds quota.")
+    if quota_count.isdigit() and hidden.object_count + 1 > int(quota_count):
+        raise SwiftError(413, "Upload exceeds quota.")

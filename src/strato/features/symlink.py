@@ -37,7 +37,7 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text
 from strato.api.swift.object import OBJECT_SYSMETA, split_target
-from strato.api.swift.pipeline import Feature, Handler
+from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ObjectRecord
 
@@ -48,7 +48,13 @@ TARGET, ACCOUNT, ETAG, BYTES = (SYS + "target", SYS + "target-account", SYS + "t
 USER_HEADERS = {TARGET: "X-Symlink-Target", ACCOUNT: "X-Symlink-Target-Account",
                 ETAG: "X-Symlink-Target-Etag", BYTES: "X-Symlink-Target-Bytes"}
 FORM_ERROR = "X-Symlink-Target header must be of the form <container name>/<object name>"
+SLO_ETAG, SLO_SIZE = "x-object-sysmeta-slo-etag", "x-object-sysmeta-slo-size"
 LOOP_ERROR = f"Too many levels of symbolic links, maximum allowed is {SYMLOOP_MAX}"
+
+
+def content_etag(record: ObjectRecord) -> str:
+    """The ETag clients see: a static large object's own, else the stored one."""
+    return record.meta.get(SLO_ETAG, record.etag)
 
 
 def is_symlink(record: ObjectRecord | None) -> bool:
@@ -155,12 +161,14 @@ class Symlink(Feature):
         final, record, target_etag, last = await self._resolve(sr, call_next)
         if last is None:
             return await call_next(sr)
-        if record is not None and target_etag and target_etag != record.etag:
-            raise SwiftError(409, f"Object Etag {record.etag!r} does not match "
+        if record is not None and target_etag and target_etag != content_etag(record):
+            raise SwiftError(409, f"Object Etag {content_etag(record)!r} does not match "
                              f"X-Symlink-Target-Etag header {target_etag!r}",
                              {"Content-Location": last})
+        # the target runs the whole pipeline, so a large-object target is assembled
+        top: Handler = final.state.get(PIPELINE, call_next)
         try:
-            response = await call_next(final)
+            response = await top(final)
         except SwiftError as exc:
             raise _with_location(exc, last) from None
         response.headers["Content-Location"] = last
@@ -224,15 +232,16 @@ class Symlink(Feature):
         if record is None:
             raise SwiftError(409, "X-Symlink-Target does not exist",
                              {"Content-Location": final_last or last})
-        found = record.meta.get(ETAG, record.etag) if is_symlink(record) else record.etag
+        found = record.meta.get(ETAG, record.etag) if is_symlink(record) else \
+            content_etag(record)
         if demanded and demanded != found:
             raise SwiftError(409, f"Object Etag {found!r} does not match "
                              f"X-Symlink-Target-Etag header {demanded!r}",
                              {"Content-Location": final_last or last})
         if not sr.headers.get("content-type"):
             sr.headers["content-type"] = record.content_type
-        size = record.meta.get(BYTES, str(record.size)) if is_symlink(record) else str(
-            record.size)
+        size = record.meta.get(BYTES, str(record.size)) if is_symlink(record) else \
+            record.meta.get(SLO_SIZE, str(record.size))
         return {ETAG: etag, BYTES: size}
 
     async def _post(self, sr: SwiftRequest, call_next: Handler) -> Response:

@@ -14,7 +14,7 @@ from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
-from strato.api.swift.pipeline import build_pipeline
+from strato.api.swift.pipeline import PIPELINE, build_pipeline
 from strato.features import FEATURES
 
 log = logging.getLogger("strato.swift")
@@ -67,6 +67,7 @@ class SwiftFrontend:
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
         auth = await self.services.identity.validate_token(token) if token else None
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
+        sr.state[PIPELINE] = self.pipeline
         if auth is not None and not sr.is_owner:
             record = await self.services.storage.get_account(account)
             sr.state[ACCOUNT_ACCESS] = account_access(
