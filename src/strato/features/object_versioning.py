@@ -16,7 +16,7 @@ enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-E
   (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
   ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
 - POST changes the current version's metadata without creating a new version.
-- A versioned container can be deleted only when versioning is off and no versions remain.
+- A versioned container can be deleted only when no versions remain (409 otherwise).
 
 Versions live in a hidden container ``\\x00versions\\x00<container>`` of the same account
 (clients cannot name it: request paths never contain NUL), each as
@@ -114,12 +114,10 @@ class ObjectVersioning(Feature):
             await self._set_flag(sr, record)
         elif method == "DELETE" and record is not None and state(record) is not None \
                 and sr.is_owner:
-            if state(record) == "true":
-                raise SwiftError(409)
             hidden = await storage.get_container(sr.account, hidden_name(sr.container))
             if hidden is not None:
                 if hidden.object_count:
-                    raise SwiftError(409)
+                    raise SwiftError(409, "Delete all versions before deleting container.")
                 response = await call_next(sr)
                 with contextlib.suppress(ContainerNotFound, ContainerNotEmpty):
                     await storage.delete_container(sr.account, hidden.name)
