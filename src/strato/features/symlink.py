@@ -48,13 +48,8 @@ TARGET, ACCOUNT, ETAG, BYTES = (SYS + "target", SYS + "target-account", SYS + "t
 USER_HEADERS = {TARGET: "X-Symlink-Target", ACCOUNT: "X-Symlink-Target-Account",
                 ETAG: "X-Symlink-Target-Etag", BYTES: "X-Symlink-Target-Bytes"}
 FORM_ERROR = "X-Symlink-Target header must be of the form <container name>/<object name>"
-SLO_ETAG, SLO_SIZE = "x-object-sysmeta-slo-etag", "x-object-sysmeta-slo-size"
+SLO_SIZE = "x-object-sysmeta-slo-size"
 LOOP_ERROR = f"Too many levels of symbolic links, maximum allowed is {SYMLOOP_MAX}"
-
-
-def content_etag(record: ObjectRecord) -> str:
-    """The ETag clients see: a static large object's own, else the stored one."""
-    return record.meta.get(SLO_ETAG, record.etag)
 
 
 def is_symlink(record: ObjectRecord | None) -> bool:
@@ -161,8 +156,8 @@ class Symlink(Feature):
         final, record, target_etag, last = await self._resolve(sr, call_next)
         if last is None:
             return await call_next(sr)
-        if record is not None and target_etag and target_etag != content_etag(record):
-            raise SwiftError(409, f"Object Etag {content_etag(record)!r} does not match "
+        if record is not None and target_etag and target_etag != record.etag:
+            raise SwiftError(409, f"Object Etag {record.etag!r} does not match "
                              f"X-Symlink-Target-Etag header {target_etag!r}",
                              {"Content-Location": last})
         # the target runs the whole pipeline, so a large-object target is assembled
@@ -232,8 +227,8 @@ class Symlink(Feature):
         if record is None:
             raise SwiftError(409, "X-Symlink-Target does not exist",
                              {"Content-Location": final_last or last})
-        found = record.meta.get(ETAG, record.etag) if is_symlink(record) else \
-            content_etag(record)
+        # a static link to a large object names the manifest's own etag, as in Swift
+        found = record.meta.get(ETAG, record.etag) if is_symlink(record) else record.etag
         if demanded and demanded != found:
             raise SwiftError(409, f"Object Etag {found!r} does not match "
                              f"X-Symlink-Target-Etag header {demanded!r}",
