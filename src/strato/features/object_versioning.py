@@ -371,7 +371,16 @@ class ObjectVersioning(Feature):
             hquery = ListingQuery(prefix=query.prefix, marker=hmarker,
                                   end_marker=query.end_marker, delimiter=query.delimiter,
                                   limit=limit, reverse=query.reverse)
-            latest_seen: set[str] = set()
+            newest: dict[str, str | None] = {}
+
+            async def newest_of(name: str) -> str | None:
+                assert hidden is not None
+                if name not in newest:
+                    page = await storage.list_objects(hidden, ListingQuery(
+                        prefix=name + "\x00", limit=1))
+                    newest[name] = page[0].name if page else None
+                return newest[name]
+
             for entry in await storage.list_objects(hidden, hquery):
                 if isinstance(entry, Subdir):
                     items.append(((entry.name, ""), {"subdir": entry.name}))
@@ -379,12 +388,8 @@ class ObjectVersioning(Feature):
                 name, vid = split_key(entry.name)
                 current = await current_of(name)
                 is_latest = current is not None and current.meta.get(VERSION_ID) == vid
-                if entry.content_type == DELETE_MARKER and current is None and \
-                        name not in latest_seen:
-                    newest = await storage.list_objects(hidden, ListingQuery(
-                        prefix=name + "\x00", limit=1))
-                    is_latest = bool(newest) and newest[0].name == entry.name
-                latest_seen.add(name)
+                if entry.content_type == DELETE_MARKER and current is None:
+                    is_latest = await newest_of(name) == entry.name
                 items.append(((name, version_key("", vid)), _entry(entry, name, vid,
                                                                    is_latest)))
         # null versions: current objects that carry no version id
