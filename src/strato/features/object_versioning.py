@@ -32,16 +32,16 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.container import CONTAINER_SYSMETA
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import listing_date
+from strato.api.swift.headers import header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
-from strato.api.swift.object import OBJECT_SYSMETA
-from strato.api.swift.pipeline import Feature, Handler
+from strato.api.swift.object import OBJECT_SYSMETA, split_target
+from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, ObjectNotFound
 from strato.features.subrequest import may_write, subrequest
 from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
@@ -294,12 +294,32 @@ class ObjectVersioning(Feature):
             assert hidden is not None
             if not _may_read(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
+            if method == "COPY":
+                return await self._copy_version(sr, call_next, hidden, version)
             sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
             sub.state["authorize_override"] = True
             response = await call_next(sub)
         if method != "COPY":
             response.headers["X-Object-Version-Id"] = vid
         return response
+
+    async def _copy_version(self, sr: SwiftRequest, call_next: Handler,
+                            hidden: ContainerRecord, version: ObjectRecord) -> Response:
+        """COPY ?version-id=: a PUT of the destination from the version, through the whole
+        pipeline, so that a versioned destination gets a new version of its own."""
+        destination = sr.headers.get("destination")
+        if not destination:
+            raise SwiftError(412, "You must specify a Destination header")
+        container, obj = split_target(destination, "Destination")
+        account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
+        headers = {k: v for k, v in sr.headers.items()
+                   if k not in ("destination", "destination-account", "content-length")}
+        headers.update({"x-copy-from": quote(f"{hidden.name}/{version.name}"),
+                        "x-copy-from-account": sr.account, "content-length": "0"})
+        put = subrequest(sr, account=account, container=container, obj=obj, method="PUT",
+                         headers=headers, query={})
+        top: Handler = put.state.get(PIPELINE, call_next)
+        return await top(put)
 
     async def _make_latest(self, sr: SwiftRequest, primary: ContainerRecord,
                            version: ObjectRecord, vid: str) -> Response:
