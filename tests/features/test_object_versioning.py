@@ -55,6 +55,12 @@ def test_versions_markers_and_version_ids(tester: tuple[str, str]) -> None:
     assert httpx.put(f"{url}/{name}/obj", params={"version-id": ids[0]}, content=b"",
                      headers=auth).status_code == 201
     assert swift.get_object(url, token, name, "obj")[1] == b"one"
+    # COPY of an old version onto the object makes a new version of it
+    copied = httpx.request("COPY", f"{url}/{name}/obj", params={"version-id": ids[1]},
+                           headers={**auth, "Destination": f"{name}/obj"})
+    assert copied.status_code == 201
+    assert copied.headers["x-object-version-id"] not in ids
+    assert swift.get_object(url, token, name, "obj")[1] == b"two"
 
 
 def test_version_api_errors_and_container_delete(tester: tuple[str, str]) -> None:
