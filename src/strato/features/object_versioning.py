@@ -11,7 +11,8 @@ enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-E
   and removes the object; its versions stay readable.
 - ``?version-id=<id>`` on GET, HEAD, COPY and DELETE reaches one version: reading a delete
   marker is 404; deleting a version removes only that version (and the current object if it
-  was the current version). PUT/POST with ``version-id`` is 400 (404 for an unknown id).
+  was the current version). Only the account owner reaches specific versions (container
+  ACLs do not), as in Swift. PUT/POST with ``version-id`` is 400 (404 for an unknown id).
 - ``GET <container>?versions`` lists every version with ``version_id`` and ``is_latest``
   (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
   ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
@@ -264,7 +265,7 @@ class ObjectVersioning(Feature):
                 raise SwiftError(400, f"{method} to a specific version is not allowed")
             return await self._make_latest(sr, primary, version, vid)
         if method == "DELETE":
-            if not may_write(sr, primary):
+            if not _may_read(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             if vid == "null":  # the current object goes; its versions stay
                 if current is not None:
@@ -450,10 +451,8 @@ def _entry(record: ObjectRecord, name: str, vid: str, is_latest: bool) -> dict[s
 
 
 def _may_read(sr: SwiftRequest, container: ContainerRecord) -> bool:
-    if sr.state.get("authorize_override") or sr.is_owner:
-        return True
-    return sr.services.authorizer.can_read(sr.auth, container.meta.get("x-container-read"),
-                                           sr.headers.get("referer"))
+    """Version-specific access needs the account owner (container ACLs do not reach it)."""
+    return bool(sr.state.get("authorize_override")) or sr.is_owner
 
 
 def _check_quota(sr: SwiftRequest, primary: ContainerRecord, hidden: ContainerRecord) -> None:
