@@ -146,8 +146,11 @@ class Symlink(Feature):
                                        keep_override=current is sr))
             account, container, obj = link_target(current.account, record)
             keep = current is sr and (account, container) == (sr.account, sr.container)
+            # the target gets no temp URL parameters: their signature names the link's path
+            query = {k: v for k, v in current.request.query.items()
+                     if not k.startswith("temp_url_")}
             current = subrequest(current, account=account, container=container, obj=obj,
-                                 keep_override=keep)
+                                 query=query, keep_override=keep)
             last = location(account, container, obj)
             target_etag = static_etag
             hops += 1
