@@ -113,6 +113,7 @@ def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
         return Response(200, headers, "".join(parts).encode("utf-8"))
     headers["Content-Type"] = "text/plain; charset=utf-8"
     if not entries:
+        headers["Content-Length"] = "0"  # Swift sends it on an empty 204 listing
         return Response(204, headers, b"")
     text = "".join(f"{e.get('name', e.get('subdir'))}\n" for e in entries)
     return Response(200, headers, text.encode("utf-8"))
