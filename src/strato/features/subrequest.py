@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 from strato.api.http import REASONS, Message, Request, Response
+from strato.api.swift.acl import ACCOUNT_ACCESS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
-from strato.api.swift.pipeline import Handler
+from strato.api.swift.pipeline import PIPELINE, Handler
 from strato.stores.metadata.records import ContainerRecord
 
 
@@ -98,7 +100,11 @@ def subrequest(sr: SwiftRequest, *, account: str | None = None, container: str |
                       headers=dict(sr.request.headers if headers is None else headers),
                       query=dict(sr.request.query if query is None else query),
                       state={})
-    state = {}
+    state: dict[str, Any] = {}
+    if PIPELINE in sr.state:
+        state[PIPELINE] = sr.state[PIPELINE]
+    if account == sr.account and ACCOUNT_ACCESS in sr.state:
+        state[ACCOUNT_ACCESS] = sr.state[ACCOUNT_ACCESS]
     if keep_override and sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
         if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited

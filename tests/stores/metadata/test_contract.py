@@ -247,9 +247,10 @@ def reference(names: list[str], q: ListingQuery) -> list[str]:
                     if len(n) > end + 1:
                         continue
                 else:
-                    sub = "/" + n[: end + 1]  # subdirs marked with a leading slash
+                    cut = end + len(delim)
+                    sub = "/" + n[:cut]  # subdirs marked with a leading slash
                     lower = q.end_marker if q.reverse else q.marker
-                    if (not out or out[-1] != sub) and n[: end + 1] != lower:
+                    if (not out or out[-1] != sub) and n[:cut] != lower:
                         out.append(sub)
                     continue
         out.append(n)
@@ -297,6 +298,8 @@ QUERIES = [
     ListingQuery(prefix="é"),
     ListingQuery(prefix="\ud7ff"),
     ListingQuery(delimiter="s"),
+    ListingQuery(delimiter="1/"),  # Swift allows multi-character delimiters
+    ListingQuery(delimiter="1/", reverse=True),
     ListingQuery(prefix="d", delimiter="/", limit=3),
 ]
 

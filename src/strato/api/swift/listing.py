@@ -55,8 +55,6 @@ def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) ->
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")
     delimiter = q.get("delimiter", "")
-    if delimiter and len(delimiter) > 1:
-        raise SwiftError(412, "Bad delimiter")
     for key in ("marker", "end_marker", "prefix", "path"):
         if len(q.get(key, "").encode("utf-8")) > 1024 * 4:
             raise SwiftError(400, f"Value of {key} too long")
@@ -111,6 +109,7 @@ def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
         return Response(200, headers, "".join(parts).encode("utf-8"))
     headers["Content-Type"] = "text/plain; charset=utf-8"
     if not entries:
+        headers["Content-Length"] = "0"  # Swift sends it on an empty 204 listing
         return Response(204, headers, b"")
     text = "".join(f"{e.get('name', e.get('subdir'))}\n" for e in entries)
     return Response(200, headers, text.encode("utf-8"))

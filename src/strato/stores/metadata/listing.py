@@ -73,13 +73,13 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
                 end = name.find(delimiter, len(prefix))
                 # with `path=`, a name ending in the delimiter is an object of this level
                 if end >= 0 and (query.path is None or len(name) > end + 1):
-                    dir_name = name[: end + 1]
+                    dir_name = name[: end + len(delimiter)]  # delimiters may be multi-char
                     if query.path is None and dir_name != skip_dir:
                         results.append(Subdir(dir_name))
                     if query.reverse:
                         before = dir_name
                     else:
-                        after = name[:end] + chr(ord(delimiter) + 1)
+                        after = dir_name[:-1] + chr(ord(dir_name[-1]) + 1)
                         inclusive = True
                     jumped = True
                     break
