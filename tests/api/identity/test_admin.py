@@ -103,3 +103,11 @@ def test_application_credentials(server: Server, ks_user: KeystoneUser) -> None:
                                      application_credential_secret="nope")
     with pytest.raises(ks_exc.Unauthorized):
         session.Session(auth=wrong).get_token()
+
+
+def test_catalog_inspection_for_admins(server: Server, admin: client.Client) -> None:
+    services = {s.type: s for s in admin.services.list()}
+    assert services["object-store"].name == "swift"
+    endpoints = admin.endpoints.list(service=services["object-store"], interface="public")
+    assert [e.url for e in endpoints] == [f"{server.url}/v1/AUTH_$(project_id)s"]
+    assert [r.id for r in admin.regions.list()] == ["RegionOne"]

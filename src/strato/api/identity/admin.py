@@ -15,6 +15,7 @@ from strato.api.identity.app_credentials import handle_app_credentials
 from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
 from strato.api.identity.common import IdentityApi, is_admin, links, member, read_json
 from strato.api.identity.errors import KeystoneError
+from strato.api.identity.services import handle_catalog_admin
 from strato.api.identity.tokens import domain_json, project_json
 from strato.domain.identity import DEFAULT_DOMAIN_ID, hash_password, new_id, verify_password
 from strato.stores.metadata.base import Conflict
@@ -65,6 +66,8 @@ async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> 
         return await handle_app_credentials(api, request, caller, caller.user_id, parts[1:])
     if head == "users":
         return await _users(api, request, parts[1:])
+    if head in ("services", "endpoints", "regions"):
+        return await handle_catalog_admin(api, request, parts)
     if head == "projects" and len(parts) <= 2:
         return await _projects(api, request, parts[1:])
     if head == "domains" and len(parts) <= 2:
