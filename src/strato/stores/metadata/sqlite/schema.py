@@ -86,7 +86,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tokens_expiry ON tokens (expires_at);
     CREATE INDEX tokens_user ON tokens (user_id);
     """,
-    # 2: Keystone extras: application credentials and failed-login rate limiting
+    # 2: Keystone extras: application credentials, failed-login rate limiting, groups
     """
     CREATE TABLE app_credentials (
         id TEXT PRIMARY KEY,
@@ -108,6 +108,26 @@ MIGRATIONS: list[str] = [
         locked_until REAL NOT NULL DEFAULT 0
     );
     CREATE INDEX assignments_target ON assignments (target);
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        domain_id TEXT NOT NULL REFERENCES domains(id),
+        description TEXT NOT NULL DEFAULT '',
+        UNIQUE (domain_id, name)
+    );
+    CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE INDEX group_members_user ON group_members (user_id);
+    CREATE TABLE group_assignments (
+        role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        PRIMARY KEY (group_id, target, role_id)
+    );
+    CREATE INDEX group_assignments_target ON group_assignments (target);
     """,
 ]
 
