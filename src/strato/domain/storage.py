@@ -198,10 +198,10 @@ class StorageService:
         removed = 0
         while True:
             expired = await self.meta.expired_objects(time.time(), batch)
-            for record in expired:
-                if await self.meta.delete_object_if(record):
-                    await self.blobs.delete(record.blob_id)
-                    removed += 1
+            # one metadata transaction per batch; a row replaced meanwhile is left alone
+            for record in await self.meta.delete_objects_if(expired):
+                await self.blobs.delete(record.blob_id)
+                removed += 1
             if len(expired) < batch:
                 return removed
 

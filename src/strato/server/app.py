@@ -41,6 +41,7 @@ log = logging.getLogger("strato.server")
 access_log = logging.getLogger("strato.access")
 
 REDACTED_PARAMS = ("temp_url_sig", "signature")
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
 class Frontend(Protocol):
@@ -88,7 +89,8 @@ class SwiftAdapter:
 def build_frontends(services: Services) -> list[Frontend]:
     swift = SwiftFrontend(
         SwiftServices(services.storage, services.identity, services.authorizer,
-                      services.settings.base_url, services.settings.max_file_size),
+                      services.settings.base_url, services.settings.max_file_size,
+                      services.settings),
         services.capabilities)
     frontends: list[Frontend] = [SwiftAdapter(swift)]
     try:  # the identity front-end lives in its own package
@@ -196,4 +198,7 @@ class StratoApp:
 
 def create_app() -> StratoApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
-    return StratoApp(Settings())
+    settings = Settings()
+    if not logging.getLogger().handlers:  # a spawned worker does not inherit the CLI's setup
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    return StratoApp(settings)

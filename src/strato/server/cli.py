@@ -306,6 +306,76 @@ def project_delete(config: str | None, data_dir: Path | None, name: str) -> None
     click.echo(f"project {name} deleted", err=True)
 
 
+@main.group("access-key")
+def access_key() -> None:
+    """Manage per-user access keys (HP Cloud style temp URL signatures)."""
+
+
+def _with_access_keys(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from strato.domain.access_keys import AccessKeyService
+
+    return _with_identity(settings, lambda identity: fn(AccessKeyService(identity.store)))
+
+
+@access_key.command("create")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True, help="User the key signs for.")
+@click.option("--project", default=None, help="Project (default: the user's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def access_key_create(config: str | None, data_dir: Path | None, name: str,
+                      project: str | None, as_json: bool) -> None:
+    """Create a key; its secret is printed this once only."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        record = _with_access_keys(settings, lambda keys: keys.create(name, project))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    if as_json:
+        click.echo(json.dumps({"id": record.id, "secret": record.secret,
+                               "project_id": record.project_id, "user_id": record.user_id}))
+    else:
+        click.echo(f"id:         {record.id}\nsecret:     {record.secret}\n"
+                   f"project_id: {record.project_id}")
+
+
+@access_key.command("list")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def access_key_list(config: str | None, data_dir: Path | None, name: str,
+                    as_json: bool) -> None:
+    """List a user's keys (ids and projects; secrets are never shown again)."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        rows = _with_access_keys(settings, lambda keys: keys.list(name))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "project_id": r.project_id,
+                                "created_at": r.created_at} for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.id}  {r.project_id}")
+
+
+@access_key.command("delete")
+@config_option
+@data_dir_option
+@click.option("--user", "name", required=True)
+@click.option("--id", "key_id", required=True, help="Access key id.")
+def access_key_delete(config: str | None, data_dir: Path | None, name: str,
+                      key_id: str) -> None:
+    """Delete a key; URLs signed with it stop working at once."""
+    settings = _settings(config, data_dir=data_dir)
+    try:
+        _with_access_keys(settings, lambda keys: keys.delete(name, key_id))
+    except IdentityNotFound as exc:
+        _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    click.echo(f"access key {key_id} deleted", err=True)
+
+
 def _quote(value: str) -> str:
     """A YAML scalar: JSON strings are valid YAML, so no YAML library is needed."""
     return json.dumps(value)

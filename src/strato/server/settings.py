@@ -53,6 +53,26 @@ class Settings(BaseSettings):
                                   description="Seconds between orphan-blob sweeps.")
     sweep_min_age: float = Field(3600.0, description="An unreferenced blob or temp file must "
                                  "be at least this old (seconds) before the sweep removes it.")
+    tempurl_methods: list[str] = Field(["GET", "HEAD", "PUT", "POST", "DELETE"],
+                                       description="HTTP methods temp URLs may be signed for.")
+    tempurl_allowed_digests: list[str] = Field(["sha1", "sha256", "sha512"],
+                                               description="HMAC digests accepted in temp URL "
+                                               "and form POST signatures.")
+    cors_allow_origin: list[str] = Field([], description="Origins allowed for CORS on every "
+                                         "container, besides each container's own list.")
+    cors_expose_headers: list[str] = Field([], description="Extra response headers exposed "
+                                           "to CORS requests.")
+    ratelimit_account: float = Field(0.0, description="Container PUT/DELETE per second per "
+                                     "account (0: no limit).")
+    ratelimit_container: list[str] = Field([], description="Object writes per second per "
+                                           "container as SIZE:RATE points, e.g. 100:50,1000:20 "
+                                           "(empty: no limit).")
+    ratelimit_container_listing: list[str] = Field([], description="Container listings per "
+                                                   "second as SIZE:RATE points (empty: none).")
+    ratelimit_max_sleep: float = Field(60.0, description="Longest a rate-limited request waits "
+                                       "before it gets 498 instead.")
+    ratelimit_whitelist: list[str] = Field([], description="Accounts never rate-limited.")
+    ratelimit_blacklist: list[str] = Field([], description="Accounts refused all writes (497).")
 
     @classmethod
     def settings_customise_sources(

@@ -192,3 +192,24 @@ def test_put_to_unicode_names(tester: tuple[str, str]) -> None:
     assert listing[0]["name"] == "日本/語 +%.txt"
     url, token = tester
     assert httpx.get(f"{url}/{name}/x", headers={"X-Auth-Token": token}).status_code == 404
+
+
+def test_head_never_opens_the_blob(server: object, tester: tuple[str, str]) -> None:
+    """HEAD answers from metadata: it works even while the data file is out of reach."""
+    from tests.harness import Server
+
+    assert isinstance(server, Server)
+    name = new_container(tester)
+    objects = server.data_dir / "objects"
+    before = {p for p in objects.rglob("*") if p.is_file()}
+    conn(tester).put_object(name, "o", b"12345")
+    (blob,) = {p for p in objects.rglob("*") if p.is_file()} - before
+    hidden = blob.with_name(blob.name + ".hidden")
+    blob.rename(hidden)
+    try:
+        with raw(tester) as http:
+            head = http.head(f"{name}/o")
+            assert head.status_code == 200 and head.headers["Content-Length"] == "5"
+    finally:
+        hidden.rename(blob)
+    assert conn(tester).get_object(name, "o")[1] == b"12345"

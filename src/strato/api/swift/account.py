@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from strato.api.http import Response
 from strato.api.swift.acl import ACCOUNT_ACL_HEADER, OWNER_HEADERS, clean_account_acl
 from strato.api.swift.constraints import (
@@ -15,6 +17,8 @@ from strato.api.swift.headers import pick, removals, title_case, x_timestamp
 from strato.api.swift.listing import container_entry, listing_format, listing_query, render
 
 META_PREFIXES = ("x-account-meta-",)
+RESERVED_END = "\x00\U0010ffff"
+"""Every reserved (NUL-prefixed) container name sorts below this."""
 
 
 async def account_headers(sr: SwiftRequest) -> dict[str, str]:
@@ -52,6 +56,11 @@ async def handle_account(sr: SwiftRequest) -> Response:
             return Response(204, headers)
         fmt = listing_format(sr.request)
         query = listing_query(sr.request, ACCOUNT_LISTING_LIMIT)
+        # names starting with NUL are reserved for features (hidden containers)
+        if query.reverse:
+            query = replace(query, end_marker=max(query.end_marker, RESERVED_END))
+        else:
+            query = replace(query, marker=max(query.marker, RESERVED_END))
         entries = await sr.services.storage.list_containers(sr.account, query)
         return render(fmt, "account", sr.account, [container_entry(e) for e in entries],
                       headers)

@@ -15,11 +15,13 @@ from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified, pick, removals, title_case, x_timestamp
 from strato.api.swift.listing import listing_format, listing_query, object_entry, render
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
-from strato.stores.metadata.records import ContainerRecord
+from strato.stores.metadata.records import ContainerRecord, Subdir
 
 META_PREFIXES = ("x-container-meta-",)
 CONTAINER_SYSMETA = "container_sysmeta"
 """`sr.state` key: dict of `x-container-sysmeta-*` a feature wants stored with a PUT/POST."""
+LISTING_HOOKS = "listing_entry_hooks"
+"""`sr.state` key: list of `hook(fmt, record, entry)` that add fields to object listing entries."""
 SETTABLE = ("x-container-read", "x-container-write", "x-versions-location",
             "x-history-location", "x-container-sync-to", "x-container-sync-key")
 
@@ -90,8 +92,12 @@ async def handle_container(sr: SwiftRequest) -> Response:
         fmt = listing_format(sr.request)
         query = listing_query(sr.request, CONTAINER_LISTING_LIMIT)
         entries = await storage.list_objects(record, query)
-        return render(fmt, "container", sr.container, [object_entry(e) for e in entries],
-                      headers)
+        rows = [object_entry(e) for e in entries]
+        for hook in sr.state.get(LISTING_HOOKS, ()):
+            for entry, row in zip(entries, rows, strict=True):
+                if not isinstance(entry, Subdir):
+                    hook(fmt, entry, row)
+        return render(fmt, "container", sr.container, rows, headers)
 
     if not sr.is_owner and not sr.account_writer:
         raise authorizer.deny(sr.auth)

@@ -18,6 +18,8 @@ class SwiftServices:
     authorizer: Authorizer
     base_url: str
     max_file_size: int
+    settings: Any = None
+    """The server settings (`strato.server.settings.Settings`), for feature options."""
 
 
 @dataclass(slots=True)

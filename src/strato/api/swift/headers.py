@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -21,8 +22,23 @@ def last_modified(ts: float) -> str:
 
 
 def listing_date(ts: float) -> str:
-    """Swift's listing format: always six fraction digits, no zone (rclone needs exactly this)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    """Swift's listing format: always six fraction digits, no zone (rclone needs exactly this).
+
+    Called once per listed entry, so the date part is cached per second; the microseconds
+    are rounded as datetime.fromtimestamp rounds them (half to even)."""
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1e6)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    elif micros < 0:
+        seconds, micros = seconds - 1, micros + 1_000_000
+    return f"{_listing_second(seconds)}.{micros:06d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _listing_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_http_date(value: str) -> float | None:
@@ -42,3 +58,11 @@ def removals(headers: dict[str, str], kind: str) -> list[str]:
     """Keys named by `X-Remove-<Kind>-Meta-*` (and `X-Remove-<Kind>-Read`...)."""
     prefix = f"x-remove-{kind}-"
     return [f"x-{kind}-" + k[len(prefix):] for k in headers if k.startswith(prefix)]
+
+
+def header_text(value: str) -> str:
+    """A header value as the UTF-8 text the client meant (values are kept as latin-1)."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

@@ -76,9 +76,14 @@ def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) ->
 def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
     if isinstance(record, Subdir):
         return {"subdir": record.name}
-    return {"name": record.name, "hash": record.etag, "bytes": record.size,
-            "content_type": record.content_type,
-            "last_modified": listing_date(record.timestamp)}
+    entry: dict[str, object] = {
+        "name": record.name, "hash": record.etag, "bytes": record.size,
+        "content_type": record.content_type, "last_modified": listing_date(record.timestamp)}
+    slo_size = record.meta.get("x-object-sysmeta-slo-size")
+    if slo_size is not None:  # a static large object lists its total size and SLO etag
+        entry["bytes"] = int(slo_size)
+        entry["slo_etag"] = f'"{record.meta.get("x-object-sysmeta-slo-etag", "")}"'
+    return entry
 
 
 def container_entry(record: ContainerRecord | Subdir) -> dict[str, object]:

@@ -11,7 +11,13 @@ from strato.api.swift.conditional import evaluate
 from strato.api.swift.constraints import check_metadata, check_object_name, delete_at_from
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import last_modified, pick, title_case, x_timestamp
+from strato.api.swift.headers import (
+    header_text,
+    last_modified,
+    pick,
+    title_case,
+    x_timestamp,
+)
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
 from strato.domain.storage import (
     ContainerNotFound,
@@ -28,6 +34,7 @@ OBJECT_SYSMETA = "object_sysmeta"
 AUTHORIZE_OVERRIDE = "authorize_override"
 """`sr.state` key: set by a feature (tempurl, formpost) that has already authorised the request."""
 STORED_HEADERS = ("content-disposition", "content-encoding")
+POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
 
 
@@ -64,7 +71,7 @@ def request_meta(sr: SwiftRequest) -> dict[str, str]:
 
 def split_target(value: str, header: str) -> tuple[str, str]:
     """`/container/object` or `container/object` (URL-quoted) from Destination/X-Copy-From."""
-    path = unquote(value)
+    path = unquote(header_text(value))
     path = path[1:] if path.startswith("/") else path
     container, _, obj = path.partition("/")
     if not container or not obj:
@@ -133,16 +140,15 @@ async def get_object(sr: SwiftRequest) -> Response:
             return Response(412, headers, b"")
         return Response(304, headers, b"")
     assert container is not None
+    if sr.request.method == "HEAD":  # the row answers a HEAD: never touch the blob
+        headers["Content-Length"] = str(record.size)
+        return Response(200, headers)
     try:
         record, reader = await storage.open_object(container, record)
     except ObjectNotFound:
         raise SwiftError(404) from None
     headers = object_headers(record)
     length = reader.size
-    if sr.request.method == "HEAD":
-        reader.close()
-        headers["Content-Length"] = str(length)
-        return Response(200, headers)
     try:
         ranges = parse_range(sr.headers.get("range"), length)
     except Unsatisfiable:
@@ -181,7 +187,7 @@ async def put_object(sr: SwiftRequest) -> Response:
         container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
         if request.content_length not in (None, 0) or request.chunked:
             raise SwiftError(400, "Copy requests require a zero byte body")
-        src_account = sr.headers.get("x-copy-from-account", sr.account)
+        src_account = unquote(header_text(sr.headers.get("x-copy-from-account", sr.account)))
         return await copy_object(sr, (src_account, container, obj),
                                  (sr.account, sr.container, sr.obj))
     storage = sr.services.storage
@@ -234,7 +240,7 @@ async def copy_request(sr: SwiftRequest) -> Response:
         raise SwiftError(412, "You must specify a Destination header")
     container, obj = split_target(destination, "Destination")
     check_object_name(obj)
-    dest_account = sr.headers.get("destination-account", sr.account)
+    dest_account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
     return await copy_object(sr, (sr.account, sr.container, sr.obj),
                              (dest_account, container, obj))
 
@@ -294,12 +300,20 @@ async def post_object(sr: SwiftRequest) -> Response:
     if record is None or container is None:
         raise SwiftError(404)
     meta = {k: v for k, v in meta.items() if v != ""}
+    # system metadata (and the SLO marker) describe the data, which a POST leaves alone
+    meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
                                     delete_at)
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)
+
+
+def _kept_on_post(key: str) -> bool:
+    if key.startswith("x-object-transient-sysmeta-"):
+        return False
+    return key in POST_PRESERVED or key.startswith("x-object-sysmeta-")
 
 
 async def delete_object(sr: SwiftRequest) -> Response:

@@ -159,6 +159,11 @@ class LocalBlobStore(BlobStore):
         return new_id
 
     async def delete(self, blob_id: str) -> None:
+        # off the event loop: an unlink waits on the filesystem journal, which concurrent
+        # fsyncs keep busy, and would stall every other request of this worker meanwhile
+        await asyncio.to_thread(self._unlink, blob_id)
+
+    def _unlink(self, blob_id: str) -> None:
         with contextlib.suppress(FileNotFoundError, BlobNotFound):
             os.unlink(self.path_for(blob_id))
 

@@ -11,6 +11,7 @@ import abc
 from collections.abc import Sequence
 
 from strato.stores.metadata.records import (
+    AccessKeyRecord,
     AccountRecord,
     AccountStats,
     AppCredentialRecord,
@@ -121,6 +122,10 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...
+
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """`delete_object_if` for many rows; returns those removed. Backends batch it."""
+        return [record for record in records if await self.delete_object_if(record)]
 
 
 class IdentityStore(abc.ABC):
@@ -305,7 +310,23 @@ class IdentityStore(abc.ABC):
     async def clear_login_failures(self, key: str) -> None: ...
 
 
-class MetadataStore(ObjectStore, IdentityStore, abc.ABC):
+class AccessKeyStore(abc.ABC):
+    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures."""
+
+    @abc.abstractmethod
+    async def create_access_key(self, record: AccessKeyRecord) -> AccessKeyRecord: ...
+
+    @abc.abstractmethod
+    async def get_access_key(self, key_id: str) -> AccessKeyRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_access_keys(self, user_id: str) -> list[AccessKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_access_key(self, key_id: str) -> bool: ...
+
+
+class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, abc.ABC):
     """One backend serves both halves; opened once per worker process."""
 
     @abc.abstractmethod

@@ -20,8 +20,10 @@ class Named(Protocol):
 
 R = TypeVar("R", bound=Named)
 
-# fetch(after, before, prefix, reverse, limit) -> rows in order, bounds exclusive
-Fetch = Callable[[str | None, str | None, str, bool, int], list[R]]
+# fetch(after, before, prefix, reverse, limit, after_inclusive) -> rows in order; `before`
+# is exclusive, `after` too unless after_inclusive (set when jumping past a common prefix:
+# `a/...` rolls up into `a/`, and the next page starts at `a0` itself, which may be a name)
+Fetch = Callable[[str | None, str | None, str, bool, int, bool], list[R]]
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -31,7 +33,10 @@ def prefix_end(prefix: str) -> str | None:
     last = ord(prefix[-1])
     if last >= 0x10FFFF:
         return None
-    return prefix[:-1] + chr(last + 1)
+    following = last + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not valid UTF-8: skip past them
+        following = 0xE000
+    return prefix[:-1] + chr(following)
 
 
 def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
@@ -45,9 +50,11 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
         after, before = query.end_marker or None, query.marker or None
     else:
         after, before = query.marker or None, query.end_marker or None
+    inclusive = False
     while len(results) < limit:
         want = limit - len(results)
-        rows = fetch(after, before, prefix, query.reverse, want)
+        rows = fetch(after, before, prefix, query.reverse, want, inclusive)
+        inclusive = False
         if not rows:
             break
         jumped = False
@@ -70,6 +77,7 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
                         before = dir_name
                     else:
                         after = name[:end] + chr(ord(delimiter) + 1)
+                        inclusive = True
                     jumped = True
                     break
             results.append(row)

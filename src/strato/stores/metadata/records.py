@@ -118,6 +118,17 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """A per-user access key (HP Cloud style temp URLs): the secret verifies HMACs."""
+
+    id: str
+    secret: str
+    user_id: str
+    project_id: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class AssignmentRecord:
     """One role of one user (or one group) on one target: a project or a domain."""
 

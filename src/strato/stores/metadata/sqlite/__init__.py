@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from strato.stores.metadata.base import MetadataStore
+from strato.stores.metadata.sqlite.access_keys import SqliteAccessKeyStore
 from strato.stores.metadata.sqlite.db import Database
 from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
 from strato.stores.metadata.sqlite.objects import SqliteObjectStore
 
 
-class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, MetadataStore):
+class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, SqliteAccessKeyStore,
+                          MetadataStore):
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
 

@@ -3,14 +3,21 @@
 Reads are index lookups that take microseconds, so they run inline; writes wait on fsync
 (`synchronous=FULL`: an acknowledged write survives power loss), so they go to a single
 writer thread per process. Several processes share the file through WAL and busy waits.
+
+Group commit: the writer takes every write queued while the previous commit was on disk and
+runs them in one transaction, each inside its own SAVEPOINT (so one write's error undoes only
+that write), then commits once. A write is acknowledged only after the COMMIT that holds it
+returned, so durability is the same as one commit per write, with one fsync per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +26,9 @@ from strato.stores.metadata.sqlite.schema import migrate
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
+MAX_BATCH = 256
+
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -37,20 +47,26 @@ class Database:
         self.path = path
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer = connect(self.path)
-        self._executor.submit(lambda: None).result()
         migrate(self._writer)
         self._reader = connect(self.path)
+        for suffix in ("", "-wal", "-shm"):  # holds temp URL keys and access-key secrets
+            file = self.path.with_name(self.path.name + suffix)
+            if file.exists():
+                file.chmod(0o600)
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
-        if self._executor:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._thread:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
@@ -68,19 +84,67 @@ class Database:
         return self.reader.execute(sql, params).fetchone()
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in one IMMEDIATE transaction on the writer thread."""
-        assert self._executor is not None and self._writer is not None, "database not open"
+        """Run `fn` in an IMMEDIATE transaction on the writer thread (possibly sharing the
+        transaction, never a failure, with other writes); returns once it is committed."""
+        assert self._thread is not None and self._writer is not None, "database not open"
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, fn)
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, future))
+        return await future
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch, stop = [job], False
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            outcomes = self._commit(batch)
+            for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+                with contextlib.suppress(RuntimeError):  # that event loop is closed
+                    loop.call_soon_threadsafe(_settle, future, outcome)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """One transaction for the batch: (True, result) or (False, exception) per job."""
         conn = self._writer
         assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
+        outcomes: list[tuple[bool, Any]] = []
         try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, fn(conn)))
+                except Exception as exc:
+                    if not conn.in_transaction:  # SQLite rolled back everything
+                        raise
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return [(False, exc)] * len(batch)
+        return outcomes
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

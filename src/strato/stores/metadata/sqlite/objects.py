@@ -47,11 +47,11 @@ def _merge(meta: dict[str, str], set_meta: dict[str, str], remove: Sequence[str]
     return merged
 
 
-def _range_clauses(after: str | None, before: str | None, prefix: str
-                   ) -> tuple[str, list[Any]]:
+def _range_clauses(after: str | None, before: str | None, prefix: str,
+                   after_inclusive: bool = False) -> tuple[str, list[Any]]:
     sql, params = "", []
     if after is not None:
-        sql += " AND name > ?"
+        sql += " AND name >= ?" if after_inclusive else " AND name > ?"
         params.append(after)
     if before is not None:
         sql += " AND name < ?"
@@ -98,8 +98,8 @@ class SqliteObjectStore(ObjectStore):
     async def list_containers(self, account: str, query: ListingQuery
                               ) -> list[ContainerRecord | Subdir]:
         def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
-                  limit: int) -> list[ContainerRecord]:
-            where, params = _range_clauses(after, before, prefix)
+                  limit: int, inclusive: bool) -> list[ContainerRecord]:
+            where, params = _range_clauses(after, before, prefix, inclusive)
             order = "DESC" if reverse else "ASC"
             rows = self.db.query(
                 f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ?{where}"
@@ -242,11 +242,27 @@ class SqliteObjectStore(ObjectStore):
 
         return await self.db.write(tx)
 
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """One transaction (one fsync) for a whole expirer batch, not one per object."""
+        def tx(conn: sqlite3.Connection) -> list[ObjectRecord]:
+            removed = []
+            for record in records:
+                row = conn.execute(
+                    f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?"
+                    " AND blob_id = ?", (record.container_id, record.name, record.blob_id)
+                ).fetchone()
+                if row:
+                    self._remove_row(conn, _object(row))
+                    removed.append(record)
+            return removed
+
+        return await self.db.write(tx)
+
     async def list_objects(self, container_id: int, query: ListingQuery, now: float
                            ) -> list[ObjectRecord | Subdir]:
         def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
-                  limit: int) -> list[ObjectRecord]:
-            where, params = _range_clauses(after, before, prefix)
+                  limit: int, inclusive: bool) -> list[ObjectRecord]:
+            where, params = _range_clauses(after, before, prefix, inclusive)
             order = "DESC" if reverse else "ASC"
             rows = self.db.query(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ?{where}"

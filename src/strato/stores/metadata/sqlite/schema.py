@@ -86,7 +86,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tokens_expiry ON tokens (expires_at);
     CREATE INDEX tokens_user ON tokens (user_id);
     """,
-    # 2: Keystone extras: application credentials, failed-login rate limiting, groups
+    # 2: per-user access keys (HP Cloud style temp URLs); the secret must stay readable to
+    # verify HMACs, so it is stored as is: keep the database file private (mode 0600).
+    """
+    CREATE TABLE access_keys (
+        id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX access_keys_user ON access_keys (user_id);
+    """,
+    # 3: Keystone extras: application credentials and failed-login rate limiting
     """
     CREATE TABLE app_credentials (
         id TEXT PRIMARY KEY,
@@ -108,6 +120,9 @@ MIGRATIONS: list[str] = [
         locked_until REAL NOT NULL DEFAULT 0
     );
     CREATE INDEX assignments_target ON assignments (target);
+    """,
+    # 4: Keystone groups: members and group role assignments
+    """
     CREATE TABLE groups (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,

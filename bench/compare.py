@@ -1,0 +1,219 @@
+"""Strato side by side with OpenStack Swift (and nginx as the large-GET ceiling), same disk,
+same client, one invocation; prints each figure for each server and Strato's advantage.
+
+    python -m bench.compare [--quick] [--chart docs/benchmarks-ratios.png]
+
+Needs root (apt-get, loop mount). Cleans up after itself: servers
+stopped, the XFS image unmounted and deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvloop
+
+from bench import strato_server, suite
+from bench import swift_cluster as sc
+from bench import workloads as w
+from bench.machine import describe
+from bench.measure import Result
+
+FULL = suite.Plan(small_c1=1000, small_c32=5000, list_sizes=[20_000], list_repeats=30,
+                  walk_repeats=2, large=[256 << 20, 4 << 30], mixed_seconds=60)
+QUICK = suite.Plan(small_c1=200, small_c32=1000, list_sizes=[2_000], list_repeats=20,
+                   walk_repeats=1, large=[256 << 20])
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+@contextlib.contextmanager
+def environment(workdir: Path, venv: Path, image_gib: int) -> Iterator[dict[str, object]]:
+    """Swift, Strato and nginx on one XFS image; everything torn down on exit."""
+    sc.ensure_apt()
+    bindir = sc.ensure_venv(venv)
+    with contextlib.ExitStack() as stack:
+        mnt: Path = stack.enter_context(sc.xfs_mount(workdir, image_gib))  # type: ignore[arg-type]
+        cluster = sc.SwiftCluster(bindir, mnt / "swift")
+        stack.callback(cluster.stop)
+        cluster.configure()
+        cluster.start()
+        server, url, token = strato_server.start(mnt / "strato" / "data")
+        stack.callback(server.stop)
+        docroot = mnt / "nginx" / "www"
+        docroot.mkdir(parents=True)
+        nginx, nginx_url = sc.start_nginx(mnt / "nginx", docroot)
+        stack.callback(sc.stop_proc, nginx)
+        yield {"cluster": cluster, "server": server, "strato_url": url, "strato_token": token,
+               "nginx": nginx, "nginx_url": nginx_url, "docroot": docroot}
+
+
+async def nginx_gets(env: dict[str, object], sizes: list[int]) -> dict[str, Result]:
+    results = {}
+    docroot: Path = env["docroot"]  # type: ignore[assignment]
+    nginx = env["nginx"]
+    for size in sizes:
+        _, crc = w.pattern_sums(size)
+        path = docroot / f"large-{size}"
+        with open(path, "wb") as f:
+            block = w.pattern()
+            for off in range(0, size, w.CHUNK):
+                f.write(block[: min(w.CHUNK, size - off)])
+            f.flush()
+            os.fsync(f.fileno())  # clean pages, as Strato's fsynced blob has: same footing
+        r = await w.large_get(f"{env['nginx_url']}/{path.name}", {}, size, crc,
+                              lambda: [nginx.pid],  # type: ignore[attr-defined]
+                              f"GET {size >> 20} MiB")
+        suite.log(f"{'nginx':>14} {suite.row(r)}")
+        results[r.name] = r
+        path.unlink()
+    return results
+
+
+def run_all(env: dict[str, object], plan: suite.Plan, both_workers: bool
+            ) -> dict[str, dict[str, Result]]:
+    cluster: sc.SwiftCluster = env["cluster"]  # type: ignore[assignment]
+    server = env["server"]
+    strato = w.Target("strato", str(env["strato_url"]), str(env["strato_token"]),
+                      lambda: strato_server.roots(server))  # type: ignore[arg-type]
+    out: dict[str, dict[str, Result]] = {}
+    out["strato"] = uvloop.run(suite.run(strato, plan))
+    url, token = cluster.auth()
+    swift = w.Target("swift 1 worker", url, token, cluster.roots)
+    out["swift-1w"] = uvloop.run(suite.run(swift, plan))
+    if both_workers:
+        cluster.restart_proxy(2)
+        url, token = cluster.auth()
+        swift2 = w.Target("swift 2 workers", url, token, cluster.roots)
+        out["swift-2w"] = uvloop.run(suite.run(swift2, plan, skip_fill=True))
+    out["nginx"] = uvloop.run(nginx_gets(env, plan.large))
+    return out
+
+
+# which figure decides "better" for each kind of workload, and its direction
+def headline(key: str) -> tuple[str, bool]:
+    """(attribute, higher_is_better) of the figure a workload is judged by."""
+    if key.startswith("list"):
+        return "p50", False
+    if key.startswith(("PUT ", "GET ")):
+        return "mb_s", True
+    return "ops_s", True
+
+
+def value(r: Result, attr: str) -> float:
+    if attr in ("p50", "p99"):
+        return r.pct(float(attr[1:]))
+    return float(getattr(r, attr))
+
+
+def advantage(ours: float, theirs: float, higher_is_better: bool) -> float:
+    """How many times better Strato is (>1 = Strato wins)."""
+    if not ours or not theirs:
+        return 0.0
+    return ours / theirs if higher_is_better else theirs / ours
+
+
+FIGURES = [("ops_s", "ops/s", True), ("mb_s", "MB/s", True), ("p50", "p50 ms", False),
+           ("p99", "p99 ms", False), ("cpu_ms_per_op", "CPU ms/op", False),
+           ("peak_rss", "peak RSS MB", False)]
+
+
+def report(out: dict[str, dict[str, Result]]) -> tuple[str, dict[str, dict[str, float]]]:
+    """The side-by-side table, and the headline advantages per workload and rival."""
+    rivals = [k for k in ("swift-1w", "swift-2w") if k in out]
+    cols = ["strato", *rivals]
+    lines = [f"{'workload':<28}{'figure':<13}" + "".join(f"{c:>12}" for c in cols)
+             + "".join(f"{'vs ' + c:>13}" for c in rivals)]
+    ratios: dict[str, dict[str, float]] = {}
+    for key, ours in out["strato"].items():
+        main_attr, _ = headline(key)
+        for attr, label, higher in FIGURES:
+            if attr in ("ops_s", "mb_s") and attr != main_attr and not key.startswith("4k"):
+                continue
+            if attr == "mb_s" and key.startswith(("4k", "list", "mixed")):
+                continue
+            scale = 1e-6 if attr == "peak_rss" else 1.0
+            vals = [value(out[c][key], attr) * scale if key in out[c] else 0.0 for c in cols]
+            adv = [advantage(vals[0], v, higher) for v in vals[1:]]
+            lines.append(f"{key:<28}{label:<13}" + "".join(f"{v:>12.2f}" for v in vals)
+                         + "".join(f"{a:>12.2f}x" for a in adv))
+            if attr == main_attr:
+                ratios[key] = dict(zip(rivals, adv, strict=True))
+        if key.startswith("GET ") and key in out.get("nginx", {}):
+            nx = out["nginx"][key]
+            frac = ours.mb_s / nx.mb_s if nx.mb_s else 0.0
+            lines.append(f"{key:<28}{'nginx MB/s':<13}{nx.mb_s:>12.2f}   Strato = {frac:.0%}"
+                         " of nginx")
+            ratios.setdefault(key, {})["nginx"] = frac
+    return "\n".join(lines), ratios
+
+
+def chart(ratios: dict[str, dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(ratios)
+    rivals = sorted({r for v in ratios.values() for r in v if r != "nginx"})
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(keys) + 1.6))
+    height = 0.8 / max(1, len(rivals))
+    for n, rival in enumerate(rivals):
+        ys = [i + n * height for i in range(len(keys))]
+        ax.barh(ys, [ratios[k].get(rival, 0) for k in keys], height=height,
+                label=f"Strato vs {rival}")
+    ax.set_yticks([i + height * (len(rivals) - 1) / 2 for i in range(len(keys))], keys)
+    ax.invert_yaxis()
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("times better than Swift (throughput, or latency for listings); >1 = Strato")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="headline ratios in < 2 minutes")
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/strato-compare"))
+    parser.add_argument("--venv", type=Path,
+                        default=Path.home() / ".cache" / "strato-bench" / "swift-venv")
+    parser.add_argument("--chart", type=Path, help="write a PNG of the ratios here")
+    parser.add_argument("--json", type=Path, help="write the headline ratios here")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
+    plan = QUICK if args.quick else FULL
+    image_gib = 6 if args.quick else 16
+    print(describe(), flush=True)
+    t0 = time.monotonic()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        with environment(args.workdir, args.venv, image_gib) as env:
+            out = run_all(env, plan, both_workers=not args.quick)
+    finally:
+        sc.remove_tree(args.workdir)
+    text, ratios = report(out)
+    print()
+    print(text)
+    print(f"\n{'quick ' if args.quick else ''}comparison took {time.monotonic() - t0:.0f} s "
+          f"(pid {os.getpid()})")
+    if args.chart:
+        chart(ratios, args.chart, "Strato vs OpenStack Swift 2.38.3, same machine and client")
+        print(f"chart: {args.chart}")
+    if args.json:
+        args.json.write_text(json.dumps(ratios, indent=1))
+
+
+if __name__ == "__main__":
+    main()

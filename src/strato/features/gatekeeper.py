@@ -1,0 +1,50 @@
+"""Gatekeeper: the reserved header namespaces never cross the client boundary.
+
+Feature state lives in system metadata (`X-Account-Sysmeta-*`, `X-Container-Sysmeta-*`,
+`X-Object-Sysmeta-*`, `X-Object-Transient-Sysmeta-*`); `X-Backend-*` headers are internal
+too. The gatekeeper runs first in the pipeline and removes every such header from client
+requests — so a client can neither forge feature state nor steer internal behaviour — and
+from every response, so stored state never leaks. Features set system metadata through the
+request state, which no client can reach. `X-Timestamp` sent by a client is dropped as well:
+the server alone decides when a write happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from strato.api.http import Response
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.pipeline import Feature, Handler
+
+log = logging.getLogger("strato.features.gatekeeper")
+
+_RESERVED = re.compile(
+    r"x-(account|container|object)-sysmeta-|x-object-transient-sysmeta-|x-backend"
+    r"|x-account-(host|device|partition)$|x-container-(host|device|partition|root-db-state)$"
+    r"|x-delete-at-(host|device|partition|container)$",
+    re.IGNORECASE)
+
+
+def is_reserved(name: str) -> bool:
+    return _RESERVED.match(name) is not None
+
+
+class Gatekeeper(Feature):
+    name = "gatekeeper"
+
+    async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        headers = sr.headers
+        removed = [key for key in headers if is_reserved(key)]
+        for key in removed:
+            del headers[key]
+        headers.pop("x-timestamp", None)
+        if removed:
+            log.debug("removed reserved request headers %s (%s)", removed,
+                      sr.request.trans_id)
+        response = await call_next(sr)
+        leaked = [key for key in response.headers if is_reserved(key)]
+        for key in leaked:
+            del response.headers[key]
+        return response

@@ -1,0 +1,424 @@
+"""Object versioning: ``X-Versions-Enabled``, as OpenStack Swift's object_versioning.
+
+Enable with ``X-Versions-Enabled: true`` on a container PUT or POST, disable with ``false``
+(old versions stay). A container using ``X-Versions-Location``/``X-History-Location`` cannot
+enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-Enabled``.
+
+- Every PUT to an enabled container creates a version; the response carries
+  ``X-Object-Version-Id`` (a timestamp such as ``1700000000.12345``), as do GET and HEAD
+  of a versioned object. Objects written while versioning was off have the ``null`` version.
+- DELETE writes a delete marker version (``application/x-deleted;swift_versions_deleted=1``)
+  and removes the object; its versions stay readable.
+- ``?version-id=<id>`` on GET, HEAD, COPY and DELETE reaches one version: reading a delete
+  marker is 404; deleting a version removes only that version (and the current object if it
+  was the current version). PUT/POST with ``version-id`` is 400 (404 for an unknown id).
+- ``GET <container>?versions`` lists every version with ``version_id`` and ``is_latest``
+  (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
+  ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
+- POST changes the current version's metadata without creating a new version.
+- A versioned container can be deleted only when versioning is off and no versions remain.
+
+Versions live in a hidden container ``\\x00versions\\x00<container>`` of the same account
+(clients cannot name it: request paths never contain NUL), each as
+``<name>\\x00<inverted version id>`` so that the newest sorts first; the current object stays
+in the container itself (sharing the version's data, a hard link). State is system
+metadata (``x-container-sysmeta-versions-enabled``, ``x-object-sysmeta-version-id``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from strato.api.http import Response
+from strato.api.swift.container import CONTAINER_SYSMETA
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import listing_date
+from strato.api.swift.listing import listing_format, listing_query, render
+from strato.api.swift.object import OBJECT_SYSMETA
+from strato.api.swift.pipeline import Feature, Handler
+from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, ObjectNotFound
+from strato.features.subrequest import may_write, subrequest
+from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
+from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
+
+ENABLED = "x-container-sysmeta-versions-enabled"
+VERSION_ID = "x-object-sysmeta-version-id"
+HIDDEN_PREFIX = "\x00versions\x00"
+DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MAX_TICKS = 10**15 - 1
+ID_FORMAT = re.compile(r"^\d{10}\.\d{5}$")
+TRUE = ("true", "1", "yes", "on", "t", "y")
+FALSE = ("false", "0", "no", "off", "f", "n")
+
+
+def hidden_name(container: str) -> str:
+    return HIDDEN_PREFIX + container
+
+
+def _ticks_text(ticks: int) -> str:
+    return f"{ticks // 100000:010d}.{ticks % 100000:05d}"
+
+
+def new_version_id(ts: float | None = None) -> str:
+    return _ticks_text(round((time.time() if ts is None else ts) * 100000))
+
+
+def version_key(name: str, version_id: str) -> str:
+    """The version's name in the hidden container: newest sorts first."""
+    ticks = int(version_id.replace(".", ""))
+    return f"{name}\x00{_ticks_text(MAX_TICKS - ticks)}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    name, _, inverted = key.rpartition("\x00")
+    return name, _ticks_text(MAX_TICKS - int(inverted.replace(".", "")))
+
+
+def state(container: ContainerRecord | None) -> str | None:
+    """'true', 'false' (once enabled, now off) or None (never enabled)."""
+    return container.meta.get(ENABLED) if container else None
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+class ObjectVersioning(Feature):
+    name = "object_versioning"
+
+    def capabilities(self) -> dict[str, Any]:
+        return {}
+
+    async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        if sr.container is None:
+            return await call_next(sr)
+        if sr.obj is None:
+            return await self._container(sr, call_next)
+        return await self._object(sr, call_next)
+
+    # ---- containers ----------------------------------------------------------------------
+    async def _container(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        assert sr.container is not None
+        method = sr.request.method
+        storage = sr.services.storage
+        record = await storage.get_container(sr.account, sr.container)
+        if method in ("PUT", "POST"):
+            await self._set_flag(sr, record)
+        elif method == "DELETE" and record is not None and state(record) is not None \
+                and sr.is_owner:
+            if state(record) == "true":
+                raise SwiftError(409)
+            hidden = await storage.get_container(sr.account, hidden_name(sr.container))
+            if hidden is not None:
+                if hidden.object_count:
+                    raise SwiftError(409)
+                response = await call_next(sr)
+                with contextlib.suppress(ContainerNotFound, ContainerNotEmpty):
+                    await storage.delete_container(sr.account, hidden.name)
+                return response
+        elif method == "GET" and "versions" in sr.request.query:
+            return await self._list_versions(sr, call_next, record)
+        response = await call_next(sr)
+        if method in ("GET", "HEAD") and response.status < 300:
+            fresh = await storage.get_container(sr.account, sr.container)
+            if state(fresh) is not None:
+                assert fresh is not None
+                response.headers["X-Versions-Enabled"] = \
+                    "True" if state(fresh) == "true" else "False"
+        return response
+
+    async def _set_flag(self, sr: SwiftRequest, record: ContainerRecord | None) -> None:
+        assert sr.container is not None
+        value = sr.headers.pop("x-versions-enabled", None)
+        legacy = bool(sr.state.get(CONTAINER_SYSMETA, {}).get(LEGACY_LOCATION))
+        if legacy and state(record) == "true":
+            raise SwiftError(400, "Cannot use legacy versioned writes on a container with "
+                             "object versioning enabled")
+        if value is None:
+            return
+        if value.strip().lower() in TRUE:
+            enabled = True
+        elif value.strip().lower() in FALSE:
+            enabled = False
+        else:
+            raise SwiftError(400, "Invalid X-Versions-Enabled value")
+        if enabled and (legacy or (record is not None and record.meta.get(LEGACY_LOCATION))):
+            raise SwiftError(400, "Cannot enable object versioning on a container that is "
+                             "already using the legacy versioned writes feature.")
+        if not sr.is_owner:
+            raise sr.services.authorizer.deny(sr.auth)
+        if enabled:
+            await sr.services.storage.create_container(
+                sr.account, hidden_name(sr.container), {})
+        if enabled or state(record) is not None:
+            sr.state.setdefault(CONTAINER_SYSMETA, {})[ENABLED] = \
+                "true" if enabled else "false"
+
+    # ---- objects -------------------------------------------------------------------------
+    async def _object(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        assert sr.container is not None and sr.obj is not None
+        storage = sr.services.storage
+        method = sr.request.method
+        version_id = sr.request.query.get("version-id")
+        primary = await storage.get_container(sr.account, sr.container)
+        if version_id is not None:
+            return await self._one_version(sr, call_next, primary, version_id)
+        flag = state(primary)
+        if flag is None or primary is None:
+            return await call_next(sr)
+        hidden = await storage.get_container(sr.account, hidden_name(sr.container))
+        if method == "PUT" and flag == "true" and hidden is not None:
+            if not may_write(sr, primary):
+                raise sr.services.authorizer.deny(sr.auth)
+            await self._keep_null_version(sr, primary, hidden)
+            vid = new_version_id()
+            sr.state.setdefault(OBJECT_SYSMETA, {})[VERSION_ID] = vid
+            response = await call_next(sr)
+            if response.status < 300:
+                current = await storage.get_object(primary, sr.obj)
+                if current is not None and current.meta.get(VERSION_ID) == vid:
+                    await self._store_version(sr, hidden, current, vid)
+                response.headers["X-Object-Version-Id"] = vid
+            return response
+        if method == "DELETE" and flag == "true" and hidden is not None:
+            if not may_write(sr, primary):
+                raise sr.services.authorizer.deny(sr.auth)
+            await self._keep_null_version(sr, primary, hidden)
+            vid = new_version_id()
+            await storage.put_object(hidden, version_key(sr.obj, vid), _empty(),
+                                     content_type=DELETE_MARKER, meta={})
+            try:
+                await storage.delete_object(primary, sr.obj)
+            except ObjectNotFound:  # the marker is written all the same
+                return Response(404, {"Content-Type": "text/html; charset=UTF-8",
+                                      "X-Object-Version-Id": vid})
+            return Response(204, {"Content-Type": "text/html; charset=UTF-8",
+                                  "X-Object-Version-Id": vid})
+        if method == "POST":
+            response = await call_next(sr)
+            current = await storage.get_object(primary, sr.obj)
+            if hidden is not None and current is not None and current.meta.get(VERSION_ID):
+                vid = current.meta[VERSION_ID]
+                version = await storage.get_object(hidden, version_key(sr.obj, vid))
+                if version is not None:
+                    await storage.update_object(hidden, version, dict(current.meta),
+                                                current.content_type, None)
+            return response
+        response = await call_next(sr)
+        if method in ("GET", "HEAD") and response.status < 300:
+            current = await storage.get_object(primary, sr.obj)
+            if current is not None and current.meta.get(VERSION_ID):
+                vid = current.meta[VERSION_ID]
+                response.headers["X-Object-Version-Id"] = vid
+                response.headers.setdefault(
+                    "Content-Location",
+                    quote(f"/v1/{sr.account}/{sr.container}/{sr.obj}") + f"?version-id={vid}")
+        return response
+
+    async def _store_version(self, sr: SwiftRequest, hidden: ContainerRecord,
+                             record: ObjectRecord, vid: str) -> None:
+        meta = dict(record.meta)
+        meta[VERSION_ID] = vid
+        await sr.services.storage.copy_object(hidden, record, version_key(record.name, vid),
+                                              content_type=record.content_type, meta=meta,
+                                              delete_at=None)
+
+    async def _keep_null_version(self, sr: SwiftRequest, primary: ContainerRecord,
+                                 hidden: ContainerRecord) -> None:
+        """An unversioned current object gets a version id (its timestamp) before it goes."""
+        assert sr.obj is not None
+        current = await sr.services.storage.get_object(primary, sr.obj)
+        if current is not None and not current.meta.get(VERSION_ID):
+            await self._store_version(sr, hidden, current, new_version_id(current.timestamp))
+
+    async def _one_version(self, sr: SwiftRequest, call_next: Handler,
+                           primary: ContainerRecord | None, vid: str) -> Response:
+        assert sr.container is not None and sr.obj is not None
+        storage = sr.services.storage
+        method = sr.request.method
+        if vid != "null" and not ID_FORMAT.match(vid):
+            raise SwiftError(400, "Invalid version-id")
+        if method in ("PUT", "POST") and vid == "null":
+            raise SwiftError(400, f"{method} to a specific version is not allowed")
+        if primary is None:
+            raise SwiftError(404)
+        hidden = await storage.get_container(sr.account, hidden_name(sr.container))
+        current = await storage.get_object(primary, sr.obj)
+        if vid == "null":
+            version = current if current is not None and not current.meta.get(VERSION_ID) \
+                else None
+        else:
+            version = await storage.get_object(hidden, version_key(sr.obj, vid)) \
+                if hidden is not None else None
+        if method in ("PUT", "POST"):
+            if version is None:
+                raise SwiftError(404)
+            if method == "POST" or version.content_type == DELETE_MARKER:
+                raise SwiftError(400, f"{method} to a specific version is not allowed")
+            return await self._make_latest(sr, primary, version, vid)
+        if method == "DELETE":
+            if not may_write(sr, primary):
+                raise sr.services.authorizer.deny(sr.auth)
+            if vid == "null":  # the current object goes; its versions stay
+                if current is not None:
+                    with contextlib.suppress(ObjectNotFound):
+                        await storage.delete_object(primary, sr.obj)
+            else:
+                if version is not None and hidden is not None:
+                    with contextlib.suppress(ObjectNotFound):
+                        await storage.delete_object(hidden, version.name)
+                if current is not None and current.meta.get(VERSION_ID) == vid:
+                    with contextlib.suppress(ObjectNotFound):
+                        await storage.delete_object(primary, sr.obj)
+            return Response(204, {"Content-Type": "text/html; charset=UTF-8",
+                                  "X-Object-Version-Id": vid})
+        if method not in ("GET", "HEAD", "COPY"):
+            raise SwiftError(405)
+        if version is None or version.content_type == DELETE_MARKER:
+            if not _may_read(sr, primary):  # "not found" is only for those who may read
+                raise sr.services.authorizer.deny(sr.auth)
+            if version is None:
+                raise SwiftError(404)
+            return Response(404, {"Content-Type": DELETE_MARKER, "X-Object-Version-Id": vid,
+                                  "Content-Length": "0"})
+        if vid == "null":
+            response = await call_next(subrequest(sr, query={}))
+        else:
+            assert hidden is not None
+            if not _may_read(sr, primary):
+                raise sr.services.authorizer.deny(sr.auth)
+            sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
+            sub.state["authorize_override"] = True
+            response = await call_next(sub)
+        if method != "COPY":
+            response.headers["X-Object-Version-Id"] = vid
+        return response
+
+    async def _make_latest(self, sr: SwiftRequest, primary: ContainerRecord,
+                           version: ObjectRecord, vid: str) -> Response:
+        """PUT ?version-id=<id> with no body: that version becomes the current object."""
+        assert sr.obj is not None
+        if sr.request.content_length or sr.request.chunked:
+            raise SwiftError(400, "PUT to a specific version requires an empty body")
+        if not may_write(sr, primary):
+            raise sr.services.authorizer.deny(sr.auth)
+        record, _ = await sr.services.storage.copy_object(
+            primary, version, sr.obj, content_type=version.content_type,
+            meta=dict(version.meta), delete_at=None)
+        return Response(201, {"Etag": record.etag, "X-Object-Version-Id": vid,
+                              "Content-Type": "text/html; charset=UTF-8"})
+
+    # ---- listings ------------------------------------------------------------------------
+    async def _list_versions(self, sr: SwiftRequest, call_next: Handler,
+                             primary: ContainerRecord | None) -> Response:
+        # authorise and build the container headers as a plain HEAD would
+        head = await call_next(subrequest(sr, method="HEAD", query={}))
+        assert primary is not None and sr.container is not None
+        # a version listing is JSON unless the client asks for another format
+        fmt = "json" if "format" not in sr.request.query and "accept" not in sr.headers \
+            else listing_format(sr.request)
+        query = listing_query(sr.request)
+        version_marker = sr.request.query.get("version_marker", "")
+        if version_marker and not query.marker:
+            raise SwiftError(400, "version_marker param requires marker")
+        if version_marker and version_marker != "null" and not ID_FORMAT.match(
+                version_marker):
+            raise SwiftError(400, "invalid version_marker param")
+        storage = sr.services.storage
+        hidden = await storage.get_container(sr.account, hidden_name(sr.container))
+        rows = await self._merged(sr, primary, hidden, query, version_marker)
+        headers = {k: v for k, v in head.headers.items()
+                   if k not in ("Content-Length", "Content-Type")}
+        if state(primary) is not None:
+            headers["X-Versions-Enabled"] = "True" if state(primary) == "true" else "False"
+        return render(fmt, "container", sr.container, rows, headers)
+
+    async def _merged(self, sr: SwiftRequest, primary: ContainerRecord,
+                      hidden: ContainerRecord | None, query: ListingQuery,
+                      version_marker: str) -> list[dict[str, object]]:
+        storage = sr.services.storage
+        limit = query.limit
+        items: list[tuple[tuple[str, str], dict[str, object]]] = []
+        currents: dict[str, ObjectRecord | None] = {}
+
+        async def current_of(name: str) -> ObjectRecord | None:
+            if name not in currents:
+                currents[name] = await storage.get_object(primary, name)
+            return currents[name]
+
+        # versions from the hidden container
+        if hidden is not None:
+            hmarker = ""
+            if query.marker:
+                hmarker = version_key(query.marker, version_marker) if (
+                    version_marker and version_marker != "null") else (
+                    query.marker + "\x01" if not query.reverse else query.marker)
+            hquery = ListingQuery(prefix=query.prefix, marker=hmarker,
+                                  end_marker=query.end_marker, delimiter=query.delimiter,
+                                  limit=limit, reverse=query.reverse)
+            latest_seen: set[str] = set()
+            for entry in await storage.list_objects(hidden, hquery):
+                if isinstance(entry, Subdir):
+                    items.append(((entry.name, ""), {"subdir": entry.name}))
+                    continue
+                name, vid = split_key(entry.name)
+                current = await current_of(name)
+                is_latest = current is not None and current.meta.get(VERSION_ID) == vid
+                if entry.content_type == DELETE_MARKER and current is None and \
+                        name not in latest_seen:
+                    newest = await storage.list_objects(hidden, ListingQuery(
+                        prefix=name + "\x00", limit=1))
+                    is_latest = bool(newest) and newest[0].name == entry.name
+                latest_seen.add(name)
+                items.append(((name, version_key("", vid)), _entry(entry, name, vid,
+                                                                   is_latest)))
+        # null versions: current objects that carry no version id
+        pquery = ListingQuery(prefix=query.prefix, marker=query.marker,
+                              end_marker=query.end_marker, delimiter=query.delimiter,
+                              limit=limit, reverse=query.reverse)
+        include_marker = bool(query.marker) and version_marker not in ("", "null") \
+            and not query.reverse
+        if include_marker:
+            rec = await current_of(query.marker)
+            if rec is not None and not rec.meta.get(VERSION_ID) and version_key(
+                    "", new_version_id(rec.timestamp)) > version_key("", version_marker):
+                items.append(((rec.name, version_key("", new_version_id(rec.timestamp))),
+                              _entry(rec, rec.name, "null", True)))
+        for entry in await storage.list_objects(primary, pquery):
+            if isinstance(entry, Subdir):
+                items.append(((entry.name, ""), {"subdir": entry.name}))
+            elif not entry.meta.get(VERSION_ID):
+                items.append(((entry.name, version_key("", new_version_id(entry.timestamp))),
+                              _entry(entry, entry.name, "null", True)))
+        items.sort(key=lambda item: item[0], reverse=query.reverse)
+        rows: list[dict[str, object]] = []
+        seen_dirs: set[str] = set()
+        for _, row in items:
+            if "subdir" in row:
+                if row["subdir"] in seen_dirs:
+                    continue
+                seen_dirs.add(str(row["subdir"]))
+            rows.append(row)
+        return rows[:limit]
+
+
+def _entry(record: ObjectRecord, name: str, vid: str, is_latest: bool) -> dict[str, object]:
+    return {"name": name, "hash": record.etag if record.content_type != DELETE_MARKER
+            else EMPTY_MD5, "bytes": record.size, "content_type": record.content_type,
+            "last_modified": listing_date(record.timestamp), "version_id": vid,
+            "is_latest": is_latest}
+
+
+def _may_read(sr: SwiftRequest, container: ContainerRecord) -> bool:
+    if sr.state.get("authorize_override") or sr.is_owner:
+        return True
+    return sr.services.authorizer.can_read(sr.auth, container.meta.get("x-container-read"),
+                                           sr.headers.get("referer"))

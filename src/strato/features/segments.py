@@ -1,0 +1,235 @@
+"""What SLO and DLO share: who may read a segment, and streaming pieces of segments.
+
+A large object is a list of pieces — byte ranges of segment blobs, or inline data — laid
+end to end. Pieces are produced lazily, so a GET of a terabyte object made of a thousand
+segments never holds more than one segment's read buffer, and a range request opens only
+the segments it touches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from strato.api.http import BadRequest, Response
+from strato.api.swift.context import SwiftRequest
+from strato.api.swift.errors import SwiftError
+from strato.api.swift.headers import last_modified
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, STORED_HEADERS, split_target
+from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
+from strato.features.subrequest import make_subrequest
+from strato.stores.blob.base import BlobNotFound
+from strato.stores.metadata.records import ContainerRecord, ObjectRecord
+
+log = logging.getLogger("strato.features.segments")
+
+
+class SegmentError(Exception):
+    """A segment is missing, unreadable or no longer what the manifest promised."""
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    blob_id: str | None
+    start: int
+    end: int
+    """Bytes [start, end) of the blob, or of `data` for an inline piece."""
+    data: bytes = b""
+
+
+def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    """The core's read rule: owner, a matching read ACL, or an authorising feature."""
+    if sr.state.get(AUTHORIZE_OVERRIDE):
+        return True
+    authorizer = sr.services.authorizer
+    if authorizer.is_owner(sr.auth, account):
+        return True
+    read_acl = container.meta.get("x-container-read") if container else None
+    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
+
+
+def can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    if sr.state.get(AUTHORIZE_OVERRIDE):
+        return True
+    authorizer = sr.services.authorizer
+    if authorizer.is_owner(sr.auth, account):
+        return True
+    write_acl = container.meta.get("x-container-write") if container else None
+    return authorizer.can_write(sr.auth, write_acl)
+
+
+_TARGET = "large_object_target"
+
+
+async def target_object(sr: SwiftRequest
+                        ) -> tuple[ContainerRecord | None, ObjectRecord | None]:
+    """The request's container and object, looked up once for SLO and DLO together."""
+    assert sr.container is not None and sr.obj is not None
+    cached = sr.state.get(_TARGET)
+    if cached is None:
+        storage = sr.services.storage
+        container = await storage.get_container(sr.account, sr.container)
+        record = await storage.get_object(container, sr.obj) if container else None
+        cached = sr.state[_TARGET] = (container, record)
+    return cached  # type: ignore[no-any-return]
+
+
+class ContainerCache:
+    """Segment containers looked up once per request, with the caller's read right checked."""
+
+    def __init__(self, sr: SwiftRequest) -> None:
+        self.sr = sr
+        self._seen: dict[str, ContainerRecord | None] = {}
+
+    async def readable(self, name: str) -> ContainerRecord:
+        """The container, or SegmentError carrying the status a GET of it would give."""
+        if name not in self._seen:
+            record = await self.sr.services.storage.get_container(self.sr.account, name)
+            self._seen[name] = record
+        record = self._seen[name]
+        if not can_read(self.sr, self.sr.account, record):
+            raise SegmentError("401 Unauthorized" if self.sr.auth is None else "403 Forbidden")
+        if record is None:
+            raise SegmentError("404 Not Found")
+        return record
+
+
+async def stream_pieces(sr: SwiftRequest, pieces: AsyncIterator[Piece],
+                        first: Piece | None = None) -> AsyncIterator[bytes]:
+    """The bytes of every piece in order; a vanished blob ends the stream early."""
+    blobs = sr.services.storage.blobs
+
+    async def all_pieces() -> AsyncIterator[Piece]:
+        if first is not None:
+            yield first
+        async for piece in pieces:
+            yield piece
+
+    async for piece in all_pieces():
+        if piece.blob_id is None:
+            yield piece.data[piece.start:piece.end]
+            continue
+        try:
+            reader = blobs.open(piece.blob_id)
+        except BlobNotFound:
+            log.warning("segment blob %s vanished during %s (%s)", piece.blob_id,
+                        sr.request.path, sr.request.trans_id)
+            raise SegmentError("segment vanished") from None
+        try:
+            async for chunk in reader.iter_range(piece.start, piece.end):
+                yield chunk
+        finally:
+            reader.close()
+
+
+PieceSource = Callable[[int, int], AsyncIterator[Piece]]
+"""Pieces covering bytes [start, end) of the large object."""
+
+
+async def large_object_response(sr: SwiftRequest, headers: dict[str, str], length: int,
+                                content_type: str, source: PieceSource) -> Response:
+    """200/206/416 for a GET or HEAD of a large object of `length` bytes.
+
+    The first piece is resolved before answering, so a broken manifest gives 409 instead of
+    a truncated body.
+    """
+    headers["Accept-Ranges"] = "bytes"
+    if sr.request.method == "HEAD":
+        headers["Content-Length"] = str(length)
+        return Response(200, headers)
+    try:
+        ranges = parse_range(sr.headers.get("range"), length)
+    except Unsatisfiable:
+        headers["Content-Range"] = f"bytes */{length}"
+        headers["Content-Type"] = "text/html; charset=UTF-8"
+        raise SwiftError(416, headers=headers) from None
+    if ranges is None:
+        return Response(200, headers, await _checked(sr, source, 0, length),
+                        content_length=length)
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
+        return Response(206, headers, await _checked(sr, source, start, end),
+                        content_length=end - start)
+
+    def read(start: int, end: int) -> AsyncIterator[bytes]:
+        return stream_pieces(sr, source(start, end))
+
+    probe = source(*ranges[0])
+    try:
+        await anext(probe, None)
+    except SegmentError as exc:
+        log.info("large object %s unreadable: %s (%s)", sr.request.path, exc,
+                 sr.request.trans_id)
+        raise SwiftError(409) from None
+    finally:
+        await probe.aclose()
+    boundary, total, body = multipart_body(ranges, length, content_type, read)
+    headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+    return Response(206, headers, body, content_length=total)
+
+
+async def _checked(sr: SwiftRequest, source: PieceSource, start: int, end: int
+                   ) -> AsyncIterator[bytes]:
+    pieces = source(start, end)
+    try:
+        first = await anext(pieces, None)
+    except SegmentError as exc:
+        log.info("large object %s unreadable: %s (%s)", sr.request.path, exc,
+                 sr.request.trans_id)
+        raise SwiftError(409) from None
+    return stream_pieces(sr, pieces, first)
+
+
+# ---- server-side copy of a large object -------------------------------------------------
+
+Target = tuple[str, str, str]
+
+
+def copy_endpoints(sr: SwiftRequest) -> tuple[Target, Target] | None:
+    """(source, destination) of a COPY or `PUT` with `X-Copy-From`; None for other requests."""
+    assert sr.container is not None and sr.obj is not None
+    method = sr.request.method
+    if method == "PUT" and "x-copy-from" in sr.headers:
+        container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
+        source = (sr.headers.get("x-copy-from-account", sr.account), container, obj)
+        return source, (sr.account, sr.container, sr.obj)
+    if method == "COPY" and sr.headers.get("destination"):
+        container, obj = split_target(sr.headers["destination"], "Destination")
+        dest = (sr.headers.get("destination-account", sr.account), container, obj)
+        return (sr.account, sr.container, sr.obj), dest
+    return None
+
+
+async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                                Awaitable[Response]],
+                         source: Target, dest: Target, record: ObjectRecord, length: int,
+                         pieces: PieceSource) -> Response:
+    """Copy a large object as Swift's copy middleware does: its content becomes a new,
+    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+    fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
+    headers = {} if fresh else {k: v for k, v in record.meta.items()
+                                if k.startswith("x-object-meta-") or k in STORED_HEADERS}
+    headers.update({k: v for k, v in sr.headers.items()
+                    if k.startswith("x-object-meta-") or k in STORED_HEADERS
+                    or k in ("x-delete-at", "x-delete-after")})
+    headers["content-type"] = sr.headers.get("content-type") or record.content_type
+    headers["content-length"] = str(length)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream_pieces(sr, pieces(0, length)):
+                yield chunk
+        except SegmentError as exc:
+            raise BadRequest(f"Large object segment unreadable: {exc}", 409) from None
+
+    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body())
+    response = await call_next(sub)
+    if response.status == 201:
+        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
+        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
+        if source[0] != dest[0]:
+            response.headers["X-Copied-From-Account"] = quote(source[0])
+    return response

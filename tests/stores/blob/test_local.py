@@ -1,0 +1,152 @@
+"""The local blob store: commit/abort, immutable copies, sweeping, ids that cannot escape."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from strato.stores.blob.base import BlobNotFound
+from strato.stores.blob.local import LocalBlobStore
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def write(store: LocalBlobStore, *chunks: bytes, commit: bool = True) -> str:
+    writer = store.writer()
+    for chunk in chunks:
+        await writer.write(chunk)
+    assert writer.md5_hex() == hashlib.md5(b"".join(chunks)).hexdigest()
+    assert writer.size == sum(map(len, chunks))
+    if commit:
+        await writer.commit()
+    else:
+        await writer.abort()
+        await writer.abort()  # idempotent
+    return writer.blob_id
+
+
+async def read(store: LocalBlobStore, blob_id: str, start: int = 0, end: int | None = None
+               ) -> bytes:
+    reader = store.open(blob_id)
+    try:
+        stop = reader.size if end is None else end
+        return b"".join([c async for c in reader.iter_range(start, stop)])
+    finally:
+        reader.close()
+
+
+def test_commit_makes_blob_readable(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(700_000)
+    blob_id = run(write(store, data[:1000], data[1000:]))
+    assert run(read(store, blob_id)) == data
+    assert run(read(store, blob_id, 5, 600_000)) == data[5:600_000]
+    path = store.path_for(blob_id)
+    assert path.parent.parent.parent == tmp_path / "objects"
+    assert path.parent.name == blob_id[2:4] and path.parent.parent.name == blob_id[:2]
+    assert not list(store.tmp_dir.iterdir())
+
+
+def test_uncommitted_blob_is_invisible(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    async def scenario() -> str:
+        writer = store.writer()
+        await writer.write(b"partial")
+        with pytest.raises(BlobNotFound):
+            store.open(writer.blob_id)
+        assert len(list(store.tmp_dir.iterdir())) == 1
+        await writer.abort()
+        return writer.blob_id
+
+    blob_id = run(scenario())
+    assert not list(store.tmp_dir.iterdir())
+    with pytest.raises(BlobNotFound):
+        store.open(blob_id)
+    aborted = run(write(store, b"x", commit=False))
+    with pytest.raises(BlobNotFound):
+        store.open(aborted)
+
+
+def test_copy_is_independent_of_source(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    src = run(write(store, b"shared"))
+    old = time.time() - 10_000
+    os.utime(store.path_for(src), (old, old))
+    dup = run(store.copy(src))
+    assert dup != src and run(read(store, dup)) == b"shared"
+    # the copy is fresh for the sweep's age guard even though it shares the inode
+    assert store.path_for(dup).stat().st_mtime > time.time() - 60
+    run(store.delete(src))
+    assert run(read(store, dup)) == b"shared"
+    with pytest.raises(BlobNotFound):
+        run(store.copy(src))
+
+
+def test_delete_is_idempotent(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    blob_id = run(write(store, b"x"))
+    run(store.delete(blob_id))
+    run(store.delete(blob_id))
+    run(store.delete("../../etc/passwd"))
+    with pytest.raises(BlobNotFound):
+        store.open(blob_id)
+
+
+def test_open_reader_survives_delete(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    blob_id = run(write(store, b"still here"))
+    reader = store.open(blob_id)
+    run(store.delete(blob_id))
+
+    async def drain() -> bytes:
+        return b"".join([c async for c in reader.iter_range(0, reader.size)])
+
+    assert run(drain()) == b"still here"
+    reader.close()
+
+
+def test_sweep_respects_age(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    fresh = run(write(store, b"new"))
+    stale = run(write(store, b"old"))
+    old = time.time() - 7200
+    os.utime(store.path_for(stale), (old, old))
+    cutoff = time.time() - 3600
+    assert list(store.iter_blobs(cutoff)) == [stale]
+    assert sorted(store.iter_blobs(time.time() + 1)) == sorted([fresh, stale])
+    (store.tmp_dir / "abandoned.tmp").write_bytes(b"x")
+    (store.tmp_dir / "recent.tmp").write_bytes(b"x")
+    os.utime(store.tmp_dir / "abandoned.tmp", (old, old))
+    assert store.sweep_temp(cutoff) == 1
+    assert [p.name for p in store.tmp_dir.iterdir()] == ["recent.tmp"]
+
+
+@pytest.mark.parametrize("blob_id", ["../../../etc/passwd", "..", "", "/etc/passwd",
+                                     "a" * 31, "g" * 32, "A" * 32, "0" * 31 + "/",
+                                     "00/../../../../../tmp/x"])
+def test_ids_cannot_escape_root(tmp_path: Path, blob_id: str) -> None:
+    store = LocalBlobStore(tmp_path / "root")
+    outside = tmp_path / "secret"
+    outside.write_bytes(b"secret")
+    with pytest.raises(BlobNotFound):
+        store.path_for(blob_id)
+    with pytest.raises(BlobNotFound):
+        store.open(blob_id)
+    with pytest.raises(BlobNotFound):
+        run(store.copy(blob_id))
+    run(store.delete(blob_id))
+    assert outside.read_bytes() == b"secret"
+
+
+def test_fsync_off_still_writes(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path, fsync=False)
+    blob_id = run(write(store, b"quick"))
+    assert run(read(store, blob_id)) == b"quick"

@@ -1,0 +1,384 @@
+"""The contract every MetadataStore backend must keep, run against each backend.
+
+Adding a backend (PostgreSQL) means adding one entry to BACKENDS; every test here then runs
+against it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
+from strato.stores.metadata.records import (
+    ContainerRecord,
+    DomainRecord,
+    ListingQuery,
+    ObjectRecord,
+    ProjectRecord,
+    RoleRecord,
+    Subdir,
+    TokenRecord,
+    UserRecord,
+)
+
+T = TypeVar("T")
+
+
+def _sqlite(tmp: Path) -> MetadataStore:
+    from strato.stores.metadata.sqlite import SqliteMetadataStore
+
+    return SqliteMetadataStore(tmp / "metadata.db")
+
+
+BACKENDS: dict[str, Callable[[Path], MetadataStore]] = {"sqlite": _sqlite}
+
+
+class Env:
+    """A store opened on its own event loop; `run` drives one coroutine to completion."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(coro)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Env]:
+    store = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
+    env = Env(store)
+    env.run(store.open())
+    yield env
+    env.run(store.close())
+    env.loop.close()
+
+
+def account() -> str:
+    return f"AUTH_{uuid.uuid4().hex}"
+
+
+def obj(container: ContainerRecord, name: str, size: int = 1, *, blob: str | None = None,
+        delete_at: int | None = None, **meta: str) -> ObjectRecord:
+    return ObjectRecord(container.id, name, blob or uuid.uuid4().hex, size, "e" * 32,
+                        "text/plain", 1000.0, dict(meta), delete_at)
+
+
+def container(env: Env, acct: str | None = None, name: str = "c") -> ContainerRecord:
+    record, created = env.run(env.store.create_container(acct or account(), name, {}, 1.0))
+    assert created
+    return record
+
+
+# ---- accounts and containers ------------------------------------------------------------
+
+def test_account_meta_merge_and_stats(env: Env) -> None:
+    s, acct = env.store, account()
+    assert env.run(s.get_account(acct)) is None
+    rec = env.run(s.update_account_meta(acct, {"x-account-meta-a": "1"}, (), 5.0))
+    assert rec.meta == {"x-account-meta-a": "1"} and rec.created_at == 5.0
+    rec = env.run(s.update_account_meta(acct, {"x-account-meta-b": "2", "x-account-meta-a": ""},
+                                        (), 6.0))
+    assert rec.meta == {"x-account-meta-b": "2"} and rec.created_at == 5.0
+    env.run(s.update_account_meta(acct, {}, ["x-account-meta-b"], 7.0))
+    assert env.run(s.get_account(acct)).meta == {}  # type: ignore[union-attr]
+    c1 = container(env, acct, "one")
+    c2 = container(env, acct, "two")
+    env.run(s.put_object(obj(c1, "a", 10)))
+    env.run(s.put_object(obj(c2, "b", 5)))
+    stats = env.run(s.account_stats(acct))
+    assert (stats.container_count, stats.object_count, stats.bytes_used) == (2, 2, 15)
+    empty = env.run(s.account_stats(account()))
+    assert (empty.container_count, empty.object_count, empty.bytes_used) == (0, 0, 0)
+
+
+def test_container_lifecycle(env: Env) -> None:
+    s, acct = env.store, account()
+    rec, created = env.run(s.create_container(acct, "c", {"x-container-meta-a": "1"}, 1.0))
+    assert created and rec.object_count == 0 and rec.meta == {"x-container-meta-a": "1"}
+    again, created = env.run(s.create_container(acct, "c", {"x-container-meta-b": "2"}, 2.0))
+    assert not created and again.id == rec.id and again.put_timestamp == 2.0
+    assert again.meta == {"x-container-meta-a": "1", "x-container-meta-b": "2"}
+    updated = env.run(s.update_container_meta(acct, "c", {"x-container-meta-a": ""},
+                                              ["x-container-meta-b"]))
+    assert updated.meta == {}
+    with pytest.raises(NotFound):
+        env.run(s.update_container_meta(acct, "missing", {}, ()))
+    env.run(s.put_object(obj(rec, "o")))
+    with pytest.raises(Conflict):
+        env.run(s.delete_container(acct, "c"))
+    env.run(s.delete_object(rec.id, "o"))
+    env.run(s.delete_container(acct, "c"))
+    assert env.run(s.get_container(acct, "c")) is None
+    with pytest.raises(NotFound):
+        env.run(s.delete_container(acct, "c"))
+    with pytest.raises(NotFound):  # a write racing a container delete is refused
+        env.run(s.put_object(obj(rec, "late")))
+
+
+# ---- objects and counters ---------------------------------------------------------------
+
+def test_counters_move_with_rows(env: Env) -> None:
+    s = env.store
+    c = container(env)
+
+    def counts() -> tuple[int, int]:
+        rec = env.run(s.get_container(c.account, c.name))
+        assert rec is not None
+        return rec.object_count, rec.bytes_used
+
+    assert env.run(s.put_object(obj(c, "a", 10))) is None
+    assert counts() == (1, 10)
+    first = env.run(s.get_object(c.id, "a"))
+    old = env.run(s.put_object(obj(c, "a", 3)))
+    assert old == first
+    assert counts() == (1, 3)
+    env.run(s.put_object(obj(c, "b", 7)))
+    assert counts() == (2, 10)
+    removed = env.run(s.delete_object(c.id, "a"))
+    assert removed is not None and removed.size == 3
+    assert env.run(s.delete_object(c.id, "a")) is None
+    assert counts() == (1, 7)
+
+
+def test_concurrent_writes_keep_counters_exact(env: Env) -> None:
+    s = env.store
+    c = container(env)
+    rng = random.Random(7)
+    sizes = {f"o{i}": rng.randint(0, 1000) for i in range(40)}
+
+    async def burst() -> None:
+        await asyncio.gather(*(s.put_object(obj(c, n, sz)) for n, sz in sizes.items()))
+        await asyncio.gather(*(s.put_object(obj(c, n, sz * 2))
+                               for n, sz in list(sizes.items())[:20]))
+        await asyncio.gather(*(s.delete_object(c.id, n) for n in list(sizes)[30:]))
+
+    env.run(burst())
+    expected = {n: (sz * 2 if i < 20 else sz) for i, (n, sz) in enumerate(sizes.items())
+                if i < 30}
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None
+    assert (rec.object_count, rec.bytes_used) == (len(expected), sum(expected.values()))
+
+
+def test_update_object_replaces_meta_only(env: Env) -> None:
+    s = env.store
+    c = container(env)
+    original = obj(c, "o", 5, **{"x-object-meta-a": "1"})
+    env.run(s.put_object(original))
+    updated = env.run(s.update_object(c.id, "o", {"x-object-meta-b": "2"}, "image/png", 99))
+    stored = env.run(s.get_object(c.id, "o"))
+    assert updated == stored
+    assert stored is not None and stored.meta == {"x-object-meta-b": "2"}
+    assert (stored.content_type, stored.delete_at) == ("image/png", 99)
+    assert (stored.blob_id, stored.size, stored.etag) == (original.blob_id, 5, original.etag)
+    kept = env.run(s.update_object(c.id, "o", {}, None, None))
+    assert kept.content_type == "image/png" and kept.delete_at is None
+    with pytest.raises(NotFound):
+        env.run(s.update_object(c.id, "missing", {}, None, None))
+
+
+def test_blob_references(env: Env) -> None:
+    s = env.store
+    c = container(env)
+    rec = obj(c, "o")
+    assert not env.run(s.blob_referenced(rec.blob_id))
+    env.run(s.put_object(rec))
+    assert env.run(s.blob_referenced(rec.blob_id))
+    env.run(s.put_object(obj(c, "o")))
+    assert not env.run(s.blob_referenced(rec.blob_id))
+
+
+# ---- expiry -----------------------------------------------------------------------------
+
+def test_expiry_index_and_guarded_delete(env: Env) -> None:
+    s = env.store
+    c = container(env)
+    base = 2_000_000_000
+    env.run(s.put_object(obj(c, "late", delete_at=base + 100)))
+    env.run(s.put_object(obj(c, "early", delete_at=base + 10)))
+    env.run(s.put_object(obj(c, "forever")))
+    due = [r for r in env.run(s.expired_objects(base + 50, 1000)) if r.container_id == c.id]
+    assert [r.name for r in due] == ["early"]
+    due = [r for r in env.run(s.expired_objects(base + 200, 1000)) if r.container_id == c.id]
+    assert [r.name for r in due] == ["early", "late"]
+    listed = env.run(s.list_objects(c.id, ListingQuery(), base + 50))
+    assert [r.name for r in listed] == ["forever", "late"]
+    # the expirer must not delete an object overwritten since it read the index
+    stale = due[0]
+    env.run(s.put_object(obj(c, "early")))
+    assert not env.run(s.delete_object_if(stale))
+    assert env.run(s.get_object(c.id, "early")) is not None
+    assert env.run(s.delete_object_if(due[1]))
+    assert env.run(s.get_object(c.id, "late")) is None
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None and rec.object_count == 2
+
+
+# ---- listings ---------------------------------------------------------------------------
+
+def reference(names: list[str], q: ListingQuery) -> list[str]:
+    """Swift's listing semantics, written plainly over a sorted list."""
+    prefix, delim = q.prefix, q.delimiter
+    if q.path is not None:
+        prefix = q.path.rstrip("/") + "/" if q.path else ""
+        delim = "/"
+    out: list[str] = []
+    for n in sorted(names, key=lambda x: x.encode(), reverse=q.reverse):
+        if not n.startswith(prefix):
+            continue
+        low, high = (q.marker, q.end_marker) if not q.reverse else (q.end_marker, q.marker)
+        if (low and n <= low) or (high and n >= high):
+            continue
+        if q.path is not None and n == prefix:
+            continue
+        if delim:
+            end = n.find(delim, len(prefix))
+            if end >= 0:
+                if q.path is not None:
+                    if len(n) > end + 1:
+                        continue
+                else:
+                    sub = "/" + n[: end + 1]  # subdirs marked with a leading slash
+                    if (not out or out[-1] != sub) and n[: end + 1] != q.marker:
+                        out.append(sub)
+                    continue
+        out.append(n)
+    return out[: q.limit]
+
+
+def flat(rows: list[Any]) -> list[str]:
+    return ["/" + r.name if isinstance(r, Subdir) else r.name for r in rows]
+
+
+@pytest.fixture(scope="module")
+def big(env: Env) -> tuple[ContainerRecord, list[str]]:
+    """A container with a few thousand names in nested directories and odd characters."""
+    c = container(env)
+    names = [f"d{i % 5}/s{i % 3}/f{i:04d}" for i in range(2400)]
+    names += [f"top{i:03d}" for i in range(300)]
+    names += [f"d{i}/" for i in range(3)] + ["d1", "é/x", "日本/語", "~", "a-b", "a/b/", "a0"]
+
+    async def load() -> None:
+        for start in range(0, len(names), 200):
+            await asyncio.gather(*(env.store.put_object(obj(c, n))
+                                   for n in names[start:start + 200]))
+
+    env.run(load())
+    return c, names
+
+
+QUERIES = [
+    ListingQuery(),
+    ListingQuery(limit=7),
+    ListingQuery(delimiter="/"),
+    ListingQuery(delimiter="/", reverse=True),
+    ListingQuery(prefix="d1/", delimiter="/"),
+    ListingQuery(prefix="d1/", delimiter="/", reverse=True),
+    ListingQuery(prefix="d2/s1/", limit=50, marker="d2/s1/f0500"),
+    ListingQuery(marker="d3", end_marker="d4/s0", delimiter="/"),
+    ListingQuery(marker="d1/", delimiter="/"),
+    ListingQuery(marker="top100", reverse=True, limit=20),
+    ListingQuery(marker="top100", end_marker="d4", reverse=True, delimiter="/"),
+    ListingQuery(path="d0"),
+    ListingQuery(path="d0/s2", limit=30),
+    ListingQuery(path="a/b"),
+    ListingQuery(path=""),
+    ListingQuery(prefix="é"),
+    ListingQuery(prefix="\ud7ff"),
+    ListingQuery(delimiter="s"),
+    ListingQuery(prefix="d", delimiter="/", limit=3),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[str(i) for i in range(len(QUERIES))])
+def test_listing_matches_reference(env: Env, big: tuple[ContainerRecord, list[str]],
+                                   query: ListingQuery) -> None:
+    c, names = big
+    got = flat(env.run(env.store.list_objects(c.id, query, 0.0)))
+    assert got == reference(names, query)
+
+
+def test_listing_pages_through_everything(env: Env,
+                                          big: tuple[ContainerRecord, list[str]]) -> None:
+    c, names = big
+    for reverse in (False, True):
+        seen: list[str] = []
+        marker = ""
+        while True:
+            page = env.run(env.store.list_objects(
+                c.id, ListingQuery(limit=333, marker=marker, reverse=reverse), 0.0))
+            if not page:
+                break
+            seen.extend(r.name for r in page)
+            marker = page[-1].name
+        assert seen == sorted(names, key=lambda n: n.encode(), reverse=reverse)
+
+
+def test_container_listing_with_delimiter(env: Env) -> None:
+    acct = account()
+    for name in ("a", "b-1", "b-2", "c"):
+        container(env, acct, name)
+    rows = env.run(env.store.list_containers(acct, ListingQuery(delimiter="-")))
+    assert flat(rows) == ["a", "/b-", "c"]
+    rows = env.run(env.store.list_containers(acct, ListingQuery(prefix="b", reverse=True)))
+    assert flat(rows) == ["b-2", "b-1"]
+    assert flat(env.run(env.store.list_containers(acct, ListingQuery(limit=1, marker="a")))
+                ) == ["b-1"]
+
+
+# ---- identity ---------------------------------------------------------------------------
+
+def test_identity_methods(env: Env) -> None:
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"dom{tag}", f"Dom{tag}")))
+    assert env.run(s.get_domain(name=f"Dom{tag}")) == domain
+    assert domain in env.run(s.list_domains())
+    project = env.run(s.create_project(ProjectRecord(f"p{tag}", "proj", domain.id)))
+    assert env.run(s.get_project(name="proj", domain_id=domain.id)) == project
+    with pytest.raises(Conflict):
+        env.run(s.create_project(ProjectRecord(f"q{tag}", "proj", domain.id)))
+    assert env.run(s.list_projects(domain.id)) == [project]
+    user = env.run(s.create_user(UserRecord(f"u{tag}", "alice", domain.id, "hash")))
+    assert env.run(s.get_user(id=user.id)) == user
+    changed = env.run(s.update_user(UserRecord(user.id, "alice", domain.id, "hash2",
+                                               enabled=False)))
+    assert env.run(s.get_user(name="alice", domain_id=domain.id)) == changed
+    role = env.run(s.get_role(name=f"r{tag}")) or env.run(
+        s.create_role(RoleRecord(f"r{tag}", f"r{tag}")))
+    assert role in env.run(s.list_roles())
+    env.run(s.assign_role(role.id, user.id, project_id=project.id))
+    env.run(s.assign_role(role.id, user.id, project_id=project.id))  # idempotent
+    assert env.run(s.user_roles(user.id, project_id=project.id)) == [role]
+    assert env.run(s.user_projects(user.id)) == [project]
+    env.run(s.unassign_role(role.id, user.id, project_id=project.id))
+    assert env.run(s.user_roles(user.id, project_id=project.id)) == []
+    env.run(s.assign_role(role.id, user.id, domain_id=domain.id))
+    assert env.run(s.user_roles(user.id, domain_id=domain.id)) == [role]
+
+    live = TokenRecord(f"h1{tag}", user.id, project.id, None, 1.0, 4_000_000_000.0)
+    dead = TokenRecord(f"h2{tag}", user.id, project.id, None, 1.0, 2.0)
+    env.run(s.save_token(live))
+    env.run(s.save_token(dead))
+    assert env.run(s.get_token(live.token_hash)) == live
+    assert env.run(s.purge_tokens(100.0)) >= 1
+    assert env.run(s.get_token(dead.token_hash)) is None
+    assert env.run(s.revoke_token(live.token_hash))
+    assert not env.run(s.revoke_token(live.token_hash))
+    env.run(s.save_token(live))
+    env.run(s.assign_role(role.id, user.id, project_id=project.id))
+    env.run(s.delete_user(user.id))
+    assert env.run(s.get_user(id=user.id)) is None
+    assert env.run(s.get_token(live.token_hash)) is None
+    assert env.run(s.user_roles(user.id, project_id=project.id)) == []
+    env.run(s.delete_project(project.id))
+    assert env.run(s.get_project(id=project.id)) is None
