@@ -23,7 +23,7 @@ import uvloop
 from bench import strato_server, suite
 from bench import swift_cluster as sc
 from bench import workloads as w
-from bench.machine import describe
+from bench.machine import describe, load
 from bench.measure import Result
 
 FULL = suite.Plan(small_c1=1000, small_c32=5000, list_sizes=[20_000], list_repeats=30,
@@ -206,6 +206,7 @@ def main() -> None:
     text, ratios = report(out)
     print()
     print(text)
+    print(load())
     print(f"\n{'quick ' if args.quick else ''}comparison took {time.monotonic() - t0:.0f} s "
           f"(pid {os.getpid()})")
     if args.chart:
