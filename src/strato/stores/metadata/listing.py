@@ -45,8 +45,12 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
         after, before = query.end_marker or None, query.marker or None
     else:
         after, before = query.marker or None, query.end_marker or None
+    # With a delimiter, most fetched rows may be skipped by a roll-up jump: read small pages
+    # first and grow them only while no jump happens, so a page of 20 subdirs reads ~20 rows
+    # per subdir rather than `limit` rows each.
+    batch = 16 if delimiter else limit
     while len(results) < limit:
-        want = limit - len(results)
+        want = min(limit - len(results), batch)
         rows = fetch(after, before, prefix, query.reverse, want)
         if not rows:
             break
@@ -75,6 +79,8 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
             results.append(row)
             if len(results) >= limit:
                 break
-        if not jumped and len(rows) < want:
-            break
+        if not jumped:
+            if len(rows) < want:
+                break
+            batch *= 4
     return results
