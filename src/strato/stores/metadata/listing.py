@@ -54,8 +54,12 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
     # reverse listing first, so there the bound is end_marker)
     skip_dir = query.end_marker if query.reverse else query.marker
     inclusive = False
+    # With a delimiter, most fetched rows may be skipped by a roll-up jump: read small pages
+    # first and grow them only while no jump happens, so a page of 20 subdirs reads ~20 rows
+    # per subdir rather than `limit` rows each.
+    batch = 16 if delimiter else limit
     while len(results) < limit:
-        want = limit - len(results)
+        want = min(limit - len(results), batch)
         rows = fetch(after, before, prefix, query.reverse, want, inclusive)
         inclusive = False
         if not rows:
@@ -86,6 +90,8 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
             results.append(row)
             if len(results) >= limit:
                 break
-        if not jumped and len(rows) < want:
-            break
+        if not jumped:
+            if len(rows) < want:
+                break
+            batch *= 4
     return results
