@@ -162,7 +162,8 @@ def test_expired_token_and_failed_login_limit(make_server: object) -> None:
     user = make_user(srv)
     token, _ = v3_token(srv, user)
     url = f"{srv.url}/v1/AUTH_{user.project_id}"
-    assert statuses("HEAD", url, token) == {204}  # a loaded machine may take seconds here
+    # one request proves the token works: 24 could outlast its TTL on a loaded machine
+    assert httpx.head(url, headers={"X-Auth-Token": token}).status_code == 204
     time.sleep(max(0.0, expires_at(srv, token) - time.time()) + 0.5)
     assert statuses("HEAD", url, token) == {401}
     subject = httpx.get(f"{srv.url}/identity/v3/auth/tokens",
