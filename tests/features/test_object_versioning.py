@@ -55,6 +55,12 @@ def test_versions_markers_and_version_ids(tester: tuple[str, str]) -> None:
     assert httpx.put(f"{url}/{name}/obj", params={"version-id": ids[0]}, content=b"",
                      headers=auth).status_code == 201
     assert swift.get_object(url, token, name, "obj")[1] == b"one"
+    # COPY of an old version onto the object makes a new version of it
+    copied = httpx.request("COPY", f"{url}/{name}/obj", params={"version-id": ids[1]},
+                           headers={**auth, "Destination": f"{name}/obj"})
+    assert copied.status_code == 201
+    assert copied.headers["x-object-version-id"] not in ids
+    assert swift.get_object(url, token, name, "obj")[1] == b"two"
 
 
 def test_version_api_errors_and_container_delete(tester: tuple[str, str]) -> None:
@@ -71,11 +77,13 @@ def test_version_api_errors_and_container_delete(tester: tuple[str, str]) -> Non
     # legacy versioning and object versioning exclude each other
     assert httpx.post(f"{url}/{name}", headers={**auth, "X-Versions-Location": "x"}
                       ).status_code == 400
-    # a versioned container is deleted only with versioning off and no versions left
+    # a versioned container is deleted only when no versions are left
     swift.delete_object(url, token, name, "obj")
     assert httpx.delete(f"{url}/{name}", headers=auth).status_code == 409
     swift.post_container(url, token, name, headers={"X-Versions-Enabled": "false"})
-    assert httpx.delete(f"{url}/{name}", headers=auth).status_code == 409
+    refused = httpx.delete(f"{url}/{name}", headers=auth)
+    assert refused.status_code == 409
+    assert refused.text == "Delete all versions before deleting container."
     for entry in versions(url, token, name):
         assert httpx.delete(f"{url}/{name}/obj", params={"version-id": entry["version_id"]},
                             headers=auth).status_code == 204

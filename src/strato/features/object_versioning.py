@@ -11,12 +11,13 @@ enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-E
   and removes the object; its versions stay readable.
 - ``?version-id=<id>`` on GET, HEAD, COPY and DELETE reaches one version: reading a delete
   marker is 404; deleting a version removes only that version (and the current object if it
-  was the current version). PUT/POST with ``version-id`` is 400 (404 for an unknown id).
+  was the current version). Only the account owner reaches specific versions (container
+  ACLs do not), as in Swift. PUT/POST with ``version-id`` is 400 (404 for an unknown id).
 - ``GET <container>?versions`` lists every version with ``version_id`` and ``is_latest``
   (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
   ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
 - POST changes the current version's metadata without creating a new version.
-- A versioned container can be deleted only when versioning is off and no versions remain.
+- A versioned container can be deleted only when no versions remain (409 otherwise).
 
 Versions live in a hidden container ``\\x00versions\\x00<container>`` of the same account
 (clients cannot name it: request paths never contain NUL), each as
@@ -32,16 +33,16 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.container import CONTAINER_SYSMETA
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import listing_date
+from strato.api.swift.headers import header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
-from strato.api.swift.object import OBJECT_SYSMETA
-from strato.api.swift.pipeline import Feature, Handler
+from strato.api.swift.object import OBJECT_SYSMETA, split_target
+from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, ObjectNotFound
 from strato.features.subrequest import may_write, subrequest
 from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
@@ -114,12 +115,10 @@ class ObjectVersioning(Feature):
             await self._set_flag(sr, record)
         elif method == "DELETE" and record is not None and state(record) is not None \
                 and sr.is_owner:
-            if state(record) == "true":
-                raise SwiftError(409)
             hidden = await storage.get_container(sr.account, hidden_name(sr.container))
             if hidden is not None:
                 if hidden.object_count:
-                    raise SwiftError(409)
+                    raise SwiftError(409, "Delete all versions before deleting container.")
                 response = await call_next(sr)
                 with contextlib.suppress(ContainerNotFound, ContainerNotEmpty):
                     await storage.delete_container(sr.account, hidden.name)
@@ -178,6 +177,7 @@ class ObjectVersioning(Feature):
         if method == "PUT" and flag == "true" and hidden is not None:
             if not may_write(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
+            _check_quota(sr, primary, hidden)
             await self._keep_null_version(sr, primary, hidden)
             vid = new_version_id()
             sr.state.setdefault(OBJECT_SYSMETA, {})[VERSION_ID] = vid
@@ -265,7 +265,7 @@ class ObjectVersioning(Feature):
                 raise SwiftError(400, f"{method} to a specific version is not allowed")
             return await self._make_latest(sr, primary, version, vid)
         if method == "DELETE":
-            if not may_write(sr, primary):
+            if not _may_read(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             if vid == "null":  # the current object goes; its versions stay
                 if current is not None:
@@ -295,12 +295,33 @@ class ObjectVersioning(Feature):
             assert hidden is not None
             if not _may_read(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
+            if method == "COPY":
+                return await self._copy_version(sr, call_next, hidden, version)
             sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
             sub.state["authorize_override"] = True
+            sub.state.pop("authorize_scope", None)  # the hidden container is part of primary
             response = await call_next(sub)
         if method != "COPY":
             response.headers["X-Object-Version-Id"] = vid
         return response
+
+    async def _copy_version(self, sr: SwiftRequest, call_next: Handler,
+                            hidden: ContainerRecord, version: ObjectRecord) -> Response:
+        """COPY ?version-id=: a PUT of the destination from the version, through the whole
+        pipeline, so that a versioned destination gets a new version of its own."""
+        destination = sr.headers.get("destination")
+        if not destination:
+            raise SwiftError(412, "You must specify a Destination header")
+        container, obj = split_target(destination, "Destination")
+        account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
+        headers = {k: v for k, v in sr.headers.items()
+                   if k not in ("destination", "destination-account", "content-length")}
+        headers.update({"x-copy-from": quote(f"{hidden.name}/{version.name}"),
+                        "x-copy-from-account": sr.account, "content-length": "0"})
+        put = subrequest(sr, account=account, container=container, obj=obj, method="PUT",
+                         headers=headers, query={})
+        top: Handler = put.state.get(PIPELINE, call_next)
+        return await top(put)
 
     async def _make_latest(self, sr: SwiftRequest, primary: ContainerRecord,
                            version: ObjectRecord, vid: str) -> Response:
@@ -322,9 +343,17 @@ class ObjectVersioning(Feature):
         # authorise and build the container headers as a plain HEAD would
         head = await call_next(subrequest(sr, method="HEAD", query={}))
         assert primary is not None and sr.container is not None
-        # a version listing is JSON unless the client asks for another format
-        fmt = "json" if "format" not in sr.request.query and "accept" not in sr.headers \
-            else listing_format(sr.request)
+        # version listings exist only as JSON (406 for anything else, as Swift answers)
+        fmt = "json"
+        if "format" in sr.request.query or "accept" in sr.headers:
+            try:
+                fmt = listing_format(sr.request)
+            except SwiftError:
+                fmt = ""
+            accept = sr.headers.get("accept", "")
+            if fmt != "json" or ("format" not in sr.request.query and not any(
+                    t in accept for t in ("application/json", "application/*", "*/*"))):
+                raise SwiftError(406)
         query = listing_query(sr.request)
         version_marker = sr.request.query.get("version_marker", "")
         if version_marker and not query.marker:
@@ -364,7 +393,16 @@ class ObjectVersioning(Feature):
             hquery = ListingQuery(prefix=query.prefix, marker=hmarker,
                                   end_marker=query.end_marker, delimiter=query.delimiter,
                                   limit=limit, reverse=query.reverse)
-            latest_seen: set[str] = set()
+            newest: dict[str, str | None] = {}
+
+            async def newest_of(name: str) -> str | None:
+                assert hidden is not None
+                if name not in newest:
+                    page = await storage.list_objects(hidden, ListingQuery(
+                        prefix=name + "\x00", limit=1))
+                    newest[name] = page[0].name if page else None
+                return newest[name]
+
             for entry in await storage.list_objects(hidden, hquery):
                 if isinstance(entry, Subdir):
                     items.append(((entry.name, ""), {"subdir": entry.name}))
@@ -372,12 +410,8 @@ class ObjectVersioning(Feature):
                 name, vid = split_key(entry.name)
                 current = await current_of(name)
                 is_latest = current is not None and current.meta.get(VERSION_ID) == vid
-                if entry.content_type == DELETE_MARKER and current is None and \
-                        name not in latest_seen:
-                    newest = await storage.list_objects(hidden, ListingQuery(
-                        prefix=name + "\x00", limit=1))
-                    is_latest = bool(newest) and newest[0].name == entry.name
-                latest_seen.add(name)
+                if entry.content_type == DELETE_MARKER and current is None:
+                    is_latest = await newest_of(name) == entry.name
                 items.append(((name, version_key("", vid)), _entry(entry, name, vid,
                                                                    is_latest)))
         # null versions: current objects that carry no version id
@@ -418,7 +452,20 @@ def _entry(record: ObjectRecord, name: str, vid: str, is_latest: bool) -> dict[s
 
 
 def _may_read(sr: SwiftRequest, container: ContainerRecord) -> bool:
-    if sr.state.get("authorize_override") or sr.is_owner:
-        return True
-    return sr.services.authorizer.can_read(sr.auth, container.meta.get("x-container-read"),
-                                           sr.headers.get("referer"))
+    """Version-specific access needs the account owner (container ACLs do not reach it)."""
+    return bool(sr.state.get("authorize_override")) or sr.is_owner
+
+
+def _check_quota(sr: SwiftRequest, primary: ContainerRecord, hidden: ContainerRecord) -> None:
+    """Versions count toward the container's quota, as in Swift (the quota feature sees the
+    container's current objects only)."""
+    try:
+        length = sr.request.content_length or 0
+    except Exception:
+        return
+    quota_bytes = primary.meta.get("x-container-meta-quota-bytes", "")
+    quota_count = primary.meta.get("x-container-meta-quota-count", "")
+    if quota_bytes.isdigit() and hidden.bytes_used + length > int(quota_bytes):
+        raise SwiftError(413, "Upload exceeds quota.")
+    if quota_count.isdigit() and hidden.object_count + 1 > int(quota_count):
+        raise SwiftError(413, "Upload exceeds quota.")

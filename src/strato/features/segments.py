@@ -17,7 +17,7 @@ from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified
-from strato.api.swift.object import AUTHORIZE_OVERRIDE, STORED_HEADERS, split_target
+from strato.api.swift.object import STORED_HEADERS, override_allows, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
 from strato.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.stores.blob.base import BlobNotFound
@@ -42,7 +42,7 @@ class Piece:
 
 def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
     """The core's read rule: owner, a matching read ACL, or an authorising feature."""
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account):
@@ -52,7 +52,7 @@ def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) 
 
 
 def can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account):

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 from strato.api.http import REASONS, Message, Request, Response
+from strato.api.swift.acl import ACCOUNT_ACCESS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
-from strato.api.swift.pipeline import Handler
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
+from strato.api.swift.pipeline import PIPELINE, Handler
 from strato.stores.metadata.records import ContainerRecord
 
 
@@ -62,6 +64,8 @@ def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
     state = {}
     if sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
     return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
@@ -96,9 +100,15 @@ def subrequest(sr: SwiftRequest, *, account: str | None = None, container: str |
                       headers=dict(sr.request.headers if headers is None else headers),
                       query=dict(sr.request.query if query is None else query),
                       state={})
-    state = {}
+    state: dict[str, Any] = {}
+    if PIPELINE in sr.state:
+        state[PIPELINE] = sr.state[PIPELINE]
+    if account == sr.account and ACCOUNT_ACCESS in sr.state:
+        state[ACCOUNT_ACCESS] = sr.state[ACCOUNT_ACCESS]
     if keep_override and sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
     return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
@@ -113,7 +123,8 @@ def quoted_path(account: str, container: str, obj: str) -> str:
 
 def may_write(sr: SwiftRequest, container: ContainerRecord | None) -> bool:
     """The caller may write into `container` (owner, write ACL, or an authorising feature)."""
-    if sr.state.get(AUTHORIZE_OVERRIDE) or sr.is_owner:
+    if override_allows(sr, container.account if container else sr.account, container) or (
+            sr.is_owner):
         return True
     acl = container.meta.get("x-container-write") if container else None
     return sr.services.authorizer.can_write(sr.auth, acl)

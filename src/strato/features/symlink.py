@@ -37,7 +37,7 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text
 from strato.api.swift.object import OBJECT_SYSMETA, split_target
-from strato.api.swift.pipeline import Feature, Handler
+from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ObjectRecord
 
@@ -49,6 +49,7 @@ TARGET, ACCOUNT, ETAG, BYTES = (SYS + "target", SYS + "target-account", SYS + "t
 USER_HEADERS = {TARGET: "X-Symlink-Target", ACCOUNT: "X-Symlink-Target-Account",
                 ETAG: "X-Symlink-Target-Etag", BYTES: "X-Symlink-Target-Bytes"}
 FORM_ERROR = "X-Symlink-Target header must be of the form <container name>/<object name>"
+SLO_SIZE = "x-object-sysmeta-slo-size"
 LOOP_ERROR = f"Too many levels of symbolic links, maximum allowed is {SYMLOOP_MAX}"
 
 
@@ -146,8 +147,11 @@ class Symlink(Feature):
                                        keep_override=current is sr))
             account, container, obj = link_target(current.account, record)
             keep = current is sr and (account, container) == (sr.account, sr.container)
+            # the target gets no temp URL parameters: their signature names the link's path
+            query = {k: v for k, v in current.request.query.items()
+                     if not k.startswith("temp_url_")}
             current = subrequest(current, account=account, container=container, obj=obj,
-                                 keep_override=keep)
+                                 query=query, keep_override=keep)
             last = location(account, container, obj)
             target_etag = static_etag
             hops += 1
@@ -160,8 +164,10 @@ class Symlink(Feature):
             raise SwiftError(409, f"Object Etag {record.etag!r} does not match "
                              f"X-Symlink-Target-Etag header {target_etag!r}",
                              {"Content-Location": last})
+        # the target runs the whole pipeline, so a large-object target is assembled
+        top: Handler = final.state.get(PIPELINE, call_next)
         try:
-            response = await call_next(final)
+            response = await top(final)
         except SwiftError as exc:
             raise _with_location(exc, last) from None
         response.headers["Content-Location"] = last
@@ -225,6 +231,7 @@ class Symlink(Feature):
         if record is None:
             raise SwiftError(409, "X-Symlink-Target does not exist",
                              {"Content-Location": final_last or last})
+        # a static link to a large object names the manifest's own etag, as in Swift
         found = record.meta.get(ETAG, record.etag) if is_symlink(record) else record.etag
         if demanded and demanded != found:
             raise SwiftError(409, f"Object Etag {found!r} does not match "

@@ -247,8 +247,10 @@ def reference(names: list[str], q: ListingQuery) -> list[str]:
                     if len(n) > end + 1:
                         continue
                 else:
-                    sub = "/" + n[: end + 1]  # subdirs marked with a leading slash
-                    if (not out or out[-1] != sub) and n[: end + 1] != q.marker:
+                    cut = end + len(delim)
+                    sub = "/" + n[:cut]  # subdirs marked with a leading slash
+                    lower = q.end_marker if q.reverse else q.marker
+                    if (not out or out[-1] != sub) and n[:cut] != lower:
                         out.append(sub)
                     continue
         out.append(n)
@@ -288,6 +290,7 @@ QUERIES = [
     ListingQuery(marker="d1/", delimiter="/"),
     ListingQuery(marker="top100", reverse=True, limit=20),
     ListingQuery(marker="top100", end_marker="d4", reverse=True, delimiter="/"),
+    ListingQuery(marker="top100", end_marker="d2/", reverse=True, delimiter="/"),
     ListingQuery(path="d0"),
     ListingQuery(path="d0/s2", limit=30),
     ListingQuery(path="a/b"),
@@ -295,6 +298,8 @@ QUERIES = [
     ListingQuery(prefix="é"),
     ListingQuery(prefix="\ud7ff"),
     ListingQuery(delimiter="s"),
+    ListingQuery(delimiter="1/"),  # Swift allows multi-character delimiters
+    ListingQuery(delimiter="1/", reverse=True),
     ListingQuery(prefix="d", delimiter="/", limit=3),
 ]
 

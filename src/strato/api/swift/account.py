@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from strato.api.http import Response
@@ -34,9 +35,12 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
         "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(stats.bytes_used),
         "Accept-Ranges": "bytes",
     }
+    # an account without a row yet exists implicitly (Swift's account_autocreate answers
+    # with the current time too)
+    created = record.created_at if record is not None else time.time()
+    headers["X-Timestamp"] = x_timestamp(created)
+    headers["X-Put-Timestamp"] = x_timestamp(created)
     if record is not None:
-        headers["X-Timestamp"] = x_timestamp(record.created_at)
-        headers["X-Put-Timestamp"] = x_timestamp(record.created_at)
         for key, value in record.meta.items():
             if key in OWNER_HEADERS and not sr.is_owner:
                 continue

@@ -19,12 +19,8 @@ FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/
 def listing_format(request: Request) -> str:
     """`format=` wins; else negotiate on Accept like Swift (406 when nothing fits)."""
     fmt = request.query.get("format", "").lower()
-    if fmt in FORMATS:
-        return fmt
-    if fmt.startswith("json"):
-        return "json"
-    if fmt.startswith("xml"):
-        return "xml"
+    if fmt:  # as Swift: a format it does not know means plain text, whatever Accept says
+        return fmt if fmt in FORMATS else "plain"
     accept = request.headers.get("accept", "").strip()
     if not accept:
         return "plain"
@@ -40,7 +36,8 @@ def listing_format(request: Request) -> str:
                     q = 0.0
         for fmt_name, candidates in (("plain", ("text/plain", "text/*", "*/*")),
                                      ("json", ("application/json", "application/*")),
-                                     ("xml", ("application/xml", "text/xml"))):
+                                     ("xml", ("application/xml",)),
+                                     ("text/xml", ("text/xml",))):
             if media.lower() in candidates and q > best_q:
                 # exact types beat wildcards at equal q; earlier entries beat later ones
                 best, best_q = fmt_name, q - (0.0001 if "*" in media else 0) - order * 1e-6
@@ -52,18 +49,12 @@ def listing_format(request: Request) -> str:
 def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) -> ListingQuery:
     q = request.query
     limit = max_limit
-    if "limit" in q:
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise SwiftError(412, "Value of limit must be a positive integer") from None
-        if limit < 0:
-            raise SwiftError(412, "Value of limit must be a positive integer")
+    given = q.get("limit", "")
+    if given.isascii() and given.isdigit():  # as Swift: anything but digits is ignored, not refused
+        limit = int(given)
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")
     delimiter = q.get("delimiter", "")
-    if delimiter and len(delimiter) > 1:
-        raise SwiftError(412, "Bad delimiter")
     for key in ("marker", "end_marker", "prefix", "path"):
         if len(q.get(key, "").encode("utf-8")) > 1024 * 4:
             raise SwiftError(400, f"Value of {key} too long")
@@ -101,8 +92,9 @@ def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
     if fmt == "json":
         headers["Content-Type"] = "application/json; charset=utf-8"
         return Response(200, headers, orjson.dumps(list(entries)))
-    if fmt == "xml":
-        headers["Content-Type"] = "application/xml; charset=utf-8"
+    if fmt in ("xml", "text/xml"):  # text/xml only when the client's Accept named it
+        headers["Content-Type"] = ("text/xml" if fmt == "text/xml" else "application/xml"
+                                   ) + "; charset=utf-8"
         item = "object" if kind == "container" else "container"
         parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind} name={quoteattr(name)}>']
         for entry in entries:
@@ -117,6 +109,7 @@ def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
         return Response(200, headers, "".join(parts).encode("utf-8"))
     headers["Content-Type"] = "text/plain; charset=utf-8"
     if not entries:
+        headers["Content-Length"] = "0"  # Swift sends it on an empty 204 listing
         return Response(204, headers, b"")
     text = "".join(f"{e.get('name', e.get('subdir'))}\n" for e in entries)
     return Response(200, headers, text.encode("utf-8"))

@@ -16,6 +16,9 @@ from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
 
 Handler = Callable[[SwiftRequest], Awaitable[Response]]
+PIPELINE = "pipeline"
+"""`sr.state` key: the whole pipeline, for a feature that must re-enter it from the top for
+another path (symlink targets that are large objects, as Swift's response path allows)."""
 
 
 class Feature(abc.ABC):

@@ -14,7 +14,7 @@ from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
-from strato.api.swift.pipeline import build_pipeline
+from strato.api.swift.pipeline import PIPELINE, build_pipeline
 from strato.features import FEATURES
 
 log = logging.getLogger("strato.swift")
@@ -61,12 +61,13 @@ class SwiftFrontend:
         obj = parts[2] if len(parts) > 2 and parts[2] else None
         if not account or (obj is not None and container is None) or (
                 len(parts) > 2 and parts[2] and not parts[1]):
-            raise SwiftError(412, "Bad URL")
+            raise SwiftError(404)  # an empty path segment: Swift's proxy answers 404
         if len(account.encode("utf-8")) > MAX_ACCOUNT_NAME_LENGTH:
             raise SwiftError(400, "Account name length too long")
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
         auth = await self.services.identity.validate_token(token) if token else None
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
+        sr.state[PIPELINE] = self.pipeline
         if auth is not None and not sr.is_owner:
             record = await self.services.storage.get_account(account)
             sr.state[ACCOUNT_ACCESS] = account_access(
