@@ -69,7 +69,7 @@ from strato.features.segments import (
     large_object_response,
     target_object,
 )
-from strato.features.subrequest import make_subrequest, status_line
+from strato.features.subrequest import make_subrequest, plain_headers, status_line, subrequest
 from strato.features.symlink import ETAG as SYMLINK_ETAG
 from strato.features.symlink import SYMLOOP_MAX, is_symlink, link_target
 from strato.stores.blob.base import BlobNotFound
@@ -82,6 +82,7 @@ MAX_RECURSION_DEPTH = 10
 SYSMETA_SLO_ETAG = "x-object-sysmeta-slo-etag"
 SYSMETA_SLO_SIZE = "x-object-sysmeta-slo-size"
 MARKER = "x-static-large-object"
+VERSION_ID = "x-object-sysmeta-version-id"
 RESERVED_HEADER_MESSAGE = ("X-Static-Large-Object is a reserved header. To create a static "
                            "large object add query param multipart-manifest=put.")
 _HEARTBEAT_REASONS = {
@@ -402,6 +403,8 @@ class StaticLargeObject(Feature):
 
     # ---- GET / HEAD -----------------------------------------------------------------
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        if "version-id" in sr.request.query:
+            return await self._get_version(sr, call_next)
         container, record = await target_object(sr)
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
@@ -423,6 +426,8 @@ class StaticLargeObject(Feature):
         headers = object_headers(record)
         headers["Etag"] = f'"{etag}"'
         headers["X-Manifest-Etag"] = record.etag
+        if VERSION_ID in record.meta:
+            headers["X-Object-Version-Id"] = record.meta[VERSION_ID]
         if part is not None:
             if entries is None:
                 entries = await self._entries(reader, record)
@@ -460,6 +465,50 @@ class StaticLargeObject(Feature):
         sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=chunks(),
                               query={"multipart-manifest": "put"}, account=dest[0])
         return copied_from(await self._put(sub, call_next), source, dest, record)
+
+    async def _get_version(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        """`?version-id=`: the versioning feature finds the version; if it is an SLO, its
+        manifest (read through the pipeline) is served as the large object."""
+        probe = subrequest(sr, method="GET", headers=plain_headers(sr.headers),
+                           query={**sr.request.query, "multipart-manifest": "get"},
+                           keep_override=True)
+        try:
+            found = await call_next(probe)
+        except SwiftError:
+            return await call_next(sr)
+        body = found.body
+        if found.status != 200 or found.headers.get("X-Static-Large-Object") != "True":
+            if not isinstance(body, bytes):
+                await body.aclose()  # type: ignore[attr-defined]
+            return await call_next(sr)
+        raw = body if isinstance(body, bytes) else b"".join([c async for c in body])
+        try:
+            entries = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SwiftError(500, "Unable to load SLO manifest") from None
+        etag, size = slo_etag(entries), sum(segment_length(s) for s in entries)
+        headers = {k: v for k, v in found.headers.items()
+                   if k.lower() not in ("content-length", "etag")}
+        headers.setdefault("Content-Type", "application/octet-stream")
+        headers["Etag"] = f'"{etag}"'
+        headers["X-Manifest-Etag"] = found.headers.get("Etag", "").strip('"')
+        reader = _Reader(sr)
+        part = _part_number(sr)
+        if part is not None:
+            return await self._part(sr, reader, headers, entries, part, size)
+        try:
+            timestamp = float(found.headers.get("X-Timestamp", "0"))
+        except ValueError:
+            timestamp = 0.0
+        status = evaluate(sr.headers, etag, timestamp)
+        if status is not None:
+            headers.pop("Content-Type", None)
+            return Response(status, headers, b"")
+
+        def source(start: int, end: int) -> AsyncIterator[Piece]:
+            return reader.pieces(entries, start, end - 1)
+
+        return await large_object_response(sr, headers, size, headers["Content-Type"], source)
 
     @staticmethod
     async def _part(sr: SwiftRequest, reader: _Reader, headers: dict[str, str],
