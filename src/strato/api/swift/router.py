@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from strato.api.http import Request, Response, json_response, text_response
 from strato.api.swift.account import handle_account
@@ -43,6 +44,9 @@ class SwiftFrontend:
             if exc.status >= 400:
                 log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,
                          exc.message or "", request.trans_id)
+            if exc.status == 401 and request.path.startswith("/v1/"):
+                account = request.path[len("/v1/"):].split("/", 1)[0]
+                exc.headers.setdefault("Www-Authenticate", f'Swift realm="{quote(account)}"')
             return error_response(exc.status, exc.message, exc.headers)
 
     async def _dispatch(self, request: Request) -> Response:
