@@ -27,7 +27,10 @@ def test_container_name_length(tester: tuple[str, str]) -> None:
     with raw(tester) as http:
         ok = uniq() + "c" * (256 - 14)
         assert http.put(ok).status_code == 201
-        assert http.put(ok + "c").status_code == 400
+        too_long = http.put(ok + "c")
+        assert too_long.status_code == 400
+        assert too_long.headers["Content-Type"] == "text/html; charset=UTF-8"
+        assert b"longer than 256" in too_long.content
         assert http.head(ok + "c").status_code == 404
 
 

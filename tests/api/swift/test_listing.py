@@ -62,6 +62,14 @@ def test_formats_and_accept(tester: tuple[str, str], listed: str) -> None:
             assert first is not None and first.findtext("name") == "a"
             assert first.findtext("bytes") == "1"
         assert http.get(listed, headers={"Accept": "image/png"}).status_code == 406
+        # HEAD says which format a GET would answer in
+        assert http.head(listed, params={"format": "json"}).headers["Content-Type"] == (
+            "application/json; charset=utf-8")
+        assert http.head(listed, headers={"Accept": "application/xml"}
+                         ).headers["Content-Type"] == "application/xml; charset=utf-8"
+        assert http.head(listed).headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert http.head("", params={"format": "json"}).headers["Content-Type"] == (
+            "application/json; charset=utf-8")
         # an unknown format is plain text, as in Swift
         assert http.get(listed, params={"format": "yaml"},
                         headers={"Accept": "application/json"}).text.startswith("a\na/b\n")

@@ -15,7 +15,13 @@ from strato.api.swift.constraints import (
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import pick, removals, title_case, x_timestamp
-from strato.api.swift.listing import container_entry, listing_format, listing_query, render
+from strato.api.swift.listing import (
+    container_entry,
+    listing_content_type,
+    listing_format,
+    listing_query,
+    render,
+)
 
 META_PREFIXES = ("x-account-meta-",)
 RESERVED_END = "\x00\U0010ffff"
@@ -55,7 +61,7 @@ async def handle_account(sr: SwiftRequest) -> Response:
     if method in ("HEAD", "GET"):
         headers = await account_headers(sr)
         if method == "HEAD":
-            headers["Content-Type"] = "text/plain; charset=utf-8"
+            headers["Content-Type"] = listing_content_type(listing_format(sr.request))
             headers["Content-Length"] = "0"
             return Response(204, headers)
         fmt = listing_format(sr.request)

@@ -16,6 +16,11 @@ from strato.stores.metadata.records import ContainerRecord, ListingQuery, Object
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
 
 
+def listing_content_type(fmt: str) -> str:
+    """The Content-Type a listing in `fmt` carries (also on HEAD, as Swift's middleware)."""
+    return FORMATS.get(fmt, fmt) + "; charset=utf-8"
+
+
 def listing_format(request: Request) -> str:
     """`format=` wins; else negotiate on Accept like Swift (406 when nothing fits)."""
     fmt = request.query.get("format", "").lower()

@@ -320,7 +320,7 @@ async def post_object(sr: SwiftRequest) -> Response:
     meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
-                                    delete_at)
+                                    delete_at, touch=True)
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)

@@ -75,9 +75,10 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def update_container_meta(
-        self, account: str, name: str, set_meta: dict[str, str], remove: Sequence[str]
+        self, account: str, name: str, set_meta: dict[str, str], remove: Sequence[str],
+        now: float | None = None,
     ) -> ContainerRecord:
-        """Raises NotFound."""
+        """Raises NotFound. With `now`, also moves the put timestamp (Swift's POST does)."""
 
     @abc.abstractmethod
     async def delete_container(self, account: str, name: str) -> None:
@@ -98,9 +99,12 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def update_object(
         self, container_id: int, name: str, meta: dict[str, str], content_type: str | None,
-        delete_at: int | None,
+        delete_at: int | None, now: float | None = None,
     ) -> ObjectRecord:
-        """Replace the metadata of an existing object (Swift POST). Raises NotFound."""
+        """Replace the metadata of an existing object (Swift POST). Raises NotFound.
+
+        With `now`, the object's timestamp moves too (a Swift POST changes Last-Modified).
+        """
 
     @abc.abstractmethod
     async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
