@@ -236,3 +236,9 @@ def test_unknown_method_is_405(tester: tuple[str, str], box: str) -> None:
         assert http.request("PATCH", f"{box}/keep", content=b"x").status_code == 405
         assert http.request("PATCH", box).status_code == 405
     assert state(tester, box) == before
+
+
+def test_version_only_path_is_a_bad_url(server: Server) -> None:
+    for path in ("/v1", "/v1/"):
+        resp = httpx.put(f"{server.url}{path}")
+        assert resp.status_code == 412 and resp.text == "Bad URL"

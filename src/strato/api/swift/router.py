@@ -62,6 +62,8 @@ class SwiftFrontend:
             return json_response(200, self.capabilities.document())
         if path == "/healthcheck":
             return text_response(200, "OK")
+        if path in ("/v1", "/v1/"):
+            raise SwiftError(412, "Bad URL")  # a version without an account
         parts = path[len("/v1/"):].split("/", 2) if path.startswith("/v1/") else [""]
         account = parts[0]
         container = parts[1] if len(parts) > 1 and parts[1] else None
