@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.api.swift.helpers import conn, raw, uniq
