@@ -65,6 +65,8 @@ class SwiftFrontend:
         obj = parts[2] if len(parts) > 2 and parts[2] else None
         if not account or (obj is not None and container is None) or (
                 len(parts) > 2 and parts[2] and not parts[1]):
+            if path.rstrip("/") == "/v1":
+                raise SwiftError(412, "Bad URL")
             raise SwiftError(404)  # an empty path segment: Swift's proxy answers 404
         if len(account.encode("utf-8")) > MAX_ACCOUNT_NAME_LENGTH:
             raise SwiftError(400, "Account name length too long")
