@@ -23,7 +23,7 @@ import uvloop
 from bench import strato_server, suite
 from bench import swift_cluster as sc
 from bench import workloads as w
-from bench.machine import describe
+from bench.machine import describe, load
 from bench.measure import Result
 
 FULL = suite.Plan(small_c1=1000, small_c32=5000, list_sizes=[20_000], list_repeats=30,
@@ -157,6 +157,55 @@ def report(out: dict[str, dict[str, Result]]) -> tuple[str, dict[str, dict[str, 
     return "\n".join(lines), ratios
 
 
+# issue 5's targets: (label, workload, figure, higher_is_better, minimum advantage)
+TARGETS = [
+    ("4 KiB GET c=32 ops/s >= 10x", "4k GET c=32", "ops_s", True, 10.0),
+    ("4 KiB HEAD c=32 ops/s >= 10x", "4k HEAD c=32", "ops_s", True, 10.0),
+    ("4 KiB GET c=32 CPU/op <= 1/10", "4k GET c=32", "cpu_ms_per_op", False, 10.0),
+    ("4 KiB HEAD c=32 CPU/op <= 1/10", "4k HEAD c=32", "cpu_ms_per_op", False, 10.0),
+    ("4 KiB PUT c=32 ops/s >= 5x", "4k PUT c=32", "ops_s", True, 5.0),
+    ("4 KiB DELETE c=32 ops/s >= 5x", "4k DELETE c=32", "ops_s", True, 5.0),
+    ("4 KiB GET c=1 p50 <= 1/4", "4k GET c=1", "p50", False, 4.0),
+    ("4 KiB PUT c=1 p50 <= 1/4", "4k PUT c=1", "p50", False, 4.0),
+    ("4 KiB DELETE c=1 p50 <= 1/4", "4k DELETE c=1", "p50", False, 4.0),
+]
+
+
+def targets(out: dict[str, dict[str, Result]]) -> str:
+    """Each target against the strongest Swift configuration measured (the smallest
+    advantage), plus the nginx, large-PUT and memory targets."""
+    rivals = [k for k in ("swift-1w", "swift-2w") if k in out]
+    ours = out["strato"]
+    lines = ["targets (vs the better of " + ", ".join(rivals) + "):"]
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    for label, key, attr, higher, need in TARGETS:
+        if key not in ours:
+            continue
+        adv = min(advantage(value(ours[key], attr), value(out[r][key], attr), higher)
+                  for r in rivals if key in out[r])
+        lines.append(f"  {verdict(adv >= need)}  {label:<34} {adv:6.2f}x")
+    for key in ours:
+        if key.startswith("list first"):
+            adv = min(advantage(ours[key].pct(50), out[r][key].pct(50), False)
+                      for r in rivals if key in out[r])
+            lines.append(f"  {verdict(adv >= 5)}  {key + ' p50 <= 1/5':<34} {adv:6.2f}x")
+        if key.startswith("PUT "):
+            adv = min(advantage(ours[key].mb_s, out[r][key].mb_s, True)
+                      for r in rivals if key in out[r])
+            lines.append(f"  {verdict(adv >= 2)}  {key + ' MB/s >= 2x':<34} {adv:6.2f}x")
+        if key.startswith("GET ") and key in out.get("nginx", {}):
+            frac = ours[key].mb_s / out["nginx"][key].mb_s
+            lines.append(f"  {verdict(frac >= 0.8)}  {key + ' >= 80% of nginx':<34} {frac:6.0%}")
+        if key.startswith(("PUT ", "GET ")):
+            rss = ours[key].peak_rss / 1e6
+            lines.append(f"  {verdict(rss < 200)}  {key + ' peak RSS < 200 MB':<34} "
+                         f"{rss:6.0f} MB")
+    return "\n".join(lines)
+
+
 def chart(ratios: dict[str, dict[str, float]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -206,6 +255,9 @@ def main() -> None:
     text, ratios = report(out)
     print()
     print(text)
+    print()
+    print(targets(out))
+    print(load())
     print(f"\n{'quick ' if args.quick else ''}comparison took {time.monotonic() - t0:.0f} s "
           f"(pid {os.getpid()})")
     if args.chart:

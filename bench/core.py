@@ -14,7 +14,7 @@ from pathlib import Path
 import uvloop
 
 from bench import strato_server, suite
-from bench.machine import describe
+from bench.machine import describe, load
 from bench.workloads import Target
 
 
@@ -38,6 +38,7 @@ def main() -> None:
             server.stop()
     print()
     print(suite.table(results))
+    print(load())
     if args.json:
         args.json.write_text(json.dumps({k: vars(r) | {"latencies": None}
                                          for k, r in results.items()}, indent=1))

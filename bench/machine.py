@@ -39,4 +39,10 @@ def describe() -> str:
                          ("strato", "uvicorn", "uvloop", "httptools", "aiohttp"))
     return (f"machine: {os.cpu_count()} CPUs ({_cpu_model()}), {mem:.0f} GiB RAM, "
             f"disk {_disk()}, {platform.platform()}\n"
-            f"python {platform.python_version()}; {versions}")
+            f"python {platform.python_version()}; {versions}\n{load()}")
+
+
+def load() -> str:
+    """The machine is shared: say how busy it was, since absolute figures depend on it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average: {one:.1f} {five:.1f} {fifteen:.1f} (on {os.cpu_count()} CPUs)"

@@ -13,7 +13,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
+from strato.api.swift.errors import SwiftError
+from strato.features.slo import parse_manifest_put, raw_manifest, slo_etag
 from tests.harness import Server
 
 MIB = 1024 * 1024
@@ -295,3 +298,45 @@ def test_heartbeat_put_answers_202_and_reports_in_the_body(tester: tuple[str, st
     text = bad.text.split("\n")
     assert "Response Status: 400 Bad Request" in text and "Response Body: Bad Request" in text
     assert text[-3:] == ["Errors:", "nope/seg, 404 Not Found", ""]
+
+
+def test_manifest_checks_and_etag_rules_unit() -> None:
+    """Unit: the pure parts — manifest shape checks and the SLO ETag formula."""
+    parsed = parse_manifest_put(
+        json.dumps([{"path": "/c/o", "etag": '"abc"', "size_bytes": "5", "range": "1-2"},
+                    {"data": base64.b64encode(b"xy").decode()}]).encode(), "/c/m")
+    assert parsed[0]["etag"] == "abc" and parsed[0]["size_bytes"] == 5
+    with pytest.raises(SwiftError) as bad:
+        parse_manifest_put(json.dumps([{"path": "/c/m"}, {"path": "/c/o", "range": "1-2,4-5"},
+                                       {"path": "/c/o", "size_bytes": 3, "range": "5-"}]
+                                      ).encode(), "/c/m")
+    assert bad.value.message == ("Index 0: manifest must not include itself as a segment\n"
+                                 "Index 1: multiple ranges (only one allowed)\n"
+                                 "Index 2: unsatisfiable range\n")
+    with pytest.raises(SwiftError):
+        parse_manifest_put(b"{}", "/c/m")
+    entries = [{"name": "/c/a", "hash": "h1", "bytes": 3},
+               {"name": "/c/b", "hash": "h2", "bytes": 9, "range": "0-3"},
+               {"data": base64.b64encode(b"z").decode()}]
+    expected = hashlib.md5(("h1" + "h2:0-3;" + hashlib.md5(b"z").hexdigest()).encode())
+    assert slo_etag(entries) == expected.hexdigest()
+    assert raw_manifest(entries)[1] == {"path": "/c/b", "etag": "h2", "size_bytes": 9,
+                                        "range": "0-3"}
+
+
+def test_symlinks_to_and_as_segments_of_an_slo(tester: tuple[str, str]) -> None:
+    http, url = client(tester)
+    container = f"sym-{uuid.uuid4().hex[:8]}"
+    _put_segments(http, url, container, {"a": b"a" * 5, "b": b"b" * 7})
+    assert http.put(f"{url}/{container}/link-b", content=b"",
+                    headers={"X-Symlink-Target": f"{container}/b"}).status_code == 201
+    manifest = [{"path": f"/{container}/a"}, {"path": f"/{container}/link-b", "size_bytes": 7}]
+    assert http.put(f"{url}/{container}/slo?multipart-manifest=put",
+                    json=manifest).status_code == 201
+    assert http.get(f"{url}/{container}/slo").content == b"a" * 5 + b"b" * 7
+    assert http.put(f"{url}/{container}/to-slo", content=b"",
+                    headers={"X-Symlink-Target": f"{container}/slo"}).status_code == 201
+    via_link = http.get(f"{url}/{container}/to-slo", headers={"Range": "bytes=3-6"})
+    assert via_link.status_code == 206 and via_link.content == b"aabb"
+    assert via_link.headers["X-Static-Large-Object"] == "True"
+    assert via_link.headers["Content-Location"].endswith(f"/{container}/slo")

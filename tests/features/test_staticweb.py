@@ -53,9 +53,9 @@ def test_listing_of_a_directory_without_index(server: Server,
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     page = resp.text
     assert "Listing of /v1/" in page and "/files/" in page
-    assert '<a href="a.txt">a.txt</a>' in page and '<a href="sub/">sub/</a>' in page
+    assert '<a href="./a%2Etxt">a.txt</a>' in page and '<a href="./sub/">sub/</a>' in page
     assert '<td class="colsize">2Ki</td>' not in page  # sub/b.txt is below, not listed here
-    assert '<a href="../">../</a>' in page
+    assert '<a href="../">../</a>' in page and "X-Backend" not in str(resp.headers)
     assert 'href="../style.css"' in page
     deeper = httpx.get(base + "/files/sub/").text
     assert '<td class="colsize">2Ki</td>' in deeper and 'href="../../style.css"' in deeper
@@ -93,3 +93,28 @@ def test_listings_need_rlistings_and_private_stays_private(
     conn.put_object(no_list, "page.txt", b"page")
     assert httpx.get(f"{root}/{no_list}/").status_code == 401
     assert httpx.get(f"{root}/{no_list}/page.txt").content == b"page"
+
+
+def test_temp_url_for_a_whole_site(server: Server,
+                                   website: tuple[str, swiftclient.Connection, str]) -> None:
+    """An empty-prefix temp URL opens a private site's listings, links carrying the URL."""
+    from swiftclient.utils import generate_temp_url
+
+    base, conn, container = website
+    site = container + "-tempurl"
+    conn.put_container(site, headers={"X-Container-Meta-Web-Listings": "true",
+                                      "X-Container-Meta-Temp-URL-Key": "site-key"})
+    conn.put_object(site, "d/page.txt", b"page")
+    root = base.rsplit("/", 1)[0]
+    path = root[root.index("/v1/"):] + f"/{site}/"
+    signed = generate_temp_url(path, 60, "site-key", "GET", prefix=True)
+    resp = httpx.get(server.url + signed)
+    assert resp.status_code == 200 and "Listing of /v1/" in resp.text
+    assert '<a href="./d/?temp_url_prefix=&amp;temp_url_expires=' in resp.text
+    assert resp.headers["content-disposition"] == "inline"
+    inner = httpx.get(server.url + signed.replace(f"/{site}/?", f"/{site}/d/?"))
+    assert inner.status_code == 200 and 'href="./page%2Etxt?temp_url_prefix=' in inner.text
+    assert httpx.get(server.url + signed.replace(f"/{site}/?", f"/{site}/d/page.txt?")
+                     ).content == b"page"
+    conn.post_container(site, {"X-Remove-Container-Meta-Web-Listings": "x"})
+    assert httpx.get(server.url + signed).status_code == 401  # only static web may answer

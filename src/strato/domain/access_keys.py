@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from strato.domain.identity import DEFAULT_DOMAIN_ID, IdentityNotFound
+from strato.domain.identity import DEFAULT_DOMAIN_ID, IdentityNotFound, new_secret
 from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.records import AccessKeyRecord, UserRecord
 
@@ -45,7 +45,7 @@ class AccessKeyService:
             raise IdentityNotFound(f"project {project_name or '(default)'!r}")
         if not await self.store.user_roles(user.id, project_id=project.id):
             raise IdentityNotFound(f"role of user {user_name!r} on project {project.name!r}")
-        record = AccessKeyRecord(secrets.token_hex(10).upper(), secrets.token_urlsafe(30),
+        record = AccessKeyRecord(secrets.token_hex(10).upper(), new_secret(30),
                                  user.id, project.id, time.time())
         return await self.store.create_access_key(record)
 

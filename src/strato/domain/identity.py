@@ -62,6 +62,15 @@ class IdentityNotFound(Exception):
     pass
 
 
+def new_secret(nbytes: int = 32) -> str:
+    """URL-safe random text that never starts with `-`, which command-line tools would take
+    for an option (`swift --os-auth-token -abc...` fails)."""
+    while True:
+        secret = secrets.token_urlsafe(nbytes)
+        if not secret.startswith("-"):
+            return secret
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -174,7 +183,7 @@ class IdentityService:
         await self.store.create_domain(DomainRecord(DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME))
         for role in SEED_ROLES:
             await self.ensure_role(role)
-        passwords = {"admin": secrets.token_urlsafe(12), "demo": secrets.token_urlsafe(12)}
+        passwords = {"admin": new_secret(12), "demo": new_secret(12)}
         await self.add_user("admin", passwords["admin"], project="admin", role="admin")
         await self.grant("admin", "ResellerAdmin", project="admin")
         await self.add_user("demo", passwords["demo"], project="demo", role="member")
@@ -252,7 +261,7 @@ class IdentityService:
                           domain_id: str | None = None, methods: tuple[str, ...] = ("password",),
                           expires_at: float | None = None, extra: dict[str, object] | None = None
                           ) -> IssuedToken:
-        token = secrets.token_urlsafe(32)
+        token = new_secret(32)
         now = time.time()
         record = TokenRecord(
             hash_token(token), user.id, project_id, domain_id, now,
@@ -427,7 +436,7 @@ class IdentityService:
             raise IdentityNotFound(f"role {missing[0]!r} is not held on the project")
         if await self.store.get_app_credential(name=name, user_id=user_id):
             raise IdentityConflict(f"application credential {name!r} already exists")
-        secret = secret or secrets.token_urlsafe(48)
+        secret = secret or new_secret(48)
         record = AppCredentialRecord(
             new_id(), name, user_id, project_id, await hash_password(secret),
             tuple(held[r].id for r in wanted), time.time(), expires_at, description,

@@ -88,7 +88,8 @@ class StorageService:
     async def update_container(self, account: str, name: str, set_meta: dict[str, str],
                                remove: Sequence[str] = ()) -> ContainerRecord:
         try:
-            return await self.meta.update_container_meta(account, name, set_meta, remove)
+            return await self.meta.update_container_meta(account, name, set_meta, remove,
+                                                         now=time.time())
         except NotFound as exc:
             raise ContainerNotFound(name) from exc
 
@@ -176,10 +177,12 @@ class StorageService:
 
     async def update_object(self, container: ContainerRecord, record: ObjectRecord,
                             meta: dict[str, str], content_type: str | None,
-                            delete_at: int | None) -> ObjectRecord:
+                            delete_at: int | None, *, touch: bool = False) -> ObjectRecord:
+        """Replace metadata; `touch` moves the timestamp too, as a client's POST does."""
         try:
             return await self.meta.update_object(container.id, record.name, meta,
-                                                 content_type, delete_at)
+                                                 content_type, delete_at,
+                                                 now=round(time.time(), 5) if touch else None)
         except NotFound as exc:
             raise ObjectNotFound(record.name) from exc
 

@@ -8,8 +8,9 @@ manifest — usually empty — naming their container and common prefix::
 A `GET`/`HEAD` of the manifest lists `segs` for objects starting with `big/` (URL-decoded
 header value) in byte order of name and streams their raw contents, one after another;
 `X-Object-Manifest` is echoed, `Content-Length` is the current total and the ETag is
-`"<md5 of the segments' etags concatenated>"`. Ranges (also several, across segment
-boundaries) work as on any object. Segments are read raw: a manifest whose own name falls
+`"<md5 of the segments' etags concatenated>"`. A single range works across segment
+boundaries; a request for several ranges gets the whole object (200), as from Swift.
+Segments are read raw: a manifest whose own name falls
 under its prefix contributes its own (usually empty) body and is never expanded again, so
 a prefix without a trailing slash is safe. Beyond 10000 segments the object is still
 served whole, without `Content-Length` or ETag, as Swift does. `GET
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from strato.api.http import Response
 from strato.api.swift.conditional import evaluate
@@ -34,6 +35,7 @@ from strato.api.swift.headers import title_case
 from strato.api.swift.object import OBJECT_SYSMETA, object_headers
 from strato.api.swift.pipeline import Feature, Handler
 from strato.features.segments import (
+    LOCATION,
     ContainerCache,
     Piece,
     SegmentError,
@@ -41,14 +43,23 @@ from strato.features.segments import (
     can_read,
     copy_assembled,
     copy_endpoints,
+    follow_link,
     large_object_response,
     stream_pieces,
     target_object,
 )
+from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
 
 MANIFEST = "x-object-manifest"
+VERSION_ID = "x-object-sysmeta-version-id"
 FORMAT_ERROR = "X-Object-Manifest must be in the format container/prefix"
+
+
+def manifest_target(value: str) -> tuple[str, str, str]:
+    """(container, "/", prefix) of a header value: URL-quoted, or raw UTF-8 on the wire."""
+    raw = unquote_to_bytes(value.encode("latin-1", "replace"))
+    return raw.decode("utf-8", "replace").partition("/")
 
 
 def _check_header(value: str) -> None:
@@ -133,7 +144,7 @@ class DynamicLargeObject(Feature):
         record = await storage.get_object(container, obj)
         if record is None or MANIFEST not in record.meta:
             return await call_next(sr)
-        segments = await self._segments(sr, record)
+        segments = await self._segments(sr, record.meta[MANIFEST])
         total = 0
         async for seg in segments.records():
             total += seg.size
@@ -141,8 +152,8 @@ class DynamicLargeObject(Feature):
                                     segments.pieces)
 
     @staticmethod
-    async def _segments(sr: SwiftRequest, record: ObjectRecord) -> _Segments:
-        seg_container_name, _, prefix = unquote(record.meta[MANIFEST]).partition("/")
+    async def _segments(sr: SwiftRequest, value: str) -> _Segments:
+        seg_container_name, _, prefix = manifest_target(value)
         try:
             seg_container = await ContainerCache(sr).readable(seg_container_name)
         except SegmentError as exc:
@@ -150,14 +161,49 @@ class DynamicLargeObject(Feature):
         return _Segments(sr, seg_container, prefix, await _page(sr, seg_container, prefix))
 
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        if "version-id" in sr.request.query:
+            return await self._get_version(sr, call_next)
         container, record = await target_object(sr)
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or MANIFEST not in record.meta:
-            return await call_next(sr)
-        segments = await self._segments(sr, record)
+            target = await follow_link(sr, call_next, record, "X-Object-Manifest")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         headers = object_headers(record)
         headers[title_case(MANIFEST)] = record.meta[MANIFEST]
+        if VERSION_ID in record.meta:
+            headers["X-Object-Version-Id"] = record.meta[VERSION_ID]
+        return await self._serve(sr, await self._segments(sr, record.meta[MANIFEST]), headers,
+                                 record.timestamp, record.content_type)
+
+    async def _get_version(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        """`?version-id=`: the versioning feature finds the version; if it is a manifest, it
+        is served as the large object."""
+        probe = subrequest(sr, method="HEAD", headers=plain_headers(sr.headers),
+                           keep_override=True)
+        try:
+            found = await call_next(probe)
+        except SwiftError:
+            return await call_next(sr)
+        value = found.headers.get(title_case(MANIFEST))
+        if found.status != 200 or not value:
+            return await call_next(sr)
+        headers = {k: v for k, v in found.headers.items()
+                   if k.lower() not in ("content-length", "etag")}
+        try:
+            timestamp = float(found.headers.get("X-Timestamp", "0"))
+        except ValueError:
+            timestamp = 0.0
+        return await self._serve(sr, await self._segments(sr, value), headers, timestamp,
+                                 found.headers.get("Content-Type", "application/octet-stream"))
+
+    @staticmethod
+    async def _serve(sr: SwiftRequest, segments: _Segments, headers: dict[str, str],
+                     timestamp: float, content_type: str) -> Response:
         if not segments.complete:
             headers.pop("Etag", None)
             if sr.request.method == "HEAD":
@@ -170,11 +216,11 @@ class DynamicLargeObject(Feature):
             md5.update(seg.etag.encode("ascii"))
         etag = md5.hexdigest()
         headers["Etag"] = f'"{etag}"'
-        status = evaluate(sr.headers, etag, record.timestamp)
+        status = evaluate(sr.headers, etag, timestamp)
         if status is not None:
             headers.pop("Content-Type", None)
             if status == 412:
                 headers["Content-Type"] = "text/html; charset=UTF-8"
             return Response(status, headers, b"")
-        return await large_object_response(sr, headers, total, record.content_type,
-                                           segments.pieces)
+        return await large_object_response(sr, headers, total, content_type,
+                                           segments.pieces, multiple_ranges=False)

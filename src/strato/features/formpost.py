@@ -43,7 +43,7 @@ from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.storage import ContainerNotFound, ObjectTooLarge
 from strato.features.multipart import MultipartError, MultipartReader, parse_disposition
 from strato.features.quotas import check_quota, limit_stream
-from strato.features.tempurl import DIGESTS, parse_signature, temp_url_keys
+from strato.features.tempurl import DIGESTS, key_bytes, parse_signature, temp_url_keys
 
 log = logging.getLogger("strato.formpost")
 
@@ -64,7 +64,7 @@ class FormUnauthorized(Exception):
 def form_signature(key: str, digest: str, path: str, redirect: str, max_file_size: str,
                    max_file_count: str, expires: str) -> str:
     body = f"{path}\n{redirect}\n{max_file_size}\n{max_file_count}\n{expires}"
-    return hmac.new(key.encode(), body.encode(), DIGESTS[digest]).hexdigest()
+    return hmac.new(key_bytes(key), body.encode(), DIGESTS[digest]).hexdigest()
 
 
 def _int(attributes: dict[str, str], name: str, message: str) -> int:
@@ -111,7 +111,9 @@ class FormPost(Feature):
             return self._plain(400, f"FormPost: {exc}")
         except FormUnauthorized as exc:
             log.info("form POST refused: %s (%s)", exc, sr.request.trans_id)
-            return self._plain(401, f"FormPost: {str(exc).title()}")
+            return Response(401, {"Content-Type": "text/html; charset=UTF-8",
+                                  "Www-Authenticate": f'Swift realm="{quote(sr.account)}"'},
+                            f"FormPost: {str(exc).title()}".encode())
         except ClientDisconnect:
             raise SwiftError(499) from None
         except BadRequest as exc:

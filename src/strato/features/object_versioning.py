@@ -299,6 +299,7 @@ class ObjectVersioning(Feature):
                 return await self._copy_version(sr, call_next, hidden, version)
             sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
             sub.state["authorize_override"] = True
+            sub.state.pop("authorize_scope", None)  # the hidden container is part of primary
             response = await call_next(sub)
         if method != "COPY":
             response.headers["X-Object-Version-Id"] = vid

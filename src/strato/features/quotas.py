@@ -153,7 +153,9 @@ class Quotas(Feature):
             return  # the core answers 401/403 without revealing the quota
         if source is not None:
             src_container = await storage.get_container(source[0], source[1])
-            src = await storage.get_object(src_container, source[2]) if src_container else None
+            if src_container is None or not self._may_read(sr, source[0], src_container):
+                return  # the core answers 404/401/403 without revealing the source's size
+            src = await storage.get_object(src_container, source[2])
             await check_quota(sr.services, account, container, src.size if src else 0)
             return
         try:
@@ -163,6 +165,13 @@ class Quotas(Feature):
         room = await check_quota(sr.services, account, container, length or 0)
         if room is not None and length is None:
             _cap_receive(sr, room)
+
+    @staticmethod
+    def _may_read(sr: SwiftRequest, account: str, container: ContainerRecord) -> bool:
+        authorizer = sr.services.authorizer
+        return bool(sr.state.get("authorize_override")) or authorizer.is_owner(
+            sr.auth, account) or authorizer.can_read(
+            sr.auth, container.meta.get("x-container-read"), sr.headers.get("referer"))
 
     @staticmethod
     def _may_write(sr: SwiftRequest, account: str, container: ContainerRecord) -> bool:

@@ -8,7 +8,8 @@
 - `--ratelimit-container-listing SIZE:RATE,...`: container GETs the same way.
 - `--ratelimit-max-sleep S` (default 60): a request over its rate waits until its turn; one
   that would wait longer than this gets `498 Rate Limited` (`Slow down`) at once.
-- `--ratelimit-whitelist`/`--ratelimit-blacklist`: accounts never limited / always refused
+- `--ratelimit-whitelist`/`--ratelimit-blacklist`: accounts never limited / refused every
+  container and object request
   (`497 Blacklisted`).
 
 The limits are kept per worker process (Swift shares them through memcache): with N workers

@@ -11,19 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified
-from strato.api.swift.object import AUTHORIZE_OVERRIDE, STORED_HEADERS, split_target
+from strato.api.swift.object import STORED_HEADERS, override_allows, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
-from strato.features.subrequest import make_subrequest
+from strato.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
 log = logging.getLogger("strato.features.segments")
+SYMLINK_TARGET = "x-object-sysmeta-symlink-target"
 
 
 class SegmentError(Exception):
@@ -41,7 +42,7 @@ class Piece:
 
 def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
     """The core's read rule: owner, a matching read ACL, or an authorising feature."""
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account):
@@ -51,7 +52,7 @@ def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) 
 
 
 def can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account):
@@ -74,6 +75,45 @@ async def target_object(sr: SwiftRequest
         record = await storage.get_object(container, sr.obj) if container else None
         cached = sr.state[_TARGET] = (container, record)
     return cached  # type: ignore[no-any-return]
+
+
+_PROBE = "large_object_probe"
+
+
+async def follow_link(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                             Awaitable[Response]],
+                      record: ObjectRecord | None, marker: str) -> SwiftRequest | None:
+    """The request re-aimed at a symlink's final target when that target is a large object
+    (response header `marker`), else None.
+
+    Swift's symlink middleware sits after SLO and DLO, so they see the followed target;
+    here the link is followed by a HEAD through the rest of the pipeline (which checks
+    loops, static-link ETags and read access) and the large object is then served.
+    """
+    if record is None or SYMLINK_TARGET not in record.meta or sr.state.get(_PROBE) or \
+            sr.request.query.get("symlink") == "get":
+        return None
+    probe = subrequest(sr, method="HEAD", headers=plain_headers(sr.headers), query={},
+                       keep_override=True)
+    probe.state[_PROBE] = True
+    try:
+        response = await call_next(probe)
+    except SwiftError:
+        return None
+    where = response.headers.get("Content-Location")
+    if response.status != 200 or not where or marker not in response.headers:
+        return None
+    parts = unquote(where).split("/", 4)
+    if len(parts) != 5 or parts[1] != "v1":
+        return None
+    target = subrequest(sr, account=parts[2], container=parts[3], obj=parts[4],
+                        keep_override=True)
+    target.state[_PROBE] = True
+    target.state[LOCATION] = where
+    return target
+
+
+LOCATION = "large_object_location"
 
 
 class ContainerCache:
@@ -129,7 +169,8 @@ PieceSource = Callable[[int, int], AsyncIterator[Piece]]
 
 
 async def large_object_response(sr: SwiftRequest, headers: dict[str, str], length: int,
-                                content_type: str, source: PieceSource) -> Response:
+                                content_type: str, source: PieceSource, *,
+                                multiple_ranges: bool = True) -> Response:
     """200/206/416 for a GET or HEAD of a large object of `length` bytes.
 
     The first piece is resolved before answering, so a broken manifest gives 409 instead of
@@ -145,13 +186,13 @@ async def large_object_response(sr: SwiftRequest, headers: dict[str, str], lengt
         headers["Content-Range"] = f"bytes */{length}"
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
-    if ranges is None:
-        return Response(200, headers, await _checked(sr, source, 0, length),
+    if ranges is None or (len(ranges) > 1 and not multiple_ranges):
+        return Response(200, headers, await checked_stream(sr, source, 0, length),
                         content_length=length)
     if len(ranges) == 1:
         start, end = ranges[0]
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
-        return Response(206, headers, await _checked(sr, source, start, end),
+        return Response(206, headers, await checked_stream(sr, source, start, end),
                         content_length=end - start)
 
     def read(start: int, end: int) -> AsyncIterator[bytes]:
@@ -171,8 +212,9 @@ async def large_object_response(sr: SwiftRequest, headers: dict[str, str], lengt
     return Response(206, headers, body, content_length=total)
 
 
-async def _checked(sr: SwiftRequest, source: PieceSource, start: int, end: int
-                   ) -> AsyncIterator[bytes]:
+async def checked_stream(sr: SwiftRequest, source: PieceSource, start: int, end: int
+                         ) -> AsyncIterator[bytes]:
+    """The bytes [start, end), after resolving the first piece (409 if it is broken)."""
     pieces = source(start, end)
     try:
         first = await anext(pieces, None)
@@ -203,12 +245,8 @@ def copy_endpoints(sr: SwiftRequest) -> tuple[Target, Target] | None:
     return None
 
 
-async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
-                                                                Awaitable[Response]],
-                         source: Target, dest: Target, record: ObjectRecord, length: int,
-                         pieces: PieceSource) -> Response:
-    """Copy a large object as Swift's copy middleware does: its content becomes a new,
-    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+def copy_headers(sr: SwiftRequest, record: ObjectRecord) -> dict[str, str]:
+    """The source's metadata (unless `X-Fresh-Metadata`) updated by the request's."""
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
     headers = {} if fresh else {k: v for k, v in record.meta.items()
                                 if k.startswith("x-object-meta-") or k in STORED_HEADERS}
@@ -216,6 +254,26 @@ async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
                     if k.startswith("x-object-meta-") or k in STORED_HEADERS
                     or k in ("x-delete-at", "x-delete-after")})
     headers["content-type"] = sr.headers.get("content-type") or record.content_type
+    return headers
+
+
+def copied_from(response: Response, source: Target, dest: Target,
+                record: ObjectRecord) -> Response:
+    if response.status == 201:
+        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
+        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
+        if source[0] != dest[0]:
+            response.headers["X-Copied-From-Account"] = quote(source[0])
+    return response
+
+
+async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
+                                                                Awaitable[Response]],
+                         source: Target, dest: Target, record: ObjectRecord, length: int,
+                         pieces: PieceSource) -> Response:
+    """Copy a large object as Swift's copy middleware does: its content becomes a new,
+    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+    headers = copy_headers(sr, record)
     headers["content-length"] = str(length)
 
     async def body() -> AsyncIterator[bytes]:
@@ -225,11 +283,6 @@ async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
         except SegmentError as exc:
             raise BadRequest(f"Large object segment unreadable: {exc}", 409) from None
 
-    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body())
-    response = await call_next(sub)
-    if response.status == 201:
-        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
-        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
-        if source[0] != dest[0]:
-            response.headers["X-Copied-From-Account"] = quote(source[0])
-    return response
+    sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body(),
+                          account=dest[0])
+    return copied_from(await call_next(sub), source, dest, record)

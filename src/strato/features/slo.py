@@ -53,18 +53,25 @@ from strato.api.swift.ranges import Unsatisfiable, parse_range
 from strato.features import report
 from strato.features.bulk import delete_report
 from strato.features.segments import (
+    LOCATION,
     ContainerCache,
     Piece,
     SegmentError,
     Target,
     can_read,
     can_write,
+    checked_stream,
+    copied_from,
     copy_assembled,
     copy_endpoints,
+    copy_headers,
+    follow_link,
     large_object_response,
     target_object,
 )
-from strato.features.subrequest import status_line
+from strato.features.subrequest import make_subrequest, plain_headers, status_line, subrequest
+from strato.features.symlink import ETAG as SYMLINK_ETAG
+from strato.features.symlink import SYMLOOP_MAX, is_symlink, link_target
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 
@@ -75,6 +82,7 @@ MAX_RECURSION_DEPTH = 10
 SYSMETA_SLO_ETAG = "x-object-sysmeta-slo-etag"
 SYSMETA_SLO_SIZE = "x-object-sysmeta-slo-size"
 MARKER = "x-static-large-object"
+VERSION_ID = "x-object-sysmeta-version-id"
 RESERVED_HEADER_MESSAGE = ("X-Static-Large-Object is a reserved header. To create a static "
                            "large object add query param multipart-manifest=put.")
 _HEARTBEAT_REASONS = {
@@ -104,6 +112,19 @@ def _single_range(spec: str, length: int) -> tuple[int, int] | None:
     return ranges[0]
 
 
+def _part_number(sr: SwiftRequest) -> int | None:
+    value = sr.request.query.get("part-number")
+    if value is None:
+        return None
+    try:
+        part = int(value)
+    except ValueError:
+        part = 0
+    if part < 1:
+        raise SwiftError(400, "Part number must be an integer greater than 0")
+    return part
+
+
 def segment_length(seg: dict[str, Any]) -> int:
     if "data" in seg:
         return len(_inline(seg))
@@ -118,6 +139,21 @@ def _inline(seg: dict[str, Any]) -> bytes:
     if raw is None:
         raw = seg["_raw"] = base64.b64decode(seg["data"])
     return raw  # type: ignore[no-any-return]
+
+
+def raw_manifest(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stored manifest in the upload format (`path`, `etag`, `size_bytes`, `range`)."""
+    converted = []
+    for seg in entries:
+        if "data" in seg:
+            converted.append({"data": seg["data"]})
+            continue
+        item = {"path": seg.get("name"), "etag": seg.get("hash"),
+                "size_bytes": seg.get("bytes")}
+        if seg.get("range"):
+            item["range"] = seg["range"]
+        converted.append(item)
+    return converted
 
 
 def slo_etag(entries: list[dict[str, Any]]) -> str:
@@ -220,12 +256,23 @@ class _Reader:
         self._subs: dict[str, list[dict[str, Any]]] = {}
 
     async def lookup(self, path: str) -> ObjectRecord:
+        """The segment's record; a segment that is a symlink stands for its target."""
         container_name, obj = _split(path)
-        container = await self.containers.readable(container_name)
-        record = await self.sr.services.storage.get_object(container, obj)
-        if record is None:
-            raise SegmentError("404 Not Found")
-        return record
+        expected_etag = None
+        for _ in range(SYMLOOP_MAX + 1):
+            container = await self.containers.readable(container_name)
+            record = await self.sr.services.storage.get_object(container, obj)
+            if record is None:
+                raise SegmentError("404 Not Found")
+            if expected_etag is not None and record.etag != expected_etag:
+                raise SegmentError("409 Conflict")
+            if not is_symlink(record):
+                return record
+            expected_etag = record.meta.get(SYMLINK_ETAG)
+            account, container_name, obj = link_target(self.sr.account, record)
+            if account != self.sr.account:
+                raise SegmentError("400 Bad Request")
+        raise SegmentError("409 Conflict")
 
     async def manifest(self, record: ObjectRecord) -> list[dict[str, Any]]:
         try:
@@ -331,27 +378,43 @@ class StaticLargeObject(Feature):
             return await call_next(sr)
         record = await storage.get_object(container, obj)
         if record is None or not is_slo(record):
-            return await call_next(sr)
-        if sr.request.query.get("multipart-manifest") == "get":
-            kept = {k: v for k, v in record.meta.items() if k.startswith("x-object-sysmeta-slo-")}
-            sr.state[OBJECT_SYSMETA] = {**sr.state.get(OBJECT_SYSMETA, {}), **kept}
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         reader = _Reader(sr)
         entries = await self._entries(reader, record)
-        size = sum(segment_length(s) for s in entries)
+        if sr.request.query.get("multipart-manifest") == "get":
+            return await self._copy_manifest(sr, call_next, source, dest, record, entries)
+        offset, size = 0, sum(segment_length(s) for s in entries)
+        part = _part_number(sr)
+        if part is not None:  # applies to the source, as Swift's copy does
+            if part > len(entries):
+                raise SwiftError(416, "The requested part number is not satisfiable")
+            offset = sum(segment_length(s) for s in entries[:part - 1])
+            size = segment_length(entries[part - 1])
 
         def source_pieces(start: int, end: int) -> AsyncIterator[Piece]:
-            return reader.pieces(entries, start, end - 1)
+            return reader.pieces(entries, offset + start, offset + end - 1)
 
         return await copy_assembled(sr, call_next, source, dest, record, size, source_pieces)
 
     # ---- GET / HEAD -----------------------------------------------------------------
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        if "version-id" in sr.request.query:
+            return await self._get_version(sr, call_next)
         container, record = await target_object(sr)
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or not is_slo(record):
-            return await call_next(sr)
+            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
+            if target is None:
+                return await call_next(sr)
+            response = await self._get(target, call_next)
+            response.headers["Content-Location"] = target.state[LOCATION]
+            return response
         reader = _Reader(sr)
         entries: list[dict[str, Any]] | None = None
         try:
@@ -359,9 +422,16 @@ class StaticLargeObject(Feature):
         except (KeyError, ValueError):
             entries = await self._entries(reader, record)
             etag, size = slo_etag(entries), sum(segment_length(s) for s in entries)
+        part = _part_number(sr)
         headers = object_headers(record)
         headers["Etag"] = f'"{etag}"'
         headers["X-Manifest-Etag"] = record.etag
+        if VERSION_ID in record.meta:
+            headers["X-Object-Version-Id"] = record.meta[VERSION_ID]
+        if part is not None:
+            if entries is None:
+                entries = await self._entries(reader, record)
+            return await self._part(sr, reader, headers, entries, part, size)
         status = evaluate(sr.headers, etag, record.timestamp)
         if status is not None:
             headers.pop("Content-Type", None)
@@ -376,6 +446,93 @@ class StaticLargeObject(Feature):
             return reader.pieces(final, start, end - 1)
 
         return await large_object_response(sr, headers, size, record.content_type, source)
+
+    async def _copy_manifest(self, sr: SwiftRequest, call_next: Handler, source: Target,
+                             dest: Target, record: ObjectRecord,
+                             entries: list[dict[str, Any]]) -> Response:
+        """A manifest copy is a manifest PUT at the destination, as in Swift: its segments
+        are checked again there (another account must hold them, readable by the caller)."""
+        body = orjson.dumps(raw_manifest(entries))
+        headers = copy_headers(sr, record)
+        headers["content-length"] = str(len(body))
+        for name in ("accept", "etag"):
+            if name in sr.headers:
+                headers[name] = sr.headers[name]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield body
+
+        sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=chunks(),
+                              query={"multipart-manifest": "put"}, account=dest[0])
+        return copied_from(await self._put(sub, call_next), source, dest, record)
+
+    async def _get_version(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        """`?version-id=`: the versioning feature finds the version; if it is an SLO, its
+        manifest (read through the pipeline) is served as the large object."""
+        probe = subrequest(sr, method="GET", headers=plain_headers(sr.headers),
+                           query={**sr.request.query, "multipart-manifest": "get"},
+                           keep_override=True)
+        try:
+            found = await call_next(probe)
+        except SwiftError:
+            return await call_next(sr)
+        body = found.body
+        if found.status != 200 or found.headers.get("X-Static-Large-Object") != "True":
+            if not isinstance(body, bytes):
+                await body.aclose()  # type: ignore[attr-defined]
+            return await call_next(sr)
+        raw = body if isinstance(body, bytes) else b"".join([c async for c in body])
+        try:
+            entries = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SwiftError(500, "Unable to load SLO manifest") from None
+        etag, size = slo_etag(entries), sum(segment_length(s) for s in entries)
+        headers = {k: v for k, v in found.headers.items()
+                   if k.lower() not in ("content-length", "etag")}
+        headers.setdefault("Content-Type", "application/octet-stream")
+        headers["Etag"] = f'"{etag}"'
+        headers["X-Manifest-Etag"] = found.headers.get("Etag", "").strip('"')
+        reader = _Reader(sr)
+        part = _part_number(sr)
+        if part is not None:
+            return await self._part(sr, reader, headers, entries, part, size)
+        try:
+            timestamp = float(found.headers.get("X-Timestamp", "0"))
+        except ValueError:
+            timestamp = 0.0
+        status = evaluate(sr.headers, etag, timestamp)
+        if status is not None:
+            headers.pop("Content-Type", None)
+            return Response(status, headers, b"")
+
+        def source(start: int, end: int) -> AsyncIterator[Piece]:
+            return reader.pieces(entries, start, end - 1)
+
+        return await large_object_response(sr, headers, size, headers["Content-Type"], source)
+
+    @staticmethod
+    async def _part(sr: SwiftRequest, reader: _Reader, headers: dict[str, str],
+                    entries: list[dict[str, Any]], part: int, size: int) -> Response:
+        """`?part-number=N`: the Nth segment of the manifest, as a 206."""
+        headers["X-Parts-Count"] = str(len(entries))
+        head = sr.request.method == "HEAD"
+        if part > len(entries):
+            headers["Content-Range"] = f"bytes */{size}"
+            body = b"" if head else b"The requested part number is not satisfiable"
+            headers["Content-Length"] = str(len(body))
+            return Response(416, headers, body)
+        start = sum(segment_length(s) for s in entries[:part - 1])
+        end = start + segment_length(entries[part - 1])
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["Content-Length"] = str(end - start)
+        if head:
+            return Response(206, headers)
+
+        def source(lo: int, hi: int) -> AsyncIterator[Piece]:
+            return reader.pieces(entries, lo, hi - 1)
+
+        return Response(206, headers, await checked_stream(sr, source, start, end),
+                        content_length=end - start)
 
     @staticmethod
     async def _entries(reader: _Reader, record: ObjectRecord) -> list[dict[str, Any]]:
@@ -402,17 +559,7 @@ class StaticLargeObject(Feature):
             entries = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise SwiftError(500, "Unable to load SLO manifest") from None
-        converted = []
-        for seg in entries:
-            if "data" in seg:
-                converted.append(seg)
-                continue
-            item = {"path": seg.get("name"), "etag": seg.get("hash"),
-                    "size_bytes": seg.get("bytes")}
-            if seg.get("range"):
-                item["range"] = seg["range"]
-            converted.append(item)
-        data = orjson.dumps(converted, option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps(raw_manifest(entries), option=orjson.OPT_SORT_KEYS)
         response.body = data
         response.content_length = None
         response.headers["Etag"] = hashlib.md5(data, usedforsecurity=False).hexdigest()

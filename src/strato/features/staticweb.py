@@ -25,8 +25,9 @@ from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.headers import listing_date
+from strato.api.swift.object import AUTHORIZE_OVERRIDE
 from strato.api.swift.pipeline import Feature, Handler
-from strato.features.tempurl import TEMPURL
+from strato.features.tempurl import CONTENT_GENERATOR, TEMPURL
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
 
 TRUE = ("true", "1", "yes", "on", "t", "y")
@@ -50,6 +51,14 @@ def human_readable(value: int) -> str:
     return f"{int(number)}" if index == -1 else f"{round(number)}{suffixes[index]}i"
 
 
+def utf8(value: str) -> str:
+    """Header values are latin-1 strings of the bytes sent; object names are UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class StaticWeb(Feature):
     name = "staticweb"
 
@@ -59,11 +68,11 @@ class StaticWeb(Feature):
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
         web_mode = sr.headers.get("x-web-mode", "").lower() in TRUE
         if (sr.request.method not in ("GET", "HEAD") or sr.container is None
-                or sr.state.get(TEMPURL) or (sr.auth is not None and not web_mode)):
+                or (sr.auth is not None and not web_mode and not sr.state.get(TEMPURL))):
             return await call_next(sr)
         record = await sr.services.storage.get_container(sr.account, sr.container)
         meta = record.meta if record else {}
-        conf = {k[len("x-container-meta-web-"):]: v.strip() for k, v in meta.items()
+        conf = {k[len("x-container-meta-web-"):]: utf8(v).strip() for k, v in meta.items()
                 if k.startswith("x-container-meta-web-")}
         site = _Site(sr, call_next, record, conf, web_mode)
         if sr.obj is None:
@@ -115,7 +124,17 @@ class _Site:
         page.status = response.status
         return page
 
+    def _may_list(self) -> bool:
+        sr = self.sr
+        authorizer = sr.services.authorizer
+        return bool(sr.state.get(AUTHORIZE_OVERRIDE)) or authorizer.is_owner(
+            sr.auth, sr.account) or authorizer.can_read(
+            sr.auth, self.record.meta.get("x-container-read") if self.record else None,
+            sr.headers.get("referer"), listing=True)
+
     async def container(self) -> Response:
+        if not self._may_list():
+            return await self._error(error_response(403 if self.sr.auth else 401))
         if not self.listings and not self.index:
             if self.web_mode:
                 return error_response(404)
@@ -165,61 +184,95 @@ class _Site:
             self.record, ListingQuery(prefix=prefix, delimiter="/", limit=limit))
 
     async def listing(self, prefix: str) -> Response:
-        sr = self.sr
         if not self.listings:
-            return await self._error(error_response(404))
+            return await self._error(Response(404, {"Content-Type": "text/html; charset=UTF-8"},
+                                              self._disabled_page(prefix).encode("utf-8")))
         if self.record is None:
             return await self._error(error_response(404))
-        authorizer = sr.services.authorizer
-        if not authorizer.is_owner(sr.auth, sr.account) and not authorizer.can_read(
-                sr.auth, self.record.meta.get("x-container-read"), sr.headers.get("referer"),
-                listing=True):
-            return await self._error(error_response(403 if sr.auth else 401))
+        if not self._may_list():
+            return await self._error(error_response(403 if self.sr.auth else 401))
         entries = await self._list(prefix)
         if prefix and not entries:
             return await self._error(error_response(404))
-        return Response(200, {"Content-Type": "text/html; charset=UTF-8"},
+        return Response(200, {"Content-Type": "text/html; charset=UTF-8",
+                              CONTENT_GENERATOR: "staticweb"},
                         self._render(prefix, entries).encode("utf-8"))
 
-    def _render(self, prefix: str, entries: list[ObjectRecord | Subdir]) -> str:
+    def _label(self) -> str:
         path = self.sr.request.path
         if self.label:
-            path = self.label + path[len(f"/v1/{self.sr.account}"):]
-        title = html.escape(path)
-        lines = ['<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" '
-                 '"http://www.w3.org/TR/html4/loose.dtd">', "<html>", " <head>",
-                 f"  <title>Listing of {title}</title>"]
+            return f"{self.label}/" + "/".join(path.split("/")[4:])
+        return path
+
+    def _css(self, prefix: str) -> str:
+        if self.css.startswith(("/", "http://", "https://")):
+            return quote(self.css, safe=":/")
+        return "../" * prefix.count("/") + quote(self.css)
+
+    def _disabled_page(self, prefix: str) -> str:
+        label = html.escape(self._label())
+        page = f"<!DOCTYPE html>\n<html>\n<head>\n<title>Listing of {label}</title>\n"
         if self.css:
-            href = self.css if "://" in self.css or self.css.startswith("/") else (
-                "../" * prefix.count("/") + quote(self.css))
-            lines.append(f'  <link rel="stylesheet" type="text/css" href="{href}" />')
+            page += f'  <link rel="stylesheet" type="text/css" href="{self._css(prefix)}" />\n'
+        page += ("</head>\n<body>  <h1>Web Listing Disabled</h1>   <p>The owner of this web "
+                 "site has disabled web listing.   <p>If you are the owner of this web site, "
+                 "you can enable   web listing by setting X-Container-Meta-Web-Listings.</p>")
+        if self.index:
+            page += ("<h1>Index File Not Found</h1> <p>The owner of this web site has set "
+                     f" <b>X-Container-Meta-Web-Index: {html.escape(self.index)}</b>. "
+                     " However, this file is not found.</p>")
+        return page + " </body>\n</html>\n"
+
+    def _tempurl_query(self) -> tuple[str, str]:
+        """(query to append to links, the temp URL's prefix) when a temp URL asked."""
+        query = self.sr.request.query
+        if not self.sr.state.get(TEMPURL) or query.get("temp_url_prefix") is None:
+            return "", ""
+        prefix = query["temp_url_prefix"]
+        parts = [f"temp_url_prefix={quote(prefix)}",
+                 f"temp_url_expires={quote(query.get('temp_url_expires', ''))}",
+                 f"temp_url_sig={query.get('temp_url_sig', '')}"]
+        if query.get("temp_url_ip_range"):
+            parts.append(f"temp_url_ip_range={quote(query['temp_url_ip_range'])}")
+        if "inline" in query:
+            parts.append("inline")
+        return "?" + "&amp;".join(parts), prefix
+
+    def _render(self, prefix: str, entries: list[ObjectRecord | Subdir]) -> str:
+        label = html.escape(self._label())
+        qs, tempurl_prefix = self._tempurl_query()
+        lines = ["<!DOCTYPE html>", "<html>", " <head>", f"  <title>Listing of {label}</title>"]
+        if self.css:
+            lines.append(f'  <link rel="stylesheet" type="text/css" href="{self._css(prefix)}" />')
         else:
             lines.append(DEFAULT_STYLE.rstrip("\n"))
-        lines += [" </head>", " <body>", f'  <h1 id="title">Listing of {title}</h1>',
+        lines += [" </head>", " <body>", f'  <h1 id="title">Listing of {label}</h1>',
                   '  <table id="listing">', '   <tr id="heading">',
                   '    <th class="colname">Name</th>', '    <th class="colsize">Size</th>',
                   '    <th class="coldate">Date</th>', "   </tr>"]
-        if prefix:
+        if len(prefix) > len(tempurl_prefix):
             lines += ['   <tr id="parent" class="item">',
-                      '    <td class="colname"><a href="../">../</a></td>',
+                      f'    <td class="colname"><a href="../{qs}">../</a></td>',
                       '    <td class="colsize">&nbsp;</td>', '    <td class="coldate">&nbsp;</td>',
                       "   </tr>"]
         for entry in entries:
             if isinstance(entry, Subdir):
                 name = entry.name[len(prefix):]
+                href = quote(name).replace(".", "%2E") + qs
                 lines += ['   <tr class="item subdir">',
-                          f'    <td class="colname"><a href="{quote(name)}">'
+                          f'    <td class="colname"><a href="./{href}">'
                           f"{html.escape(name)}</a></td>",
                           '    <td class="colsize">&nbsp;</td>',
                           '    <td class="coldate">&nbsp;</td>', "   </tr>"]
         for entry in entries:
             if isinstance(entry, ObjectRecord):
                 name = entry.name[len(prefix):]
-                types = " ".join("type-" + html.escape(t.lower(), quote=True)
+                href = quote(name).replace(".", "%2E") + qs
+                types = " ".join("type-" + html.escape(t.lower())
                                  for t in entry.content_type.split("/"))
                 date = listing_date(entry.timestamp).split(".")[0].replace("T", " ")
                 lines += [f'   <tr class="item {types}">',
-                          f'    <td class="colname"><a href="{quote(name)}">'
+                          f'    <td class="colname"><a href="./{href}">'
                           f"{html.escape(name)}</a></td>",
                           f'    <td class="colsize">{human_readable(entry.size)}</td>',
                           f'    <td class="coldate">{date}</td>', "   </tr>"]

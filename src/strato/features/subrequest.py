@@ -20,7 +20,7 @@ from strato.api.http import REASONS, Message, Request, Response
 from strato.api.swift.acl import ACCOUNT_ACCESS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
 from strato.api.swift.pipeline import PIPELINE, Handler
 from strato.stores.metadata.records import ContainerRecord
 
@@ -45,9 +45,11 @@ def _receiver(body: AsyncIterator[bytes] | None):  # type: ignore[no-untyped-def
 def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
                     obj: str | None = None, *, headers: dict[str, str] | None = None,
                     body: AsyncIterator[bytes] | None = None,
-                    query: dict[str, str] | None = None) -> SwiftRequest:
+                    query: dict[str, str] | None = None,
+                    account: str | None = None) -> SwiftRequest:
     """A request by the same caller; the client's own headers are not inherited."""
-    path = "/v1/" + sr.account
+    account = account or sr.account
+    path = "/v1/" + account
     if container is not None:
         path += "/" + container
         if obj is not None:
@@ -62,7 +64,9 @@ def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
     state = {}
     if sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
-    return SwiftRequest(request, sr.services, sr.account, container, obj, sr.auth, state)
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
+    return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
 async def run(call_next: Handler, sub: SwiftRequest) -> Response:
@@ -103,6 +107,8 @@ def subrequest(sr: SwiftRequest, *, account: str | None = None, container: str |
         state[ACCOUNT_ACCESS] = sr.state[ACCOUNT_ACCESS]
     if keep_override and sr.state.get(AUTHORIZE_OVERRIDE):
         state[AUTHORIZE_OVERRIDE] = sr.state[AUTHORIZE_OVERRIDE]
+        if OVERRIDE_SCOPE in sr.state:  # a temp URL's reach stays limited
+            state[OVERRIDE_SCOPE] = sr.state[OVERRIDE_SCOPE]
     return SwiftRequest(request, sr.services, account, container, obj, sr.auth, state)
 
 
@@ -117,7 +123,8 @@ def quoted_path(account: str, container: str, obj: str) -> str:
 
 def may_write(sr: SwiftRequest, container: ContainerRecord | None) -> bool:
     """The caller may write into `container` (owner, write ACL, or an authorising feature)."""
-    if sr.state.get(AUTHORIZE_OVERRIDE) or sr.is_owner:
+    if override_allows(sr, container.account if container else sr.account, container) or (
+            sr.is_owner):
         return True
     acl = container.meta.get("x-container-write") if container else None
     return sr.services.authorizer.can_write(sr.auth, acl)

@@ -42,6 +42,7 @@ from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ObjectRecord
 
 SYMLOOP_MAX = 2
+SLO_SIZE, SLO_ETAG = "x-object-sysmeta-slo-size", "x-object-sysmeta-slo-etag"
 SYS = "x-object-sysmeta-symlink-"
 TARGET, ACCOUNT, ETAG, BYTES = (SYS + "target", SYS + "target-account", SYS + "target-etag",
                                 SYS + "target-bytes")
@@ -238,9 +239,13 @@ class Symlink(Feature):
                              {"Content-Location": final_last or last})
         if not sr.headers.get("content-type"):
             sr.headers["content-type"] = record.content_type
-        size = record.meta.get(BYTES, str(record.size)) if is_symlink(record) else \
-            record.meta.get(SLO_SIZE, str(record.size))
-        return {ETAG: etag, BYTES: size}
+        size = record.meta.get(BYTES, str(record.size)) if is_symlink(record) else str(
+            record.size)
+        extra = {}
+        if SLO_SIZE in record.meta:  # a static large object: its size, and its etag listed
+            size = record.meta[SLO_SIZE]
+            extra[SLO_ETAG] = record.meta.get(SLO_ETAG, "")
+        return {ETAG: etag, BYTES: size, **extra}
 
     async def _post(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "x-symlink-target" in sr.headers:

@@ -39,12 +39,13 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
-from strato.api.swift.object import AUTHORIZE_OVERRIDE
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.access_keys import AccessKeyService
 
@@ -62,6 +63,8 @@ DISALLOWED = ("x-object-manifest", "x-symlink-target")
 KEPT_QUERY = ("temp_url_sig", "temp_url_expires", "temp_url_prefix", "temp_url_ip_range",
               "filename", "inline")
 INVALID_BODY = b"401 Unauthorized: Temp URL invalid\n"
+CONTENT_GENERATOR = "X-Backend-Content-Generator"
+"""Response header static web sets on pages it makes (the gatekeeper strips it)."""
 
 
 def parse_signature(value: str) -> tuple[str, str] | None:
@@ -103,24 +106,39 @@ def sign(key: str, digest: str, method: str, expires: int, path: str,
     body = f"{method}\n{expires}\n{path}"
     if ip_range:
         body = f"ip={ip_range}\n{body}"
-    return hmac.new(key.encode(), body.encode(), DIGESTS[digest]).hexdigest()
+    return hmac.new(key_bytes(key), body.encode(), DIGESTS[digest]).hexdigest()
+
+
+def key_bytes(key: str) -> bytes:
+    """A key as the client sent it: header values are kept as latin-1 strings of raw bytes."""
+    try:
+        return key.encode("latin-1")
+    except UnicodeEncodeError:
+        return key.encode("utf-8")
+
+
+async def scoped_keys(services: SwiftServices, account: str, container: str | None
+                      ) -> list[tuple[str, str]]:
+    """(key, scope) pairs: the account's keys (scope "account"), then the container's."""
+    keys: list[tuple[str, str]] = []
+    record = await services.storage.get_account(account)
+    if record is not None:
+        keys += [(record.meta[k], "account") for k in (
+            "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2")
+            if record.meta.get(k)]
+    if container is not None:
+        crecord = await services.storage.get_container(account, container)
+        if crecord is not None:
+            keys += [(crecord.meta[k], "container") for k in (
+                "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2")
+                if crecord.meta.get(k)]
+    return keys
 
 
 async def temp_url_keys(services: SwiftServices, account: str, container: str | None
                         ) -> list[str]:
     """The account's and (if named) the container's temp URL keys."""
-    keys: list[str] = []
-    record = await services.storage.get_account(account)
-    if record is not None:
-        keys += [record.meta[k] for k in ("x-account-meta-temp-url-key",
-                                          "x-account-meta-temp-url-key-2") if record.meta.get(k)]
-    if container is not None:
-        crecord = await services.storage.get_container(account, container)
-        if crecord is not None:
-            keys += [crecord.meta[k] for k in ("x-container-meta-temp-url-key",
-                                               "x-container-meta-temp-url-key-2")
-                     if crecord.meta.get(k)]
-    return keys
+    return [key for key, _ in await scoped_keys(services, account, container)]
 
 
 def disposition(kind: str, filename: str) -> str:
@@ -128,10 +146,24 @@ def disposition(kind: str, filename: str) -> str:
             f"filename*=UTF-8''{quote(filename)}")
 
 
-def invalid(method: str) -> Response:
+def invalid(method: str, account: str) -> Response:
     body = b"" if method == "HEAD" else INVALID_BODY
-    return Response(401, {"Content-Type": "text/plain",
-                          "Content-Length": str(len(INVALID_BODY))}, body)
+    return Response(401, {"Content-Type": "text/html; charset=UTF-8",
+                          "Content-Length": str(len(INVALID_BODY)),
+                          "Www-Authenticate": f'Swift realm="{quote(account)}"'}, body)
+
+
+def out_of_scope(sr: SwiftRequest, scope: str) -> bool:
+    """Whether a copy reaches past what the key covers (its account, or its container)."""
+    targets: list[tuple[str, str]] = []
+    if "x-copy-from" in sr.headers:
+        container = unquote(sr.headers["x-copy-from"]).lstrip("/").partition("/")[0]
+        targets.append((sr.headers.get("x-copy-from-account", sr.account), container))
+    if sr.request.method == "COPY" and "destination" in sr.headers:
+        container = unquote(sr.headers["destination"]).lstrip("/").partition("/")[0]
+        targets.append((sr.headers.get("destination-account", sr.account), container))
+    return any(account != sr.account or (scope == "container" and container != sr.container)
+               for account, container in targets)
 
 
 def client_in(request_client: Any, ip_range: str) -> bool:
@@ -174,10 +206,11 @@ class TempURL(Feature):
         if sig is None and expires_text is None:
             return await call_next(sr)
         method = sr.request.method
-        if not await self._valid(sr, sig or "", expires_text or ""):
+        scope = await self._valid(sr, sig or "", expires_text or "")
+        if scope is None:
             log.info("temp URL refused: %s %s (%s)", method, sr.request.path,
                      sr.request.trans_id)
-            return invalid(method)
+            return invalid(method, sr.account)
         if method not in ("GET", "HEAD", "OPTIONS"):
             for name in DISALLOWED:
                 if name in sr.headers:
@@ -185,48 +218,61 @@ class TempURL(Feature):
                     return Response(400, {"Content-Type": "text/html; charset=UTF-8"},
                                     f"The header {title!r} is not allowed in this "
                                     "tempurl".encode())
+        if out_of_scope(sr, scope):
+            return invalid(method, sr.account)
         for name in INCOMING_REMOVE:
             sr.headers.pop(name, None)
         sr.request.query = {k: v for k, v in query.items() if k in KEPT_QUERY}
         sr.state[AUTHORIZE_OVERRIDE] = True
+        sr.state[OVERRIDE_SCOPE] = (sr.account, sr.container if scope == "container" else None)
         sr.state[TEMPURL] = True
         response = await call_next(sr)
-        return self._outgoing(sr, response)
+        generated = response.headers.get(CONTENT_GENERATOR) == "staticweb"
+        if sr.obj is None and 200 <= response.status < 300 and not generated:
+            return invalid(method, sr.account)  # only static web may answer at the root
+        return self._outgoing(sr, response, generated)
 
-    async def _valid(self, sr: SwiftRequest, sig: str, expires_text: str) -> bool:
+    async def _valid(self, sr: SwiftRequest, sig: str, expires_text: str) -> str | None:
+        """The matching key's scope ("account" or "container"), or None if invalid."""
         method = sr.request.method
-        if (not sig or not expires_text or method not in self.methods or sr.obj is None
-                or sr.container is None or not sr.obj.strip("/")):
-            return False
-        expires = parse_expires(expires_text)
-        if expires is None or expires < time.time():
-            return False
         query = sr.request.query
         prefix = query.get("temp_url_prefix")
-        if prefix is not None and not sr.obj.startswith(prefix):
-            return False
+        # the container root is reachable with an empty prefix, for static web listings
+        root = method in ("GET", "HEAD") and prefix == "" and sr.obj is None
+        obj = "" if root else sr.obj
+        if (not sig or not expires_text or method not in self.methods or obj is None
+                or sr.container is None or not (root or obj.strip("/"))):
+            return None
+        expires = parse_expires(expires_text)
+        if expires is None or expires < time.time():
+            return None
+        if prefix is not None and not obj.startswith(prefix):
+            return None
         ip_range = query.get("temp_url_ip_range")
         if ip_range is not None and not client_in(sr.request.scope.get("client"), ip_range):
-            return False
+            return None
         base = f"/v1/{sr.account}/{sr.container}/"
-        path = f"prefix:{base}{prefix}" if prefix is not None else base + sr.obj
+        path = f"prefix:{base}{prefix}" if prefix is not None else base + obj
         methods = ("HEAD", "GET", "PUT", "POST") if method == "HEAD" else (method,)
         parts = sig.split(":")
         if len(parts) == 3:
-            keys = await self._access_key(sr, parts[0], parts[1])
+            keys = [(key, "account") for key in await self._access_key(sr, parts[0], parts[1])]
             sig = parts[2]
         else:
-            keys = await temp_url_keys(sr.services, sr.account, sr.container)
+            keys = await scoped_keys(sr.services, sr.account, sr.container)
         parsed = parse_signature(sig)
         if not keys or parsed is None or parsed[0] not in self.digests:
-            return False
+            return None
         digest, given = parsed
-        ok = False
-        for key in keys:
+        scope = None
+        for key, key_scope in keys:
             for signed_method in methods:
                 expected = sign(key, digest, signed_method, expires, path, ip_range)
-                ok |= hmac.compare_digest(expected, given)
-        return ok
+                if hmac.compare_digest(expected, given) and scope is None:
+                    scope = key_scope
+        if scope is not None:
+            sr.state["tempurl_expires"] = expires
+        return scope
 
     async def _access_key(self, sr: SwiftRequest, project_id: str, key_id: str) -> list[str]:
         """HP mode: the key's secret, if the key's user owns this account right now."""
@@ -241,21 +287,21 @@ class TempURL(Feature):
                                       authorizer.reseller_admin_role)}
         return [record.secret] if any(r.lower() in wanted for r in roles) else []
 
-    def _outgoing(self, sr: SwiftRequest, response: Response) -> Response:
+    def _outgoing(self, sr: SwiftRequest, response: Response, generated: bool) -> Response:
         headers = response.headers
         for name in list(headers):
             lower = name.lower()
             if lower.startswith("x-object-meta-") and not lower.startswith(
                     "x-object-meta-public-"):
                 del headers[name]
-        if sr.request.method == "GET" and 200 <= response.status < 300:
+        if sr.request.method in ("GET", "HEAD") and 200 <= response.status < 300:
             query = sr.request.query
             filename = query.get("filename")
             existing = next((v for k, v in headers.items()
                              if k.lower() == "content-disposition"), None)
             for name in [k for k in headers if k.lower() == "content-disposition"]:
                 del headers[name]
-            if "inline" in query:
+            if "inline" in query or generated:
                 value = disposition("inline", filename) if filename else "inline"
             elif filename:
                 value = disposition("attachment", filename)
@@ -264,4 +310,5 @@ class TempURL(Feature):
             else:
                 value = disposition("attachment", (sr.obj or "").rstrip("/").rsplit("/", 1)[-1])
             headers["Content-Disposition"] = value.replace("\n", "%0A")
+            headers["Expires"] = formatdate(sr.state["tempurl_expires"], usegmt=True)
         return response

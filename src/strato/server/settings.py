@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     ratelimit_max_sleep: float = Field(60.0, description="Longest a rate-limited request waits "
                                        "before it gets 498 instead.")
     ratelimit_whitelist: list[str] = Field([], description="Accounts never rate-limited.")
-    ratelimit_blacklist: list[str] = Field([], description="Accounts refused all writes (497).")
+    ratelimit_blacklist: list[str] = Field([], description="Accounts refused every container "
+                                           "and object request (497).")
 
     @classmethod
     def settings_customise_sources(

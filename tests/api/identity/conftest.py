@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness import Server
@@ -20,14 +20,45 @@ class KeystoneUser:
     project_id: str
 
 
+_admin_tokens: dict[str, str] = {}
+
+
+def admin_token(server: Server) -> str:
+    """A cached admin token per server (each login costs a slow password hash)."""
+    if server.url not in _admin_tokens:
+        resp = httpx.post(f"{server.url}/identity/v3/auth/tokens", timeout=60, json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "password": server.passwords["admin"]}}},
+            "scope": {"project": {"name": "admin"}}}})
+        resp.raise_for_status()
+        _admin_tokens[server.url] = resp.headers["X-Subject-Token"]
+    return _admin_tokens[server.url]
+
+
 def make_user(server: Server, role: str = "member", project: str | None = None
               ) -> KeystoneUser:
+    """A new user with `role` on `project` (created unless it exists), made through the
+    Keystone admin API."""
     suffix = uuid.uuid4().hex[:8]
     name, password = f"ks-{suffix}", f"pw-{suffix}-secret"
     project = project or f"proj-{suffix}"
-    server.add_user(project, name, password, role=role)
-    rows = json.loads(server.cli("project", "list", "--json").stdout)
-    project_id = next(r["id"] for r in rows if r["name"] == project)
+    api = httpx.Client(base_url=f"{server.url}/identity/v3", timeout=60,
+                       headers={"X-Auth-Token": admin_token(server)})
+    with api:
+        found = api.get("/projects", params={"name": project}).json()["projects"]
+        if found:
+            project_id = found[0]["id"]
+        else:
+            created = api.post("/projects", json={"project": {"name": project}})
+            assert created.status_code == 201, created.text
+            project_id = created.json()["project"]["id"]
+        user = api.post("/users", json={"user": {"name": name, "password": password,
+                                                 "default_project_id": project_id}})
+        assert user.status_code == 201, user.text
+        role_id = api.get("/roles", params={"name": role}).json()["roles"][0]["id"]
+        grant = api.put(f"/projects/{project_id}/users/{user.json()['user']['id']}/roles/"
+                        f"{role_id}")
+        assert grant.status_code == 204
     return KeystoneUser(name, password, project, project_id)
 
 

@@ -103,3 +103,35 @@ def test_application_credentials(server: Server, ks_user: KeystoneUser) -> None:
                                      application_credential_secret="nope")
     with pytest.raises(ks_exc.Unauthorized):
         session.Session(auth=wrong).get_token()
+
+
+def test_catalog_inspection_for_admins(server: Server, admin: client.Client) -> None:
+    services = {s.type: s for s in admin.services.list()}
+    assert services["object-store"].name == "swift"
+    endpoints = admin.endpoints.list(service=services["object-store"], interface="public")
+    assert [e.url for e in endpoints] == [f"{server.url}/v1/AUTH_$(project_id)s"]
+    assert [r.id for r in admin.regions.list()] == ["RegionOne"]
+
+
+def test_group_roles_hold_for_members_until_removed(server: Server,
+                                                    admin: client.Client) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    project = admin.projects.create(name=f"grp-{suffix}", domain="default")
+    user = admin.users.create(name=f"grp-{suffix}", domain="default", password="pw-grp-1")
+    group = admin.groups.create(name=f"team-{suffix}", domain="default")
+    admin.users.add_to_group(user, group)
+    assert [u.id for u in admin.users.list(group=group)] == [user.id]
+    admin.roles.grant(admin.roles.find(name="member"), group=group, project=project)
+    listed = admin.role_assignments.list(group=group)
+    assert [(a.group["id"], a.scope["project"]["id"]) for a in listed] == [(group.id,
+                                                                            project.id)]
+    own = keystone(server, user.name, "pw-grp-1", project.name)
+    token = own.session.get_token()
+    storage = f"{server.url}/v1/AUTH_{project.id}"
+    assert httpx.head(storage, headers={"X-Auth-Token": token}).status_code == 204
+    assert [g.id for g in admin.groups.list(user=user)] == [group.id]
+    admin.users.remove_from_group(user, group)
+    assert httpx.head(storage, headers={"X-Auth-Token": token}).status_code == 401
+    with pytest.raises(ks_exc.Unauthorized):
+        keystone(server, user.name, "pw-grp-1", project.name).session.get_token()
+    admin.groups.delete(group)

@@ -21,6 +21,7 @@ def test_head_counts_and_meta(server: Server) -> None:
     assert head.headers["X-Account-Container-Count"] == "0"
     assert head.headers["X-Account-Object-Count"] == "0"
     assert head.headers["X-Account-Bytes-Used"] == "0"
+    assert float(head.headers["X-Timestamp"]) > 0
     c = conn((url, token))
     c.put_container("a")
     c.put_container("b")

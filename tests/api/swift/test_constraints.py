@@ -27,7 +27,10 @@ def test_container_name_length(tester: tuple[str, str]) -> None:
     with raw(tester) as http:
         ok = uniq() + "c" * (256 - 14)
         assert http.put(ok).status_code == 201
-        assert http.put(ok + "c").status_code == 400
+        too_long = http.put(ok + "c")
+        assert too_long.status_code == 400
+        assert too_long.headers["Content-Type"] == "text/html; charset=UTF-8"
+        assert b"longer than 256" in too_long.content
         assert http.head(ok + "c").status_code == 404
 
 
@@ -111,3 +114,16 @@ def test_missing_length_is_411(tester: tuple[str, str]) -> None:
     assert reply.startswith(b"HTTP/1.1 411"), reply
     with raw(tester) as http:
         assert http.head(f"{name}/o").status_code == 404
+
+
+def test_auth_and_container_come_before_constraints(tester: tuple[str, str]) -> None:
+    """As in Swift: a stranger learns nothing from constraint errors; 404 before 400/411."""
+    import httpx
+
+    url, _ = tester
+    name = new_container(tester)
+    long_name = "o" * 1025
+    assert httpx.put(f"{url}/{name}/{long_name}", content=b"x").status_code == 401
+    with raw(tester) as http:
+        assert http.put(f"{uniq()}/{long_name}", content=b"x").status_code == 404
+        assert http.put(f"{name}/{long_name}", content=b"x").status_code == 400

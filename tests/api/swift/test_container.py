@@ -106,3 +106,18 @@ def test_bad_acl_is_400(tester: tuple[str, str]) -> None:
         assert http.put(name, headers={"X-Container-Read": ".bogus:x"}).status_code == 400
         assert http.head(name).status_code == 404
         assert http.put(name, headers={"X-Container-Write": ".r:*"}).status_code == 400
+
+
+def test_post_moves_last_modified_but_object_writes_do_not(tester: tuple[str, str]) -> None:
+    c = conn(tester)
+    name = uniq()
+    c.put_container(name)
+    t0 = c.head_container(name)["last-modified"]
+    time.sleep(1.05)
+    c.post_container(name, {"X-Container-Meta-A": "1"})
+    t1 = c.head_container(name)["last-modified"]
+    assert t1 != t0
+    time.sleep(1.05)
+    c.put_object(name, "o", b"x")
+    c.post_object(name, "o", {"X-Object-Meta-B": "2"})
+    assert c.head_container(name)["last-modified"] == t1

@@ -31,7 +31,7 @@ def test_put_with_length_returns_unquoted_md5(tester: tuple[str, str]) -> None:
 def test_put_chunked(tester: tuple[str, str]) -> None:
     name = new_container(tester)
     chunks = [b"x" * 1000, b"y" * 70000, b"z"]
-    etag = conn(tester).put_object(name, "chunked", iter(chunks), chunk_size=1000)
+    etag = conn(tester).put_object(name, "chunked", iter(chunks))
     assert etag == hashlib.md5(b"".join(chunks)).hexdigest()
     assert conn(tester).get_object(name, "chunked")[1] == b"".join(chunks)
 
@@ -213,3 +213,27 @@ def test_head_never_opens_the_blob(server: object, tester: tuple[str, str]) -> N
     finally:
         hidden.rename(blob)
     assert conn(tester).get_object(name, "o")[1] == b"12345"
+
+
+def test_post_moves_last_modified(tester: tuple[str, str]) -> None:
+    """A POST is a new version of the metadata: Last-Modified and the listing date move."""
+    name = new_container(tester)
+    c = conn(tester)
+    c.put_object(name, "o", b"body")
+    before_head = c.head_object(name, "o")
+    before_listing = c.get_container(name)[1][0]["last_modified"]
+    time.sleep(1.1)
+    c.post_object(name, "o", {"X-Object-Meta-A": "1"})
+    after_head = c.head_object(name, "o")
+    assert float(after_head["x-timestamp"]) > float(before_head["x-timestamp"])
+    assert after_head["last-modified"] != before_head["last-modified"]
+    assert c.get_container(name)[1][0]["last_modified"] > before_listing
+    assert after_head["etag"] == before_head["etag"]
+
+
+def test_connection_keep_alive_is_echoed(tester: tuple[str, str]) -> None:
+    name = new_container(tester)
+    with raw(tester) as http:
+        http.put(f"{name}/o", content=b"x")
+        assert http.get(f"{name}/o", headers={"Connection": "keep-alive"}
+                        ).headers["Connection"] == "keep-alive"

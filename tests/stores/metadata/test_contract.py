@@ -249,7 +249,8 @@ def reference(names: list[str], q: ListingQuery) -> list[str]:
                 else:
                     cut = end + len(delim)
                     sub = "/" + n[:cut]  # subdirs marked with a leading slash
-                    if (not out or out[-1] != sub) and n[:cut] != q.marker:
+                    lower = q.end_marker if q.reverse else q.marker
+                    if (not out or out[-1] != sub) and n[:cut] != lower:
                         out.append(sub)
                     continue
         out.append(n)
@@ -289,6 +290,7 @@ QUERIES = [
     ListingQuery(marker="d1/", delimiter="/"),
     ListingQuery(marker="top100", reverse=True, limit=20),
     ListingQuery(marker="top100", end_marker="d4", reverse=True, delimiter="/"),
+    ListingQuery(marker="top100", end_marker="d2/", reverse=True, delimiter="/"),
     ListingQuery(path="d0"),
     ListingQuery(path="d0/s2", limit=30),
     ListingQuery(path="a/b"),

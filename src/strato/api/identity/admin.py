@@ -15,6 +15,8 @@ from strato.api.identity.app_credentials import handle_app_credentials
 from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
 from strato.api.identity.common import IdentityApi, is_admin, links, member, read_json
 from strato.api.identity.errors import KeystoneError
+from strato.api.identity.groups import groups_response, handle_groups
+from strato.api.identity.services import handle_catalog_admin
 from strato.api.identity.tokens import domain_json, project_json
 from strato.domain.identity import DEFAULT_DOMAIN_ID, hash_password, new_id, verify_password
 from strato.stores.metadata.base import Conflict
@@ -55,7 +57,7 @@ def _conflict(kind: str) -> KeystoneError:
 
 async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> Response:
     head = parts[0]
-    if len(parts) >= 5 and head in ("projects", "domains") and parts[2] == "users" \
+    if len(parts) >= 5 and head in ("projects", "domains") and parts[2] in ("users", "groups") \
             and parts[4] == "roles":
         return await handle_grant(api, request, parts)
     if head == "role_assignments" and len(parts) == 1:
@@ -65,6 +67,10 @@ async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> 
         return await handle_app_credentials(api, request, caller, caller.user_id, parts[1:])
     if head == "users":
         return await _users(api, request, parts[1:])
+    if head == "groups":
+        return await handle_groups(api, request, parts[1:])
+    if head in ("services", "endpoints", "regions"):
+        return await handle_catalog_admin(api, request, parts)
     if head == "projects" and len(parts) <= 2:
         return await _projects(api, request, parts[1:])
     if head == "domains" and len(parts) <= 2:
@@ -232,6 +238,9 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
         projects = await store.user_projects(user.id)
         return json_response(200, {"projects": [project_json(api, p) for p in projects],
                                    "links": links(f"{api.v3_url}/users/{user.id}/projects")})
+    if sub == "groups" and len(rest) == 2 and request.method in ("GET", "HEAD"):
+        return groups_response(api, await store.user_groups(user.id),
+                               f"{api.v3_url}/users/{user.id}/groups")
     if sub == "password" and len(rest) == 2 and request.method == "POST":
         doc = member(await read_json(request), "user")
         original = member(doc, "original_password", kind=str)

@@ -8,6 +8,7 @@ keystoneauth POSTs to whatever `self` link it finds. Errors are Keystone's JSON 
 from __future__ import annotations
 
 import logging
+from typing import Any, Protocol
 
 from strato.api.http import Request, Response, json_response
 from strato.api.identity.admin import handle_admin
@@ -16,16 +17,25 @@ from strato.api.identity.discovery import root_document, v3_version
 from strato.api.identity.errors import KeystoneError, error_response
 from strato.api.identity.tokens import handle_auth_lists, handle_tokens
 from strato.api.identity.v2 import handle_v2
+from strato.domain.identity import IdentityService
 
 log = logging.getLogger("strato.identity.api")
 
 PREFIX = "/identity"
 
 
+class IdentityServices(Protocol):
+    """What the front-end takes from the composition root (`strato.server.app.Services`)."""
+
+    settings: Any
+    identity: IdentityService
+
+
 class IdentityFrontend:
-    def __init__(self, services: object) -> None:
-        settings = services.settings  # type: ignore[attr-defined]
-        identity = services.identity  # type: ignore[attr-defined]
+    def __init__(self, services: IdentityServices) -> None:
+        settings = services.settings
+        identity = services.identity
+        # The lockout limits are settings; the service object is shared with Swift v1 auth.
         identity.max_login_failures = getattr(settings, "login_max_failures",
                                               identity.max_login_failures)
         identity.lockout_seconds = getattr(settings, "login_lockout_seconds",

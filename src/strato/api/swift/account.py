@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from strato.api.http import Response
@@ -14,7 +15,13 @@ from strato.api.swift.constraints import (
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import pick, removals, title_case, x_timestamp
-from strato.api.swift.listing import container_entry, listing_format, listing_query, render
+from strato.api.swift.listing import (
+    container_entry,
+    listing_content_type,
+    listing_format,
+    listing_query,
+    render,
+)
 
 META_PREFIXES = ("x-account-meta-",)
 RESERVED_END = "\x00\U0010ffff"
@@ -34,9 +41,12 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
         "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(stats.bytes_used),
         "Accept-Ranges": "bytes",
     }
+    # an account without a row yet exists implicitly (Swift's account_autocreate answers
+    # with the current time too)
+    created = record.created_at if record is not None else time.time()
+    headers["X-Timestamp"] = x_timestamp(created)
+    headers["X-Put-Timestamp"] = x_timestamp(created)
     if record is not None:
-        headers["X-Timestamp"] = x_timestamp(record.created_at)
-        headers["X-Put-Timestamp"] = x_timestamp(record.created_at)
         for key, value in record.meta.items():
             if key in OWNER_HEADERS and not sr.is_owner:
                 continue
@@ -51,7 +61,7 @@ async def handle_account(sr: SwiftRequest) -> Response:
     if method in ("HEAD", "GET"):
         headers = await account_headers(sr)
         if method == "HEAD":
-            headers["Content-Type"] = "text/plain; charset=utf-8"
+            headers["Content-Type"] = listing_content_type(listing_format(sr.request))
             headers["Content-Length"] = "0"
             return Response(204, headers)
         fmt = listing_format(sr.request)

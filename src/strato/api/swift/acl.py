@@ -49,6 +49,7 @@ def clean_acl(name: str, value: str) -> str:
                     raise SwiftError(400, f"Referrers not allowed in write ACL: {item!r}")
                 negate = rest.startswith("-")
                 host = rest[1:].strip() if negate else rest
+                host = host[1:] if host.startswith("*.") else host  # `*.example.com` = domain
                 if not host or host in (".", "-"):
                     raise SwiftError(400, f"No host/domain value after referrer "
                                      f"designation in ACL: {item!r}")

@@ -56,8 +56,10 @@ def check_stored_metadata(meta: dict[str, str], kind: str) -> None:
 
 def check_container_name(name: str) -> None:
     if len(name.encode("utf-8")) > MAX_CONTAINER_NAME_LENGTH:
+        # Swift's container controller sets only the body: the type stays HTML
         raise SwiftError(400, f"Container name length of {len(name.encode('utf-8'))} longer "
-                         f"than {MAX_CONTAINER_NAME_LENGTH}")
+                         f"than {MAX_CONTAINER_NAME_LENGTH}",
+                         headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
 def check_object_name(name: str) -> None:

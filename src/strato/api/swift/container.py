@@ -13,7 +13,13 @@ from strato.api.swift.constraints import (
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified, pick, removals, title_case, x_timestamp
-from strato.api.swift.listing import listing_format, listing_query, object_entry, render
+from strato.api.swift.listing import (
+    listing_content_type,
+    listing_format,
+    listing_query,
+    object_entry,
+    render,
+)
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
 from strato.stores.metadata.records import ContainerRecord, Subdir
 
@@ -86,7 +92,7 @@ async def handle_container(sr: SwiftRequest) -> Response:
             raise SwiftError(404)
         headers = container_headers(sr, record)
         if method == "HEAD":
-            headers["Content-Type"] = "text/plain; charset=utf-8"
+            headers["Content-Type"] = listing_content_type(listing_format(sr.request))
             headers["Content-Length"] = "0"
             return Response(204, headers)
         fmt = listing_format(sr.request)

@@ -40,8 +40,8 @@ def error_response(status: int, message: str | None = None,
                    headers: dict[str, str] | None = None) -> Response:
     """Plain text when there is a specific message (as Swift's constraints give), else HTML."""
     hdrs = dict(headers or {})
-    if message is not None:
-        hdrs["Content-Type"] = "text/plain; charset=UTF-8"
+    if message is not None:  # a caller may keep Swift's HTML type for a specific text
+        hdrs.setdefault("Content-Type", "text/plain; charset=UTF-8")
         body = message.encode("utf-8")
     else:
         hdrs["Content-Type"] = "text/html; charset=UTF-8"

@@ -16,15 +16,16 @@ from strato.stores.metadata.records import ContainerRecord, ListingQuery, Object
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
 
 
+def listing_content_type(fmt: str) -> str:
+    """The Content-Type a listing in `fmt` carries (also on HEAD, as Swift's middleware)."""
+    return FORMATS.get(fmt, fmt) + "; charset=utf-8"
+
+
 def listing_format(request: Request) -> str:
     """`format=` wins; else negotiate on Accept like Swift (406 when nothing fits)."""
     fmt = request.query.get("format", "").lower()
-    if fmt in FORMATS:
-        return fmt
-    if fmt.startswith("json"):
-        return "json"
-    if fmt.startswith("xml"):
-        return "xml"
+    if fmt:  # as Swift: a format it does not know means plain text, whatever Accept says
+        return fmt if fmt in FORMATS else "plain"
     accept = request.headers.get("accept", "").strip()
     if not accept:
         return "plain"
@@ -40,7 +41,8 @@ def listing_format(request: Request) -> str:
                     q = 0.0
         for fmt_name, candidates in (("plain", ("text/plain", "text/*", "*/*")),
                                      ("json", ("application/json", "application/*")),
-                                     ("xml", ("application/xml", "text/xml"))):
+                                     ("xml", ("application/xml",)),
+                                     ("text/xml", ("text/xml",))):
             if media.lower() in candidates and q > best_q:
                 # exact types beat wildcards at equal q; earlier entries beat later ones
                 best, best_q = fmt_name, q - (0.0001 if "*" in media else 0) - order * 1e-6
@@ -52,13 +54,9 @@ def listing_format(request: Request) -> str:
 def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) -> ListingQuery:
     q = request.query
     limit = max_limit
-    if "limit" in q:
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise SwiftError(412, "Value of limit must be a positive integer") from None
-        if limit < 0:
-            raise SwiftError(412, "Value of limit must be a positive integer")
+    given = q.get("limit", "")
+    if given.isascii() and given.isdigit():  # as Swift: anything but digits is ignored, not refused
+        limit = int(given)
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")
     delimiter = q.get("delimiter", "")
@@ -78,9 +76,11 @@ def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
         "name": record.name, "hash": record.etag, "bytes": record.size,
         "content_type": record.content_type, "last_modified": listing_date(record.timestamp)}
     slo_size = record.meta.get("x-object-sysmeta-slo-size")
-    if slo_size is not None:  # a static large object lists its total size and SLO etag
+    if slo_size is not None:  # a static large object lists its total size
         entry["bytes"] = int(slo_size)
-        entry["slo_etag"] = f'"{record.meta.get("x-object-sysmeta-slo-etag", "")}"'
+    slo_etag = record.meta.get("x-object-sysmeta-slo-etag")
+    if slo_etag is not None:  # ...and its SLO etag (so does a static link to one)
+        entry["slo_etag"] = f'"{slo_etag}"'
     return entry
 
 
@@ -97,8 +97,9 @@ def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],
     if fmt == "json":
         headers["Content-Type"] = "application/json; charset=utf-8"
         return Response(200, headers, orjson.dumps(list(entries)))
-    if fmt == "xml":
-        headers["Content-Type"] = "application/xml; charset=utf-8"
+    if fmt in ("xml", "text/xml"):  # text/xml only when the client's Accept named it
+        headers["Content-Type"] = ("text/xml" if fmt == "text/xml" else "application/xml"
+                                   ) + "; charset=utf-8"
         item = "object" if kind == "container" else "container"
         parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind} name={quoteattr(name)}>']
         for entry in entries:

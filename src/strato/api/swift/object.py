@@ -33,6 +33,20 @@ OBJECT_SYSMETA = "object_sysmeta"
 """`sr.state` key: dict of `x-object-sysmeta-*` a feature wants stored with a PUT/POST/COPY."""
 AUTHORIZE_OVERRIDE = "authorize_override"
 """`sr.state` key: set by a feature (tempurl, formpost) that has already authorised the request."""
+OVERRIDE_SCOPE = "authorize_scope"
+"""`sr.state` key: (account, container or None) the override is limited to (a temp URL key's
+reach: its account, or its container), so a copy or a large object cannot read past it."""
+
+
+def override_allows(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    """Whether a feature's authorisation covers `account`/`container`."""
+    if not sr.state.get(AUTHORIZE_OVERRIDE):
+        return False
+    scope = sr.state.get(OVERRIDE_SCOPE)
+    if scope is None:
+        return True
+    return account == scope[0] and (scope[1] is None or (
+        container is not None and container.name == scope[1]))
 STORED_HEADERS = ("content-disposition", "content-encoding")
 POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
@@ -85,7 +99,7 @@ async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerReco
 
 
 def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
@@ -95,7 +109,7 @@ def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None)
 
 
 def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if sr.state.get(AUTHORIZE_OVERRIDE):
+    if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
@@ -182,8 +196,8 @@ async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterat
 async def put_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     request = sr.request
-    check_object_name(sr.obj)
     if "x-copy-from" in sr.headers:
+        check_object_name(sr.obj)
         container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
         if request.content_length not in (None, 0) or request.chunked:
             raise SwiftError(400, "Copy requests require a zero byte body")
@@ -192,20 +206,22 @@ async def put_object(sr: SwiftRequest) -> Response:
                                  (sr.account, sr.container, sr.obj))
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)
+    # Swift's order: authorise, then 404 for a missing container, then the constraints
     if not _can_write(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
-    try:
+    if container is None:
+        raise SwiftError(404)
+    try:  # check_object_creation's order: 413, 411, name, metadata
         length = request.content_length
     except BadRequest as exc:
         raise SwiftError(400, str(exc)) from None
-    if length is None and not request.chunked:
-        raise SwiftError(411)
     if length is not None and length > sr.services.max_file_size:
         raise SwiftError(413, "Your request is too large.")
+    if length is None and not request.chunked:
+        raise SwiftError(411, "Missing Content-Length header.")
+    check_object_name(sr.obj)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
-    if container is None:
-        raise SwiftError(404)
     if_none_match = sr.headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() != "*":
@@ -304,7 +320,7 @@ async def post_object(sr: SwiftRequest) -> Response:
     meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:
         await storage.update_object(container, record, meta, sr.headers.get("content-type"),
-                                    delete_at)
+                                    delete_at, touch=True)
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)

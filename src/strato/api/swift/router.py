@@ -39,7 +39,7 @@ class SwiftFrontend:
 
     async def handle(self, request: Request) -> Response:
         try:
-            return await self._dispatch(request)
+            response = await self._dispatch(request)
         except SwiftError as exc:
             if exc.status >= 400:
                 log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,
@@ -47,7 +47,10 @@ class SwiftFrontend:
             if exc.status == 401 and request.path.startswith("/v1/"):
                 account = request.path[len("/v1/"):].split("/", 1)[0]
                 exc.headers.setdefault("Www-Authenticate", f'Swift realm="{quote(account)}"')
-            return error_response(exc.status, exc.message, exc.headers)
+            response = error_response(exc.status, exc.message, exc.headers)
+        if request.headers.get("connection", "").lower() == "keep-alive":
+            response.headers.setdefault("Connection", "keep-alive")  # Swift echoes it
+        return response
 
     async def _dispatch(self, request: Request) -> Response:
         path = request.path

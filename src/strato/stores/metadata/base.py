@@ -18,6 +18,7 @@ from strato.stores.metadata.records import (
     AssignmentRecord,
     ContainerRecord,
     DomainRecord,
+    GroupRecord,
     ListingQuery,
     LoginFailures,
     ObjectRecord,
@@ -74,9 +75,10 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def update_container_meta(
-        self, account: str, name: str, set_meta: dict[str, str], remove: Sequence[str]
+        self, account: str, name: str, set_meta: dict[str, str], remove: Sequence[str],
+        now: float | None = None,
     ) -> ContainerRecord:
-        """Raises NotFound."""
+        """Raises NotFound. With `now`, also moves the put timestamp (Swift's POST does)."""
 
     @abc.abstractmethod
     async def delete_container(self, account: str, name: str) -> None:
@@ -97,9 +99,12 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def update_object(
         self, container_id: int, name: str, meta: dict[str, str], content_type: str | None,
-        delete_at: int | None,
+        delete_at: int | None, now: float | None = None,
     ) -> ObjectRecord:
-        """Replace the metadata of an existing object (Swift POST). Raises NotFound."""
+        """Replace the metadata of an existing object (Swift POST). Raises NotFound.
+
+        With `now`, the object's timestamp moves too (a Swift POST changes Last-Modified).
+        """
 
     @abc.abstractmethod
     async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
@@ -191,7 +196,8 @@ class IdentityStore(abc.ABC):
 
     @abc.abstractmethod
     async def user_roles(self, user_id: str, *, project_id: str | None = None,
-                         domain_id: str | None = None) -> list[RoleRecord]: ...
+                         domain_id: str | None = None) -> list[RoleRecord]:
+        """Direct roles and those of the user's groups."""
 
     @abc.abstractmethod
     async def user_projects(self, user_id: str) -> list[ProjectRecord]:
@@ -231,8 +237,55 @@ class IdentityStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_assignments(self, *, user_id: str | None = None,
-                               project_id: str | None = None, domain_id: str | None = None,
-                               role_id: str | None = None) -> list[AssignmentRecord]: ...
+                               group_id: str | None = None, project_id: str | None = None,
+                               domain_id: str | None = None, role_id: str | None = None
+                               ) -> list[AssignmentRecord]:
+        """Direct user assignments and group assignments (filtered by user or group)."""
+
+    # groups -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_group(self, record: GroupRecord) -> GroupRecord:
+        """Raises Conflict on a duplicate name in the domain."""
+
+    @abc.abstractmethod
+    async def get_group(self, *, id: str | None = None, name: str | None = None,
+                        domain_id: str | None = None) -> GroupRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_groups(self, domain_id: str | None = None) -> list[GroupRecord]: ...
+
+    @abc.abstractmethod
+    async def update_group(self, record: GroupRecord) -> GroupRecord: ...
+
+    @abc.abstractmethod
+    async def delete_group(self, group_id: str) -> None:
+        """Also removes its memberships and role assignments."""
+
+    @abc.abstractmethod
+    async def add_group_member(self, group_id: str, user_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_group_member(self, group_id: str, user_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def group_members(self, group_id: str) -> list[UserRecord]: ...
+
+    @abc.abstractmethod
+    async def user_groups(self, user_id: str) -> list[GroupRecord]: ...
+
+    @abc.abstractmethod
+    async def assign_group_role(self, role_id: str, group_id: str, *,
+                                project_id: str | None = None,
+                                domain_id: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def unassign_group_role(self, role_id: str, group_id: str, *,
+                                  project_id: str | None = None,
+                                  domain_id: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def group_roles(self, group_id: str, *, project_id: str | None = None,
+                          domain_id: str | None = None) -> list[RoleRecord]: ...
 
     # application credentials ------------------------------------------------------------
     @abc.abstractmethod

@@ -50,9 +50,16 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
         after, before = query.end_marker or None, query.marker or None
     else:
         after, before = query.marker or None, query.end_marker or None
+    # a subdir equal to the lower bound is not repeated (Swift swaps the markers for a
+    # reverse listing first, so there the bound is end_marker)
+    skip_dir = query.end_marker if query.reverse else query.marker
     inclusive = False
+    # With a delimiter, most fetched rows may be skipped by a roll-up jump: read small pages
+    # first and grow them only while no jump happens, so a page of 20 subdirs reads ~20 rows
+    # per subdir rather than `limit` rows each.
+    batch = 16 if delimiter else limit
     while len(results) < limit:
-        want = limit - len(results)
+        want = min(limit - len(results), batch)
         rows = fetch(after, before, prefix, query.reverse, want, inclusive)
         inclusive = False
         if not rows:
@@ -71,7 +78,7 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
                 # with `path=`, a name ending in the delimiter is an object of this level
                 if end >= 0 and (query.path is None or len(name) > end + 1):
                     dir_name = name[: end + len(delimiter)]  # delimiters may be multi-char
-                    if query.path is None and dir_name != query.marker:
+                    if query.path is None and dir_name != skip_dir:
                         results.append(Subdir(dir_name))
                     if query.reverse:
                         before = dir_name
@@ -83,6 +90,8 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
             results.append(row)
             if len(results) >= limit:
                 break
-        if not jumped and len(rows) < want:
-            break
+        if not jumped:
+            if len(rows) < want:
+                break
+            batch *= 4
     return results

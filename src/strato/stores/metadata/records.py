@@ -130,12 +130,23 @@ class AccessKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class AssignmentRecord:
-    """One role of one user on one target: a project or a domain."""
+    """One role of one user (or one group) on one target: a project or a domain."""
 
     role_id: str
-    user_id: str
+    user_id: str | None
     project_id: str | None
     domain_id: str | None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A set of users; roles given to the group hold for every member."""
+
+    id: str
+    name: str
+    domain_id: str
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

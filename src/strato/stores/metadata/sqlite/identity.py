@@ -12,6 +12,7 @@ from strato.stores.metadata.records import (
     AppCredentialRecord,
     AssignmentRecord,
     DomainRecord,
+    GroupRecord,
     LoginFailures,
     ProjectRecord,
     RoleRecord,
@@ -114,6 +115,8 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM assignments WHERE target = ?", (f"project:{project_id}",))
             conn.execute("DELETE FROM tokens WHERE project_id = ?", (project_id,))
             conn.execute("DELETE FROM app_credentials WHERE project_id = ?", (project_id,))
+            conn.execute("DELETE FROM group_assignments WHERE target = ?",
+                         (f"project:{project_id}",))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
         await self.db.write(tx)
@@ -181,17 +184,22 @@ class SqliteIdentityStore(IdentityStore):
 
     async def user_roles(self, user_id: str, *, project_id: str | None = None,
                          domain_id: str | None = None) -> list[RoleRecord]:
+        target = _target(project_id, domain_id)
         rows = self.db.query(
-            "SELECT r.id, r.name FROM assignments a JOIN roles r ON r.id = a.role_id"
-            " WHERE a.user_id = ? AND a.target = ? ORDER BY r.name",
-            (user_id, _target(project_id, domain_id)))
+            "SELECT r.id, r.name FROM roles r WHERE r.id IN ("
+            " SELECT role_id FROM assignments WHERE user_id = ? AND target = ?"
+            " UNION SELECT ga.role_id FROM group_assignments ga JOIN group_members gm"
+            " ON gm.group_id = ga.group_id WHERE gm.user_id = ? AND ga.target = ?)"
+            " ORDER BY r.name", (user_id, target, user_id, target))
         return [RoleRecord(r[0], r[1]) for r in rows]
 
     async def user_projects(self, user_id: str) -> list[ProjectRecord]:
         rows = self.db.query(
             "SELECT DISTINCT p.id, p.name, p.domain_id, p.enabled, p.description FROM projects p"
-            " JOIN assignments a ON a.target = 'project:' || p.id WHERE a.user_id = ?"
-            " ORDER BY p.name", (user_id,))
+            " WHERE 'project:' || p.id IN (SELECT target FROM assignments WHERE user_id = ?"
+            " UNION SELECT ga.target FROM group_assignments ga JOIN group_members gm"
+            " ON gm.group_id = ga.group_id WHERE gm.user_id = ?)"
+            " ORDER BY p.name", (user_id, user_id))
         return [ProjectRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     # tokens ---------------------------------------------------------------------------
@@ -235,11 +243,13 @@ class SqliteIdentityStore(IdentityStore):
 
     async def delete_domain(self, domain_id: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
-            for table in ("projects", "users"):
+            for table in ("projects", "users", "groups"):
                 if conn.execute(f"SELECT 1 FROM {table} WHERE domain_id = ? LIMIT 1",
                                 (domain_id,)).fetchone():
                     raise Conflict(f"domain still holds {table}")
             conn.execute("DELETE FROM assignments WHERE target = ?", (f"domain:{domain_id}",))
+            conn.execute("DELETE FROM group_assignments WHERE target = ?",
+                         (f"domain:{domain_id}",))
             conn.execute("DELETE FROM tokens WHERE domain_id = ?", (domain_id,))
             conn.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
 
@@ -275,18 +285,106 @@ class SqliteIdentityStore(IdentityStore):
         await self.db.write(tx)
 
     async def list_assignments(self, *, user_id: str | None = None,
-                               project_id: str | None = None, domain_id: str | None = None,
-                               role_id: str | None = None) -> list[AssignmentRecord]:
+                               group_id: str | None = None, project_id: str | None = None,
+                               domain_id: str | None = None, role_id: str | None = None
+                               ) -> list[AssignmentRecord]:
         target = _target(project_id, domain_id) if project_id or domain_id else None
-        where, params = _where(user_id=user_id, target=target, role_id=role_id)
-        rows = self.db.query(f"SELECT role_id, user_id, target FROM assignments{where}"
-                             " ORDER BY user_id, target, role_id", params)
         result = []
-        for role, user, tgt in rows:
-            kind, _, ident = tgt.partition(":")
-            result.append(AssignmentRecord(role, user, ident if kind == "project" else None,
-                                           ident if kind == "domain" else None))
+        for table, column, wanted, skip in (("assignments", "user_id", user_id, group_id),
+                                            ("group_assignments", "group_id", group_id,
+                                             user_id)):
+            if skip is not None:
+                continue
+            where, params = _where(**{column: wanted}, target=target, role_id=role_id)
+            rows = self.db.query(f"SELECT role_id, {column}, target FROM {table}{where}"
+                                 f" ORDER BY {column}, target, role_id", params)
+            for role, who, tgt in rows:
+                kind, _, ident = tgt.partition(":")
+                result.append(AssignmentRecord(
+                    role, who if column == "user_id" else None,
+                    ident if kind == "project" else None, ident if kind == "domain" else None,
+                    who if column == "group_id" else None))
         return result
+
+    # groups ---------------------------------------------------------------------------
+    async def create_group(self, record: GroupRecord) -> GroupRecord:
+        await self._insert("INSERT INTO groups VALUES (?,?,?,?)",
+                           (record.id, record.name, record.domain_id, record.description))
+        return record
+
+    async def get_group(self, *, id: str | None = None, name: str | None = None,
+                        domain_id: str | None = None) -> GroupRecord | None:
+        where, params = _where(id=id, name=name, domain_id=domain_id)
+        row = self.db.query_one(f"SELECT id, name, domain_id, description FROM groups{where}",
+                                params)
+        return GroupRecord(*row) if row else None
+
+    async def list_groups(self, domain_id: str | None = None) -> list[GroupRecord]:
+        where, params = _where(domain_id=domain_id)
+        rows = self.db.query(f"SELECT id, name, domain_id, description FROM groups{where}"
+                             " ORDER BY name", params)
+        return [GroupRecord(*r) for r in rows]
+
+    async def update_group(self, record: GroupRecord) -> GroupRecord:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("UPDATE groups SET name = ?, description = ? WHERE id = ?",
+                             (record.name, record.description, record.id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from exc
+
+        await self.db.write(tx)
+        return record
+
+    async def delete_group(self, group_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM group_assignments WHERE group_id = ?", (group_id,))
+            conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
+            conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+
+        await self.db.write(tx)
+
+    async def add_group_member(self, group_id: str, user_id: str) -> None:
+        await self._execute("INSERT OR IGNORE INTO group_members VALUES (?,?)",
+                            (group_id, user_id))
+
+    async def remove_group_member(self, group_id: str, user_id: str) -> bool:
+        return await self._execute("DELETE FROM group_members WHERE group_id = ? AND"
+                                   " user_id = ?", (group_id, user_id)) > 0
+
+    async def group_members(self, group_id: str) -> list[UserRecord]:
+        columns = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+        rows = self.db.query(f"SELECT {columns} FROM users u JOIN group_members m"
+                             " ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name",
+                             (group_id,))
+        return [_user(r) for r in rows]
+
+    async def user_groups(self, user_id: str) -> list[GroupRecord]:
+        rows = self.db.query("SELECT g.id, g.name, g.domain_id, g.description FROM groups g"
+                             " JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ?"
+                             " ORDER BY g.name", (user_id,))
+        return [GroupRecord(*r) for r in rows]
+
+    async def assign_group_role(self, role_id: str, group_id: str, *,
+                                project_id: str | None = None,
+                                domain_id: str | None = None) -> None:
+        await self._execute("INSERT OR IGNORE INTO group_assignments VALUES (?,?,?)",
+                            (role_id, group_id, _target(project_id, domain_id)))
+
+    async def unassign_group_role(self, role_id: str, group_id: str, *,
+                                  project_id: str | None = None,
+                                  domain_id: str | None = None) -> None:
+        await self._execute(
+            "DELETE FROM group_assignments WHERE role_id = ? AND group_id = ? AND target = ?",
+            (role_id, group_id, _target(project_id, domain_id)))
+
+    async def group_roles(self, group_id: str, *, project_id: str | None = None,
+                          domain_id: str | None = None) -> list[RoleRecord]:
+        rows = self.db.query(
+            "SELECT r.id, r.name FROM group_assignments a JOIN roles r ON r.id = a.role_id"
+            " WHERE a.group_id = ? AND a.target = ? ORDER BY r.name",
+            (group_id, _target(project_id, domain_id)))
+        return [RoleRecord(r[0], r[1]) for r in rows]
 
     # application credentials ----------------------------------------------------------
     async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:

@@ -136,7 +136,8 @@ class SqliteObjectStore(ObjectStore):
         return await self.db.write(tx)
 
     async def update_container_meta(self, account: str, name: str, set_meta: dict[str, str],
-                                    remove: Sequence[str]) -> ContainerRecord:
+                                    remove: Sequence[str], now: float | None = None
+                                    ) -> ContainerRecord:
         def tx(conn: sqlite3.Connection) -> ContainerRecord:
             row = conn.execute(
                 f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ? AND name = ?",
@@ -144,9 +145,10 @@ class SqliteObjectStore(ObjectStore):
             if not row:
                 raise NotFound(name)
             merged = _merge(orjson.loads(row[7]), set_meta, remove)
-            conn.execute("UPDATE containers SET meta = ? WHERE id = ?",
-                         (orjson.dumps(merged).decode(), row[0]))
-            return _container((*row[:7], orjson.dumps(merged)))
+            put_timestamp = row[4] if now is None else now
+            conn.execute("UPDATE containers SET meta = ?, put_timestamp = ? WHERE id = ?",
+                         (orjson.dumps(merged).decode(), put_timestamp, row[0]))
+            return _container((*row[:4], put_timestamp, *row[5:7], orjson.dumps(merged)))
 
         return await self.db.write(tx)
 
@@ -193,7 +195,8 @@ class SqliteObjectStore(ObjectStore):
         return await self.db.write(tx)
 
     async def update_object(self, container_id: int, name: str, meta: dict[str, str],
-                            content_type: str | None, delete_at: int | None) -> ObjectRecord:
+                            content_type: str | None, delete_at: int | None,
+                            now: float | None = None) -> ObjectRecord:
         def tx(conn: sqlite3.Connection) -> ObjectRecord:
             row = conn.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
@@ -201,11 +204,12 @@ class SqliteObjectStore(ObjectStore):
             if not row:
                 raise NotFound(name)
             ctype = content_type or row[5]
+            timestamp = row[6] if now is None else now
             conn.execute(
-                "UPDATE objects SET meta = ?, content_type = ?, delete_at = ?"
+                "UPDATE objects SET meta = ?, content_type = ?, delete_at = ?, timestamp = ?"
                 " WHERE container_id = ? AND name = ?",
-                (orjson.dumps(meta).decode(), ctype, delete_at, container_id, name))
-            return _object((*row[:5], ctype, row[6], orjson.dumps(meta), delete_at))
+                (orjson.dumps(meta).decode(), ctype, delete_at, timestamp, container_id, name))
+            return _object((*row[:5], ctype, timestamp, orjson.dumps(meta), delete_at))
 
         return await self.db.write(tx)
 

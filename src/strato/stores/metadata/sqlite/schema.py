@@ -121,6 +121,29 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX assignments_target ON assignments (target);
     """,
+    # 4: Keystone groups: members and group role assignments
+    """
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        domain_id TEXT NOT NULL REFERENCES domains(id),
+        description TEXT NOT NULL DEFAULT '',
+        UNIQUE (domain_id, name)
+    );
+    CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE INDEX group_members_user ON group_members (user_id);
+    CREATE TABLE group_assignments (
+        role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        PRIMARY KEY (group_id, target, role_id)
+    );
+    CREATE INDEX group_assignments_target ON group_assignments (target);
+    """,
 ]
 
 
