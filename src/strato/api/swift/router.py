@@ -62,14 +62,14 @@ class SwiftFrontend:
             return json_response(200, self.capabilities.document())
         if path == "/healthcheck":
             return text_response(200, "OK")
-        if path in ("/v1", "/v1/"):
-            raise SwiftError(412, "Bad URL")  # a version without an account
         parts = path[len("/v1/"):].split("/", 2) if path.startswith("/v1/") else [""]
         account = parts[0]
         container = parts[1] if len(parts) > 1 and parts[1] else None
         obj = parts[2] if len(parts) > 2 and parts[2] else None
         if not account or (obj is not None and container is None) or (
                 len(parts) > 2 and parts[2] and not parts[1]):
+            if path.rstrip("/") == "/v1":
+                raise SwiftError(412, "Bad URL")
             raise SwiftError(404)  # an empty path segment: Swift's proxy answers 404
         if len(account.encode("utf-8")) > MAX_ACCOUNT_NAME_LENGTH:
             raise SwiftError(400, "Account name length too long")
