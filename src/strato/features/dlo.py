@@ -45,6 +45,7 @@ from strato.features.segments import (
     copy_endpoints,
     follow_link,
     large_object_response,
+    readable_source,
     stream_pieces,
     target_object,
 )
@@ -135,13 +136,10 @@ class DynamicLargeObject(Feature):
     async def _copy(self, sr: SwiftRequest, call_next: Handler, source: Target,
                     dest: Target) -> Response:
         """Copying a DLO copies its assembled content, as Swift's copy middleware does."""
-        storage = sr.services.storage
-        account, container_name, obj = source
-        container = await storage.get_container(account, container_name)
-        if account != sr.account or container is None or \
-                not can_read(sr, account, container):
+        found = await readable_source(sr, source)
+        if found is None:
             return await call_next(sr)
-        record = await storage.get_object(container, obj)
+        _, record = found
         if record is None or MANIFEST not in record.meta:
             return await call_next(sr)
         segments = await self._segments(sr, record.meta[MANIFEST])

@@ -245,6 +245,19 @@ def copy_endpoints(sr: SwiftRequest) -> tuple[Target, Target] | None:
     return None
 
 
+async def readable_source(sr: SwiftRequest, source: Target
+                          ) -> tuple[ContainerRecord, ObjectRecord | None] | None:
+    """A copy source this feature assembles: same account and readable by the caller.
+
+    None means "not ours": the caller passes the request on unchanged.
+    """
+    account, container_name, obj = source
+    container = await sr.services.storage.get_container(account, container_name)
+    if account != sr.account or container is None or not can_read(sr, account, container):
+        return None
+    return container, await sr.services.storage.get_object(container, obj)
+
+
 def copy_headers(sr: SwiftRequest, record: ObjectRecord) -> dict[str, str]:
     """The source's metadata (unless `X-Fresh-Metadata`) updated by the request's."""
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")

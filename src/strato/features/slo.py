@@ -67,6 +67,7 @@ from strato.features.segments import (
     copy_headers,
     follow_link,
     large_object_response,
+    readable_source,
     target_object,
 )
 from strato.features.subrequest import make_subrequest, plain_headers, status_line, subrequest
@@ -370,20 +371,12 @@ class StaticLargeObject(Feature):
     async def _copy(self, sr: SwiftRequest, call_next: Handler, source: Target,
                     dest: Target) -> Response:
         """Copying an SLO copies its content; with `?multipart-manifest=get`, the manifest."""
-        storage = sr.services.storage
-        account, container_name, obj = source
-        container = await storage.get_container(account, container_name)
-        if account != sr.account or container is None or \
-                not can_read(sr, account, container):
+        found = await readable_source(sr, source)
+        if found is None:
             return await call_next(sr)
-        record = await storage.get_object(container, obj)
+        _, record = found
         if record is None or not is_slo(record):
-            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
-            if target is None:
-                return await call_next(sr)
-            response = await self._get(target, call_next)
-            response.headers["Content-Location"] = target.state[LOCATION]
-            return response
+            return await self._via_link(sr, call_next, record)
         reader = _Reader(sr)
         entries = await self._entries(reader, record)
         if sr.request.query.get("multipart-manifest") == "get":
@@ -401,6 +394,16 @@ class StaticLargeObject(Feature):
 
         return await copy_assembled(sr, call_next, source, dest, record, size, source_pieces)
 
+    async def _via_link(self, sr: SwiftRequest, call_next: Handler,
+                        record: ObjectRecord | None) -> Response:
+        """Not an SLO here: serve the SLO a symlink points at, or pass the request on."""
+        target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
+        if target is None:
+            return await call_next(sr)
+        response = await self._get(target, call_next)
+        response.headers["Content-Location"] = target.state[LOCATION]
+        return response
+
     # ---- GET / HEAD -----------------------------------------------------------------
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "version-id" in sr.request.query:
@@ -409,12 +412,7 @@ class StaticLargeObject(Feature):
         if container is None or not can_read(sr, sr.account, container):
             return await call_next(sr)
         if record is None or not is_slo(record):
-            target = await follow_link(sr, call_next, record, "X-Static-Large-Object")
-            if target is None:
-                return await call_next(sr)
-            response = await self._get(target, call_next)
-            response.headers["Content-Location"] = target.state[LOCATION]
-            return response
+            return await self._via_link(sr, call_next, record)
         reader = _Reader(sr)
         entries: list[dict[str, Any]] | None = None
         try:
