@@ -28,7 +28,7 @@ from strato.api.swift.constraints import MAX_HEADER_COUNT, MAX_HEADER_SIZE
 from strato.api.swift.context import SwiftServices
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
-from strato.api.swift.router import SwiftFrontend, owns_path
+from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
 from strato.domain.identity import IdentityService
 from strato.domain.storage import StorageService
 from strato.server.background import BackgroundRunner
@@ -177,7 +177,7 @@ class StratoApp:
                     return error_response(500), request
         if request.path == "/":
             return text_response(200, "Strato\n"), request
-        return error_response(404), request
+        return unrouted(request.path), request
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

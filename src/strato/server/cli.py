@@ -121,8 +121,8 @@ def serve(config: str | None, **options: Any) -> None:
                f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
     uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers if settings.workers > 1 else None,
-                loop="uvloop", http="httptools", lifespan="on", access_log=False,
-                log_level=settings.log_level.lower(), timeout_keep_alive=30,
+                loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
+                access_log=False, log_level=settings.log_level.lower(), timeout_keep_alive=30,
                 server_header=False)
 
 

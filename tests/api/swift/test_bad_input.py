@@ -243,3 +243,15 @@ def test_version_only_path_is_a_bad_url(server: Server) -> None:
     for path in ("/v1", "/v1/"):
         resp = httpx.put(f"{server.url}{path}")
         assert resp.status_code == 412 and resp.text == "Bad URL"
+
+
+def test_unrouted_path_is_swifts_bad_url(server: Server) -> None:
+    """Swift's proxy answers 412 when no controller takes a path, 400 for a bad version."""
+    for path in ("/info%20asdf", "/nothing-here"):
+        resp = httpx.get(f"{server.url}{path}", headers={"X-Auth-Token": "x"})
+        assert (resp.status_code, resp.text) == (412, "Bad URL"), path
+        assert resp.headers["X-Trans-Id"] == resp.headers["X-Openstack-Request-Id"]
+        assert resp.headers["X-Trans-Id"].startswith("tx")
+    resp = httpx.get(f"{server.url}/v2/AUTH_x")
+    assert resp.status_code == 400
+    assert httpx.get(f"{server.url}/").status_code == 200

@@ -6,6 +6,7 @@ from strato.api.http import Response
 from strato.api.swift.acl import OWNER_HEADERS, clean_acl
 from strato.api.swift.constraints import (
     CONTAINER_LISTING_LIMIT,
+    POLICY_NAME,
     check_container_name,
     check_metadata,
     check_stored_metadata,
@@ -39,7 +40,7 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
         "X-Timestamp": x_timestamp(record.created_at),
         "X-Put-Timestamp": x_timestamp(record.put_timestamp),
         "Last-Modified": last_modified(record.put_timestamp),
-        "X-Storage-Policy": "Policy-0",
+        "X-Storage-Policy": POLICY_NAME,
         "Accept-Ranges": "bytes",
     }
     for key, value in record.meta.items():

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape, quoteattr
 import orjson
 
 from strato.api.http import Request, Response
-from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
+from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT, POLICY_NAME
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import listing_date
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
@@ -88,7 +88,7 @@ def container_entry(record: ContainerRecord | Subdir) -> dict[str, object]:
     if isinstance(record, Subdir):
         return {"subdir": record.name}
     return {"name": record.name, "count": record.object_count, "bytes": record.bytes_used,
-            "last_modified": listing_date(record.put_timestamp)}
+            "last_modified": listing_date(record.put_timestamp), "storage_policy": POLICY_NAME}
 
 
 def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],

@@ -26,6 +26,18 @@ def owns_path(path: str) -> bool:
             or path in ("/info", "/healthcheck"))
 
 
+def unrouted(path: str) -> Response:
+    """What Swift's proxy answers for a path no controller takes (`/info asdf`, `/x`).
+
+    A second segment makes the first an API version, and an unknown one is a 400; anything
+    else is a 412 "Bad URL".
+    """
+    segments = path[1:].split("/", 2)
+    if len(segments) > 1 and segments[1] and segments[0] not in ("v1", "v1.0"):
+        return error_response(400)
+    return error_response(412, "Bad URL")
+
+
 class SwiftFrontend:
     def __init__(self, services: SwiftServices, capabilities: Capabilities) -> None:
         self.services = services

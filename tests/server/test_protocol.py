@@ -1,0 +1,100 @@
+"""The HTTP protocol layer, over raw sockets: what Swift's own server answers on the wire."""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import quote, urlsplit
+
+from tests.api.swift.helpers import conn, new_container, uniq
+
+
+def exchange(tester: tuple[str, str], *parts: bytes, pause: float = 0.0) -> bytes:
+    """Send `parts` (with `pause` seconds between them), return all bytes until the server
+    closes the connection (or 10 s pass)."""
+    url = urlsplit(tester[0])
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        for part in parts:
+            sock.sendall(part)
+            time.sleep(pause)
+        reply = b""
+        try:
+            while data := sock.recv(65536):
+                reply += data
+        except TimeoutError:
+            pass
+        return reply
+
+
+def head_of(tester: tuple[str, str], method: bytes, path: bytes, *headers: bytes) -> bytes:
+    prefix = urlsplit(tester[0]).path.encode()
+    lines = [method + b" " + prefix + path + b" HTTP/1.1", b"Host: x",
+             b"X-Auth-Token: " + tester[1].encode(), *headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def test_put_without_length_is_411_and_closes(tester: tuple[str, str]) -> None:
+    """The unframed body must not be read as a next request (it used to answer 400)."""
+    box = new_container(tester)
+    put = head_of(tester, b"PUT", f"/{box}/o".encode())
+    for pause in (0.0, 0.2):  # body in the same segment as the head, or a later one
+        for _ in range(5):
+            reply = exchange(tester, put, b"testing", pause=pause)
+            assert reply.startswith(b"HTTP/1.1 411 Length Required\r\n"), reply
+            assert reply.count(b"HTTP/1.1") == 1  # one answer, then the connection closes
+            assert b"\r\nConnection: close\r\n" in reply
+            assert b"\r\nX-Trans-Id: tx" in reply
+            assert reply.endswith(b"\r\n\r\nMissing Content-Length header.")
+    assert conn(tester).get_container(box)[1] == []
+
+
+def test_framed_requests_keep_the_connection(tester: tuple[str, str]) -> None:
+    box = new_container(tester)
+    put = head_of(tester, b"PUT", f"/{box}/o".encode(), b"Content-Length: 4") + b"test"
+    get = head_of(tester, b"GET", f"/{box}/o".encode(), b"Connection: close")
+    reply = exchange(tester, put, get)
+    assert reply.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b"HTTP/1.1 200 OK\r\n" in reply and reply.endswith(b"\r\n\r\ntest")
+
+
+def test_raw_utf8_path_is_taken_as_the_name(tester: tuple[str, str]) -> None:
+    """Swift accepts unencoded UTF-8 bytes in the request line (llhttp refuses them)."""
+    name = uniq("\u2603caf\u00e9")
+    reply = exchange(tester, head_of(tester, b"PUT", b"/" + name.encode(),
+                                     b"Content-Length: 0", b"Connection: close"))
+    assert reply.startswith(b"HTTP/1.1 201 Created\r\n"), reply
+    assert name in [c["name"] for c in conn(tester).get_account()[1]]
+    # a `?` in a raw name starts the query string, as for Swift
+    reply = exchange(tester, head_of(tester, b"PUT", f"/{name}/a\u00e9?b".encode(),
+                                     b"Content-Length: 0", b"Connection: close"))
+    assert reply.startswith(b"HTTP/1.1 201 Created\r\n"), reply
+    assert [o["name"] for o in conn(tester).get_container(name)[1]] == ["a\u00e9"]
+
+
+def test_raw_invalid_utf8_path_is_412(tester: tuple[str, str]) -> None:
+    name = uniq("\u2603").encode()[::-1]  # reversed UTF-8: not valid UTF-8 any more
+    before = conn(tester).get_account()[1]
+    reply = exchange(tester, head_of(tester, b"PUT", b"/" + name, b"Content-Length: 0",
+                                     b"Connection: close"))
+    assert reply.startswith(b"HTTP/1.1 412 Precondition Failed\r\n"), reply
+    assert b"\r\nX-Trans-Id: tx" in reply
+    assert reply.endswith(b"\r\n\r\nInvalid UTF8 or contains NULL")
+    assert conn(tester).get_account()[1] == before
+
+
+def test_bad_request_lines_stay_400(tester: tuple[str, str]) -> None:
+    """A raw space or control byte in the target is a syntax error for Swift too."""
+    for target in (b"/info asdf", b"/info\x01"):
+        reply = exchange(tester, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply
+
+
+def test_header_names_keep_their_case(tester: tuple[str, str]) -> None:
+    """Swift sends `X-Object-Meta-Color`; clients comparing names exactly rely on it."""
+    box = new_container(tester)
+    conn(tester).put_object(box, "o", b"", headers={"x-object-meta-color": "blUe"})
+    reply = exchange(tester, head_of(tester, b"HEAD", quote(f"/{box}/o").encode(),
+                                     b"Connection: close"))
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nX-Object-Meta-Color: blUe\r\n" in reply
+    assert b"\r\nContent-Length: 0\r\n" in reply and b"\r\nDate: " in reply
