@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.api.swift.helpers import conn, new_container, raw, uniq
@@ -85,3 +87,47 @@ def test_copy_onto_itself_keeps_data(tester: tuple[str, str], source: str) -> No
         assert resp.status_code == 201
         got = http.get(f"{source}/src")
         assert got.content == b"payload" and got.headers["X-Object-Meta-Z"] == "9"
+
+
+def test_copy_with_range_copies_that_range(tester: tuple[str, str], source: str) -> None:
+    """Swift's copy reads the source with the request's Range: a partial copy."""
+    dest = new_container(tester)
+    with raw(tester) as http:
+        resp = http.request("COPY", f"{source}/src",
+                            headers={"Destination": f"{dest}/part", "Range": "bytes=1-2"})
+        assert resp.status_code == 201
+        assert resp.headers["Etag"] == hashlib.md5(b"ay").hexdigest()
+        resp = http.put(f"{dest}/tail", headers={"X-Copy-From": f"{source}/src",
+                                                  "Range": "bytes=-3"})
+        assert resp.status_code == 201
+        # an unsatisfiable range is the source GET's 416, and nothing is written
+        resp = http.put(f"{dest}/none", headers={"X-Copy-From": f"{source}/src",
+                                                  "Range": "bytes=50-60"})
+        assert resp.status_code == 416 and resp.headers["Content-Range"] == "bytes */7"
+        # a range Swift ignores (bad syntax) copies the whole object
+        assert http.put(f"{dest}/all", headers={"X-Copy-From": f"{source}/src",
+                                                 "Range": "bytes=x"}).status_code == 201
+    c = conn(tester)
+    headers, body = c.get_object(dest, "part")
+    assert (body, headers["content-type"], headers["x-object-meta-a"]) == (
+        b"ay", "text/x-src", "1")
+    assert c.get_object(dest, "tail")[1] == b"oad"
+    assert c.get_object(dest, "all")[1] == b"payload"
+    listing = {o["name"]: (o["bytes"], o["hash"]) for o in c.get_container(dest)[1]}
+    assert listing == {"part": (2, hashlib.md5(b"ay").hexdigest()),
+                       "tail": (3, hashlib.md5(b"oad").hexdigest()),
+                       "all": (7, hashlib.md5(b"payload").hexdigest())}
+    assert c.get_object(source, "src")[1] == b"payload"
+
+
+def test_copy_with_several_ranges_stores_the_multipart_body(tester: tuple[str, str],
+                                                            source: str) -> None:
+    dest = new_container(tester)
+    with raw(tester) as http:
+        resp = http.put(f"{dest}/multi", headers={"X-Copy-From": f"{source}/src",
+                                                   "Range": "bytes=0-0,-1"})
+        assert resp.status_code == 201
+        got = http.get(f"{dest}/multi")
+    assert got.headers["Content-Type"].startswith("multipart/byteranges;boundary=")
+    assert b"Content-Range: bytes 0-0/7\r\n\r\np\r\n" in got.content
+    assert b"Content-Range: bytes 6-6/7\r\n\r\nd\r\n" in got.content

@@ -156,3 +156,21 @@ def test_swiftclient_full_listing_pages(tester: tuple[str, str]) -> None:
     assert len(page) == 10
     _, everything = c.get_container(name, limit=10, full_listing=True)
     assert [o["name"] for o in everything] == [f"o{i:03d}" for i in range(25)]
+
+
+def test_utf8_content_type_is_listed_as_text(tester: tuple[str, str]) -> None:
+    """A UTF-8 Content-Type comes back byte for byte on GET and as text in listings."""
+    container = uniq()
+    content_type = "text/\u250c\u2510-\u00e9"
+    with raw(tester) as http:
+        http.put(container)
+        resp = http.put(f"{container}/o", content=b"x",
+                        headers={"Content-Type": content_type.encode()})
+        assert resp.status_code == 201
+        got = http.get(f"{container}/o")
+        raw_types = [v for k, v in got.headers.raw if k.lower() == b"content-type"]
+        assert raw_types == [content_type.encode()]
+        listing = http.get(container, params={"format": "json"}).json()
+        assert listing[0]["content_type"] == content_type
+        xml = http.get(container, params={"format": "xml"})
+    assert ET.fromstring(xml.content).find("object/content_type").text == content_type

@@ -169,6 +169,43 @@ def test_delete_after_and_at(tester: tuple[str, str]) -> None:
         assert http.get(f"{name}/later").status_code == 404
 
 
+def test_delete_at_far_future_is_capped(tester: tuple[str, str]) -> None:
+    """Swift caps an expiry past 2286 at 9999999999 instead of refusing it."""
+    name = new_container(tester)
+    with raw(tester) as http:
+        assert http.put(f"{name}/far", content=b"",
+                        headers={"X-Delete-At": "1" * 100}).status_code == 201
+        assert http.head(f"{name}/far").headers["X-Delete-At"] == "9" * 10
+        assert http.post(f"{name}/far", headers={"X-Delete-After": "9" * 400}).status_code == 202
+        assert http.head(f"{name}/far").headers["X-Delete-At"] == "9" * 10
+        resp = http.put(f"{name}/frac", content=b"", headers={"X-Delete-At": "9999999998.5"})
+        assert (resp.status_code, resp.text) == (400, "Non-integer X-Delete-At")
+
+
+def test_delete_with_x_if_delete_at(tester: tuple[str, str]) -> None:
+    """The expirer's guard: delete only the version that expires at the given time."""
+    name = new_container(tester)
+    at = int(time.time()) + 1000
+    with raw(tester) as http:
+        http.put(f"{name}/o", content=b"x", headers={"X-Delete-At": str(at)})
+        http.put(f"{name}/plain", content=b"x")
+        for bad in ("bad", "-1", "1" * 11, "nan"):
+            resp = http.delete(f"{name}/o", headers={"X-If-Delete-At": bad})
+            assert (resp.status_code, resp.text) == (400, "Bad X-If-Delete-At header value")
+            assert http.delete(f"{name}/missing",
+                               headers={"X-If-Delete-At": bad}).status_code == 400
+        for wrong, obj in ((str(at + 1), "o"), (str(at), "plain")):
+            resp = http.delete(f"{name}/{obj}", headers={"X-If-Delete-At": wrong})
+            assert resp.status_code == 412
+            assert resp.text == "X-If-Delete-At and X-Delete-At do not match"
+        assert http.head(f"{name}/o").status_code == 200
+        assert http.delete(f"{name}/missing", headers={"X-If-Delete-At": str(at)}
+                           ).status_code == 404
+        assert http.delete(f"{name}/o", headers={"X-If-Delete-At": f"{at}.0"}
+                           ).status_code == 204
+        assert http.head(f"{name}/o").status_code == 404
+
+
 def test_swiftclient_object_round_trip_large(tester: tuple[str, str]) -> None:
     name = new_container(tester)
     data = bytes(range(256)) * 8192  # 2 MiB

@@ -71,8 +71,15 @@ def check_object_name(name: str) -> None:
                          f"{MAX_OBJECT_NAME_LENGTH}")
 
 
+MAX_DELETE_AT = 9999999999
+"""Swift caps expiry times at ten digits (November 2286) rather than refusing them."""
+
+
 def delete_at_from(headers: dict[str, str], *, now: float | None = None) -> int | None:
-    """The absolute expiry from `X-Delete-At` or `X-Delete-After`; None if neither is set."""
+    """The absolute expiry from `X-Delete-At` or `X-Delete-After`; None if neither is set.
+
+    Both must be integers, as for Swift; a time past 2286 is capped to `MAX_DELETE_AT`.
+    """
     now = time.time() if now is None else now
     after = headers.get("x-delete-after")
     if after is not None:
@@ -82,14 +89,29 @@ def delete_at_from(headers: dict[str, str], *, now: float | None = None) -> int 
             raise SwiftError(400, "Non-integer X-Delete-After") from None
         if seconds < 0:
             raise SwiftError(400, "X-Delete-After in past")
-        return int(now + seconds)
+        return min(int(now + min(seconds, MAX_DELETE_AT)), MAX_DELETE_AT)
     at = headers.get("x-delete-at")
     if at is not None:
         try:
-            value = int(float(at))
+            value = min(int(at), MAX_DELETE_AT)
         except ValueError:
             raise SwiftError(400, "Non-integer X-Delete-At") from None
         if value <= now:
             raise SwiftError(400, "X-Delete-At in past")
         return value
     return None
+
+
+def if_delete_at(headers: dict[str, str]) -> float | None:
+    """`X-If-Delete-At` (a DELETE only if the object expires at that time); 400 if not a
+    timestamp, as Swift's object server."""
+    value = headers.get("x-if-delete-at")
+    if value is None:
+        return None
+    try:
+        when = float(value)
+    except ValueError:
+        when = -1.0
+    if not 0 <= when < 10_000_000_000:  # also NaN
+        raise SwiftError(400, "Bad X-If-Delete-At header value")
+    return round(when, 5)

@@ -10,7 +10,7 @@ import orjson
 from strato.api.http import Request, Response
 from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT, POLICY_NAME
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import listing_date
+from strato.api.swift.headers import header_text, listing_date
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
 
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
@@ -72,9 +72,12 @@ def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) ->
 def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
     if isinstance(record, Subdir):
         return {"subdir": record.name}
+    content_type = record.content_type
+    if not content_type.isascii():  # kept as the header's raw bytes; listings show the text
+        content_type = header_text(content_type)
     entry: dict[str, object] = {
         "name": record.name, "hash": record.etag, "bytes": record.size,
-        "content_type": record.content_type, "last_modified": listing_date(record.timestamp)}
+        "content_type": content_type, "last_modified": listing_date(record.timestamp)}
     slo_size = record.meta.get("x-object-sysmeta-slo-size")
     if slo_size is not None:  # a static large object lists its total size
         entry["bytes"] = int(slo_size)

@@ -8,7 +8,12 @@ from urllib.parse import quote, unquote
 
 from strato.api.http import BadRequest, ClientDisconnect, Response
 from strato.api.swift.conditional import evaluate
-from strato.api.swift.constraints import check_metadata, check_object_name, delete_at_from
+from strato.api.swift.constraints import (
+    check_metadata,
+    check_object_name,
+    delete_at_from,
+    if_delete_at,
+)
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import (
@@ -285,9 +290,13 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     merged = {k: v for k, v in merged.items() if v != ""}
     content_type = sr.headers.get("content-type") or src.content_type
     try:
-        record, _ = await storage.copy_object(dst_container, src, dst_name,
-                                              content_type=content_type, meta=merged,
-                                              delete_at=delete_at)
+        if "range" in sr.headers:
+            record = await _copy_ranges(sr, src_container, src, dst_container, dst_name,
+                                        content_type, merged, delete_at)
+        else:
+            record, _ = await storage.copy_object(dst_container, src, dst_name,
+                                                  content_type=content_type, meta=merged,
+                                                  delete_at=delete_at)
     except ObjectNotFound:
         raise SwiftError(404) from None
     except ContainerNotFound:
@@ -302,6 +311,38 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     if src_account != dst_account:
         headers["X-Copied-From-Account"] = quote(src_account)
     return Response(201, headers)
+
+
+async def _copy_ranges(sr: SwiftRequest, src_container: ContainerRecord, src: ObjectRecord,
+                       dst_container: ContainerRecord, dst_name: str, content_type: str,
+                       meta: dict[str, str], delete_at: int | None) -> ObjectRecord:
+    """A copy with a Range header: Swift's copy reads the source with the caller's Range,
+    so the new object holds what that GET returns (one range, or a multipart/byteranges
+    document for several). An ignored or whole-object range copies everything."""
+    storage = sr.services.storage
+    src, reader = await storage.open_object(src_container, src)
+    try:
+        ranges = parse_range(sr.headers["range"], reader.size)
+    except Unsatisfiable:
+        reader.close()
+        raise SwiftError(416, headers={"Content-Range": f"bytes */{reader.size}"}) from None
+    if ranges is None or ranges == [(0, reader.size)]:
+        reader.close()
+        record, _ = await storage.copy_object(dst_container, src, dst_name,
+                                              content_type=content_type, meta=meta,
+                                              delete_at=delete_at)
+        return record
+    if len(ranges) == 1:
+        body = reader.iter_range(*ranges[0])
+    else:
+        boundary, _, body = multipart_body(ranges, reader.size, src.content_type,
+                                           reader.iter_range)
+        if "content-type" not in sr.headers:
+            content_type = f"multipart/byteranges;boundary={boundary}"
+    record, _ = await storage.put_object(dst_container, dst_name, closing(reader, body),
+                                         content_type=content_type, meta=meta,
+                                         delete_at=delete_at)
+    return record
 
 
 async def post_object(sr: SwiftRequest) -> Response:
@@ -339,6 +380,13 @@ async def delete_object(sr: SwiftRequest) -> Response:
         raise sr.services.authorizer.deny(sr.auth)
     if container is None:
         raise SwiftError(404)
+    expected_expiry = if_delete_at(sr.headers)
+    if expected_expiry is not None:  # only delete the version that expires then
+        record = await sr.services.storage.get_object(container, sr.obj)
+        if record is None:
+            raise SwiftError(404)
+        if (record.delete_at or 0) != expected_expiry:
+            raise SwiftError(412, "X-If-Delete-At and X-Delete-At do not match")
     try:
         await sr.services.storage.delete_object(container, sr.obj)
     except ObjectNotFound:
