@@ -48,6 +48,27 @@ def test_put_without_length_is_411_and_closes(tester: tuple[str, str]) -> None:
     assert conn(tester).get_container(box)[1] == []
 
 
+def test_unsupported_transfer_codings_are_swifts_501_and_400(tester: tuple[str, str]) -> None:
+    box = new_container(tester)
+    for coding, expected in ((b"gzip,chunked", b"501 Not Implemented"),
+                             (b"gzip", b"400 Bad Request")):
+        put = head_of(tester, b"PUT", f"/{box}/o".encode(), b"Transfer-Encoding: " + coding)
+        reply = exchange(tester, put, b"raw body bytes")
+        assert reply.startswith(b"HTTP/1.1 " + expected + b"\r\n"), reply
+        assert reply.count(b"HTTP/1.1") == 1 and b"\r\nConnection: close\r\n" in reply
+    assert conn(tester).get_container(box)[1] == []
+
+
+def test_unknown_method_is_405(tester: tuple[str, str]) -> None:
+    """llhttp knows a fixed list of methods; Swift answers any other with 405."""
+    box = new_container(tester)
+    for method, path in ((b"LICK", b""), (b"GETorHEAD_base", f"/{box}".encode()),
+                         (b"LICK", f"/{box}/\u00e9".encode())):
+        reply = exchange(tester, head_of(tester, method, path, b"Connection: close"))
+        assert reply.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), (method, reply)
+        assert b"\r\nX-Trans-Id: tx" in reply and b"\r\nAllow: " in reply
+
+
 def test_framed_requests_keep_the_connection(tester: tuple[str, str]) -> None:
     box = new_container(tester)
     put = head_of(tester, b"PUT", f"/{box}/o".encode(), b"Content-Length: 4") + b"test"

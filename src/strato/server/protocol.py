@@ -1,25 +1,28 @@
-"""uvicorn's httptools protocol with two request shapes Swift's own server handles.
+"""uvicorn's httptools protocol with the request shapes Swift's own server handles.
 
-Swift (eventlet) and llhttp disagree on two things clients do send:
+Swift (eventlet) and llhttp disagree on things clients do send:
 
-- **Raw non-ASCII bytes in the request target** (`PUT /v1/AUTH_x/caf\xc3\xa9`). llhttp
-  refuses them ("Invalid char in url path", a bare 400); Swift takes the bytes as they are
-  and answers 412 only when they are not valid UTF-8. On that parser error, and only then,
-  the request line is re-fed with those bytes percent-encoded, which the app decodes to the
-  same name (or refuses with Swift's 412).
-- **A PUT with neither Content-Length nor Transfer-Encoding.** Its body has no framing, so
-  llhttp reads the bytes that follow as the next request and answers 400 for them (before
-  or after the app's 411, depending on how the bytes arrive). Such a connection is closed
-  after the response and its remaining input ignored, so the app's 411 is what the client
-  gets, with `Connection: close`.
+- **Raw non-ASCII bytes in the request target** (`PUT /v1/AUTH_x/caf\xc3\xa9`) and
+  **methods llhttp does not know** (`LICK`): llhttp refuses both with a bare 400; Swift takes
+  the bytes as they are (412 only if they are not UTF-8) and answers 405 for the method. On
+  those parser errors, and only then, the request line is fed again with the target
+  percent-encoded (the app decodes it to the same name) or with a stand-in method, the real
+  one being restored in the ASGI scope.
+- **A PUT whose body has no framing we read**: neither Content-Length nor Transfer-Encoding,
+  or a Transfer-Encoding other than plain `chunked`. llhttp reads the bytes that follow as
+  the next request (or as broken chunks) and answers 400 for them, before or after the app's
+  411/501. Such a connection is closed after the response and its remaining input ignored,
+  so the client gets the app's answer, with `Connection: close`.
 
-Both checks sit off the hot path: the first runs only after a parser error, the second only
-for PUT requests. Besides, response header names go out as the app wrote them
+The rewrites run only after a parser error and the framing check only for PUT requests, so
+the hot path is untouched. Besides, response header names go out as the app wrote them
 (`X-Object-Meta-Color`, as Swift sends them) where uvicorn would lower-case every one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -34,22 +37,25 @@ from uvicorn.protocols.http.httptools_impl import (
 
 _ASCII_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
 """Kept as they are when re-encoding a target: only bytes >= 0x80 are percent-encoded."""
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_STAND_IN = b"GET"
+"""Parsed in place of a method llhttp does not know (any body is still framed by its headers)."""
 
 
-def encode_target(data: bytes) -> bytes | None:
-    """`data` with its first line's request target percent-encoded, if that is what failed.
-
-    None unless the first line is `METHOD target HTTP/x` with a byte >= 0x80 in the target
-    (anything else is left to the parser's own 400).
-    """
+def split_request_line(data: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """(method, target, version, rest) when `data` starts with a whole `METHOD target HTTP/x`
+    line, else None."""
     end = data.find(b"\r\n")
     if end < 0:
         return None
     parts = data[:end].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or parts[1].isascii():
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or not _TOKEN.fullmatch(parts[0]):
         return None
-    target = quote(parts[1], safe=_ASCII_VISIBLE).encode("ascii")
-    return b" ".join((parts[0], target, parts[2])) + data[end:]
+    return parts[0], parts[1], parts[2], data[end:]
+
+
+def encode_target(target: bytes) -> bytes:
+    return quote(target, safe=_ASCII_VISIBLE).encode("ascii")
 
 
 _SERVER_NAMES = {b"date": b"Date", b"server": b"Server"}
@@ -94,25 +100,68 @@ class CaseKeepingCycle(RequestResponseCycle):
         self.transport.write(b"".join(content))
 
 
+LINGER_SECONDS = 2.0
+"""How long a connection whose input is discarded stays open for reading after the answer."""
+
+
+class LingeringTransport:
+    """The transport as a response cycle sees it, with a lingering close.
+
+    Closing a socket while the client still sends (the body of a refused PUT) makes the
+    kernel answer with a reset, which can destroy the response before the client reads it.
+    So close() only ends the sending side; the rest of the input is read and dropped until
+    the client closes or LINGER_SECONDS pass.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+
 class SwiftHttpProtocol(HttpToolsProtocol):
     """Selected with `uvicorn.run(..., http="strato.server.protocol:SwiftHttpProtocol")`."""
 
     discard_input = False
     """Set once a PUT without framing was read: nothing after it can be parsed reliably."""
 
+    method_override: str | None = None
+    """The real method of a request parsed with the stand-in, restored in its scope."""
+
     def data_received(self, data: bytes) -> None:
         if self.discard_input:
             return
         try:
             self._feed(data)
-        except httptools.HttpParserInvalidURLError:
-            retry = encode_target(data) if self._between_requests() else None
-            if retry is None:
+        except (httptools.HttpParserInvalidURLError,
+                httptools.HttpParserInvalidMethodError) as exc:
+            line = split_request_line(data) if self._between_requests() else None
+            if line is None:
+                self._refuse()
+                return
+            method, target, version, rest = line
+            if isinstance(exc, httptools.HttpParserInvalidURLError) and not target.isascii():
+                target = encode_target(target)
+            elif isinstance(exc, httptools.HttpParserInvalidMethodError) and method != _STAND_IN:
+                self.method_override = method.decode("ascii")
+                method = _STAND_IN
+            else:
                 self._refuse()
                 return
             self.parser = httptools.HttpRequestParser(self)
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
-            self.data_received(retry)
+            self.data_received(b" ".join((method, target, version)) + rest)
         except httptools.HttpParserError:
             if not self.discard_input:  # the unframed body of a PUT is not a request
                 self._refuse()
@@ -139,9 +188,22 @@ class SwiftHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        if self.cycle is not None:  # None only for a websocket upgrade
-            self.cycle.__class__ = CaseKeepingCycle
-        if self.scope["method"] == "PUT" and self.cycle.scope is self.scope and not any(
-                name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+        if self.method_override is not None:
+            self.scope["method"] = self.method_override
+            self.method_override = None
+        if self.cycle is None or self.cycle.scope is not self.scope:
+            return  # a websocket upgrade: no cycle for this request
+        self.cycle.__class__ = CaseKeepingCycle
+        if self.scope["method"] == "PUT" and not plainly_framed(self.headers):
             self.cycle.keep_alive = False
+            self.cycle.transport = LingeringTransport(self.transport)  # type: ignore[assignment]
             self.discard_input = True
+
+
+def plainly_framed(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A Content-Length, or a Transfer-Encoding of exactly `chunked`: a body llhttp delimits
+    the way the app reads it."""
+    encodings = [value for name, value in headers if name == b"transfer-encoding"]
+    if encodings:
+        return len(encodings) == 1 and encodings[0].strip().lower() == b"chunked"
+    return any(name == b"content-length" for name, _ in headers)

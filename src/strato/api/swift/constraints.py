@@ -71,6 +71,20 @@ def check_object_name(name: str) -> None:
                          f"{MAX_OBJECT_NAME_LENGTH}")
 
 
+def check_transfer_encoding(headers: dict[str, str]) -> None:
+    """Only a plain `chunked` coding is read (Swift's is_chunked): 501 for a list of codings,
+    400 for any other single one."""
+    value = headers.get("transfer-encoding")
+    if value is None:
+        return
+    codings = value.split(",")
+    if len(codings) > 1:
+        raise SwiftError(501, "Unsupported Transfer-Coding header value specified in "
+                         "Transfer-Encoding header")
+    if codings[0].strip().lower() != "chunked":
+        raise SwiftError(400, "Invalid Transfer-Encoding header value")
+
+
 MAX_DELETE_AT = 9999999999
 """Swift caps expiry times at ten digits (November 2286) rather than refusing them."""
 

@@ -11,6 +11,7 @@ from strato.api.swift.conditional import evaluate
 from strato.api.swift.constraints import (
     check_metadata,
     check_object_name,
+    check_transfer_encoding,
     delete_at_from,
     if_delete_at,
 )
@@ -216,6 +217,7 @@ async def put_object(sr: SwiftRequest) -> Response:
         raise sr.services.authorizer.deny(sr.auth)
     if container is None:
         raise SwiftError(404)
+    check_transfer_encoding(sr.headers)
     try:  # check_object_creation's order: 413, 411, name, metadata
         length = request.content_length
     except BadRequest as exc:

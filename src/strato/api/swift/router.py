@@ -29,10 +29,12 @@ def owns_path(path: str) -> bool:
 def unrouted(path: str) -> Response:
     """What Swift's proxy answers for a path no controller takes (`/info asdf`, `/x`).
 
-    A second segment makes the first an API version, and an unknown one is a 400; anything
-    else is a 412 "Bad URL".
+    An empty first segment (`//v1/a`) is not a path at all (404); a second segment makes the
+    first an API version, and an unknown one is a 400; anything else is a 412 "Bad URL".
     """
     segments = path[1:].split("/", 2)
+    if not segments[0]:
+        return error_response(404)
     if len(segments) > 1 and segments[1] and segments[0] not in ("v1", "v1.0"):
         return error_response(400)
     return error_response(412, "Bad URL")
