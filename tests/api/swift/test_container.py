@@ -96,7 +96,7 @@ def test_container_in_account_listing(tester: tuple[str, str]) -> None:
     c.put_container(name)
     c.put_object(name, "x", b"12345")
     _, listing = c.get_account(prefix=name)
-    assert listing == [{"name": name, "count": 1, "bytes": 5,
+    assert listing == [{"name": name, "count": 1, "bytes": 5, "storage_policy": "Policy-0",
                         "last_modified": listing[0]["last_modified"]}]
 
 
@@ -121,3 +121,14 @@ def test_post_moves_last_modified_but_object_writes_do_not(tester: tuple[str, st
     c.put_object(name, "o", b"x")
     c.post_object(name, "o", {"X-Object-Meta-B": "2"})
     assert c.head_container(name)["last-modified"] == t1
+
+
+def test_storage_policy_must_be_the_one_policy(tester: tuple[str, str]) -> None:
+    """Swift refuses a policy name it does not know (any case of a known one is fine)."""
+    name = uniq()
+    with raw(tester) as http:
+        resp = http.put(name, headers={"X-Storage-Policy": "gold"})
+        assert (resp.status_code, resp.text) == (400, "Invalid X-Storage-Policy 'gold'")
+        assert http.head(name).status_code == 404
+        assert http.put(name, headers={"X-Storage-Policy": "policy-0"}).status_code == 201
+        assert http.head(name).headers["X-Storage-Policy"] == "Policy-0"

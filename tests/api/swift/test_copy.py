@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from tests.api.swift.helpers import conn, new_container, raw, uniq
+from tests.harness import Server
 
 
 @pytest.fixture
@@ -78,6 +79,24 @@ def test_copy_errors(tester: tuple[str, str], source: str) -> None:
         assert http.put(f"{source}/x", headers={"X-Copy-From": f"{source}/missing",
                                                 "Content-Length": "0"}).status_code == 404
         assert http.head(f"{source}/x").status_code == 404
+
+
+def test_copy_reads_the_source_before_the_destination(server: Server, tester: tuple[str, str],
+                                                     source: str) -> None:
+    """As Swift's copy: a missing source is 404 even where the caller may not write."""
+    project, user = uniq("p"), uniq("u")
+    server.add_user(project, user, "pw", role="admin")
+    other_account = server.auth_v1(f"{project}:{user}", "pw")[0].rsplit("/", 1)[1]
+    with raw(tester) as http:
+        for dest in (f"{source}/x", f"{uniq()}/x"):
+            resp = http.request("COPY", f"{source}/missing",
+                                headers={"Destination": dest,
+                                         "Destination-Account": other_account})
+            assert resp.status_code == 404, dest
+            resp = http.request("COPY", f"{source}/src",
+                                headers={"Destination": dest,
+                                         "Destination-Account": other_account})
+            assert resp.status_code == 403, dest
 
 
 def test_copy_onto_itself_keeps_data(tester: tuple[str, str], source: str) -> None:

@@ -77,6 +77,9 @@ async def handle_container(sr: SwiftRequest) -> Response:
             raise authorizer.deny(sr.auth)
         check_container_name(sr.container)
         set_meta, remove = _meta_from_request(sr)
+        policy = sr.headers.get("x-storage-policy")
+        if policy and policy.upper() != POLICY_NAME.upper():  # matched case-insensitively
+            raise SwiftError(400, f"Invalid X-Storage-Policy '{policy}'")
         for key in remove:
             set_meta.setdefault(key, "")
         _, created = await storage.create_container(sr.account, sr.container, set_meta)

@@ -273,19 +273,21 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     storage = sr.services.storage
     src_account, src_container_name, src_name = source
     dst_account, dst_container_name, dst_name = dest
+    # Swift's order: the copy middleware reads the source first (its 403 or 404 is the
+    # answer), then the PUT of the destination authorises, 404s, and checks constraints
     src_container = await _container(sr, src_account, src_container_name)
     if not _can_read(sr, src_account, src_container):
         raise sr.services.authorizer.deny(sr.auth)
-    dst_container = await _container(sr, dst_account, dst_container_name)
-    if not _can_write(sr, dst_account, dst_container):
-        raise sr.services.authorizer.deny(sr.auth)
-    meta = request_meta(sr)
-    delete_at = delete_at_from(sr.headers)
     src = await storage.get_object(src_container, src_name) if src_container else None
     if src is None or src_container is None:
         raise SwiftError(404)
+    dst_container = await _container(sr, dst_account, dst_container_name)
+    if not _can_write(sr, dst_account, dst_container):
+        raise sr.services.authorizer.deny(sr.auth)
     if dst_container is None:
         raise SwiftError(404)
+    meta = request_meta(sr)
+    delete_at = delete_at_from(sr.headers)
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
     merged = {} if fresh else {k: v for k, v in src.meta.items() if "-sysmeta-" not in k}
     merged.update(meta)
