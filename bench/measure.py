@@ -105,6 +105,13 @@ class Result:
     def cpu_ms_per_op(self) -> float:
         return self.cpu / self.ops * 1000 if self.ops else 0.0
 
+    @classmethod
+    def merge(cls, name: str, parts: list[Result]) -> Result:
+        """One workload measured in several rounds, as one result."""
+        return cls(name, sum(r.ops for r in parts), sum(r.nbytes for r in parts),
+                   sum(r.seconds for r in parts), [x for r in parts for x in r.latencies],
+                   sum(r.cpu for r in parts), max(r.peak_rss for r in parts))
+
 
 class Measure:
     """Context manager filling a Result with wall time, server CPU and peak RSS."""

@@ -1,4 +1,4 @@
-"""Where a Strato worker spends its time on 4 KiB GET/PUT/HEAD and on listings.
+"""Where a Strato worker spends its time on 4 KiB GET/PUT/HEAD, listings, large PUTs.
 
     python -m bench.profile [--seconds 8] [--svg-dir /tmp]
 
@@ -24,14 +24,20 @@ import uvloop
 from bench import strato_server
 from bench import workloads as w
 
-WORKLOADS = ("GET", "HEAD", "PUT", "LIST")
+WORKLOADS = ("GET", "HEAD", "PUT", "LIST", "LARGEPUT")
+LARGE = 256 << 20
 
 
 async def loop_for(t: w.Target, kind: str, seconds: float, body: bytes) -> int:
-    """Repeat the workload (concurrency 8; listings 1) for `seconds`; returns ops done."""
+    """Repeat the workload (concurrency 8; listings and 256 MiB PUTs 1) for `seconds`;
+    returns ops done."""
     deadline, done = time.monotonic() + seconds, 0
+    md5 = w.pattern_sums(LARGE)[0] if kind == "LARGEPUT" else ""
     while time.monotonic() < deadline and done < 1_000_000:
-        if kind == "LIST":
+        if kind == "LARGEPUT":
+            await w.large_put(t, "prof", "large", LARGE, md5)
+            done += 1
+        elif kind == "LIST":
             await w.listing(t, "prof-list", "first", 5, 5000)
             done += 5
         else:

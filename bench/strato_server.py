@@ -13,11 +13,15 @@ def start(data_dir: Path, workers: int | None = None) -> tuple[Server, str, str]
     """Start Strato with its default worker count (one per core); returns (server,
     storage URL, token) of a fresh `bench:bench` account owner."""
     server = Server(data_dir=data_dir, workers=workers or os.cpu_count() or 1)
+    return server, *ready(server)
+
+
+def ready(server: Server) -> tuple[str, str]:
+    """Start a server made by the caller (who stops it); returns (storage URL, token)."""
     server.start()
     password = secrets.token_urlsafe(12)
     server.add_user("bench", "bench", password, role="admin")
-    storage_url, token = server.auth_v1("bench:bench", password)
-    return server, storage_url, token
+    return server.auth_v1("bench:bench", password)
 
 
 def roots(server: Server) -> list[int]:

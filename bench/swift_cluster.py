@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,15 +120,9 @@ class SwiftCluster:
         common = {"bind_ip": "127.0.0.1", "swift_dir": str(self.etc), "user": "root",
                   "devices": str(self.root / "node"), "mount_check": "false", "workers": "1",
                   "log_level": "INFO"}
+        with ThreadPoolExecutor(3) as pool:  # each step starts Python: the rings in parallel
+            list(pool.map(self.build_ring, ("account", "container", "object")))
         for kind in ("account", "container", "object"):
-            builder = self.etc / f"{kind}.builder"
-            rb = str(self.bindir / "swift-ring-builder")
-            subprocess.run([rb, str(builder), "create", "10", "1", "1"], check=True,
-                           capture_output=True, timeout=60)
-            subprocess.run([rb, str(builder), "add",
-                            f"r1z1-127.0.0.1:{self.ports[kind]}/sda1", "100"], check=True,
-                           capture_output=True, timeout=60)
-            subprocess.run([rb, str(builder), "rebalance"], capture_output=True, timeout=60)
             (self.etc / f"{kind}-server.conf").write_text(_ini({
                 "DEFAULT": {**common, "bind_port": str(self.ports[kind])},
                 "pipeline:main": {"pipeline": f"healthcheck recon {kind}-server"},
@@ -137,6 +132,15 @@ class SwiftCluster:
                                  "recon_cache_path": str(self.root / "recon")},
                 f"{kind}-replicator": {}, f"{kind}-auditor": {}}))
         self.write_proxy_conf(workers=1)
+
+    def build_ring(self, kind: str) -> None:
+        builder = self.etc / f"{kind}.builder"
+        rb = str(self.bindir / "swift-ring-builder")
+        subprocess.run([rb, str(builder), "create", "10", "1", "1"], check=True,
+                       capture_output=True, timeout=60)
+        subprocess.run([rb, str(builder), "add", f"r1z1-127.0.0.1:{self.ports[kind]}/sda1",
+                        "100"], check=True, capture_output=True, timeout=60)
+        subprocess.run([rb, str(builder), "rebalance"], capture_output=True, timeout=60)
 
     def write_proxy_conf(self, workers: int) -> None:
         sections = {

@@ -38,6 +38,9 @@ class Target:
     token: str
     roots: Callable[[], list[int]]
     extra: dict[str, str] = field(default_factory=dict)
+    # fill_direct(container, count): listing_name(0..count-1) written straight into the
+    # server's database (bench/fill.py); returns objects/s
+    fill_direct: Callable[[str, int], float] | None = None
 
     def url(self, container: str, obj: str | None = None) -> str:
         path = f"{self.storage_url}/{quote(container)}"
@@ -70,8 +73,10 @@ async def drive(count: int, concurrency: int, one: Callable[[int], Awaitable[int
     next_i = iter(range(count))
 
     async def worker() -> None:
-        for i in next_i:
-            if deadline is not None and time.monotonic() > deadline:
+        # the deadline is checked before taking an index: the indices done are 0..ops-1
+        while deadline is None or time.monotonic() <= deadline:
+            i = next(next_i, None)
+            if i is None:
                 return
             t0 = time.perf_counter()
             result.nbytes += await one(i)
@@ -91,8 +96,9 @@ def small_name(i: int) -> str:
 
 
 async def small_ops(t: Target, op: str, container: str, count: int, concurrency: int,
-                    body: bytes) -> Result:
-    """4 KiB PUT/GET/HEAD/DELETE of objects small-0000000..; GET and PUT verify the MD5."""
+                    body: bytes, seconds: float | None = None) -> Result:
+    """4 KiB PUT/GET/HEAD/DELETE of objects small-0000000..; GET and PUT verify the MD5.
+    With `seconds`, stops early after that long (objects 0..ops-1 are the ones done)."""
     etag = hashlib.md5(body).hexdigest()
     result = Result(f"4k {op} c={concurrency}")
     async with session(concurrency) as s:
@@ -121,8 +127,9 @@ async def small_ops(t: Target, op: str, container: str, count: int, concurrency:
                 check(r.status, (204,), "DELETE")
                 return 0
 
+        deadline = None if seconds is None else time.monotonic() + seconds
         with Measure(result, t.roots):
-            await drive(count, concurrency, one, result)
+            await drive(count, concurrency, one, result, deadline)
     return result
 
 

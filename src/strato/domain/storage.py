@@ -138,7 +138,7 @@ class StorageService:
                 if writer.size + len(chunk) > self.max_file_size:
                     raise ObjectTooLarge(name)
                 await writer.write(chunk)
-            etag = writer.md5_hex()
+            etag = await writer.finish()
             if expected_size is not None and writer.size != expected_size:
                 raise ObjectTooLarge(name) if writer.size > expected_size else EtagMismatch(name)
             if expected_etag is not None and expected_etag.strip('"').lower() != etag:

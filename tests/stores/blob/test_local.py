@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from strato.stores.blob import local
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.blob.local import LocalBlobStore
 
@@ -22,7 +23,7 @@ async def write(store: LocalBlobStore, *chunks: bytes, commit: bool = True) -> s
     writer = store.writer()
     for chunk in chunks:
         await writer.write(chunk)
-    assert writer.md5_hex() == hashlib.md5(b"".join(chunks)).hexdigest()
+    assert await writer.finish() == hashlib.md5(b"".join(chunks)).hexdigest()
     assert writer.size == sum(map(len, chunks))
     if commit:
         await writer.commit()
@@ -150,3 +151,31 @@ def test_fsync_off_still_writes(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path, fsync=False)
     blob_id = run(write(store, b"quick"))
     assert run(read(store, blob_id)) == b"quick"
+
+
+def test_large_stream_through_the_writer_thread(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches handed to the thread, periodic write-back and the inline tail keep the bytes
+    and their order: the blob and its MD5 are those of the stream."""
+    monkeypatch.setattr(local, "SYNC_BYTES", 1 << 20)  # write back several times
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(5 * (1 << 20) + 12_345)
+    chunks = [data[i:i + 65_536] for i in range(0, len(data), 65_536)]
+    blob_id = run(write(store, *chunks))
+    assert run(read(store, blob_id)) == data
+
+
+def test_abort_while_a_batch_is_being_written(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    async def scenario() -> None:
+        writer = store.writer()
+        await writer.write(os.urandom(3 << 20))  # goes to the thread
+        await writer.abort()
+        for _ in range(200):
+            if not list(store.tmp_dir.iterdir()):
+                return
+            await asyncio.sleep(0.01)
+
+    run(scenario())
+    assert not list(store.tmp_dir.iterdir())

@@ -22,7 +22,8 @@ class BlobWriter(abc.ABC):
     async def write(self, chunk: bytes) -> None: ...
 
     @abc.abstractmethod
-    def md5_hex(self) -> str: ...
+    async def finish(self) -> str:
+        """The end of the stream: everything written reaches the file; returns its MD5 hex."""
 
     @abc.abstractmethod
     async def commit(self) -> None:

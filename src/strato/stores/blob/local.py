@@ -4,8 +4,9 @@ Layout: `<root>/objects/<id[0:2]>/<id[2:4]>/<id>`, temp files in `<root>/tmp` on
 filesystem so the final rename is atomic. The write sequence, and why each step is where
 it is:
 
-1. stream into a temp file, hashing as we go - nothing is visible under an object name;
-2. the caller checks length and ETag, then `commit()`;
+1. stream into a temp file, hashing as we go (large bodies in a worker thread, written back
+   every SYNC_BYTES so dirty pages stay bounded) - nothing is visible under an object name;
+2. `finish()` returns the MD5; the caller checks length and ETag, then `commit()`;
 3. fsync the file - its bytes are on disk before any name points at them;
 4. rename into place - atomic, so a reader sees all of a blob or none;
 5. fsync the directory - the rename itself survives power loss;
@@ -27,6 +28,9 @@ from pathlib import Path
 from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter
 
 READ_CHUNK = 256 * 1024
+HANDOFF_BYTES = 1 << 20  # a batch this big goes to a worker thread
+INLINE_BYTES = 64 << 10  # a final batch up to this size is written on the loop
+SYNC_BYTES = 64 << 20  # fdatasync this often while writing a large blob
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,6 +46,11 @@ def _valid_id(blob_id: str) -> bool:
 
 
 class LocalBlobWriter(BlobWriter):
+    """Gathers a stream's chunks into batches that worker threads hash and write, so a
+    large upload neither holds the event loop (MD5 and write() release the GIL) nor memory:
+    at most one batch is in the threads while the next one gathers. A small body never leaves
+    the loop: a thread hop would cost more than hashing and writing it."""
+
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         self.blob_id = secrets.token_hex(16)
@@ -49,21 +58,70 @@ class LocalBlobWriter(BlobWriter):
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._tmp = store.tmp_dir / f"{self.blob_id}.tmp"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._inflight: asyncio.Future[list[object]] | None = None
+        self._unsynced = 0
 
     async def write(self, chunk: bytes) -> None:
         assert self._fd is not None, "writer closed"
-        self._md5.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        self._batch.append(chunk)
+        self._batched += len(chunk)
         self.size += len(chunk)
+        if self._batched >= HANDOFF_BYTES:
+            await self._hand_off()
 
-    def md5_hex(self) -> str:
+    async def _hand_off(self) -> None:
+        await self._drain()  # one batch in the threads at a time: memory stays bounded
+        batch, self._batch, self._batched = self._batch, [], 0
+        loop = asyncio.get_running_loop()
+        # hashing and writing the same batch in two threads: each releases the GIL, so a
+        # large upload uses both cores; every future is waited for, even after an error
+        self._inflight = asyncio.gather(loop.run_in_executor(None, self._hash, batch),
+                                        loop.run_in_executor(None, self._write, batch),
+                                        return_exceptions=True)
+
+    async def _drain(self) -> None:
+        if self._inflight is not None:
+            # shielded, and forgotten only once done: if the request is cancelled meanwhile,
+            # abort() still sees the threads at work and closes the file after them
+            outcomes = await asyncio.shield(self._inflight)
+            self._inflight = None
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
+    def _hash(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self._md5.update(chunk)
+
+    def _write(self, batch: list[bytes]) -> None:
+        assert self._fd is not None, "writer closed"
+        for chunk in batch:
+            view = memoryview(chunk)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self._unsynced += len(chunk)
+        if self._store.fsync and self._unsynced >= SYNC_BYTES:
+            # Write back as we go, as Swift's mb_per_sync does: dirty pages stay bounded
+            # and the final fsync has little left to do instead of the whole object.
+            os.fdatasync(self._fd)
+            self._unsynced = 0
+
+    async def finish(self) -> str:
+        if self._batched > INLINE_BYTES:
+            await self._hand_off()
+        await self._drain()
+        if self._batch:
+            batch, self._batch, self._batched = self._batch, [], 0
+            self._hash(batch)
+            self._write(batch)
         return self._md5.hexdigest()
 
     async def commit(self) -> None:
         assert self._fd is not None, "writer closed"
+        assert self._inflight is None and not self._batch, "finish() first"
         fd, self._fd = self._fd, None
         await asyncio.to_thread(self._commit, fd)
 
@@ -80,6 +138,16 @@ class LocalBlobWriter(BlobWriter):
             _fsync_dir(final.parent)
 
     async def abort(self) -> None:
+        self._batch, self._batched = [], 0
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            self._discard()
+        else:
+            # the thread may still write to the file: drop it once the thread is done, without
+            # waiting here (abort also runs while the request is being cancelled)
+            inflight.add_done_callback(self._discard)
+
+    def _discard(self, inflight: asyncio.Future[list[object]] | None = None) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -54,10 +54,11 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
     # reverse listing first, so there the bound is end_marker)
     skip_dir = query.end_marker if query.reverse else query.marker
     inclusive = False
-    # With a delimiter, most fetched rows may be skipped by a roll-up jump: read small pages
-    # first and grow them only while no jump happens, so a page of 20 subdirs reads ~20 rows
-    # per subdir rather than `limit` rows each.
-    batch = 16 if delimiter else limit
+    # With a delimiter, most fetched rows may be skipped by a roll-up jump: read one row
+    # first and grow the batch x4 only while no jump happens, so a page of 20 subdirs reads
+    # one row per subdir (each read row costs as much as a query: 16 per subdir made a
+    # 20-subdir page 5x slower), and a page of plain names still needs few queries.
+    batch = 1 if delimiter else limit
     while len(results) < limit:
         want = min(limit - len(results), batch)
         rows = fetch(after, before, prefix, query.reverse, want, inclusive)
