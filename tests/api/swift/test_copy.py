@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.swift.helpers import conn, new_container, raw, uniq
+from tests.harness import Server
 
 
 @pytest.fixture
@@ -85,3 +86,23 @@ def test_copy_onto_itself_keeps_data(tester: tuple[str, str], source: str) -> No
         assert resp.status_code == 201
         got = http.get(f"{source}/src")
         assert got.content == b"payload" and got.headers["X-Object-Meta-Z"] == "9"
+
+
+def test_cross_account_copy_reads_the_source_first(server: Server, tester: tuple[str, str],
+                                                  source: str) -> None:
+    """As Swift's copy: a missing source is 404 whatever the destination; only then is the
+    destination authorised (403 where the caller may not write)."""
+    project = uniq("other")
+    server.add_user(project, "owner", "pw", role="admin")
+    other_url, _ = server.auth_v1(f"{project}:owner", "pw")
+    other_account = other_url.rsplit("/", 1)[1]
+    with raw(tester) as http:
+        for src in (f"{source}/missing", f"{uniq()}/src"):
+            resp = http.request("COPY", src, headers={"Destination": f"{uniq()}/x",
+                                                      "Destination-Account": other_account})
+            assert resp.status_code == 404, src
+        resp = http.request("COPY", f"{source}/src", headers={
+            "Destination": f"{uniq()}/x", "Destination-Account": other_account})
+        assert resp.status_code == 403
+        resp = http.request("COPY", f"{source}/src", headers={"Destination": f"{uniq()}/x"})
+        assert resp.status_code == 404
