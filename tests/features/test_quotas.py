@@ -88,3 +88,49 @@ def test_account_quota_set_by_reseller_only(server: Server) -> None:
     assert exc.value.http_status == 403
     reseller.post_account({"X-Remove-Account-Meta-Quota-Bytes": "x"})
     conn.put_object("b", "y", b"123456")
+
+
+def test_account_quota_headers_are_reseller_only(server: Server) -> None:
+    """`X-Account-Quota-Bytes/-Count` and the per-policy forms, as Swift's account_quotas."""
+    project = f"aq{uuid.uuid4().hex[:6]}"
+    server.add_user(project, project, "pw", role="admin")
+    owner = server.auth_v1(f"{project}:{project}", "pw")
+    admin = server.auth_v1("admin:admin", server.passwords["admin"])
+    url = owner[0]
+    conn = conn_for(owner)
+    reseller = swiftclient.Connection(preauthurl=url, preauthtoken=admin[1], retries=0)
+    reseller.post_account({"X-Account-Quota-Bytes-Policy-Policy-0": "100"})
+    for header, value in (("X-Account-Quota-Bytes", "0"), ("X-Account-Quota-Count", "0"),
+                          ("X-Account-Quota-Bytes-Policy-Policy-0", "5"),
+                          ("X-Account-Quota-Count-Policy-Policy-0", "0"),
+                          ("X-Remove-Account-Quota-Bytes-Policy-Policy-0", "t")):
+        resp = httpx.post(url, headers={"X-Auth-Token": owner[1], header: value,
+                                        "X-Account-Meta-Also": "no"})
+        assert resp.status_code == 403, header
+    head = conn.head_account()
+    assert head["x-account-quota-bytes-policy-policy-0"] == "100"
+    assert "x-account-quota-bytes" not in head and "x-account-meta-also" not in head
+    with pytest.raises(swiftclient.ClientException) as exc:
+        reseller.post_account({"X-Account-Quota-Count": "-1"})
+    assert exc.value.http_status == 400
+    # a count quota of two objects; the owner sees it, the third upload is refused
+    reseller.post_account({"X-Account-Quota-Count": "2",
+                           "X-Remove-Account-Quota-Bytes-Policy-Policy-0": "t"})
+    head = conn.head_account()
+    assert head["x-account-quota-count"] == "2"
+    assert "x-account-quota-bytes-policy-policy-0" not in head
+    conn.put_container("c")
+    conn.put_object("c", "one", b"1")
+    conn.put_object("c", "two", b"2")
+    with pytest.raises(swiftclient.ClientException) as exc:
+        conn.put_object("c", "three", b"3")
+    assert exc.value.http_status == 413
+    reseller.put_object("c", "three", b"3")  # a reseller is not held to account quotas
+    # a policy byte quota has its own message; an empty value removes a quota
+    reseller.post_account({"X-Account-Quota-Count": "",
+                           "X-Account-Quota-Bytes-Policy-Policy-0": "4"})
+    resp = httpx.put(f"{url}/c/four", content=b"45", headers={"X-Auth-Token": owner[1]})
+    assert (resp.status_code, resp.text) == (413, "Upload exceeds policy quota.")
+    reseller.post_account({"X-Remove-Account-Quota-Bytes-Policy-Policy-0": "t"})
+    conn.put_object("c", "four", b"45")
+    assert "x-account-quota-count" not in conn.head_account()

@@ -136,3 +136,38 @@ def test_post_to_a_link_redirects_and_copy_copies_the_target(
 def test_info_lists_symlinks(server: Server) -> None:
     info = httpx.get(f"{server.url}/info").json()
     assert info["symlink"] == {"symloop_max": 2, "static_links": True}
+
+
+def test_cross_account_link_copies_and_revoked_reads(server: Server,
+                                                     env: tuple[str, str, str]) -> None:
+    """A link without a target account points into the account holding it, also after a
+    copy to another account; a static link whose target may no longer be read answers 403
+    (not the etag's 409), still naming the target."""
+    url, token, container = env
+    project = f"symacct-{uuid.uuid4().hex[:8]}"
+    server.add_user(project, "peer", "pw", role="admin")
+    peer_url, peer = server.auth_v1(f"{project}:peer", "pw")
+    account = url.rsplit("/", 1)[1]
+    swift.post_container(url, token, container, {"X-Container-Read": f"{project}:peer"})
+    link(url, token, container, "rel", f"{container}/target")
+    swift.put_container(peer_url, peer, "mine")
+    for name, extra in (("moved", {}), ("pinned", {"X-Symlink-Target-Account": account})):
+        resp = httpx.put(f"{peer_url}/mine/{name}", params={"symlink": "get"},
+                         headers={"X-Auth-Token": peer, "X-Copy-From-Account": account,
+                                  "X-Copy-From": f"{container}/rel", **extra})
+        assert resp.status_code == 201
+    moved = httpx.get(f"{peer_url}/mine/moved", headers={"X-Auth-Token": peer})
+    peer_account = peer_url.rsplit("/", 1)[1]
+    assert moved.status_code == 404
+    assert moved.headers["content-location"] == f"/v1/{peer_account}/{container}/target"
+    assert swift.get_object(peer_url, peer, "mine", "pinned")[1] == b"hello target"
+    etag = hashlib.md5(b"hello target").hexdigest()
+    link(peer_url, peer, "mine", "static", f"{container}/target",
+         **{"X-Symlink-Target-Account": account, "X-Symlink-Target-Etag": etag})
+    swift.put_object(url, token, container, "target", b"changed")
+    assert httpx.get(f"{peer_url}/mine/static", headers={"X-Auth-Token": peer}
+                     ).status_code == 409
+    swift.post_container(url, token, container, {"X-Remove-Container-Read": "x"})
+    denied = httpx.get(f"{peer_url}/mine/static", headers={"X-Auth-Token": peer})
+    assert denied.status_code == 403
+    assert denied.headers["content-location"] == f"/v1/{account}/{container}/target"

@@ -112,6 +112,8 @@ class AuthContext:
     methods: tuple[str, ...] = ("password",)
     audit_id: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    service_roles: tuple[str, ...] = ()
+    """Roles of a second, service token sent along (Swift's `X-Service-Token`)."""
 
     def has_any_role(self, names: list[str] | tuple[str, ...]) -> bool:
         wanted = {n.lower() for n in names}

@@ -2,9 +2,15 @@
 
 Container owners limit a container with `X-Container-Meta-Quota-Bytes` (total bytes) and
 `X-Container-Meta-Quota-Count` (objects); both must be whole numbers (else 400
-`Invalid bytes quota.` / `Invalid count quota.`). A reseller admin limits a whole account
-with `X-Account-Meta-Quota-Bytes`; anyone else setting or removing it gets 403, and a
-non-number from a reseller gets 400.
+`Invalid bytes quota.` / `Invalid count quota.`).
+
+A reseller admin limits a whole account with `X-Account-Quota-Bytes` and
+`X-Account-Quota-Count`, and per storage policy with `X-Account-Quota-Bytes-Policy-<name>` /
+`X-Account-Quota-Count-Policy-<name>` (`X-Remove-...` or an empty value removes one; the
+older `X-Account-Meta-Quota-Bytes` still sets the bytes quota). They are kept in account
+system metadata, so only this feature writes them: anyone else setting or removing one gets
+403 and nothing changes, a non-number from a reseller gets 400. Everyone who may read the
+account sees them on HEAD/GET. Resellers' own uploads are not limited by account quotas.
 
 An upload that would pass a quota gets `413 Upload exceeds quota.` — checked before the
 body is read when the request declares its length (and for copies, from the source's size),
@@ -23,50 +29,80 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from strato.api.http import BadRequest, Message, Response
+from strato.api.swift.account import ACCOUNT_SYSMETA
 from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import split_target
+from strato.api.swift.object import can_read_object, can_write_object, split_target
 from strato.api.swift.pipeline import Feature, Handler
 from strato.stores.metadata.records import ContainerRecord
 
 EXCEEDED = "Upload exceeds quota."
-ACCOUNT_QUOTA = "x-account-meta-quota-bytes"
+POLICY_EXCEEDED = "Upload exceeds policy quota."
+LEGACY_QUOTA = "x-account-meta-quota-bytes"
+QUOTA_SYSMETA = "x-account-sysmeta-quota-"
+"""+ `bytes`, `count`, `bytes-policy-<index>`, `count-policy-<index>`, as Swift stores them."""
+POLICIES: tuple[tuple[int, str], ...] = ((0, "Policy-0"),)
+"""The storage policies as (index, name); every container is in policy 0."""
+CONTAINER_POLICY = 0
 
 
 def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-async def quota_room(services: SwiftServices, account: str, container: ContainerRecord,
-                     objects: int = 1) -> int | None:
-    """Bytes that may still be written to `container` (None: no byte quota applies).
-
-    Raises 413 at once when adding `objects` objects would pass a count quota.
-    """
+async def _rooms(services: SwiftServices, account: str, container: ContainerRecord,
+                 objects: int, reseller: bool) -> list[tuple[int, str]]:
+    """(bytes left, message when passed) for each byte quota on `container`; raises 413 at
+    once when adding `objects` objects would pass a count quota."""
     count_quota = _int(container.meta.get("x-container-meta-quota-count"))
     if count_quota is not None and container.object_count + objects > count_quota:
         raise SwiftError(413, EXCEEDED)
-    rooms: list[int] = []
+    rooms: list[tuple[int, str]] = []
     bytes_quota = _int(container.meta.get("x-container-meta-quota-bytes"))
     if bytes_quota is not None:
-        rooms.append(bytes_quota - container.bytes_used)
+        rooms.append((bytes_quota - container.bytes_used, EXCEEDED))
+    if reseller:
+        return rooms
     record = await services.storage.get_account(account)
-    account_quota = _int(record.meta.get(ACCOUNT_QUOTA)) if record else None
-    if account_quota is not None:
-        stats = await services.storage.account_stats(account)
-        rooms.append(account_quota - stats.bytes_used)
-    return min(rooms) if rooms else None
+    meta = record.meta if record else {}
+    policy = f"-policy-{CONTAINER_POLICY}"
+    limits = [(_int(meta.get(QUOTA_SYSMETA + "bytes", meta.get(LEGACY_QUOTA))),
+               _int(meta.get(QUOTA_SYSMETA + "count")), EXCEEDED),
+              (_int(meta.get(QUOTA_SYSMETA + "bytes" + policy)),
+               _int(meta.get(QUOTA_SYSMETA + "count" + policy)), POLICY_EXCEEDED)]
+    if all(b is None and c is None for b, c, _ in limits):
+        return rooms
+    # with one storage policy, the policy's usage is the account's
+    stats = await services.storage.account_stats(account)
+    for account_bytes, account_count, message in limits:
+        if account_count is not None and stats.object_count + objects > account_count:
+            raise SwiftError(413, message)
+        if account_bytes is not None:
+            rooms.append((account_bytes - stats.bytes_used, message))
+    return rooms
+
+
+async def quota_room(services: SwiftServices, account: str, container: ContainerRecord,
+                     objects: int = 1, *, reseller: bool = False) -> int | None:
+    """Bytes that may still be written to `container` (None: no byte quota applies).
+
+    Raises 413 at once when adding `objects` objects would pass a count quota. A reseller
+    (`reseller=True`) is held to the container's quotas only, as in Swift.
+    """
+    rooms = await _rooms(services, account, container, objects, reseller)
+    return min(room for room, _ in rooms) if rooms else None
 
 
 async def check_quota(services: SwiftServices, account: str, container: ContainerRecord,
-                      size: int, objects: int = 1) -> int | None:
+                      size: int, objects: int = 1, *, reseller: bool = False) -> int | None:
     """Raise `SwiftError(413, 'Upload exceeds quota.')` if writing `size` bytes in `objects`
     new objects would pass the container's or the account's quota; else return the bytes
     left after it (None: unlimited). Reusable by any feature that writes objects."""
-    room = await quota_room(services, account, container, objects)
-    if room is not None and size > room:
-        raise SwiftError(413, EXCEEDED)
-    return None if room is None else room - size
+    rooms = await _rooms(services, account, container, objects, reseller)
+    for room, message in rooms:
+        if size > room:
+            raise SwiftError(413, message)
+    return min(room for room, _ in rooms) - size if rooms else None
 
 
 async def limit_stream(body: AsyncIterator[bytes], room: int) -> AsyncIterator[bytes]:
@@ -105,8 +141,6 @@ class Quotas(Feature):
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
         method = sr.request.method
         if sr.container is None:
-            if method in ("POST", "PUT"):
-                self._check_account_quota_headers(sr)
             return await call_next(sr)
         if sr.obj is None:
             if method in ("PUT", "POST"):
@@ -119,17 +153,6 @@ class Quotas(Feature):
         if method == "PUT" or method == "COPY":
             await self._check_upload(sr)
         return await call_next(sr)
-
-    def _check_account_quota_headers(self, sr: SwiftRequest) -> None:
-        new = sr.headers.get(ACCOUNT_QUOTA)
-        if "x-remove-account-meta-quota-bytes" in sr.headers:
-            new = "0"
-        if new is None or sr.auth is None:
-            return  # the core answers an anonymous request with 401
-        if not sr.is_reseller:
-            raise SwiftError(403)
-        if new and not new.isdigit():
-            raise SwiftError(400)
 
     async def _check_upload(self, sr: SwiftRequest) -> None:
         assert sr.container is not None and sr.obj is not None
@@ -149,41 +172,29 @@ class Quotas(Feature):
         container = await storage.get_container(account, container_name)
         if container is None:
             return  # the core answers 404
-        if not self._may_write(sr, account, container):
+        if not can_write_object(sr, account, container):
             return  # the core answers 401/403 without revealing the quota
         if source is not None:
             src_container = await storage.get_container(source[0], source[1])
-            if src_container is None or not self._may_read(sr, source[0], src_container):
+            if src_container is None or not can_read_object(sr, source[0], src_container):
                 return  # the core answers 404/401/403 without revealing the source's size
             src = await storage.get_object(src_container, source[2])
-            await check_quota(sr.services, account, container, src.size if src else 0)
+            await check_quota(sr.services, account, container, src.size if src else 0,
+                              reseller=sr.is_reseller)
             return
         try:
             length = sr.request.content_length
         except BadRequest:
             return  # the core answers 400
-        room = await check_quota(sr.services, account, container, length or 0)
+        room = await check_quota(sr.services, account, container, length or 0,
+                                 reseller=sr.is_reseller)
         if room is not None and length is None:
             _cap_receive(sr, room)
 
-    @staticmethod
-    def _may_read(sr: SwiftRequest, account: str, container: ContainerRecord) -> bool:
-        authorizer = sr.services.authorizer
-        return bool(sr.state.get("authorize_override")) or authorizer.is_owner(
-            sr.auth, account) or authorizer.can_read(
-            sr.auth, container.meta.get("x-container-read"), sr.headers.get("referer"))
-
-    @staticmethod
-    def _may_write(sr: SwiftRequest, account: str, container: ContainerRecord) -> bool:
-        if sr.state.get("authorize_override"):
-            return True
-        authorizer = sr.services.authorizer
-        return authorizer.is_owner(sr.auth, account) or authorizer.can_write(
-            sr.auth, container.meta.get("x-container-write"))
-
 
 class AccountQuotas(Feature):
-    """Advertises `account_quotas`; the checks live in `Quotas` (one container lookup)."""
+    """Account quota headers: only a reseller sets them; everyone who reads sees them. The
+    upload checks live in `Quotas` (one container lookup)."""
 
     name = "account_quotas"
 
@@ -191,4 +202,45 @@ class AccountQuotas(Feature):
         return {}
 
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
-        return await call_next(sr)
+        if sr.container is not None:
+            return await call_next(sr)
+        if sr.request.method in ("POST", "PUT"):
+            self._translate(sr)
+        response = await call_next(sr)
+        shown = {f"x-account-sysmeta-quota-{kind}": f"X-Account-Quota-{kind.title()}"
+                 for kind in ("bytes", "count")}
+        for index, name in POLICIES:
+            for kind in ("bytes", "count"):
+                shown[f"x-account-sysmeta-quota-{kind}-policy-{index}"] = (
+                    f"X-Account-Quota-{kind.title()}-Policy-{name}")
+        for key, value in list(response.headers.items()):
+            public = shown.get(key.lower())
+            if public is not None and value:
+                response.headers[public] = value
+        return response
+
+    @staticmethod
+    def _translate(sr: SwiftRequest) -> None:
+        """Quota headers -> account sysmeta for a reseller; 403 for anyone else."""
+        headers = sr.headers
+        for legacy in (LEGACY_QUOTA, "x-remove-account-meta-quota-bytes"):
+            modern = legacy.replace("-meta-", "-")
+            if legacy in headers and not headers.get(modern):
+                headers[modern] = headers[legacy]
+        wanted: dict[str, str | None] = {}
+        for kind in ("bytes", "count"):
+            tail = f"account-quota-{kind}"
+            wanted[QUOTA_SYSMETA + kind] = "" if headers.get(f"x-remove-{tail}") else (
+                headers.get(f"x-{tail}"))
+            for index, name in POLICIES:
+                policy_tail = f"{tail}-policy-{name.lower()}"
+                wanted[f"{QUOTA_SYSMETA}{kind}-policy-{index}"] = "" if headers.get(
+                    f"x-remove-{policy_tail}") else headers.get(f"x-{policy_tail}")
+        given = {key: value for key, value in wanted.items() if value is not None}
+        if not given or sr.auth is None:
+            return  # the core answers an anonymous request with 401
+        if not sr.is_reseller:
+            raise SwiftError(403)
+        if any(value and not value.isdigit() for value in given.values()):
+            raise SwiftError(400)
+        sr.state.setdefault(ACCOUNT_SYSMETA, {}).update(given)

@@ -161,6 +161,12 @@ class Symlink(Feature):
         if last is None:
             return await call_next(sr)
         if record is not None and target_etag and target_etag != record.etag:
+            # as Swift, which reads the target before comparing: no read access, no 409
+            try:
+                await call_next(subrequest(final, method="HEAD", keep_override=True,
+                                           headers=plain_headers(final.headers)))
+            except SwiftError as exc:
+                raise _with_location(exc, last) from None
             raise SwiftError(409, f"Object Etag {record.etag!r} does not match "
                              f"X-Symlink-Target-Etag header {target_etag!r}",
                              {"Content-Location": last})
@@ -190,12 +196,8 @@ class Symlink(Feature):
             raise SwiftError(412, FORM_ERROR)
         sysmeta = {TARGET: quote(f"{container}/{obj}")}
         account = sr.account
-        if "x-symlink-target-account" in sr.headers:
-            given = unquote(header_text(sr.headers["x-symlink-target-account"]))
-            if not given:
-                raise SwiftError(412, "Account name cannot be empty")
-            if "/" in given:
-                raise SwiftError(412, "Account name cannot contain slashes")
+        given = _target_account(sr)
+        if given is not None:
             account = given
             sysmeta[ACCOUNT] = quote(given)
         if (account, container, obj) == (sr.account, sr.container, sr.obj):
@@ -271,7 +273,7 @@ class Symlink(Feature):
         container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
         account = unquote(header_text(sr.headers.get("x-copy-from-account", sr.account)))
         if sr.request.query.get("symlink") == "get":
-            return await self._copy_link(sr, call_next, (account, container, obj), sr.account)
+            return await self._copy_link(sr, call_next, (account, container, obj))
         source = subrequest(sr, account=account, container=container, obj=obj, method="HEAD",
                             headers=plain_headers(sr.headers), query={})
         final, _, _, last = await self._resolve(source, call_next)
@@ -285,9 +287,7 @@ class Symlink(Feature):
         """COPY of a link copies the target (the link itself with symlink=get)."""
         assert sr.container is not None and sr.obj is not None
         if sr.request.query.get("symlink") == "get":
-            return await self._copy_link(sr, call_next, (sr.account, sr.container, sr.obj),
-                                         unquote(header_text(sr.headers.get(
-                                             "destination-account", sr.account))))
+            return await self._copy_link(sr, call_next, (sr.account, sr.container, sr.obj))
         probe = subrequest(sr, method="HEAD", headers=plain_headers(sr.headers), query={})
         final, _, _, last = await self._resolve(probe, call_next)
         if last is None:
@@ -299,16 +299,31 @@ class Symlink(Feature):
         return await call_next(redirected)
 
     async def _copy_link(self, sr: SwiftRequest, call_next: Handler,
-                         source: tuple[str, str, str], dest_account: str) -> Response:
-        """Copying a link itself carries its sysmeta to the new object."""
+                         source: tuple[str, str, str]) -> Response:
+        """Copying a link itself carries its sysmeta to the new object. As in Swift, a link
+        without a target account points into whichever account holds it, so a copy to
+        another account targets that account unless the request names one."""
         record = await lookup(sr, *source)
         if is_symlink(record):
             assert record is not None
             meta = {k: v for k, v in record.meta.items() if k.startswith(SYS)}
-            if dest_account != source[0] and ACCOUNT not in meta:
-                meta[ACCOUNT] = quote(source[0])
+            given = _target_account(sr)
+            if given is not None:
+                meta[ACCOUNT] = quote(given)
             sr.state.setdefault(OBJECT_SYSMETA, {}).update(meta)
         return await call_next(sr)
+
+
+def _target_account(sr: SwiftRequest) -> str | None:
+    """`X-Symlink-Target-Account` of the request, checked (412 when empty or with `/`)."""
+    if "x-symlink-target-account" not in sr.headers:
+        return None
+    given = unquote(header_text(sr.headers["x-symlink-target-account"]))
+    if not given:
+        raise SwiftError(412, "Account name cannot be empty")
+    if "/" in given:
+        raise SwiftError(412, "Account name cannot contain slashes")
+    return given
 
 
 def _listing_fields(account: str, fmt: str, record: ObjectRecord, entry: dict[str, object]

@@ -276,13 +276,13 @@ class TempURL(Feature):
 
     async def _access_key(self, sr: SwiftRequest, project_id: str, key_id: str) -> list[str]:
         """HP mode: the key's secret, if the key's user owns this account right now."""
-        if sr.account != f"AUTH_{project_id}":
+        authorizer = sr.services.authorizer
+        if sr.account != authorizer.storage_prefix + project_id:
             return []
         resolved = await self.access_keys.resolve(key_id, project_id)
         if resolved is None:
             return []
         record, roles = resolved
-        authorizer = sr.services.authorizer
         wanted = {r.lower() for r in (*authorizer.operator_roles,
                                       authorizer.reseller_admin_role)}
         return [record.secret] if any(r.lower() in wanted for r in roles) else []

@@ -23,7 +23,7 @@ from strato.api.http import (
     send_response,
     text_response,
 )
-from strato.api.swift.acl import Authorizer
+from strato.api.swift.acl import Authorizer, service_role_rules
 from strato.api.swift.constraints import MAX_HEADER_COUNT, MAX_HEADER_SIZE
 from strato.api.swift.context import SwiftServices
 from strato.api.swift.errors import error_response
@@ -65,7 +65,9 @@ class Services:
                                       max_file_size=settings.max_file_size)
         self.identity = IdentityService(self.meta, token_ttl=settings.token_ttl)
         self.authorizer = Authorizer(tuple(settings.operator_roles),
-                                     settings.reseller_admin_role)
+                                     settings.reseller_admin_role,
+                                     tuple(settings.reseller_prefixes),
+                                     service_role_rules(settings.service_roles))
         self.capabilities = Capabilities(settings.max_file_size)
 
     async def open(self) -> None:

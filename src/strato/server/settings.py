@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
                                       description="Roles that own their project's account.")
     reseller_admin_role: str = Field("ResellerAdmin",
                                      description="Role that reaches every account.")
+    reseller_prefixes: list[str] = Field(["AUTH_", "SERVICE_"], description="Account name "
+                                         "prefixes: a project owns <prefix><project_id> for "
+                                         "each; the first is the one in storage URLs.")
+    service_roles: list[str] = Field(["SERVICE_:service"], description="PREFIX:ROLE pairs: "
+                                     "owning an account under PREFIX also needs an "
+                                     "X-Service-Token holding ROLE (any listed for it).")
     login_max_failures: int = Field(5, description="Failed logins of one user from one "
                                     "client before further attempts are refused.")
     login_lockout_seconds: int = Field(60, description="How long (seconds) a user+client "
@@ -74,6 +80,15 @@ class Settings(BaseSettings):
     ratelimit_whitelist: list[str] = Field([], description="Accounts never rate-limited.")
     ratelimit_blacklist: list[str] = Field([], description="Accounts refused every container "
                                            "and object request (497).")
+
+    @field_validator("service_roles")
+    @classmethod
+    def _prefix_role_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            _, sep, role = pair.partition(":")
+            if not sep or not role.strip():
+                raise ValueError(f"service role {pair!r} is not PREFIX:ROLE")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -150,3 +150,23 @@ def test_copy_with_several_ranges_stores_the_multipart_body(tester: tuple[str, s
     assert got.headers["Content-Type"].startswith("multipart/byteranges;boundary=")
     assert b"Content-Range: bytes 0-0/7\r\n\r\np\r\n" in got.content
     assert b"Content-Range: bytes 6-6/7\r\n\r\nd\r\n" in got.content
+
+
+def test_cross_account_copy_reads_the_source_first(server: Server, tester: tuple[str, str],
+                                                  source: str) -> None:
+    """As Swift's copy: a missing source is 404 whatever the destination; only then is the
+    destination authorised (403 where the caller may not write)."""
+    project = uniq("other")
+    server.add_user(project, "owner", "pw", role="admin")
+    other_url, _ = server.auth_v1(f"{project}:owner", "pw")
+    other_account = other_url.rsplit("/", 1)[1]
+    with raw(tester) as http:
+        for src in (f"{source}/missing", f"{uniq()}/src"):
+            resp = http.request("COPY", src, headers={"Destination": f"{uniq()}/x",
+                                                      "Destination-Account": other_account})
+            assert resp.status_code == 404, src
+        resp = http.request("COPY", f"{source}/src", headers={
+            "Destination": f"{uniq()}/x", "Destination-Account": other_account})
+        assert resp.status_code == 403
+        resp = http.request("COPY", f"{source}/src", headers={"Destination": f"{uniq()}/x"})
+        assert resp.status_code == 404

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from strato.api.http import Request, Response, json_response
 from strato.api.identity.admin import handle_admin
+from strato.api.identity.catalog import CATALOG, CatalogService
 from strato.api.identity.common import IdentityApi
 from strato.api.identity.discovery import root_document, v3_version
 from strato.api.identity.errors import KeystoneError, error_response
@@ -41,6 +42,9 @@ class IdentityFrontend:
         identity.lockout_seconds = getattr(settings, "login_lockout_seconds",
                                            identity.lockout_seconds)
         self.api = IdentityApi(identity, settings.base_url, settings.region)
+        # the storage account is named with the first reseller prefix (`AUTH_` by default)
+        prefix = (getattr(settings, "reseller_prefixes", None) or ["AUTH_"])[0]
+        CATALOG.register(CatalogService("object-store", "swift", f"/v1/{prefix}{{project_id}}"))
 
     def owns(self, path: str) -> bool:
         return path == PREFIX or path.startswith(PREFIX + "/")

@@ -24,6 +24,9 @@ from strato.api.swift.listing import (
 )
 
 META_PREFIXES = ("x-account-meta-",)
+ACCOUNT_SYSMETA = "account_sysmeta"
+"""`sr.state` key: dict of `x-account-sysmeta-*` a feature wants stored with a POST ("" removes
+one)."""
 RESERVED_END = "\x00\U0010ffff"
 """Every reserved (NUL-prefixed) container name sorts below this."""
 
@@ -80,8 +83,7 @@ async def handle_account(sr: SwiftRequest) -> Response:
         if ACCOUNT_ACL_HEADER in sr.headers:
             set_meta[ACCOUNT_ACL_HEADER] = clean_account_acl(sr.headers[ACCOUNT_ACL_HEADER])
         remove = removals(sr.headers, "account")
-        if "x-account-meta-quota-bytes" in set_meta and not sr.is_reseller:
-            raise SwiftError(403)
+        set_meta.update(sr.state.get(ACCOUNT_SYSMETA, {}))
         current = await sr.services.storage.get_account(sr.account)
         merged = {**(current.meta if current else {}), **set_meta}
         check_stored_metadata({k: v for k, v in merged.items() if v and k not in remove},

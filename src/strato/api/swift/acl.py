@@ -1,14 +1,22 @@
 """Who may do what to an account, container or object.
 
-Owners (a role in `operator_roles` on the account's project, or the reseller-admin role)
-may do everything. Container ACLs (`X-Container-Read`/`-Write`) grant others:
-`project:user` by id or name, `project:*`, `*:user`, `*:*`, role names, and referrer
-elements `.r:*`, `.r:host`, `.r:.domain`, `.r:-host` plus `.rlistings` for listings.
+A project's accounts are `<prefix><project_id>` for each reseller prefix (`AUTH_`,
+`SERVICE_`), as Swift's keystoneauth names them. Owners (a role in `operator_roles` on the
+account's project, or the reseller-admin role) may do everything; under a prefix with
+service roles (`SERVICE_`), an owner must also present an `X-Service-Token` holding one of
+them, so data a service keeps for a user cannot be changed by the user alone.
+
+Container ACLs (`X-Container-Read`/`-Write`) grant others: `project:user` by id or name,
+`project:*`, `*:user`, `*:*`, role names, as tempauth's groups a project name or id (its
+users) or an account name (its owners), and referrer elements `.r:*`, `.r:host`,
+`.r:.domain`, `.r:-host` plus `.rlistings` for listings.
 
 Account ACLs (`X-Account-Access-Control: {"admin": [...], "read-write": [...],
-"read-only": [...]}`, set by an owner) work for Keystone users too, with the same
-`project:user` / role-name entries: read-only lists and reads everything, read-write also
-creates and deletes containers and objects, admin is an owner of the account.
+"read-only": [...]}`, set by an owner) take the same entries: read-only lists and reads
+everything, read-write also creates and deletes containers and objects, admin is an owner
+of the account. Only owners see or set the owner-only headers (`OWNER_HEADERS`); anyone else
+sending them has them dropped, as Swift's proxy does. `/info` advertises account ACLs as
+tempauth does, which is where Swift's clients and functional tests look for them.
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ import orjson
 from strato.api.swift.errors import SwiftError
 from strato.domain.identity import AuthContext
 
-RESELLER_PREFIX = "AUTH_"
 ACCOUNT_ACL_HEADER = "x-account-access-control"
 ACCOUNT_ACCESS = "account_access"
 """`sr.state` key: the caller's level from the account ACL (`admin`, `read-write`, ...)."""
@@ -99,9 +106,16 @@ def referrer_allowed(referrer: str | None, allowed: tuple[str, ...]) -> bool:
     return ok
 
 
-def group_matches(ctx: AuthContext, groups: tuple[str, ...]) -> bool:
+def group_matches(ctx: AuthContext, groups: tuple[str, ...],
+                  owned: frozenset[str] = frozenset()) -> bool:
+    """Whether an ACL entry names the caller: `project:user` (ids, names or `*`), a role
+    name, the user, or, as tempauth's groups, the caller's project (its v1.0 "account") or
+    an account the caller owns."""
     user_keys = {ctx.user_id, ctx.user_name, "*"}
     project_keys = {ctx.project_id or "", ctx.project_name or "", "*"}
+    names = {ctx.user_id, ctx.user_name, *owned}
+    if ctx.project_id is not None:
+        names.update((ctx.project_id, ctx.project_name or ctx.project_id))
     roles = {r.lower() for r in ctx.roles}
     for group in groups:
         project, sep, user = group.partition(":")
@@ -109,7 +123,7 @@ def group_matches(ctx: AuthContext, groups: tuple[str, ...]) -> bool:
             if project in project_keys and user in user_keys and (ctx.project_id is not None
                                                                   or project == "*"):
                 return True
-        elif group.lower() in roles or group in (ctx.user_id, ctx.user_name):
+        elif group.lower() in roles or group in names:
             return True
     return False
 
@@ -118,6 +132,22 @@ def group_matches(ctx: AuthContext, groups: tuple[str, ...]) -> bool:
 class Authorizer:
     operator_roles: tuple[str, ...]
     reseller_admin_role: str
+    reseller_prefixes: tuple[str, ...] = ("AUTH_",)
+    """Account name prefixes; the first names the account in storage URLs."""
+    service_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(prefix, roles): accounts under the prefix also need a service token with a role."""
+
+    @property
+    def storage_prefix(self) -> str:
+        return self.reseller_prefixes[0] if self.reseller_prefixes else ""
+
+    def account_prefix(self, account: str) -> str | None:
+        """The reseller prefix `account` falls under (the longest that matches), or None."""
+        matches = [p for p in self.reseller_prefixes if account.startswith(p)]
+        return max(matches, key=len) if matches else None
+
+    def required_service_roles(self, prefix: str) -> tuple[str, ...]:
+        return next((roles for p, roles in self.service_roles if p == prefix), ())
 
     def is_reseller(self, ctx: AuthContext | None) -> bool:
         return ctx is not None and ctx.has_any_role((self.reseller_admin_role,))
@@ -127,8 +157,20 @@ class Authorizer:
             return False
         if self.is_reseller(ctx):
             return True
-        return (account == RESELLER_PREFIX + (ctx.project_id or "")
-                and ctx.has_any_role(self.operator_roles))
+        prefix = self.account_prefix(account)
+        if (prefix is None or ctx.project_id is None or account != prefix + ctx.project_id
+                or not ctx.has_any_role(self.operator_roles)):
+            return False
+        needed = {r.lower() for r in self.required_service_roles(prefix)}
+        return not needed or any(r.lower() in needed for r in ctx.service_roles)
+
+    def owned_accounts(self, ctx: AuthContext) -> frozenset[str]:
+        """The accounts the caller's own token owns (no service token needed), which ACLs
+        may name to grant that account's owners."""
+        if ctx.project_id is None or not ctx.has_any_role(self.operator_roles):
+            return frozenset()
+        return frozenset(p + ctx.project_id for p in self.reseller_prefixes
+                         if not self.required_service_roles(p))
 
     @staticmethod
     def deny(ctx: AuthContext | None) -> SwiftError:
@@ -137,14 +179,42 @@ class Authorizer:
     def can_read(self, ctx: AuthContext | None, read_acl: str | None, referrer: str | None,
                  *, listing: bool = False) -> bool:
         acl = parse_acl(read_acl)
-        if ctx is not None and group_matches(ctx, acl.groups):
+        if ctx is not None and group_matches(ctx, acl.groups, self.owned_accounts(ctx)):
             return True
         if acl.referrers and referrer_allowed(referrer, acl.referrers):
             return acl.listings if listing else True
         return False
 
     def can_write(self, ctx: AuthContext | None, write_acl: str | None) -> bool:
-        return ctx is not None and group_matches(ctx, parse_acl(write_acl).groups)
+        return ctx is not None and group_matches(ctx, parse_acl(write_acl).groups,
+                                                 self.owned_accounts(ctx))
+
+    def account_access(self, ctx: AuthContext | None, acl: str | None) -> str | None:
+        """The highest level the account ACL grants the caller, or None."""
+        if ctx is None or not acl:
+            return None
+        try:
+            document = orjson.loads(acl)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        owned = self.owned_accounts(ctx)
+        for level in ACCESS_LEVELS:
+            entries = document.get(level)
+            if isinstance(entries, list) and group_matches(ctx, tuple(map(str, entries)),
+                                                           owned):
+                return level
+        return None
+
+
+def service_role_rules(pairs: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`["SERVICE_:service", "SERVICE_:other"]` -> `(("SERVICE_", ("service", "other")),)`."""
+    rules: dict[str, list[str]] = {}
+    for pair in pairs:
+        prefix, _, role = pair.partition(":")
+        rules.setdefault(prefix.strip(), []).append(role.strip())
+    return tuple((prefix, tuple(roles)) for prefix, roles in rules.items())
 
 
 def clean_account_acl(value: str) -> str:
@@ -168,18 +238,3 @@ def clean_account_acl(value: str) -> str:
         if entries:
             clean[level] = entries
     return orjson.dumps(clean).decode() if clean else ""
-
-
-def account_access(ctx: AuthContext | None, acl: str | None) -> str | None:
-    """The highest level the account ACL grants the caller, or None."""
-    if ctx is None or not acl:
-        return None
-    try:
-        document = orjson.loads(acl)
-    except orjson.JSONDecodeError:
-        return None
-    for level in ACCESS_LEVELS:
-        entries = document.get(level) if isinstance(document, dict) else None
-        if isinstance(entries, list) and group_matches(ctx, tuple(map(str, entries))):
-            return level
-    return None

@@ -15,8 +15,8 @@ AUTH_PATHS = ("/auth/v1.0", "/auth/v1.0/", "/auth/v1", "/auth/v1/", "/auth", "/a
               "/v1.0/")
 
 
-async def handle_auth_v1(request: Request, identity: IdentityService, base_url: str
-                         ) -> Response:
+async def handle_auth_v1(request: Request, identity: IdentityService, base_url: str,
+                         account_prefix: str = "AUTH_") -> Response:
     if request.method not in ("GET", "HEAD"):
         return error_response(405, headers={"Allow": "GET, HEAD"})
     user = request.headers.get("x-auth-user") or request.headers.get("x-storage-user")
@@ -31,7 +31,7 @@ async def handle_auth_v1(request: Request, identity: IdentityService, base_url: 
                     (request.scope.get("client") or ("?",))[0])
         return error_response(401)
     ctx = issued.context
-    storage_url = f"{base_url}/v1/AUTH_{ctx.project_id}"
+    storage_url = f"{base_url}/v1/{account_prefix}{ctx.project_id}"
     return Response(200, {
         "X-Storage-Url": storage_url,
         "X-Auth-Token": issued.token,

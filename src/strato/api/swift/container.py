@@ -55,13 +55,16 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
 def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
     check_metadata(sr.headers, "container")
     set_meta = pick(sr.headers, META_PREFIXES, SETTABLE)
-    set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
     for name in ("x-container-read", "x-container-write"):
         if name in set_meta:
-            if not sr.is_owner:
-                raise SwiftError(403)
             set_meta[name] = clean_acl(name, set_meta[name])
     remove = removals(sr.headers, "container")
+    if not sr.is_owner:
+        # as Swift's proxy: owner-only headers (ACLs, sync and temp URL keys) from anyone
+        # else are dropped, and the rest of the request goes ahead
+        set_meta = {k: v for k, v in set_meta.items() if k not in OWNER_HEADERS}
+        remove = [k for k in remove if k not in OWNER_HEADERS]
+    set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
     if any(k.startswith("x-container-meta-quota-") for k in set_meta) and not sr.is_owner:
         raise SwiftError(403)
     return set_meta, remove

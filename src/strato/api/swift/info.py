@@ -35,6 +35,9 @@ class Capabilities:
                 "policies": [{"name": "Policy-0", "default": True, "aliases": "Policy-0"}],
                 "strict_cors_mode": True,
             },
+            # Swift's functional suite and clients look for account ACL support here, where
+            # tempauth (the v1.0 auth Strato also speaks) advertises it
+            "tempauth": {"account_acls": True},
         }
 
     def register(self, name: str, section: dict[str, Any]) -> None:

@@ -104,7 +104,8 @@ async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerReco
     return await sr.services.storage.get_container(account, name)
 
 
-def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+def can_read_object(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+    """The caller may read objects in `account`/`container` (None: a missing container)."""
     if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
@@ -114,7 +115,9 @@ def _can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None)
     return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
 
 
-def _can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
+def can_write_object(sr: SwiftRequest, account: str, container: ContainerRecord | None
+                     ) -> bool:
+    """The caller may write objects in `account`/`container` (None: a missing container)."""
     if override_allows(sr, account, container):
         return True
     authorizer = sr.services.authorizer
@@ -144,7 +147,7 @@ async def get_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)
-    if not _can_read(sr, sr.account, container):
+    if not can_read_object(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
     record = await storage.get_object(container, sr.obj) if container else None
     if record is None:
@@ -213,7 +216,7 @@ async def put_object(sr: SwiftRequest) -> Response:
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)
     # Swift's order: authorise, then 404 for a missing container, then the constraints
-    if not _can_write(sr, sr.account, container):
+    if not can_write_object(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
     if container is None:
         raise SwiftError(404)
@@ -276,13 +279,13 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     # Swift's order: the copy middleware reads the source first (its 403 or 404 is the
     # answer), then the PUT of the destination authorises, 404s, and checks constraints
     src_container = await _container(sr, src_account, src_container_name)
-    if not _can_read(sr, src_account, src_container):
+    if not can_read_object(sr, src_account, src_container):
         raise sr.services.authorizer.deny(sr.auth)
     src = await storage.get_object(src_container, src_name) if src_container else None
     if src is None or src_container is None:
         raise SwiftError(404)
     dst_container = await _container(sr, dst_account, dst_container_name)
-    if not _can_write(sr, dst_account, dst_container):
+    if not can_write_object(sr, dst_account, dst_container):
         raise sr.services.authorizer.deny(sr.auth)
     if dst_container is None:
         raise SwiftError(404)
@@ -353,7 +356,7 @@ async def post_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)
-    if not _can_write(sr, sr.account, container):
+    if not can_write_object(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
@@ -380,7 +383,7 @@ def _kept_on_post(key: str) -> bool:
 async def delete_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     container = await _container(sr, sr.account, sr.container)
-    if not _can_write(sr, sr.account, container):
+    if not can_write_object(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
     if container is None:
         raise SwiftError(404)

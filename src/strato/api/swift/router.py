@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from urllib.parse import quote
 
 from strato.api.http import Request, Response, json_response, text_response
 from strato.api.swift.account import handle_account
-from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER, account_access
+from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER
 from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
 from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
 from strato.api.swift.container import handle_container
@@ -69,7 +70,8 @@ class SwiftFrontend:
     async def _dispatch(self, request: Request) -> Response:
         path = request.path
         if path in AUTH_PATHS:
-            return await handle_auth_v1(request, self.services.identity, self.services.base_url)
+            return await handle_auth_v1(request, self.services.identity, self.services.base_url,
+                                        self.services.authorizer.storage_prefix)
         if path == "/info":
             if request.method not in ("GET", "HEAD"):
                 raise SwiftError(405, headers={"Allow": "GET, HEAD"})
@@ -88,12 +90,19 @@ class SwiftFrontend:
         if len(account.encode("utf-8")) > MAX_ACCOUNT_NAME_LENGTH:
             raise SwiftError(400, "Account name length too long")
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
-        auth = await self.services.identity.validate_token(token) if token else None
+        identity = self.services.identity
+        auth = await identity.validate_token(token) if token else None
+        service_token = request.headers.get("x-service-token")
+        if auth is not None and service_token:
+            # as keystonemiddleware: an invalid service token just adds no service roles
+            service = await identity.validate_token(service_token)
+            if service is not None:
+                auth = replace(auth, service_roles=service.roles)
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
         sr.state[PIPELINE] = self.pipeline
         if auth is not None and not sr.is_owner:
             record = await self.services.storage.get_account(account)
-            sr.state[ACCOUNT_ACCESS] = account_access(
+            sr.state[ACCOUNT_ACCESS] = self.services.authorizer.account_access(
                 auth, record.meta.get(ACCOUNT_ACL_HEADER) if record else None)
         return await self.pipeline(sr)
 
