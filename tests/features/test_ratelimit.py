@@ -12,8 +12,10 @@ from tests.harness import Server
 
 
 def test_writes_over_the_rate_get_498(make_server: Callable[..., Server]) -> None:
-    srv = make_server(extra_args=("--ratelimit-account", "1", "--ratelimit-container", "1:1",
-                                  "--ratelimit-max-sleep", "0.5"))
+    # one write per 5 s with at most 0.5 s of waiting: a second write within 4.5 s is
+    # refused however slowly a loaded machine runs the requests
+    srv = make_server(extra_args=("--ratelimit-account", "0.2", "--ratelimit-container",
+                                  "1:0.2", "--ratelimit-max-sleep", "0.5"))
     srv.add_user("rl", "rl", "pw", role="admin")
     url, token = srv.auth_v1("rl:rl", "pw")
     headers = {"X-Auth-Token": token}
@@ -30,7 +32,7 @@ def test_writes_over_the_rate_get_498(make_server: Callable[..., Server]) -> Non
     assert all(httpx.get(f"{url}/c1/first", headers=headers).status_code == 200
                for _ in range(5))
     info = httpx.get(f"{srv.url}/info").json()["ratelimit"]
-    assert info["account_ratelimit"] == 1.0 and info["max_sleep_time_seconds"] == 0.5
+    assert info["account_ratelimit"] == 0.2 and info["max_sleep_time_seconds"] == 0.5
 
 
 def test_default_server_is_not_rate_limited(server: Server, tester: tuple[str, str]) -> None:
