@@ -14,16 +14,22 @@ enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-E
   was the current version). Only the account owner reaches specific versions (container
   ACLs do not), as in Swift. PUT/POST with ``version-id`` is 400 (404 for an unknown id).
 - ``GET <container>?versions`` lists every version with ``version_id`` and ``is_latest``
-  (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
-  ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
+  (per name: the null version, then the others newest first); ``marker`` with
+  ``version_marker`` pages through it; ``prefix``, ``delimiter``, ``limit`` and ``reverse``
+  work as in plain listings.
+- A COPY into an enabled container is a PUT from the source, so it makes a version too.
 - POST changes the current version's metadata without creating a new version.
 - A versioned container can be deleted only when no versions remain (409 otherwise).
 
 Versions live in a hidden container ``\\x00versions\\x00<container>`` of the same account
 (clients cannot name it: request paths never contain NUL), each as
 ``<name>\\x00<inverted version id>`` so that the newest sorts first; the current object stays
-in the container itself (sharing the version's data, a hard link). State is system
-metadata (``x-container-sysmeta-versions-enabled``, ``x-object-sysmeta-version-id``).
+in the container itself (sharing the version's data, a hard link) where Swift keeps a static
+link to the version. That copy is marked ``x-object-sysmeta-uncounted`` so only the version
+counts its bytes; container HEAD/GET and account listings add the hidden container's bytes
+and plain listings show ``version_symlink``/``symlink_path``, so the numbers and listings
+are Swift's. State is system metadata (``x-container-sysmeta-versions-enabled``,
+``x-object-sysmeta-version-id``).
 """
 
 from __future__ import annotations
