@@ -97,3 +97,162 @@ def test_version_api_errors_and_container_delete(tester: tuple[str, str]) -> Non
 
 def test_info_lists_object_versioning(server: Server) -> None:
     assert "object_versioning" in httpx.get(f"{server.url}/info").json()
+
+
+def put(url: str, token: str, path: str, body: bytes, **headers: str) -> str:
+    """PUT an object; its version id (empty for an unversioned write)."""
+    resp = httpx.put(f"{url}/{path}", content=body, headers={"X-Auth-Token": token, **headers})
+    assert resp.status_code == 201, resp.text
+    return resp.headers.get("x-object-version-id", "")
+
+
+def test_container_bytes_count_every_version_once(tester: tuple[str, str]) -> None:
+    """As in Swift: bytes used = unversioned objects + every version; the count is the
+    container's current objects; account listings agree; a POST changes nothing."""
+    url, token = tester
+    name = f"ov-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "false"})
+    put(url, token, f"{name}/plain", b"not-versioned")  # 13 bytes, version "null"
+    swift.post_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    for body in (b"version1", b"version2", b"version3"):
+        put(url, token, f"{name}/c-obj", body)
+    swift.delete_object(url, token, name, "c-obj")
+    put(url, token, f"{name}/b-obj", b"version1")
+    assert httpx.delete(f"{url}/{name}/a-never", headers={"X-Auth-Token": token}
+                        ).status_code == 404  # a delete marker only
+
+    def stats() -> tuple[int, int]:
+        head = swift.head_container(url, token, name)
+        return int(head["x-container-bytes-used"]), int(head["x-container-object-count"])
+
+    assert stats() == (13 + 4 * 8, 2)
+    headers, _ = swift.get_container(url, token, name)
+    assert int(headers["x-container-bytes-used"]) == 45
+    listing = httpx.get(f"{url}/{name}", params={"versions": "", "format": "json"},
+                        headers={"X-Auth-Token": token})
+    assert int(listing.headers["x-container-bytes-used"]) == 45
+    account = swift.get_account(url, token, prefix=name)[1]
+    assert [(c["name"], c["bytes"], c["count"]) for c in account] == [(name, 45, 2)]
+    swift.post_object(url, token, name, "b-obj", headers={"X-Object-Meta-Color": "blue"})
+    assert stats() == (45, 2)
+    # deleting versions gives their bytes back
+    for entry in versions(url, token, name, prefix="c-"):
+        httpx.delete(f"{url}/{name}/c-obj", params={"version-id": str(entry["version_id"])},
+                     headers={"X-Auth-Token": token})
+    assert stats() == (21, 2)
+
+
+def test_version_listing_pages_across_a_null_version(tester: tuple[str, str]) -> None:
+    """An object's null version lists before its other versions, and version_marker=null
+    continues with them, as Swift pages."""
+    url, token = tester
+    name = f"ov-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    a1 = put(url, token, f"{name}/a", b"v1")
+    b1 = put(url, token, f"{name}/b", b"v1")
+    b2 = put(url, token, f"{name}/b", b"v2")
+    swift.post_container(url, token, name, headers={"X-Versions-Enabled": "false"})
+    assert put(url, token, f"{name}/b", b"vnull") == ""
+    swift.post_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    c1 = put(url, token, f"{name}/c", b"v1")
+    expected = [("a", a1, True), ("b", "null", True), ("b", b2, False), ("b", b1, False),
+                ("c", c1, True)]
+
+    def page(**params: str) -> list[tuple[object, object, object]]:
+        return [(e["name"], e["version_id"], e["is_latest"])
+                for e in versions(url, token, name, **params)]
+
+    assert page() == expected
+    assert page(limit="2") == expected[:2]
+    assert page(limit="2", marker="b", version_marker="null") == expected[2:4]
+    assert page(limit="2", marker="b", version_marker=b1) == expected[4:]
+    # without a null version, version_marker=null starts before all of the object's
+    # versions; like Swift, the current one is not marked latest when its object is
+    # left out of the page by the marker
+    assert page(marker="a", version_marker="null") == [("a", a1, False), *expected[1:]]
+
+
+def test_version_keeps_symlink_get_and_copies_the_link(tester: tuple[str, str]) -> None:
+    """`?version-id=&symlink=get` shows an old version that is a link as the link; COPY with
+    both restores the link itself."""
+    url, token = tester
+    name = f"ov-{uuid.uuid4().hex[:8]}"
+    auth = {"X-Auth-Token": token}
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    put(url, token, f"{name}/target", b"target object data", **{"Content-Type": "text/x-t"})
+    link_vid = put(url, token, f"{name}/link", b"", **{"X-Symlink-Target": f"{name}/target"})
+    put(url, token, f"{name}/link", b"this is not a symlink")
+    followed = httpx.head(f"{url}/{name}/link", params={"version-id": link_vid}, headers=auth)
+    assert followed.headers["content-type"] == "text/x-t"
+    itself = httpx.head(f"{url}/{name}/link", params={"version-id": link_vid,
+                                                      "symlink": "get"}, headers=auth)
+    assert itself.headers["content-type"] == "application/symlink"
+    assert itself.headers["x-symlink-target"] == f"{name}/target"
+    restored = httpx.request("COPY", f"{url}/{name}/link",
+                             params={"version-id": link_vid, "symlink": "get"},
+                             headers={**auth, "Destination": f"{name}/link"})
+    assert restored.status_code == 201
+    assert swift.get_object(url, token, name, "link")[1] == b"target object data"
+    assert httpx.head(f"{url}/{name}/link", params={"symlink": "get"}, headers=auth
+                      ).headers["x-symlink-target"] == f"{name}/target"
+    assert len(versions(url, token, name, prefix="link")) == 3
+
+
+def test_current_versions_list_as_links_to_their_version(tester: tuple[str, str]) -> None:
+    """A plain listing marks versioned objects as Swift's links to their version do."""
+    url, token = tester
+    name = f"ov-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "false"})
+    put(url, token, f"{name}/old", b"unversioned")
+    swift.post_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    vid = put(url, token, f"{name}/new", b"versioned")
+    account = url[url.index("/v1/") + 4:]
+    listing = {e["name"]: e for e in swift.get_container(url, token, name)[1]}
+    assert listing["new"]["version_symlink"] is True
+    assert listing["new"]["symlink_path"] == f"/v1/{account}/{name}/new?version-id={vid}"
+    assert listing["new"]["bytes"] == 9
+    assert "version_symlink" not in listing["old"]
+
+
+def test_copy_into_a_versioned_container_makes_a_version(tester: tuple[str, str]) -> None:
+    """A COPY from elsewhere onto a versioned object keeps the overwritten version."""
+    url, token = tester
+    name, source = f"ov-{uuid.uuid4().hex[:8]}", f"src-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    swift.put_container(url, token, source)
+    first = put(url, token, f"{name}/obj", b"ccccc")
+    put(url, token, f"{source}/s", b"ddddd", **{"Content-Type": "text/x-d"})
+    copied = httpx.request("COPY", f"{url}/{source}/s",
+                           headers={"X-Auth-Token": token, "Destination": f"{name}/obj"})
+    assert copied.status_code == 201
+    vid = copied.headers["x-object-version-id"]
+    assert [(e["version_id"], e["is_latest"], e["content_type"])
+            for e in versions(url, token, name)] == [
+        (vid, True, "text/x-d"), (first, False, "application/octet-stream")]
+    assert swift.get_object(url, token, name, "obj")[1] == b"ddddd"
+
+
+def test_slo_manifest_delete_of_one_version(tester: tuple[str, str]) -> None:
+    """`DELETE ?multipart-manifest=delete&version-id=` removes that version and its segments;
+    the current manifest stays (and, its segments shared, now fails as in Swift)."""
+    url, token = tester
+    name, segs = f"ov-{uuid.uuid4().hex[:8]}", f"seg-{uuid.uuid4().hex[:8]}"
+    auth = {"X-Auth-Token": token}
+    swift.put_container(url, token, name, headers={"X-Versions-Enabled": "true"})
+    swift.put_container(url, token, segs)
+    etag = swift.put_object(url, token, segs, "a", b"a" * 1024)
+    manifest = [{"path": f"/{segs}/a", "etag": etag, "size_bytes": 1024}]
+    v1 = httpx.put(f"{url}/{name}/big", params={"multipart-manifest": "put"},
+                   json=manifest, headers=auth).headers["x-object-version-id"]
+    httpx.put(f"{url}/{name}/big", params={"multipart-manifest": "put"}, json=manifest,
+              headers=auth)
+    assert httpx.get(f"{url}/{name}/big", params={"version-id": v1}, headers=auth
+                     ).content == b"a" * 1024
+    resp = httpx.delete(f"{url}/{name}/big", params={"multipart-manifest": "delete",
+                                                     "version-id": v1},
+                        headers={**auth, "Accept": "application/json"})
+    assert resp.status_code == 200
+    assert (resp.json()["Number Deleted"], resp.json()["Errors"]) == (2, [])
+    assert [e["version_id"] for e in versions(url, token, name)] != [v1]
+    assert len(versions(url, token, name)) == 1
+    assert httpx.get(f"{url}/{name}/big", headers=auth).status_code == 409

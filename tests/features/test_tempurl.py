@@ -231,3 +231,30 @@ def test_copies_stay_within_the_key_scope(server: Server, tester: tuple[str, str
     head = curl(server.url + generate_temp_url(f"{account}/{container}/o.txt", 60, KEY, "GET"),
                 "-I")[2]
     assert "expires: " in head and 'content-disposition: attachment; filename="o.txt"' in head
+
+
+def test_link_followed_within_the_key_scope(server: Server) -> None:
+    """A temp URL to a symlink reaches its target wherever the key reaches: an account key
+    anywhere in its account, a container key only inside its container (as in Swift, where
+    the key's scope is checked again on the target's path)."""
+    name = f"tl{uuid.uuid4().hex[:6]}"
+    server.add_user(name, name, "pw", role="admin")
+    url, token = server.auth_v1(f"{name}:{name}", "pw")
+    conn = swiftclient.Connection(preauthurl=url, preauthtoken=token, retries=0)
+    conn.post_account({"X-Account-Meta-Temp-URL-Key": "account-key"})
+    conn.put_container("targets")
+    conn.put_object("targets", "t.txt", b"target object body")
+    conn.put_container("links", headers={"X-Container-Meta-Temp-URL-Key": "container-key"})
+    conn.put_object("links", "away", b"", headers={"X-Symlink-Target": "targets/t.txt"})
+    path = f"{url[url.index('/v1/'):]}/links/away"
+    status, body, _ = curl(server.url + generate_temp_url(path, 60, "account-key", "GET"))
+    assert (status, body) == (200, b"target object body")
+    for method, args in (("GET", ()), ("HEAD", ("-I",))):
+        signed = generate_temp_url(path, 60, "container-key", method)
+        assert curl(server.url + signed, *args)[0] == 401
+    # inside its container a container key follows links as well
+    conn.put_object("links", "t2.txt", b"near body")
+    conn.put_object("links", "near", b"", headers={"X-Symlink-Target": "links/t2.txt"})
+    near = generate_temp_url(f"{url[url.index('/v1/'):]}/links/near", 60, "container-key",
+                             "GET")
+    assert curl(server.url + near)[:2] == (200, b"near body")

@@ -92,7 +92,8 @@ async def delete_report(sr: SwiftRequest, call_next: Handler, items: list[dict[s
                     failed.append([quote(name), error["message"]])
                 continue
             container, _, obj = name.lstrip("/").partition("/")
-            sub = make_subrequest(sr, "DELETE", container, obj or None)
+            version = {"version-id": item["version_id"]} if "version_id" in item else None
+            sub = make_subrequest(sr, "DELETE", container, obj or None, query=version)
             status = (await run(call_next, sub)).status
             if status // 100 == 2:
                 result["Number Deleted"] += 1

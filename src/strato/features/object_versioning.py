@@ -14,16 +14,22 @@ enable it (400), nor the reverse. HEAD/GET of the container shows ``X-Versions-E
   was the current version). Only the account owner reaches specific versions (container
   ACLs do not), as in Swift. PUT/POST with ``version-id`` is 400 (404 for an unknown id).
 - ``GET <container>?versions`` lists every version with ``version_id`` and ``is_latest``
-  (newest first per name); ``marker`` with ``version_marker`` pages through it; ``prefix``,
-  ``delimiter``, ``limit`` and ``reverse`` work as in plain listings.
+  (per name: the null version, then the others newest first); ``marker`` with
+  ``version_marker`` pages through it; ``prefix``, ``delimiter``, ``limit`` and ``reverse``
+  work as in plain listings.
+- A COPY into an enabled container is a PUT from the source, so it makes a version too.
 - POST changes the current version's metadata without creating a new version.
 - A versioned container can be deleted only when no versions remain (409 otherwise).
 
 Versions live in a hidden container ``\\x00versions\\x00<container>`` of the same account
 (clients cannot name it: request paths never contain NUL), each as
 ``<name>\\x00<inverted version id>`` so that the newest sorts first; the current object stays
-in the container itself (sharing the version's data, a hard link). State is system
-metadata (``x-container-sysmeta-versions-enabled``, ``x-object-sysmeta-version-id``).
+in the container itself (sharing the version's data, a hard link) where Swift keeps a static
+link to the version. That copy is marked ``x-object-sysmeta-uncounted`` so only the version
+counts its bytes; container HEAD/GET and account listings add the hidden container's bytes
+and plain listings show ``version_symlink``/``symlink_path``, so the numbers and listings
+are Swift's. State is system metadata (``x-container-sysmeta-versions-enabled``,
+``x-object-sysmeta-version-id``).
 """
 
 from __future__ import annotations
@@ -32,11 +38,14 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import quote, unquote
 
 from strato.api.http import Response
-from strato.api.swift.container import CONTAINER_SYSMETA
+from strato.api.swift.account import LISTING_HOOKS as ACCOUNT_LISTING_HOOKS
+from strato.api.swift.container import CONTAINER_SYSMETA, LISTING_HOOKS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, listing_date
@@ -46,7 +55,13 @@ from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, ObjectNotFound
 from strato.features.subrequest import may_write, subrequest
 from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
-from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
+from strato.stores.metadata.records import (
+    UNCOUNTED,
+    ContainerRecord,
+    ListingQuery,
+    ObjectRecord,
+    Subdir,
+)
 
 ENABLED = "x-container-sysmeta-versions-enabled"
 VERSION_ID = "x-object-sysmeta-version-id"
@@ -100,6 +115,9 @@ class ObjectVersioning(Feature):
 
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if sr.container is None:
+            if sr.request.method == "GET":
+                sr.state.setdefault(ACCOUNT_LISTING_HOOKS, []).append(
+                    partial(_add_listed_version_bytes, sr))
             return await call_next(sr)
         if sr.obj is None:
             return await self._container(sr, call_next)
@@ -125,6 +143,9 @@ class ObjectVersioning(Feature):
                 return response
         elif method == "GET" and "versions" in sr.request.query:
             return await self._list_versions(sr, call_next, record)
+        elif method == "GET" and state(record) is not None:
+            sr.state.setdefault(LISTING_HOOKS, []).append(partial(
+                _current_version_fields, sr.account, sr.container))
         response = await call_next(sr)
         if method in ("GET", "HEAD") and response.status < 300:
             fresh = await storage.get_container(sr.account, sr.container)
@@ -132,6 +153,7 @@ class ObjectVersioning(Feature):
                 assert fresh is not None
                 response.headers["X-Versions-Enabled"] = \
                     "True" if state(fresh) == "true" else "False"
+                await _add_version_bytes(sr, response.headers)
         return response
 
     async def _set_flag(self, sr: SwiftRequest, record: ContainerRecord | None) -> None:
@@ -170,6 +192,8 @@ class ObjectVersioning(Feature):
         primary = await storage.get_container(sr.account, sr.container)
         if version_id is not None:
             return await self._one_version(sr, call_next, primary, version_id)
+        if method == "COPY" and await self._versioned_destination(sr):
+            return await self._copy_as_put(sr, quote(f"{sr.container}/{sr.obj}"), call_next)
         flag = state(primary)
         if flag is None or primary is None:
             return await call_next(sr)
@@ -180,7 +204,8 @@ class ObjectVersioning(Feature):
             _check_quota(sr, primary, hidden)
             await self._keep_null_version(sr, primary, hidden)
             vid = new_version_id()
-            sr.state.setdefault(OBJECT_SYSMETA, {})[VERSION_ID] = vid
+            # the version in the hidden container counts the bytes (Swift keeps a link here)
+            sr.state.setdefault(OBJECT_SYSMETA, {}).update({VERSION_ID: vid, UNCOUNTED: "1"})
             response = await call_next(sr)
             if response.status < 300:
                 current = await storage.get_object(primary, sr.obj)
@@ -209,7 +234,7 @@ class ObjectVersioning(Feature):
                 vid = current.meta[VERSION_ID]
                 version = await storage.get_object(hidden, version_key(sr.obj, vid))
                 if version is not None:
-                    await storage.update_object(hidden, version, dict(current.meta),
+                    await storage.update_object(hidden, version, _version_meta(current.meta),
                                                 current.content_type, None)
             return response
         response = await call_next(sr)
@@ -225,7 +250,7 @@ class ObjectVersioning(Feature):
 
     async def _store_version(self, sr: SwiftRequest, hidden: ContainerRecord,
                              record: ObjectRecord, vid: str) -> None:
-        meta = dict(record.meta)
+        meta = _version_meta(record.meta)
         meta[VERSION_ID] = vid
         await sr.services.storage.copy_object(hidden, record, version_key(record.name, vid),
                                               content_type=record.content_type, meta=meta,
@@ -290,14 +315,16 @@ class ObjectVersioning(Feature):
             return Response(404, {"Content-Type": DELETE_MARKER, "X-Object-Version-Id": vid,
                                   "Content-Length": "0"})
         if vid == "null":
-            response = await call_next(subrequest(sr, query={}))
+            response = await call_next(subrequest(sr, query=_beside_version_id(sr)))
         else:
             assert hidden is not None
             if not _may_read(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             if method == "COPY":
-                return await self._copy_version(sr, call_next, hidden, version)
-            sub = subrequest(sr, container=hidden.name, obj=version.name, query={})
+                return await self._copy_as_put(sr, quote(f"{hidden.name}/{version.name}"),
+                                               call_next)
+            sub = subrequest(sr, container=hidden.name, obj=version.name,
+                             query=_beside_version_id(sr))
             sub.state["authorize_override"] = True
             sub.state.pop("authorize_scope", None)  # the hidden container is part of primary
             response = await call_next(sub)
@@ -305,10 +332,20 @@ class ObjectVersioning(Feature):
             response.headers["X-Object-Version-Id"] = vid
         return response
 
-    async def _copy_version(self, sr: SwiftRequest, call_next: Handler,
-                            hidden: ContainerRecord, version: ObjectRecord) -> Response:
-        """COPY ?version-id=: a PUT of the destination from the version, through the whole
-        pipeline, so that a versioned destination gets a new version of its own."""
+    async def _versioned_destination(self, sr: SwiftRequest) -> bool:
+        """Whether a COPY writes into a container with versioning enabled."""
+        destination = sr.headers.get("destination")
+        if not destination:
+            return False
+        container, _ = split_target(destination, "Destination")
+        account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
+        return state(await sr.services.storage.get_container(account, container)) == "true"
+
+    async def _copy_as_put(self, sr: SwiftRequest, source: str, call_next: Handler
+                           ) -> Response:
+        """A COPY as a PUT of the destination from `source` (quoted `container/object` of
+        this account), through the whole pipeline, as Swift's copy does: a versioned
+        destination gets a new version of its own."""
         destination = sr.headers.get("destination")
         if not destination:
             raise SwiftError(412, "You must specify a Destination header")
@@ -316,10 +353,10 @@ class ObjectVersioning(Feature):
         account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
         headers = {k: v for k, v in sr.headers.items()
                    if k not in ("destination", "destination-account", "content-length")}
-        headers.update({"x-copy-from": quote(f"{hidden.name}/{version.name}"),
-                        "x-copy-from-account": sr.account, "content-length": "0"})
+        headers.update({"x-copy-from": source, "x-copy-from-account": sr.account,
+                        "content-length": "0"})
         put = subrequest(sr, account=account, container=container, obj=obj, method="PUT",
-                         headers=headers, query={})
+                         headers=headers, query=_beside_version_id(sr))
         top: Handler = put.state.get(PIPELINE, call_next)
         return await top(put)
 
@@ -333,7 +370,7 @@ class ObjectVersioning(Feature):
             raise sr.services.authorizer.deny(sr.auth)
         record, _ = await sr.services.storage.copy_object(
             primary, version, sr.obj, content_type=version.content_type,
-            meta=dict(version.meta), delete_at=None)
+            meta={**version.meta, UNCOUNTED: "1"}, delete_at=None)
         return Response(201, {"Etag": record.etag, "X-Object-Version-Id": vid,
                               "Content-Type": "text/html; charset=UTF-8"})
 
@@ -368,80 +405,57 @@ class ObjectVersioning(Feature):
                    if k not in ("Content-Length", "Content-Type")}
         if state(primary) is not None:
             headers["X-Versions-Enabled"] = "True" if state(primary) == "true" else "False"
+            await _add_version_bytes(sr, headers)
         return render(fmt, "container", sr.container, rows, headers)
 
     async def _merged(self, sr: SwiftRequest, primary: ContainerRecord,
                       hidden: ContainerRecord | None, query: ListingQuery,
                       version_marker: str) -> list[dict[str, object]]:
+        """Swift's merge: a page of current objects and a page of versions, each cut at the
+        limit, sorted by name alone and stably, so an object's null version comes before its
+        other versions, which keep the hidden listing's order (newest first; oldest first
+        in reverse)."""
         storage = sr.services.storage
-        limit = query.limit
-        items: list[tuple[tuple[str, str], dict[str, object]]] = []
-        currents: dict[str, ObjectRecord | None] = {}
-
-        async def current_of(name: str) -> ObjectRecord | None:
-            if name not in currents:
-                currents[name] = await storage.get_object(primary, name)
-            return currents[name]
-
-        # versions from the hidden container
+        nulls: list[dict[str, object]] = []
+        subdirs: set[str] = set()
+        current: dict[str, str] = {}  # name -> version id of a current object on this page
+        latest: set[str] = set()
+        page = ListingQuery(prefix=query.prefix, marker=query.marker,
+                            end_marker=query.end_marker, delimiter=query.delimiter,
+                            limit=query.limit, reverse=query.reverse)
+        for entry in await storage.list_objects(primary, page):
+            if isinstance(entry, Subdir):
+                subdirs.add(entry.name)
+            elif entry.meta.get(VERSION_ID):
+                current[entry.name] = entry.meta[VERSION_ID]
+            else:
+                nulls.append(_entry(entry, entry.name, "null", True))
+                latest.add(entry.name)
+        versions: list[dict[str, object]] = []
         if hidden is not None:
-            hmarker = ""
-            if query.marker:
-                hmarker = version_key(query.marker, version_marker) if (
-                    version_marker and version_marker != "null") else (
-                    query.marker + "\x01" if not query.reverse else query.marker)
-            hquery = ListingQuery(prefix=query.prefix, marker=hmarker,
-                                  end_marker=query.end_marker, delimiter=query.delimiter,
-                                  limit=limit, reverse=query.reverse)
-            newest: dict[str, str | None] = {}
-
-            async def newest_of(name: str) -> str | None:
-                assert hidden is not None
-                if name not in newest:
-                    page = await storage.list_objects(hidden, ListingQuery(
-                        prefix=name + "\x00", limit=1))
-                    newest[name] = page[0].name if page else None
-                return newest[name]
-
-            for entry in await storage.list_objects(hidden, hquery):
+            marker = ""
+            if query.marker and not version_marker:
+                marker = query.marker + "\x01"  # just past all its versions
+            elif query.marker and version_marker == "null":
+                marker = query.marker + "\x00"  # just before all its versions
+            elif query.marker:
+                marker = version_key(query.marker, version_marker)
+            for entry in await storage.list_objects(hidden, replace(page, marker=marker)):
                 if isinstance(entry, Subdir):
-                    items.append(((entry.name, ""), {"subdir": entry.name}))
+                    subdirs.add(entry.name)
                     continue
                 name, vid = split_key(entry.name)
-                current = await current_of(name)
-                is_latest = current is not None and current.meta.get(VERSION_ID) == vid
-                if entry.content_type == DELETE_MARKER and current is None:
-                    is_latest = await newest_of(name) == entry.name
-                items.append(((name, version_key("", vid)), _entry(entry, name, vid,
-                                                                   is_latest)))
-        # null versions: current objects that carry no version id
-        pquery = ListingQuery(prefix=query.prefix, marker=query.marker,
-                              end_marker=query.end_marker, delimiter=query.delimiter,
-                              limit=limit, reverse=query.reverse)
-        include_marker = bool(query.marker) and version_marker not in ("", "null") \
-            and not query.reverse
-        if include_marker:
-            rec = await current_of(query.marker)
-            if rec is not None and not rec.meta.get(VERSION_ID) and version_key(
-                    "", new_version_id(rec.timestamp)) > version_key("", version_marker):
-                items.append(((rec.name, version_key("", new_version_id(rec.timestamp))),
-                              _entry(rec, rec.name, "null", True)))
-        for entry in await storage.list_objects(primary, pquery):
-            if isinstance(entry, Subdir):
-                items.append(((entry.name, ""), {"subdir": entry.name}))
-            elif not entry.meta.get(VERSION_ID):
-                items.append(((entry.name, version_key("", new_version_id(entry.timestamp))),
-                              _entry(entry, entry.name, "null", True)))
-        items.sort(key=lambda item: item[0], reverse=query.reverse)
-        rows: list[dict[str, object]] = []
-        seen_dirs: set[str] = set()
-        for _, row in items:
-            if "subdir" in row:
-                if row["subdir"] in seen_dirs:
-                    continue
-                seen_dirs.add(str(row["subdir"]))
-            rows.append(row)
-        return rows[:limit]
+                # as in Swift, a version is the latest only when its current object is on
+                # this page (or it is the first delete marker of an object with none)
+                is_latest = current.get(name) == vid or (
+                    entry.content_type == DELETE_MARKER and name not in latest)
+                if is_latest:
+                    latest.add(name)
+                versions.append(_entry(entry, name, vid, is_latest))
+        rows = nulls + versions + [{"subdir": name} for name in sorted(subdirs)]
+        rows.sort(key=lambda row: str(row.get("subdir", row.get("name"))),
+                  reverse=query.reverse)
+        return rows[:query.limit]
 
 
 def _entry(record: ObjectRecord, name: str, vid: str, is_latest: bool) -> dict[str, object]:
@@ -449,6 +463,49 @@ def _entry(record: ObjectRecord, name: str, vid: str, is_latest: bool) -> dict[s
             else EMPTY_MD5, "bytes": record.size, "content_type": record.content_type,
             "last_modified": listing_date(record.timestamp), "version_id": vid,
             "is_latest": is_latest}
+
+
+async def _add_version_bytes(sr: SwiftRequest, headers: dict[str, str]) -> None:
+    """The container's bytes used include its versions' (held in the hidden container), as
+    Swift reports them."""
+    assert sr.container is not None
+    hidden = await sr.services.storage.get_container(sr.account, hidden_name(sr.container))
+    used = headers.get("X-Container-Bytes-Used")
+    if hidden is not None and used is not None and used.isdigit():
+        headers["X-Container-Bytes-Used"] = str(int(used) + hidden.bytes_used)
+
+
+async def _add_listed_version_bytes(sr: SwiftRequest,
+                                    records: list[ContainerRecord | Subdir],
+                                    entries: list[dict[str, object]]) -> None:
+    """An account listing counts each versioned container's versions in its bytes."""
+    for record, entry in zip(records, entries, strict=True):
+        if isinstance(record, ContainerRecord) and state(record) is not None:
+            hidden = await sr.services.storage.get_container(sr.account,
+                                                             hidden_name(record.name))
+            if hidden is not None:
+                entry["bytes"] = record.bytes_used + hidden.bytes_used
+
+
+def _current_version_fields(account: str, container: str, fmt: str, record: ObjectRecord,
+                            entry: dict[str, object]) -> None:
+    """A versioned object's listing entry names its version, as Swift's link to it does."""
+    vid = record.meta.get(VERSION_ID)
+    if fmt == "json" and vid:
+        entry["symlink_path"] = quote(f"/v1/{account}/{container}/{record.name}") + \
+            f"?version-id={vid}"
+        entry["version_symlink"] = True
+
+
+def _beside_version_id(sr: SwiftRequest) -> dict[str, str]:
+    """The request's other parameters (`symlink=get`, `multipart-manifest=get`) still apply
+    to the version."""
+    return {k: v for k, v in sr.request.query.items() if k != "version-id"}
+
+
+def _version_meta(meta: dict[str, str]) -> dict[str, str]:
+    """A current object's metadata as its version keeps it (the version counts its bytes)."""
+    return {k: v for k, v in meta.items() if k != UNCOUNTED}
 
 
 def _may_read(sr: SwiftRequest, container: ContainerRecord) -> bool:

@@ -363,6 +363,9 @@ class StaticLargeObject(Feature):
             return await self._get(sr, call_next)
         if MARKER in sr.headers:
             raise SwiftError(400, RESERVED_HEADER_MESSAGE)
+        if method == "COPY" and "version-id" in sr.request.query:
+            # the versioning feature turns it into a PUT from the version, which comes back
+            return await call_next(sr)
         endpoints = copy_endpoints(sr)
         if endpoints is not None:
             return await self._copy(sr, call_next, *endpoints)
@@ -464,26 +467,36 @@ class StaticLargeObject(Feature):
                               query={"multipart-manifest": "put"}, account=dest[0])
         return copied_from(await self._put(sub, call_next), source, dest, record)
 
-    async def _get_version(self, sr: SwiftRequest, call_next: Handler) -> Response:
-        """`?version-id=`: the versioning feature finds the version; if it is an SLO, its
-        manifest (read through the pipeline) is served as the large object."""
+    async def _version_manifest(self, sr: SwiftRequest, call_next: Handler
+                                ) -> tuple[Response, list[dict[str, Any]]] | None:
+        """The manifest of the version `?version-id=` names, read through the pipeline (the
+        versioning feature finds it), with its response; None when it is no SLO."""
         probe = subrequest(sr, method="GET", headers=plain_headers(sr.headers),
                            query={**sr.request.query, "multipart-manifest": "get"},
                            keep_override=True)
-        try:
-            found = await call_next(probe)
-        except SwiftError:
-            return await call_next(sr)
+        found = await call_next(probe)
         body = found.body
         if found.status != 200 or found.headers.get("X-Static-Large-Object") != "True":
             if not isinstance(body, bytes):
                 await body.aclose()  # type: ignore[attr-defined]
-            return await call_next(sr)
+            return None
         raw = body if isinstance(body, bytes) else b"".join([c async for c in body])
         try:
             entries = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise SwiftError(500, "Unable to load SLO manifest") from None
+        return found, entries
+
+    async def _get_version(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        """`?version-id=`: if the version is an SLO, its manifest is served as the large
+        object."""
+        try:
+            version = await self._version_manifest(sr, call_next)
+        except SwiftError:
+            return await call_next(sr)
+        if version is None:
+            return await call_next(sr)
+        found, entries = version
         etag, size = slo_etag(entries), sum(segment_length(s) for s in entries)
         headers = {k: v for k, v in found.headers.items()
                    if k.lower() not in ("content-length", "etag")}
@@ -710,18 +723,32 @@ class StaticLargeObject(Feature):
         return entries, total, problems
 
     # ---- DELETE ---------------------------------------------------------------------
+    async def _version_entries(self, sr: SwiftRequest, call_next: Handler
+                               ) -> list[dict[str, Any]]:
+        try:
+            version = await self._version_manifest(sr, call_next)
+        except SwiftError as exc:
+            raise SegmentError(f"{exc.status} {exc.message}") from None
+        if version is None:
+            raise SegmentError("400 Not an SLO manifest")
+        return version[1]
+
     async def _delete(self, sr: SwiftRequest, call_next: Handler) -> Response:
         assert sr.container is not None and sr.obj is not None
         fmt = report.best_format(sr.headers.get("accept"))
-        items = await self._segments_to_delete(sr, f"/{sr.container}/{sr.obj}")
+        top: dict[str, Any] = {"sub_slo": True, "name": f"/{sr.container}/{sr.obj}"}
+        if "version-id" in sr.request.query:  # one version's manifest and its segments
+            top["version_id"] = sr.request.query["version-id"]
+        items = await self._segments_to_delete(sr, call_next, top)
         body = await delete_report(sr, call_next, items, fmt)
         headers = {"Content-Type": fmt or "text/plain"}
         return Response(200, headers, body)
 
-    async def _segments_to_delete(self, sr: SwiftRequest, path: str) -> list[dict[str, Any]]:
+    async def _segments_to_delete(self, sr: SwiftRequest, call_next: Handler,
+                                  top: dict[str, Any]) -> list[dict[str, Any]]:
         """Every segment depth-first, each manifest after its own segments."""
         reader = _Reader(sr)
-        pending: list[dict[str, Any]] = [{"sub_slo": True, "name": path}]
+        pending: list[dict[str, Any]] = [top]
         out: list[dict[str, Any]] = []
         while pending:
             if len(pending) > MAX_MANIFEST_SEGMENTS * 10:
@@ -733,14 +760,17 @@ class StaticLargeObject(Feature):
                 out.append(seg)
                 continue
             try:
-                record = await reader.lookup(seg["name"])
-                if not is_slo(record):
-                    seg["error"] = {"code": 400, "message": "Not an SLO manifest"}
+                if "version_id" in seg:
+                    pending.extend(await self._version_entries(sr, call_next))
                 else:
+                    record = await reader.lookup(seg["name"])
+                    if not is_slo(record):
+                        raise SegmentError("400 Not an SLO manifest")
                     pending.extend(await reader.manifest(record))
             except SegmentError as exc:
                 code = int(str(exc).split()[0]) if str(exc)[:1].isdigit() else 500
-                message = {404: "SLO manifest not found"}.get(code, str(exc))
+                message = {404: "SLO manifest not found", 400: "Not an SLO manifest"}.get(
+                    code, str(exc))
                 seg["error"] = {"code": code, "message": message}
-            pending.append({"name": seg["name"], "error": seg.get("error")})
+            pending.append({k: v for k, v in seg.items() if k != "sub_slo"})
         return out

@@ -36,7 +36,7 @@ from strato.api.swift.container import LISTING_HOOKS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text
-from strato.api.swift.object import OBJECT_SYSMETA, split_target
+from strato.api.swift.object import OBJECT_SYSMETA, OVERRIDE_SCOPE, split_target
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ObjectRecord
@@ -144,9 +144,13 @@ class Symlink(Feature):
             # reading the link itself must be allowed, as for any object
             await call_next(subrequest(current, method="HEAD",
                                        headers=plain_headers(current.headers),
-                                       keep_override=current is sr))
+                                       keep_override=True))
             account, container, obj = link_target(current.account, record)
-            keep = current is sr and (account, container) == (sr.account, sr.container)
+            # a temp URL's authorisation follows the link within its key's reach (its
+            # account or its container), as Swift re-checks its scope on the target path;
+            # any other feature's authorisation covers the link's own container only
+            keep = OVERRIDE_SCOPE in current.state or (
+                current is sr and (account, container) == (sr.account, sr.container))
             # the target gets no temp URL parameters: their signature names the link's path
             query = {k: v for k, v in current.request.query.items()
                      if not k.startswith("temp_url_")}

@@ -17,6 +17,7 @@ import pytest
 
 from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
+    UNCOUNTED,
     ContainerRecord,
     DomainRecord,
     ListingQuery,
@@ -147,6 +148,30 @@ def test_counters_move_with_rows(env: Env) -> None:
     assert removed is not None and removed.size == 3
     assert env.run(s.delete_object(c.id, "a")) is None
     assert counts() == (1, 7)
+
+
+def test_uncounted_objects_keep_their_bytes_out(env: Env) -> None:
+    """An object marked UNCOUNTED counts as an object but not its bytes, through every
+    write that can add, drop or replace the mark."""
+    s = env.store
+    c = container(env)
+
+    def counts() -> tuple[int, int]:
+        rec = env.run(s.get_container(c.account, c.name))
+        assert rec is not None
+        return rec.object_count, rec.bytes_used
+
+    env.run(s.put_object(obj(c, "a", 10, **{UNCOUNTED: "1"})))
+    assert counts() == (1, 0)
+    env.run(s.put_object(obj(c, "a", 4)))  # replaced by a counted object
+    assert counts() == (1, 4)
+    env.run(s.update_object(c.id, "a", {UNCOUNTED: "1"}, None, None))
+    assert counts() == (1, 0)
+    env.run(s.update_object(c.id, "a", {}, None, None))
+    assert counts() == (1, 4)
+    env.run(s.put_object(obj(c, "a", 6, **{UNCOUNTED: "1"})))
+    env.run(s.delete_object(c.id, "a"))
+    assert counts() == (0, 0)
 
 
 def test_concurrent_writes_keep_counters_exact(env: Env) -> None:

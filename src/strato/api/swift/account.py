@@ -29,6 +29,9 @@ ACCOUNT_SYSMETA = "account_sysmeta"
 one)."""
 RESERVED_END = "\x00\U0010ffff"
 """Every reserved (NUL-prefixed) container name sorts below this."""
+LISTING_HOOKS = "account_listing_hooks"
+"""`sr.state` key: list of `async hook(records, entries)` that adjust container listing
+entries (`records` are the store's, in the same order as `entries`)."""
 
 
 async def account_headers(sr: SwiftRequest) -> dict[str, str]:
@@ -75,8 +78,10 @@ async def handle_account(sr: SwiftRequest) -> Response:
         else:
             query = replace(query, marker=max(query.marker, RESERVED_END))
         entries = await sr.services.storage.list_containers(sr.account, query)
-        return render(fmt, "account", sr.account, [container_entry(e) for e in entries],
-                      headers)
+        rows = [container_entry(e) for e in entries]
+        for hook in sr.state.get(LISTING_HOOKS, ()):
+            await hook(entries, rows)
+        return render(fmt, "account", sr.account, rows, headers)
     if method == "POST":
         check_metadata(sr.headers, "account")
         set_meta = pick(sr.headers, META_PREFIXES)

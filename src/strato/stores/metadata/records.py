@@ -33,6 +33,17 @@ class ContainerRecord:
     """User metadata (`meta-*` keys), ACLs (`read`, `write`) and sysmeta (`sys-*`), lower-case."""
 
 
+UNCOUNTED = "x-object-sysmeta-uncounted"
+"""Object meta key (any value): the object's bytes are left out of its container's bytes used,
+because another container already counts the same data (a versioned object's current copy
+shares the newest version's data; Swift keeps a zero-byte link there)."""
+
+
+def counted_size(record: ObjectRecord) -> int:
+    """The bytes `record` adds to its container's (and so its account's) bytes used."""
+    return 0 if UNCOUNTED in record.meta else record.size
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRecord:
     container_id: int

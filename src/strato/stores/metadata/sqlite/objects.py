@@ -17,6 +17,7 @@ from strato.stores.metadata.records import (
     ListingQuery,
     ObjectRecord,
     Subdir,
+    counted_size,
 )
 from strato.stores.metadata.sqlite.db import Database
 
@@ -189,7 +190,8 @@ class SqliteObjectStore(ObjectStore):
             conn.execute(
                 "UPDATE containers SET object_count = object_count + ?,"
                 " bytes_used = bytes_used + ? WHERE id = ?",
-                (0 if old else 1, record.size - (old.size if old else 0), record.container_id))
+                (0 if old else 1, counted_size(record) - (counted_size(old) if old else 0),
+                 record.container_id))
             return old
 
         return await self.db.write(tx)
@@ -209,7 +211,12 @@ class SqliteObjectStore(ObjectStore):
                 "UPDATE objects SET meta = ?, content_type = ?, delete_at = ?, timestamp = ?"
                 " WHERE container_id = ? AND name = ?",
                 (orjson.dumps(meta).decode(), ctype, delete_at, timestamp, container_id, name))
-            return _object((*row[:5], ctype, timestamp, orjson.dumps(meta), delete_at))
+            old, new = _object(row), _object((*row[:5], ctype, timestamp, orjson.dumps(meta),
+                                                delete_at))
+            if counted_size(new) != counted_size(old):
+                conn.execute("UPDATE containers SET bytes_used = bytes_used + ? WHERE id = ?",
+                             (counted_size(new) - counted_size(old), container_id))
+            return new
 
         return await self.db.write(tx)
 
@@ -232,7 +239,7 @@ class SqliteObjectStore(ObjectStore):
                      (old.container_id, old.name))
         conn.execute(
             "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
-            " WHERE id = ?", (old.size, old.container_id))
+            " WHERE id = ?", (counted_size(old), old.container_id))
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:

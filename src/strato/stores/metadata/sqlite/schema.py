@@ -144,6 +144,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX group_assignments_target ON group_assignments (target);
     """,
+    # 5: a versioned object's current copy leaves its bytes to the version in the hidden
+    # container (as Swift's zero-byte link does), so the totals count each version once
+    """
+    UPDATE objects SET meta = json_set(meta, '$."x-object-sysmeta-uncounted"', '1')
+    WHERE json_extract(meta, '$."x-object-sysmeta-version-id"') IS NOT NULL
+      AND container_id IN (SELECT id FROM containers WHERE unicode(name) <> 0);
+    UPDATE containers SET bytes_used = (
+      SELECT coalesce(sum(size), 0) FROM objects WHERE objects.container_id = containers.id
+        AND json_extract(objects.meta, '$."x-object-sysmeta-uncounted"') IS NULL);
+    """,
 ]
 
 

@@ -1,0 +1,35 @@
+"""Schema migrations applied to a database written by an older release."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from strato.stores.metadata.sqlite.schema import MIGRATIONS, migrate
+
+
+def test_versioned_current_objects_stop_counting_their_bytes(tmp_path: Path) -> None:
+    """Before migration 5 a versioned object's current copy counted its bytes as well as its
+    version; afterwards each version's bytes count once, as Swift reports them."""
+    conn = sqlite3.connect(tmp_path / "metadata.db", isolation_level=None)
+    for statement in ";".join(MIGRATIONS[:4]).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (4)")
+    conn.execute("INSERT INTO containers (id, account, name, created_at, put_timestamp,"
+                 " object_count, bytes_used, meta) VALUES (1, 'AUTH_a', 'c', 0, 0, 2, 15, '{}'),"
+                 " (2, 'AUTH_a', char(0) || 'versions' || char(0) || 'c', 0, 0, 1, 5, '{}')")
+    versioned = '{"x-object-sysmeta-version-id": "1700000000.00000"}'
+    for container, name, size, meta in ((1, "current", 5, versioned), (1, "plain", 10, "{}"),
+                                        (2, "current\x000299999999.99999", 5, versioned)):
+        conn.execute("INSERT INTO objects (container_id, name, blob_id, size, etag,"
+                     " content_type, timestamp, meta) VALUES (?, ?, 'b', ?, 'e', 't', 0, ?)",
+                     (container, name, size, meta))
+    assert migrate(conn) == len(MIGRATIONS)
+    assert conn.execute("SELECT id, object_count, bytes_used FROM containers ORDER BY id"
+                        ).fetchall() == [(1, 2, 10), (2, 1, 5)]
+    flagged = conn.execute("SELECT container_id, name FROM objects WHERE"
+                           " json_extract(meta, '$.\"x-object-sysmeta-uncounted\"') IS NOT NULL"
+                           ).fetchall()
+    assert flagged == [(1, "current")]
