@@ -1,0 +1,47 @@
+"""The shared keyset listing reads few rows for a delimiter page, whatever the container holds."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from strato.stores.metadata.listing import keyset_listing
+from strato.stores.metadata.records import ListingQuery, Subdir
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+
+
+class Rows:
+    """A sorted in-memory name index with the backends' fetch contract; counts rows read."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = sorted(names)
+        self.read = 0
+
+    def fetch(self, after: str | None, before: str | None, prefix: str, reverse: bool,
+              limit: int, inclusive: bool) -> list[Row]:
+        assert not reverse
+        lo = 0 if after is None else (bisect.bisect_left if inclusive else bisect.bisect_right)(
+            self.names, after)
+        hits = [n for n in self.names[lo:] if before is None or n < before]
+        rows = [Row(n) for n in hits if n.startswith(prefix)][:limit]
+        self.read += len(rows)
+        return rows
+
+
+def test_delimiter_page_reads_about_one_row_per_subdir() -> None:
+    names = [f"p{i % 5:02d}/s{(i // 5) % 20:02d}/o{i:06d}" for i in range(20_000)]
+    rows = Rows(names)
+    page = keyset_listing(rows.fetch, ListingQuery(prefix="p01/", delimiter="/", limit=1000))
+    assert page == [Subdir(f"p01/s{j:02d}/") for j in range(20)]
+    assert rows.read <= 2 * len(page)
+
+
+def test_plain_names_with_a_delimiter_still_fill_the_page() -> None:
+    rows = Rows([f"o{i:05d}" for i in range(5000)])
+    page = keyset_listing(rows.fetch, ListingQuery(delimiter="/", limit=1000))
+    assert [r.name for r in page] == [f"o{i:05d}" for i in range(1000)]  # type: ignore[union-attr]
+    assert rows.read <= 1100
