@@ -144,6 +144,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX group_assignments_target ON group_assignments (target);
     """,
+    # 5: storage policies: each container records its policy's name; '' marks a container
+    # created before policies existed, which the server assigns the default policy on start
+    """
+    ALTER TABLE containers ADD COLUMN policy TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
