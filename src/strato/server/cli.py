@@ -87,6 +87,9 @@ def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         flag = "--" + name.replace("_", "-")
         env = f"STRATO_{name.upper()}"
         default = field.get_default(call_default_factory=True)
+        if _is_model_list(field.annotation):
+            default = json.dumps([m.model_dump(mode="json", exclude_defaults=True)
+                                  for m in default])
         help_text = f"{field.description} [env {env}; default: {default}]"
         annotation = field.annotation
         if annotation is bool:
