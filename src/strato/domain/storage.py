@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import replace
 
+from strato.domain.policies import PolicySet, StoragePolicy, UnknownPolicy
 from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore
 from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
@@ -50,18 +51,72 @@ class ObjectTooLarge(StorageError):
     pass
 
 
+class PolicyConflict(StorageError):
+    """The container exists in another storage policy; a policy is never changed."""
+
+
 class StorageService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, *, max_file_size: int) -> None:
+    def __init__(self, meta: MetadataStore, policies: PolicySet, *, max_file_size: int
+                 ) -> None:
         self.meta = meta
-        self.blobs = blobs
+        self.policies = policies
         self.max_file_size = max_file_size
+        self._stores: dict[int, BlobStore] = {}
+        """container id -> its policy's blob store; never stale (see domain.policies)."""
+
+    # ---- policies -----------------------------------------------------------------------
+    def policy_of(self, container: ContainerRecord) -> StoragePolicy:
+        return self.policies.stored(container.policy)
+
+    async def _blobs(self, container_id: int) -> BlobStore:
+        store = self._stores.get(container_id)
+        if store is None:
+            name = await self.meta.container_policy(container_id)
+            if name is None:
+                raise ContainerNotFound(str(container_id))
+            store = self.policies.stored(name).blobs
+            if len(self._stores) >= 100_000:  # bound the memory; refills cost one lookup
+                self._stores.clear()
+            self._stores[container_id] = store
+        return store
+
+    async def open_blob(self, record: ObjectRecord) -> BlobReader:
+        """A reader of an object's blob, from its container's policy. Raises BlobNotFound."""
+        try:
+            store = await self._blobs(record.container_id)
+        except ContainerNotFound:
+            raise BlobNotFound(record.blob_id) from None
+        return store.open(record.blob_id)
+
+    async def check_policies(self) -> int:
+        """At start: containers from before policies join the default policy (returns how
+        many), and every policy a container records must still be configured."""
+        adopted = await self.meta.assign_legacy_policy(self.policies.default.name)
+        for name in sorted(await self.meta.container_policies()):
+            try:
+                self.policies.stored(name)
+            except UnknownPolicy:
+                raise UnknownPolicy(
+                    f"containers use storage policy {name!r}, which is not configured; "
+                    "declare it (with deprecated = true to take no new containers) or "
+                    "name it as an alias of another policy with the same directory") from None
+        return adopted
 
     # ---- accounts -----------------------------------------------------------------------
     async def get_account(self, account: str) -> AccountRecord | None:
         return await self.meta.get_account(account)
 
     async def account_stats(self, account: str) -> AccountStats:
-        return await self.meta.account_stats(account)
+        """Totals, and per policy (keyed by the policy's current name)."""
+        stats = await self.meta.account_stats(account)
+        per_policy: dict[str, AccountStats] = {}
+        for stored, part in stats.per_policy.items():
+            name = self.policies.stored(stored).name
+            seen = per_policy.get(name, AccountStats(0, 0, 0))
+            per_policy[name] = AccountStats(seen.container_count + part.container_count,
+                                            seen.object_count + part.object_count,
+                                            seen.bytes_used + part.bytes_used)
+        return replace(stats, per_policy=per_policy)
 
     async def update_account(self, account: str, set_meta: dict[str, str],
                              remove: Sequence[str] = ()) -> AccountRecord:
@@ -81,9 +136,18 @@ class StorageService:
             raise ContainerNotFound(name)
         return container
 
-    async def create_container(self, account: str, name: str, meta: dict[str, str]
+    async def create_container(self, account: str, name: str, meta: dict[str, str],
+                               policy: StoragePolicy | None = None
                                ) -> tuple[ContainerRecord, bool]:
-        return await self.meta.create_container(account, name, meta, time.time())
+        """Create (in `policy`, else the default), or update an existing container's
+        metadata. Naming another policy than an existing container's raises PolicyConflict."""
+        chosen = policy or self.policies.default
+        try:
+            return await self.meta.create_container(account, name, meta, time.time(),
+                                                    chosen.name,
+                                                    require_policy=policy is not None)
+        except Conflict as exc:
+            raise PolicyConflict(name) from exc
 
     async def update_container(self, account: str, name: str, set_meta: dict[str, str],
                                remove: Sequence[str] = ()) -> ContainerRecord:
@@ -116,9 +180,10 @@ class StorageService:
     async def open_object(self, container: ContainerRecord, record: ObjectRecord
                           ) -> tuple[ObjectRecord, BlobReader]:
         """Open the blob; if an overwrite freed it in between, follow to the new version."""
+        blobs = self.policy_of(container).blobs
         for _ in range(3):
             try:
-                return record, self.blobs.open(record.blob_id)
+                return record, blobs.open(record.blob_id)
             except BlobNotFound:
                 fresh = await self.get_object(container, record.name)
                 if fresh is None:
@@ -132,7 +197,8 @@ class StorageService:
         expected_size: int | None = None, delete_at: int | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Store a stream durably; returns (new record, replaced record or None)."""
-        writer = self.blobs.writer()
+        blobs = self.policy_of(container).blobs
+        writer = blobs.writer()
         try:
             async for chunk in body:
                 if writer.size + len(chunk) > self.max_file_size:
@@ -149,31 +215,44 @@ class StorageService:
             raise
         record = ObjectRecord(container.id, name, writer.blob_id, writer.size, etag,
                               content_type, round(time.time(), 5), meta, delete_at)
-        return record, await self._commit_row(record)
+        return record, await self._commit_row(record, blobs)
 
     async def copy_object(self, container: ContainerRecord, source: ObjectRecord,
                           name: str, *, content_type: str, meta: dict[str, str],
                           delete_at: int | None = None
                           ) -> tuple[ObjectRecord, ObjectRecord | None]:
-        """Server-side copy: the data is shared, never streamed through the server."""
+        """Server-side copy: the data is shared where the stores allow (a hard link), else
+        copied store to store; it never passes through the client."""
+        blobs = self.policy_of(container).blobs
         try:
-            blob_id = await self.blobs.copy(source.blob_id)
-        except BlobNotFound as exc:
+            source_blobs = await self._blobs(source.container_id)
+            blob_id = await blobs.copy(source.blob_id, source_blobs)
+        except (BlobNotFound, ContainerNotFound) as exc:
             raise ObjectNotFound(source.name) from exc
         record = replace(source, container_id=container.id, name=name, blob_id=blob_id,
                          content_type=content_type, meta=meta, timestamp=round(time.time(), 5),
                          delete_at=delete_at)
-        return record, await self._commit_row(record)
+        return record, await self._commit_row(record, blobs)
 
-    async def _commit_row(self, record: ObjectRecord) -> ObjectRecord | None:
+    async def _commit_row(self, record: ObjectRecord, blobs: BlobStore) -> ObjectRecord | None:
+        """The row points at the new blob (in `blobs`, the container's store); then the
+        replaced blob, of the same container, goes."""
         try:
             old = await self.meta.put_object(record)
         except NotFound as exc:
-            await self.blobs.delete(record.blob_id)
+            await blobs.delete(record.blob_id)
             raise ContainerNotFound(str(record.container_id)) from exc
         if old is not None and old.blob_id != record.blob_id:
-            await self.blobs.delete(old.blob_id)
+            await blobs.delete(old.blob_id)
         return old
+
+    async def _delete_blob(self, record: ObjectRecord) -> None:
+        """Drop a blob no row refers to; if its container is gone, the sweeper will."""
+        try:
+            store = await self._blobs(record.container_id)
+        except ContainerNotFound:
+            return
+        await store.delete(record.blob_id)
 
     async def update_object(self, container: ContainerRecord, record: ObjectRecord,
                             meta: dict[str, str], content_type: str | None,
@@ -190,7 +269,7 @@ class StorageService:
         old = await self.meta.delete_object(container.id, name)
         if old is None:
             raise ObjectNotFound(name)
-        await self.blobs.delete(old.blob_id)
+        await self.policy_of(container).blobs.delete(old.blob_id)
         if old.delete_at is not None and old.delete_at <= time.time():
             raise ObjectNotFound(name)  # already expired: to the client it was gone
         return old
@@ -203,23 +282,25 @@ class StorageService:
             expired = await self.meta.expired_objects(time.time(), batch)
             # one metadata transaction per batch; a row replaced meanwhile is left alone
             for record in await self.meta.delete_objects_if(expired):
-                await self.blobs.delete(record.blob_id)
+                await self._delete_blob(record)
                 removed += 1
             if len(expired) < batch:
                 return removed
 
     async def sweep_pass(self, min_age: float) -> tuple[int, int]:
-        """Remove unreferenced blobs and stale temp files older than `min_age` seconds.
+        """Remove unreferenced blobs and stale temp files older than `min_age` seconds, in
+        every policy's store.
 
         The age guard protects a blob written but not yet committed to the metadata store.
         """
         cutoff = time.time() - min_age
-        orphans = 0
-        for blob_id in self.blobs.iter_blobs(cutoff):
-            if not await self.meta.blob_referenced(blob_id):
-                await self.blobs.delete(blob_id)
-                orphans += 1
-        temps = self.blobs.sweep_temp(cutoff)
+        orphans = temps = 0
+        for policy in self.policies:
+            for blob_id in policy.blobs.iter_blobs(cutoff):
+                if not await self.meta.blob_referenced(blob_id):
+                    await policy.blobs.delete(blob_id)
+                    orphans += 1
+            temps += policy.blobs.sweep_temp(cutoff)
         if orphans or temps:
             log.info("sweep removed %d orphan blobs and %d temp files", orphans, temps)
         return orphans, temps

@@ -99,7 +99,7 @@ class _Segments:
                 continue
             if seg_start >= end:
                 return
-            yield Piece(record.blob_id, max(start, seg_start) - seg_start,
+            yield Piece(record, max(start, seg_start) - seg_start,
                         min(end, seg_end) - seg_start)
 
 

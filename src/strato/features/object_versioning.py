@@ -45,14 +45,19 @@ from urllib.parse import quote, unquote
 
 from strato.api.http import Response
 from strato.api.swift.account import LISTING_HOOKS as ACCOUNT_LISTING_HOOKS
-from strato.api.swift.container import CONTAINER_SYSMETA, LISTING_HOOKS
+from strato.api.swift.container import CONTAINER_SYSMETA, LISTING_HOOKS, requested_policy
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
 from strato.api.swift.object import OBJECT_SYSMETA, split_target
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
-from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, ObjectNotFound
+from strato.domain.storage import (
+    ContainerNotEmpty,
+    ContainerNotFound,
+    ObjectNotFound,
+    PolicyConflict,
+)
 from strato.features.subrequest import may_write, subrequest
 from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
 from strato.stores.metadata.records import (
@@ -177,11 +182,26 @@ class ObjectVersioning(Feature):
         if not sr.is_owner:
             raise sr.services.authorizer.deny(sr.auth)
         if enabled:
-            await sr.services.storage.create_container(
-                sr.account, hidden_name(sr.container), {})
+            await self._create_hidden(sr, record)
         if enabled or state(record) is not None:
             sr.state.setdefault(CONTAINER_SYSMETA, {})[ENABLED] = \
                 "true" if enabled else "false"
+
+    @staticmethod
+    async def _create_hidden(sr: SwiftRequest, record: ContainerRecord | None) -> None:
+        """The versions container takes the primary's storage policy (or the one this PUT
+        names for a new primary), as in Swift."""
+        assert sr.container is not None
+        storage = sr.services.storage
+        if record is None:
+            policy = requested_policy(sr) if sr.request.method == "PUT" else None
+        else:
+            policy = storage.policy_of(record)
+            if policy.deprecated:
+                raise SwiftError(400, "Cannot enable object versioning on a container that "
+                                 "uses a deprecated storage policy.")
+        with contextlib.suppress(PolicyConflict):  # an older one stays, as Swift's 409 does
+            await storage.create_container(sr.account, hidden_name(sr.container), {}, policy)
 
     # ---- objects -------------------------------------------------------------------------
     async def _object(self, sr: SwiftRequest, call_next: Handler) -> Response:

@@ -34,16 +34,14 @@ from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.object import can_read_object, can_write_object, split_target
 from strato.api.swift.pipeline import Feature, Handler
-from strato.stores.metadata.records import ContainerRecord
+from strato.stores.metadata.records import AccountStats, ContainerRecord
 
 EXCEEDED = "Upload exceeds quota."
 POLICY_EXCEEDED = "Upload exceeds policy quota."
 LEGACY_QUOTA = "x-account-meta-quota-bytes"
 QUOTA_SYSMETA = "x-account-sysmeta-quota-"
-"""+ `bytes`, `count`, `bytes-policy-<index>`, `count-policy-<index>`, as Swift stores them."""
-POLICIES: tuple[tuple[int, str], ...] = ((0, "Policy-0"),)
-"""The storage policies as (index, name); every container is in policy 0."""
-CONTAINER_POLICY = 0
+"""+ `bytes`, `count`, `bytes-policy-<name>`, `count-policy-<name>` (Swift keys the policy by
+its index; Strato's policies have no index, so by the lower-cased name)."""
 
 
 def _int(value: str | None) -> int | None:
@@ -65,20 +63,22 @@ async def _rooms(services: SwiftServices, account: str, container: ContainerReco
         return rooms
     record = await services.storage.get_account(account)
     meta = record.meta if record else {}
-    policy = f"-policy-{CONTAINER_POLICY}"
+    policy_name = services.storage.policy_of(container).name
+    policy = f"-policy-{policy_name.lower()}"
     limits = [(_int(meta.get(QUOTA_SYSMETA + "bytes", meta.get(LEGACY_QUOTA))),
                _int(meta.get(QUOTA_SYSMETA + "count")), EXCEEDED),
               (_int(meta.get(QUOTA_SYSMETA + "bytes" + policy)),
                _int(meta.get(QUOTA_SYSMETA + "count" + policy)), POLICY_EXCEEDED)]
     if all(b is None and c is None for b, c, _ in limits):
         return rooms
-    # with one storage policy, the policy's usage is the account's
     stats = await services.storage.account_stats(account)
-    for account_bytes, account_count, message in limits:
-        if account_count is not None and stats.object_count + objects > account_count:
+    in_policy = stats.per_policy.get(policy_name, AccountStats(0, 0, 0))
+    for (account_bytes, account_count, message), used in zip(limits, (stats, in_policy),
+                                                              strict=True):
+        if account_count is not None and used.object_count + objects > account_count:
             raise SwiftError(413, message)
         if account_bytes is not None:
-            rooms.append((account_bytes - stats.bytes_used, message))
+            rooms.append((account_bytes - used.bytes_used, message))
     return rooms
 
 
@@ -209,10 +209,10 @@ class AccountQuotas(Feature):
         response = await call_next(sr)
         shown = {f"x-account-sysmeta-quota-{kind}": f"X-Account-Quota-{kind.title()}"
                  for kind in ("bytes", "count")}
-        for index, name in POLICIES:
+        for policy in sr.services.storage.policies:
             for kind in ("bytes", "count"):
-                shown[f"x-account-sysmeta-quota-{kind}-policy-{index}"] = (
-                    f"X-Account-Quota-{kind.title()}-Policy-{name}")
+                shown[f"x-account-sysmeta-quota-{kind}-policy-{policy.name.lower()}"] = (
+                    f"X-Account-Quota-{kind.title()}-Policy-{policy.name}")
         for key, value in list(response.headers.items()):
             public = shown.get(key.lower())
             if public is not None and value:
@@ -232,10 +232,14 @@ class AccountQuotas(Feature):
             tail = f"account-quota-{kind}"
             wanted[QUOTA_SYSMETA + kind] = "" if headers.get(f"x-remove-{tail}") else (
                 headers.get(f"x-{tail}"))
-            for index, name in POLICIES:
-                policy_tail = f"{tail}-policy-{name.lower()}"
-                wanted[f"{QUOTA_SYSMETA}{kind}-policy-{index}"] = "" if headers.get(
-                    f"x-remove-{policy_tail}") else headers.get(f"x-{policy_tail}")
+            for policy in sr.services.storage.policies:
+                name = policy.name.lower()  # a client may name the policy by an alias too
+                for alias in (a.lower() for a in policy.names):
+                    policy_tail = f"{tail}-policy-{alias}"
+                    value = "" if headers.get(f"x-remove-{policy_tail}") else headers.get(
+                        f"x-{policy_tail}")
+                    if value is not None:
+                        wanted[f"{QUOTA_SYSMETA}{kind}-policy-{name}"] = value
         given = {key: value for key, value in wanted.items() if value is not None}
         if not given or sr.auth is None:
             return  # the core answers an anonymous request with 401

@@ -33,10 +33,11 @@ class SegmentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    blob_id: str | None
+    segment: ObjectRecord | None
+    """The segment object whose blob holds the bytes; None for an inline piece."""
     start: int
     end: int
-    """Bytes [start, end) of the blob, or of `data` for an inline piece."""
+    """Bytes [start, end) of the segment's blob, or of `data` for an inline piece."""
     data: bytes = b""
 
 
@@ -139,7 +140,7 @@ class ContainerCache:
 async def stream_pieces(sr: SwiftRequest, pieces: AsyncIterator[Piece],
                         first: Piece | None = None) -> AsyncIterator[bytes]:
     """The bytes of every piece in order; a vanished blob ends the stream early."""
-    blobs = sr.services.storage.blobs
+    storage = sr.services.storage
 
     async def all_pieces() -> AsyncIterator[Piece]:
         if first is not None:
@@ -148,13 +149,13 @@ async def stream_pieces(sr: SwiftRequest, pieces: AsyncIterator[Piece],
             yield piece
 
     async for piece in all_pieces():
-        if piece.blob_id is None:
+        if piece.segment is None:
             yield piece.data[piece.start:piece.end]
             continue
         try:
-            reader = blobs.open(piece.blob_id)
+            reader = await storage.open_blob(piece.segment)
         except BlobNotFound:
-            log.warning("segment blob %s vanished during %s (%s)", piece.blob_id,
+            log.warning("segment blob %s vanished during %s (%s)", piece.segment.blob_id,
                         sr.request.path, sr.request.trans_id)
             raise SegmentError("segment vanished") from None
         try:

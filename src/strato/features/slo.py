@@ -277,7 +277,7 @@ class _Reader:
 
     async def manifest(self, record: ObjectRecord) -> list[dict[str, Any]]:
         try:
-            reader = self.sr.services.storage.blobs.open(record.blob_id)
+            reader = await self.sr.services.storage.open_blob(record)
         except BlobNotFound as exc:
             raise SegmentError("manifest vanished") from exc
         parts = []
@@ -334,7 +334,7 @@ class _Reader:
                     record = await self.lookup(seg["name"])
                     if record.etag != seg.get("hash") or record.size != seg.get("bytes"):
                         raise SegmentError(f"{seg['name']} changed since the manifest PUT")
-                    yield Piece(record.blob_id, start, end + 1)
+                    yield Piece(record, start, end + 1)
             first -= length
             last -= length
 

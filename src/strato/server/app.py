@@ -30,6 +30,7 @@ from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
 from strato.domain.identity import IdentityService
+from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
 from strato.server.background import BackgroundRunner
 from strato.server.settings import Settings
@@ -54,21 +55,45 @@ def open_metadata(settings: Settings) -> MetadataStore:
     return SqliteMetadataStore(settings.data_dir / "metadata.db")
 
 
+def build_policies(settings: Settings) -> PolicySet:
+    """One local blob store per configured storage policy."""
+    return PolicySet([
+        StoragePolicy(p.name, tuple(p.aliases), p.default, p.deprecated,
+                      LocalBlobStore(settings.policy_root(p), fsync=settings.fsync))
+        for p in settings.storage_policies])
+
+
+async def prepare_storage(settings: Settings) -> int:
+    """Once, before workers start: each policy's directory must be its own (labelled on
+    first use), and the stored containers must fit the configured policies. Returns how
+    many containers from before policies joined the default policy."""
+    policies = build_policies(settings)
+    for policy in policies:
+        assert isinstance(policy.blobs, LocalBlobStore)
+        policy.blobs.claim(policy.name, policy.names)
+    meta = open_metadata(settings)
+    await meta.open()
+    try:
+        storage = StorageService(meta, policies, max_file_size=settings.max_file_size)
+        return await storage.check_policies()
+    finally:
+        await meta.close()
+
+
 class Services:
     """Everything a worker process holds open."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.meta = open_metadata(settings)
-        self.blobs = LocalBlobStore(settings.data_dir, fsync=settings.fsync)
-        self.storage = StorageService(self.meta, self.blobs,
+        self.storage = StorageService(self.meta, build_policies(settings),
                                       max_file_size=settings.max_file_size)
         self.identity = IdentityService(self.meta, token_ttl=settings.token_ttl)
         self.authorizer = Authorizer(tuple(settings.operator_roles),
                                      settings.reseller_admin_role,
                                      tuple(settings.reseller_prefixes),
                                      service_role_rules(settings.service_roles))
-        self.capabilities = Capabilities(settings.max_file_size)
+        self.capabilities = Capabilities(settings.max_file_size, self.storage.policies)
 
     async def open(self) -> None:
         await self.meta.open()

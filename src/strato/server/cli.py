@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import click
+from pydantic import BaseModel
 
 from strato import __version__
 from strato.domain.identity import (
@@ -66,18 +67,38 @@ def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable
     return asyncio.run(run())
 
 
+def _is_model_list(annotation: Any) -> bool:
+    args = get_args(annotation)
+    return bool(args) and isinstance(args[0], type) and issubclass(args[0], BaseModel)
+
+
+def _parse_json(_ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param=param) from None
+
+
 def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """One CLI option per setting, documented from the model (defaults shown, env named)."""
     for name, field in reversed(list(Settings.model_fields.items())):
         flag = "--" + name.replace("_", "-")
         env = f"STRATO_{name.upper()}"
         default = field.get_default(call_default_factory=True)
+        if _is_model_list(field.annotation):
+            default = json.dumps([m.model_dump(mode="json", exclude_defaults=True)
+                                  for m in default])
         help_text = f"{field.description} [env {env}; default: {default}]"
         annotation = field.annotation
         if annotation is bool:
             option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
         elif annotation in (int, float):
             option = click.option(flag, name, type=annotation, default=None, help=help_text)
+        elif _is_model_list(annotation):
+            option = click.option(flag, name, default=None, help=help_text + " (JSON)",
+                                  callback=_parse_json)
         elif str(annotation).startswith("list"):
             option = click.option(flag, name, default=None, help=help_text + " (comma-separated)",
                                   callback=lambda _c, _p, v: v.split(",") if v else None)
@@ -112,6 +133,7 @@ def serve(config: str | None, **options: Any) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     passwords = _with_identity(settings, lambda identity: identity.bootstrap(), seed=False)
+    _prepare_storage(settings)
     if passwords:
         _print_welcome(settings, passwords)
     os.environ.update(settings.to_env())
@@ -124,6 +146,22 @@ def serve(config: str | None, **options: Any) -> None:
                 loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
                 access_log=False, log_level=settings.log_level.lower(), timeout_keep_alive=30,
                 server_header=False)
+
+
+def _prepare_storage(settings: Settings) -> None:
+    from strato.domain.policies import UnknownPolicy
+    from strato.server.app import prepare_storage
+    from strato.stores.blob.local import BlobStoreMismatch
+
+    try:
+        adopted = asyncio.run(prepare_storage(settings))
+    except (UnknownPolicy, BlobStoreMismatch) as exc:
+        _fail(f"storage policies: {exc}")
+        return
+    if adopted:
+        default = next(p.name for p in settings.storage_policies if p.default)
+        click.echo(f"{adopted} containers created before storage policies now belong to "
+                   f"the default policy {default!r}.", err=True)
 
 
 def _print_welcome(settings: Settings, passwords: dict[str, str]) -> None:

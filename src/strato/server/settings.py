@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import string
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +20,33 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "STRATO_CONFIG"
+POLICY_NAME_CHARS = frozenset("-" + string.ascii_letters + string.digits)
+"""Policy names appear in header names (`X-Account-Storage-Policy-<name>-...`)."""
+
+
+class StoragePolicySettings(BaseModel):
+    """One storage policy: a name clients pick with `X-Storage-Policy`, and a blob directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    aliases: list[str] = Field([], description="Other names that select this policy.")
+    default: bool = Field(False, description="Containers created without X-Storage-Policy "
+                          "get this policy.")
+    deprecated: bool = Field(False, description="No new containers; existing ones stay "
+                             "readable and writable. Hidden from /info.")
+    directory: Path | None = Field(
+        None, description="Blob root (relative paths are under the data directory). "
+        "Default: the data directory itself for the default policy, so data written before "
+        "policies existed stays valid; DATA_DIR/policies/NAME for the others.")
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name, *self.aliases]
+
+
+def _default_policies() -> list[StoragePolicySettings]:
+    return [StoragePolicySettings(name="Policy-0", default=True)]
 
 
 class Settings(BaseSettings):
@@ -80,6 +108,53 @@ class Settings(BaseSettings):
     ratelimit_whitelist: list[str] = Field([], description="Accounts never rate-limited.")
     ratelimit_blacklist: list[str] = Field([], description="Accounts refused every container "
                                            "and object request (497).")
+    storage_policies: list[StoragePolicySettings] = Field(
+        default_factory=_default_policies,
+        description="Storage policies as a JSON list of {name, aliases, default, deprecated, "
+        "directory}; in TOML, [[storage_policies]] tables.")
+
+    @model_validator(mode="after")
+    def _check_policies(self) -> Settings:
+        """Refuse a policy set Swift would refuse, before anything is written with it."""
+        policies = self.storage_policies
+        if not policies:
+            raise ValueError("storage_policies: at least one policy is needed")
+        if len(policies) == 1 and not policies[0].deprecated:
+            policies[0].default = True  # a lone policy is the default, as in Swift
+        seen: set[str] = set()
+        for policy in policies:
+            for name in policy.names:
+                if not name or not set(name) <= POLICY_NAME_CHARS:
+                    raise ValueError(f"storage_policies: invalid name {name!r} (letters, "
+                                     "digits and '-' only: names appear in header names)")
+                if name.lower() in seen:
+                    raise ValueError(f"storage_policies: duplicate name {name!r}")
+                seen.add(name.lower())
+            if policy.default and policy.deprecated:
+                raise ValueError(f"storage_policies: deprecated policy {policy.name!r} "
+                                 "cannot be the default")
+        defaults = [p.name for p in policies if p.default]
+        if len(defaults) != 1:
+            raise ValueError("storage_policies: exactly one policy must be the default, "
+                             f"found {len(defaults)} ({', '.join(defaults) or 'none'})")
+        roots: dict[Path, str] = {}
+        for policy in policies:
+            root = self.policy_root(policy)
+            if root in roots:
+                raise ValueError(f"storage_policies: {policy.name!r} and {roots[root]!r} "
+                                 f"share the blob directory {root}")
+            roots[root] = policy.name
+        return self
+
+    def policy_root(self, policy: StoragePolicySettings) -> Path:
+        """Where a policy's blobs live (see `StoragePolicySettings.directory`)."""
+        if policy.directory is not None:
+            root = self.data_dir / policy.directory  # an absolute directory wins the join
+        elif policy.default:
+            root = self.data_dir
+        else:
+            root = self.data_dir / "policies" / policy.name
+        return Path(os.path.normpath(root))
 
     @field_validator("service_roles")
     @classmethod

@@ -96,8 +96,9 @@ def test_container_in_account_listing(tester: tuple[str, str]) -> None:
     c.put_container(name)
     c.put_object(name, "x", b"12345")
     _, listing = c.get_account(prefix=name)
-    assert listing == [{"name": name, "count": 1, "bytes": 5, "storage_policy": "Policy-0",
-                        "last_modified": listing[0]["last_modified"]}]
+    assert listing == [{"name": name, "count": 1, "bytes": 5,
+                        "last_modified": listing[0]["last_modified"],
+                        "storage_policy": "Policy-0"}]
 
 
 def test_bad_acl_is_400(tester: tuple[str, str]) -> None:

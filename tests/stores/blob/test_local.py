@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from strato.stores.blob import local
 from strato.stores.blob.base import BlobNotFound
-from strato.stores.blob.local import LocalBlobStore
+from strato.stores.blob.local import READ_CHUNK, BlobStoreMismatch, LocalBlobStore
 
 
 def run(coro):
@@ -178,4 +180,52 @@ def test_abort_while_a_batch_is_being_written(tmp_path: Path) -> None:
             await asyncio.sleep(0.01)
 
     run(scenario())
+
+
+def test_copy_between_stores_links_on_one_filesystem(tmp_path: Path) -> None:
+    gold, silver = LocalBlobStore(tmp_path / "gold"), LocalBlobStore(tmp_path / "silver")
+    src = run(write(gold, b"same disk"))
+    dup = run(silver.copy(src, gold))
+    assert run(read(silver, dup)) == b"same disk"
+    assert silver.path_for(dup).stat().st_ino == gold.path_for(src).stat().st_ino
+    with pytest.raises(BlobNotFound):
+        silver.open(src)  # the source stays in its own store only
+
+
+SHM = Path("/dev/shm")
+
+
+@pytest.mark.skipif(not SHM.is_dir() or SHM.stat().st_dev == Path("/tmp").stat().st_dev,
+                    reason="needs a second filesystem (/dev/shm) to copy across")
+def test_copy_between_filesystems_streams_the_bytes(tmp_path: Path) -> None:
+    other = Path(tempfile.mkdtemp(dir=SHM))
+    try:
+        here, remote = LocalBlobStore(tmp_path / "gold"), LocalBlobStore(other)
+        data = os.urandom(READ_CHUNK * 3 + 17)
+        src = run(write(here, data))
+        old = time.time() - 10_000
+        os.utime(here.path_for(src), (old, old))
+        dup = run(remote.copy(src, here))
+        assert run(read(remote, dup)) == data
+        assert remote.path_for(dup).stat().st_dev != here.path_for(src).stat().st_dev
+        assert remote.path_for(dup).stat().st_mtime > time.time() - 60
+        assert not list(remote.tmp_dir.iterdir())
+        back = run(here.copy(dup, remote))
+        assert run(read(here, back)) == data
+        run(here.delete(src))
+        with pytest.raises(BlobNotFound):
+            run(remote.copy(src, here))
+        assert not list(remote.tmp_dir.iterdir())
+    finally:
+        shutil.rmtree(other)
+
+
+def test_claim_labels_a_root_for_one_policy(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    store.claim("gold", ["gold", "yellow"])
+    assert (tmp_path / "storage-policy").read_text() == "gold\n"
+    LocalBlobStore(tmp_path).claim("Platinum", ["Platinum", "GOLD"])  # renamed, old as alias
+    with pytest.raises(BlobStoreMismatch, match="holds the blobs of 'gold', not of 'silver'"):
+        LocalBlobStore(tmp_path).claim("silver", ["silver"])
+    assert (tmp_path / "storage-policy").read_text() == "gold\n"
     assert not list(store.tmp_dir.iterdir())

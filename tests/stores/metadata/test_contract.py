@@ -73,8 +73,10 @@ def obj(container: ContainerRecord, name: str, size: int = 1, *, blob: str | Non
                         "text/plain", 1000.0, dict(meta), delete_at)
 
 
-def container(env: Env, acct: str | None = None, name: str = "c") -> ContainerRecord:
-    record, created = env.run(env.store.create_container(acct or account(), name, {}, 1.0))
+def container(env: Env, acct: str | None = None, name: str = "c", policy: str = "gold"
+              ) -> ContainerRecord:
+    record, created = env.run(env.store.create_container(acct or account(), name, {}, 1.0,
+                                                         policy))
     assert created
     return record
 
@@ -103,11 +105,14 @@ def test_account_meta_merge_and_stats(env: Env) -> None:
 
 def test_container_lifecycle(env: Env) -> None:
     s, acct = env.store, account()
-    rec, created = env.run(s.create_container(acct, "c", {"x-container-meta-a": "1"}, 1.0))
+    rec, created = env.run(s.create_container(acct, "c", {"x-container-meta-a": "1"}, 1.0,
+                                              "gold"))
     assert created and rec.object_count == 0 and rec.meta == {"x-container-meta-a": "1"}
-    again, created = env.run(s.create_container(acct, "c", {"x-container-meta-b": "2"}, 2.0))
+    again, created = env.run(s.create_container(acct, "c", {"x-container-meta-b": "2"}, 2.0,
+                                                "silver"))
     assert not created and again.id == rec.id and again.put_timestamp == 2.0
     assert again.meta == {"x-container-meta-a": "1", "x-container-meta-b": "2"}
+    assert again.policy == "gold"  # a policy not insisted on leaves the container's alone
     updated = env.run(s.update_container_meta(acct, "c", {"x-container-meta-a": ""},
                                               ["x-container-meta-b"]))
     assert updated.meta == {}
@@ -123,6 +128,37 @@ def test_container_lifecycle(env: Env) -> None:
         env.run(s.delete_container(acct, "c"))
     with pytest.raises(NotFound):  # a write racing a container delete is refused
         env.run(s.put_object(obj(rec, "late")))
+
+
+def test_container_policy_is_fixed_at_creation(env: Env) -> None:
+    s, acct = env.store, account()
+    rec = container(env, acct, "p", policy="silver")
+    assert rec.policy == "silver" and env.run(s.container_policy(rec.id)) == "silver"
+    with pytest.raises(Conflict):  # insisting on another policy changes nothing
+        env.run(s.create_container(acct, "p", {"x-container-meta-a": "1"}, 2.0, "gold",
+                                   require_policy=True))
+    kept = env.run(s.get_container(acct, "p"))
+    assert kept is not None and kept.policy == "silver" and kept.meta == {}
+    again, created = env.run(s.create_container(acct, "p", {}, 3.0, "silver",
+                                                require_policy=True))
+    assert not created and again.policy == "silver" and again.put_timestamp == 3.0
+    assert env.run(s.container_policy(10**9)) is None
+    assert {"silver"} <= env.run(s.container_policies())
+
+
+def test_account_stats_per_policy(env: Env) -> None:
+    s, acct = env.store, account()
+    gold, silver = container(env, acct, "g"), container(env, acct, "s", policy="silver")
+    container(env, acct, "s2", policy="silver")
+    env.run(s.put_object(obj(gold, "a", 10)))
+    env.run(s.put_object(obj(silver, "b", 5)))
+    env.run(s.put_object(obj(silver, "c", 7)))
+    stats = env.run(s.account_stats(acct))
+    assert (stats.container_count, stats.object_count, stats.bytes_used) == (3, 3, 22)
+    per = {name: (p.container_count, p.object_count, p.bytes_used)
+           for name, p in stats.per_policy.items()}
+    assert per == {"gold": (1, 1, 10), "silver": (2, 2, 12)}
+    assert env.run(s.account_stats(account())).per_policy == {}
 
 
 # ---- objects and counters ---------------------------------------------------------------

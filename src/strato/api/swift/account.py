@@ -42,11 +42,13 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
         "X-Account-Container-Count": str(stats.container_count),
         "X-Account-Object-Count": str(stats.object_count),
         "X-Account-Bytes-Used": str(stats.bytes_used),
-        "X-Account-Storage-Policy-Policy-0-Container-Count": str(stats.container_count),
-        "X-Account-Storage-Policy-Policy-0-Object-Count": str(stats.object_count),
-        "X-Account-Storage-Policy-Policy-0-Bytes-Used": str(stats.bytes_used),
         "Accept-Ranges": "bytes",
     }
+    for name, part in stats.per_policy.items():  # only policies with containers here
+        prefix = f"X-Account-Storage-Policy-{name}"
+        headers[f"{prefix}-Container-Count"] = str(part.container_count)
+        headers[f"{prefix}-Object-Count"] = str(part.object_count)
+        headers[f"{prefix}-Bytes-Used"] = str(part.bytes_used)
     # an account without a row yet exists implicitly (Swift's account_autocreate answers
     # with the current time too)
     created = record.created_at if record is not None else time.time()
@@ -78,7 +80,8 @@ async def handle_account(sr: SwiftRequest) -> Response:
         else:
             query = replace(query, marker=max(query.marker, RESERVED_END))
         entries = await sr.services.storage.list_containers(sr.account, query)
-        rows = [container_entry(e) for e in entries]
+        policy_of = sr.services.storage.policy_of
+        rows = [container_entry(e, policy_of) for e in entries]
         for hook in sr.state.get(LISTING_HOOKS, ()):
             await hook(entries, rows)
         return render(fmt, "account", sr.account, rows, headers)

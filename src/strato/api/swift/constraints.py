@@ -18,8 +18,6 @@ MAX_ACCOUNT_NAME_LENGTH = 256
 CONTAINER_LISTING_LIMIT = 10000
 ACCOUNT_LISTING_LIMIT = 10000
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
-POLICY_NAME = "Policy-0"
-"""The one storage policy: every container has it (headers, listings, /info)."""
 
 
 def check_metadata(headers: dict[str, str], kind: str) -> None:

@@ -6,7 +6,6 @@ from strato.api.http import Response
 from strato.api.swift.acl import OWNER_HEADERS, clean_acl
 from strato.api.swift.constraints import (
     CONTAINER_LISTING_LIMIT,
-    POLICY_NAME,
     check_container_name,
     check_metadata,
     check_stored_metadata,
@@ -21,7 +20,8 @@ from strato.api.swift.listing import (
     object_entry,
     render,
 )
-from strato.domain.storage import ContainerNotEmpty, ContainerNotFound
+from strato.domain.policies import StoragePolicy
+from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, PolicyConflict
 from strato.stores.metadata.records import ContainerRecord, Subdir
 
 META_PREFIXES = ("x-container-meta-",)
@@ -40,7 +40,7 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
         "X-Timestamp": x_timestamp(record.created_at),
         "X-Put-Timestamp": x_timestamp(record.put_timestamp),
         "Last-Modified": last_modified(record.put_timestamp),
-        "X-Storage-Policy": POLICY_NAME,
+        "X-Storage-Policy": sr.services.storage.policy_of(record).name,
         "Accept-Ranges": "bytes",
     }
     for key, value in record.meta.items():
@@ -50,6 +50,20 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
             continue
         headers[title_case(key)] = value
     return headers
+
+
+def requested_policy(sr: SwiftRequest) -> StoragePolicy | None:
+    """The storage policy a container PUT names with `X-Storage-Policy` (a name or alias in
+    any case), or None; 400 with Swift's text for an unknown or deprecated one."""
+    value = sr.headers.get("x-storage-policy")
+    if not value:
+        return None
+    policy = sr.services.storage.policies.find(value)
+    if policy is None:
+        raise SwiftError(400, f"Invalid X-Storage-Policy '{value}'")
+    if policy.deprecated:
+        raise SwiftError(400, f"Storage Policy {policy.name!r} is deprecated")
+    return policy
 
 
 def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
@@ -80,12 +94,14 @@ async def handle_container(sr: SwiftRequest) -> Response:
             raise authorizer.deny(sr.auth)
         check_container_name(sr.container)
         set_meta, remove = _meta_from_request(sr)
-        policy = sr.headers.get("x-storage-policy")
-        if policy and policy.upper() != POLICY_NAME.upper():  # matched case-insensitively
-            raise SwiftError(400, f"Invalid X-Storage-Policy '{policy}'")
+        policy = requested_policy(sr)
         for key in remove:
             set_meta.setdefault(key, "")
-        _, created = await storage.create_container(sr.account, sr.container, set_meta)
+        try:
+            _, created = await storage.create_container(sr.account, sr.container, set_meta,
+                                                        policy)
+        except PolicyConflict:  # a container's policy is fixed at creation, as in Swift
+            raise SwiftError(409) from None
         return Response(201 if created else 202, {"Content-Type": "text/html; charset=UTF-8"})
 
     record = await storage.get_container(sr.account, sr.container)

@@ -10,10 +10,25 @@ from typing import Any
 
 from strato import __version__
 from strato.api.swift import constraints as c
+from strato.domain.policies import PolicySet
+
+
+def policy_info(policies: PolicySet) -> list[dict[str, Any]]:
+    """Swift's shape: name, every name comma-joined, `default` on the default only;
+    deprecated policies are left out (clients must not pick them)."""
+    entries = []
+    for policy in policies:
+        if policy.deprecated:
+            continue
+        entry: dict[str, Any] = {"name": policy.name, "aliases": ", ".join(policy.names)}
+        if policy.default:
+            entry["default"] = True
+        entries.append(entry)
+    return entries
 
 
 class Capabilities:
-    def __init__(self, max_file_size: int) -> None:
+    def __init__(self, max_file_size: int, policies: PolicySet) -> None:
         self._sections: dict[str, dict[str, Any]] = {
             "swift": {
                 "version": f"strato-{__version__}",
@@ -32,7 +47,7 @@ class Capabilities:
                 "account_autocreate": True,
                 "allow_account_management": False,
                 "valid_api_versions": ["v1"],
-                "policies": [{"name": "Policy-0", "default": True, "aliases": "Policy-0"}],
+                "policies": policy_info(policies),
                 "strict_cors_mode": True,
             },
             # Swift's functional suite and clients look for account ACL support here, where

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
 from strato.api.http import Request, Response
-from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT, POLICY_NAME
+from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, listing_date
+from strato.domain.policies import StoragePolicy
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
 
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
@@ -87,11 +88,14 @@ def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
     return entry
 
 
-def container_entry(record: ContainerRecord | Subdir) -> dict[str, object]:
+def container_entry(record: ContainerRecord | Subdir,
+                    policy_of: Callable[[ContainerRecord], StoragePolicy]
+                    ) -> dict[str, object]:
     if isinstance(record, Subdir):
         return {"subdir": record.name}
     return {"name": record.name, "count": record.object_count, "bytes": record.bytes_used,
-            "last_modified": listing_date(record.put_timestamp), "storage_policy": POLICY_NAME}
+            "last_modified": listing_date(record.put_timestamp),
+            "storage_policy": policy_of(record).name}
 
 
 def render(fmt: str, kind: str, name: str, entries: Sequence[dict[str, object]],

@@ -54,8 +54,9 @@ class BlobStore(abc.ABC):
         """Raises BlobNotFound."""
 
     @abc.abstractmethod
-    async def copy(self, blob_id: str) -> str:
-        """A durable new blob with the same content; returns its id."""
+    async def copy(self, blob_id: str, source: BlobStore | None = None) -> str:
+        """A durable new blob here with the content of `blob_id` in `source` (default: this
+        store); returns its id. Raises BlobNotFound."""
 
     @abc.abstractmethod
     async def delete(self, blob_id: str) -> None:

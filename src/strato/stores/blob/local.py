@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import shutil
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter
@@ -31,6 +33,11 @@ READ_CHUNK = 256 * 1024
 HANDOFF_BYTES = 1 << 20  # a batch this big goes to a worker thread
 INLINE_BYTES = 64 << 10  # a final batch up to this size is written on the loop
 SYNC_BYTES = 64 << 20  # fdatasync this often while writing a large blob
+LABEL_FILE = "storage-policy"
+
+
+class BlobStoreMismatch(Exception):
+    """The directory belongs to another user of blob stores."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -188,6 +195,25 @@ class LocalBlobStore(BlobStore):
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
+    def claim(self, label: str, accepted: Sequence[str]) -> None:
+        """Label the root with who uses it (a storage policy's name) on first use, and refuse
+        a root labelled for someone else: a changed directory or default policy would
+        otherwise look for blobs in the wrong place. `accepted`: the names that may match."""
+        path = self.root / LABEL_FILE
+        if not path.exists():
+            tmp = self.tmp_dir / f"{LABEL_FILE}.{os.getpid()}"
+            tmp.write_text(label + "\n")
+            try:
+                os.link(tmp, path)  # appears whole or not at all, even if several start at once
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        owner = path.read_text().strip()
+        if owner.lower() not in {name.lower() for name in accepted}:
+            raise BlobStoreMismatch(f"{self.root} holds the blobs of {owner!r}, not of "
+                                    f"{label!r} (see {path})")
+
     def path_for(self, blob_id: str) -> Path:
         if not _valid_id(blob_id):  # ids come from us; refuse anything that could escape root
             raise BlobNotFound(blob_id)
@@ -207,24 +233,48 @@ class LocalBlobStore(BlobStore):
     def open(self, blob_id: str) -> LocalBlobReader:
         return LocalBlobReader(self.path_for(blob_id))
 
-    async def copy(self, blob_id: str) -> str:
-        return await asyncio.to_thread(self._link, blob_id)
+    async def copy(self, blob_id: str, source: BlobStore | None = None) -> str:
+        origin = self if source is None else source
+        if not isinstance(origin, LocalBlobStore):
+            raise TypeError("a local blob store copies from local blob stores only")
+        return await asyncio.to_thread(self._link, origin.path_for(blob_id))
 
-    def _link(self, blob_id: str) -> str:
-        """A hard link: blobs are immutable, so sharing the inode is a safe, instant copy."""
+    def _link(self, source: Path) -> str:
+        """A hard link: blobs are immutable, so sharing the inode is a safe, instant copy.
+        Across filesystems (another policy's disk) the bytes are copied instead."""
         new_id = secrets.token_hex(16)
         target = self.path_for(new_id)
         self.ensure_dir(target.parent)
         try:
-            os.link(self.path_for(blob_id), target)
+            os.link(source, target)
         except FileNotFoundError as exc:
-            raise BlobNotFound(blob_id) from exc
-        # The link shares the source's old mtime; refresh it so the orphan sweep's age
-        # check does not take the new, not yet referenced blob for an old orphan.
-        os.utime(target)
+            raise BlobNotFound(source.name) from exc
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy_file(source, new_id)
+        else:
+            # The link shares the source's old mtime; refresh it so the orphan sweep's age
+            # check does not take the new, not yet referenced blob for an old orphan.
+            os.utime(target)
         if self.fsync:
             _fsync_dir(target.parent)
         return new_id
+
+    def _copy_file(self, source: Path, new_id: str) -> None:
+        """The write sequence above, fed from another file in chunks instead of a client."""
+        tmp = self.tmp_dir / f"{new_id}.tmp"
+        try:
+            with open(source, "rb") as src, open(tmp, "xb") as dst:
+                shutil.copyfileobj(src, dst, READ_CHUNK)
+                if self.fsync:
+                    os.fsync(dst.fileno())
+            os.rename(tmp, self.path_for(new_id))
+        except FileNotFoundError as exc:
+            raise BlobNotFound(source.name) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     async def delete(self, blob_id: str) -> None:
         # off the event loop: an unlink waits on the filesystem journal, which concurrent

@@ -69,9 +69,24 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def create_container(
-        self, account: str, name: str, meta: dict[str, str], now: float
+        self, account: str, name: str, meta: dict[str, str], now: float, policy: str, *,
+        require_policy: bool = False,
     ) -> tuple[ContainerRecord, bool]:
-        """Create, or merge metadata into an existing container. Returns (record, created)."""
+        """Create in `policy`, or merge metadata into an existing container (whose policy
+        stays). Returns (record, created). With `require_policy`, an existing container of
+        another policy raises Conflict and nothing changes."""
+
+    @abc.abstractmethod
+    async def container_policy(self, container_id: int) -> str | None:
+        """The policy a container was created in, or None when it does not exist."""
+
+    @abc.abstractmethod
+    async def container_policies(self) -> set[str]:
+        """Every policy name some container records (checked against the configuration)."""
+
+    @abc.abstractmethod
+    async def assign_legacy_policy(self, policy: str) -> int:
+        """Give containers created before policies existed `policy`; returns how many."""
 
     @abc.abstractmethod
     async def update_container_meta(

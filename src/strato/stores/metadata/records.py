@@ -18,6 +18,8 @@ class AccountStats:
     container_count: int
     object_count: int
     bytes_used: int
+    per_policy: dict[str, AccountStats] = field(default_factory=dict)
+    """The same counts for each policy that has containers in the account."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class ContainerRecord:
     bytes_used: int
     meta: dict[str, str] = field(default_factory=dict)
     """User metadata (`meta-*` keys), ACLs (`read`, `write`) and sysmeta (`sys-*`), lower-case."""
+    policy: str = ""
+    """The storage policy's name when the container was created; fixed for life."""
 
 
 UNCOUNTED = "x-object-sysmeta-uncounted"

@@ -21,13 +21,14 @@ from strato.stores.metadata.records import (
 )
 from strato.stores.metadata.sqlite.db import Database
 
-CONTAINER_COLUMNS = "id, account, name, created_at, put_timestamp, object_count, bytes_used, meta"
+CONTAINER_COLUMNS = ("id, account, name, created_at, put_timestamp, object_count, bytes_used,"
+                     " meta, policy")
 OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
 
 
 def _container(row: tuple[Any, ...]) -> ContainerRecord:
     return ContainerRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                           orjson.loads(row[7]))
+                           orjson.loads(row[7]), row[8])
 
 
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
@@ -90,11 +91,12 @@ class SqliteObjectStore(ObjectStore):
         return await self.db.write(tx)
 
     async def account_stats(self, account: str) -> AccountStats:
-        row = self.db.query_one(
-            "SELECT count(*), coalesce(sum(object_count), 0), coalesce(sum(bytes_used), 0)"
-            " FROM containers WHERE account = ?", (account,))
-        assert row is not None
-        return AccountStats(row[0], row[1], row[2])
+        rows = self.db.query(
+            "SELECT policy, count(*), sum(object_count), sum(bytes_used)"
+            " FROM containers WHERE account = ? GROUP BY policy", (account,))
+        per_policy = {r[0]: AccountStats(r[1], r[2], r[3]) for r in rows}
+        return AccountStats(sum(r[1] for r in rows), sum(r[2] for r in rows),
+                            sum(r[3] for r in rows), per_policy)
 
     async def list_containers(self, account: str, query: ListingQuery
                               ) -> list[ContainerRecord | Subdir]:
@@ -117,22 +119,28 @@ class SqliteObjectStore(ObjectStore):
         return _container(row) if row else None
 
     async def create_container(self, account: str, name: str, meta: dict[str, str],
-                               now: float) -> tuple[ContainerRecord, bool]:
+                               now: float, policy: str, *, require_policy: bool = False
+                               ) -> tuple[ContainerRecord, bool]:
         def tx(conn: sqlite3.Connection) -> tuple[ContainerRecord, bool]:
             row = conn.execute(
                 f"SELECT {CONTAINER_COLUMNS} FROM containers WHERE account = ? AND name = ?",
                 (account, name)).fetchone()
             if row:
+                if require_policy and row[8] != policy:
+                    raise Conflict(name)
                 merged = _merge(orjson.loads(row[7]), meta, ())
                 conn.execute("UPDATE containers SET meta = ?, put_timestamp = ? WHERE id = ?",
                              (orjson.dumps(merged).decode(), now, row[0]))
-                return _container((*row[:4], now, row[5], row[6], orjson.dumps(merged))), False
+                return _container((*row[:4], now, row[5], row[6], orjson.dumps(merged),
+                                   row[8])), False
             clean = {k: v for k, v in meta.items() if v != ""}
             cur = conn.execute(
-                "INSERT INTO containers (account, name, created_at, put_timestamp, meta)"
-                " VALUES (?,?,?,?,?)", (account, name, now, now, orjson.dumps(clean).decode()))
+                "INSERT INTO containers (account, name, created_at, put_timestamp, meta, policy)"
+                " VALUES (?,?,?,?,?,?)",
+                (account, name, now, now, orjson.dumps(clean).decode(), policy))
             assert cur.lastrowid is not None
-            return ContainerRecord(cur.lastrowid, account, name, now, now, 0, 0, clean), True
+            return ContainerRecord(cur.lastrowid, account, name, now, now, 0, 0, clean,
+                                   policy), True
 
         return await self.db.write(tx)
 
@@ -149,7 +157,22 @@ class SqliteObjectStore(ObjectStore):
             put_timestamp = row[4] if now is None else now
             conn.execute("UPDATE containers SET meta = ?, put_timestamp = ? WHERE id = ?",
                          (orjson.dumps(merged).decode(), put_timestamp, row[0]))
-            return _container((*row[:4], put_timestamp, *row[5:7], orjson.dumps(merged)))
+            return _container((*row[:4], put_timestamp, *row[5:7], orjson.dumps(merged),
+                               row[8]))
+
+        return await self.db.write(tx)
+
+    async def container_policy(self, container_id: int) -> str | None:
+        row = self.db.query_one("SELECT policy FROM containers WHERE id = ?", (container_id,))
+        return row[0] if row else None
+
+    async def container_policies(self) -> set[str]:
+        return {row[0] for row in self.db.query("SELECT DISTINCT policy FROM containers")}
+
+    async def assign_legacy_policy(self, policy: str) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            return conn.execute("UPDATE containers SET policy = ? WHERE policy = ''",
+                                (policy,)).rowcount
 
         return await self.db.write(tx)
 

@@ -154,6 +154,11 @@ MIGRATIONS: list[str] = [
       SELECT coalesce(sum(size), 0) FROM objects WHERE objects.container_id = containers.id
         AND json_extract(objects.meta, '$."x-object-sysmeta-uncounted"') IS NULL);
     """,
+    # 6: storage policies: each container records its policy's name; '' marks a container
+    # created before policies existed, which the server assigns the default policy on start
+    """
+    ALTER TABLE containers ADD COLUMN policy TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
