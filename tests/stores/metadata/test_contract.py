@@ -163,14 +163,19 @@ def test_account_stats_per_policy(env: Env) -> None:
 
 # ---- objects and counters ---------------------------------------------------------------
 
+def container_counts(env: Env, c: ContainerRecord) -> tuple[int, int]:
+    """(object count, bytes used) as the store reports them now."""
+    rec = env.run(env.store.get_container(c.account, c.name))
+    assert rec is not None
+    return rec.object_count, rec.bytes_used
+
+
 def test_counters_move_with_rows(env: Env) -> None:
     s = env.store
     c = container(env)
 
     def counts() -> tuple[int, int]:
-        rec = env.run(s.get_container(c.account, c.name))
-        assert rec is not None
-        return rec.object_count, rec.bytes_used
+        return container_counts(env, c)
 
     assert env.run(s.put_object(obj(c, "a", 10))) is None
     assert counts() == (1, 10)
@@ -193,9 +198,7 @@ def test_uncounted_objects_keep_their_bytes_out(env: Env) -> None:
     c = container(env)
 
     def counts() -> tuple[int, int]:
-        rec = env.run(s.get_container(c.account, c.name))
-        assert rec is not None
-        return rec.object_count, rec.bytes_used
+        return container_counts(env, c)
 
     env.run(s.put_object(obj(c, "a", 10, **{UNCOUNTED: "1"})))
     assert counts() == (1, 0)
