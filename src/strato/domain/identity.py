@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +27,7 @@ from strato.stores.metadata.records import (
     ProjectRecord,
     RoleRecord,
     TokenRecord,
+    TokenView,
     UserRecord,
 )
 
@@ -270,7 +271,8 @@ class IdentityService:
             min(expires_at, now + self.token_ttl) if expires_at else now + self.token_ttl,
             methods, secrets.token_urlsafe(16), extra or {})
         await self.store.save_token(record)
-        context = await self._context(record, user)
+        view = await self._token_view(record.token_hash)
+        context = self._context(view) if view else None
         if context is None:
             raise Unauthorized("Token could not be scoped.")
         return IssuedToken(token, context)
@@ -279,36 +281,43 @@ class IdentityService:
         """The context of a live token, or None if unknown, revoked or expired."""
         if not token or len(token) > 512:
             return None
-        record = await self.store.get_token(hash_token(token))
-        if record is None or record.expires_at <= time.time():
+        view = await self._token_view(hash_token(token))
+        if view is None or view.token.expires_at <= time.time():
             return None
-        return await self._context(record)
+        return self._context(view)
+
+    async def _token_view(self, token_hash: str) -> TokenView | None:
+        """The token in one store read; an application credential's token also needs its
+        credential live, and keeps only the roles the credential names."""
+        view = await self.store.token_view(token_hash)
+        app_cred_id = view.token.extra.get("app_cred_id") if view else None
+        if view is None or not app_cred_id:
+            return view
+        app = await self.store.get_app_credential(id=str(app_cred_id))
+        if app is None or (app.expires_at and app.expires_at <= time.time()):
+            return None
+        return replace(view, roles=tuple(r for r in view.roles if r.id in app.role_ids))
 
     async def revoke_token(self, token: str) -> bool:
         return await self.store.revoke_token(hash_token(token))
 
-    async def _context(self, record: TokenRecord, user: UserRecord | None = None
-                       ) -> AuthContext | None:
-        user = user or await self.store.get_user(id=record.user_id)
-        if user is None or not user.enabled:
+    @staticmethod
+    def _context(view: TokenView) -> AuthContext | None:
+        """The context of a token read with its user, project and roles (roles already
+        narrowed to an application credential's), or None if something it stands on is
+        disabled, gone or grants no role on its scope."""
+        record, user, project, roles = view.token, view.user, view.project, view.roles
+        if not user.enabled:
             return None
-        project = None
         if record.project_id:
-            project = await self.store.get_project(id=record.project_id)
             if project is None or not project.enabled:
                 return None
-        roles: list[RoleRecord] = []
-        if record.project_id or record.domain_id:
-            roles = await self.store.user_roles(user.id, project_id=record.project_id,
-                                                domain_id=record.domain_id)
-            app_cred_id = record.extra.get("app_cred_id")
-            if app_cred_id:
-                app = await self.store.get_app_credential(id=str(app_cred_id))
-                if app is None or (app.expires_at and app.expires_at <= time.time()):
-                    return None
-                roles = [r for r in roles if r.id in app.role_ids]
-            if not roles:
-                return None
+        else:
+            project = None
+        if (record.project_id or record.domain_id) and not roles:
+            return None
+        if not (record.project_id or record.domain_id):
+            roles = ()
         return AuthContext(
             token_hash=record.token_hash, user_id=user.id, user_name=user.name,
             user_domain_id=user.domain_id, project_id=project.id if project else None,

@@ -209,7 +209,7 @@ class ObjectVersioning(Feature):
         storage = sr.services.storage
         method = sr.request.method
         version_id = sr.request.query.get("version-id")
-        primary = await storage.get_container(sr.account, sr.container)
+        primary = await sr.get_container(sr.account, sr.container)
         if version_id is not None:
             return await self._one_version(sr, call_next, primary, version_id)
         if method == "COPY" and await self._versioned_destination(sr):
@@ -217,7 +217,7 @@ class ObjectVersioning(Feature):
         flag = state(primary)
         if flag is None or primary is None:
             return await call_next(sr)
-        hidden = await storage.get_container(sr.account, hidden_name(sr.container))
+        hidden = await sr.get_container(sr.account, hidden_name(sr.container))
         if method == "PUT" and flag == "true" and hidden is not None:
             if not may_write(sr, primary):
                 raise sr.services.authorizer.deny(sr.auth)

@@ -71,10 +71,7 @@ async def target_object(sr: SwiftRequest
     assert sr.container is not None and sr.obj is not None
     cached = sr.state.get(_TARGET)
     if cached is None:
-        storage = sr.services.storage
-        container = await storage.get_container(sr.account, sr.container)
-        record = await storage.get_object(container, sr.obj) if container else None
-        cached = sr.state[_TARGET] = (container, record)
+        cached = sr.state[_TARGET] = await sr.get_object(sr.account, sr.container, sr.obj)
     return cached  # type: ignore[no-any-return]
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from strato.api.http import REASONS, Message, Request, Response
 from strato.api.swift.acl import ACCOUNT_ACCESS
-from strato.api.swift.context import SwiftRequest
+from strato.api.swift.context import READ_METHODS, READS, SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
 from strato.api.swift.pipeline import PIPELINE, Handler
@@ -103,6 +103,8 @@ def subrequest(sr: SwiftRequest, *, account: str | None = None, container: str |
     state: dict[str, Any] = {}
     if PIPELINE in sr.state:
         state[PIPELINE] = sr.state[PIPELINE]
+    if READS in sr.state and request.method in READ_METHODS:
+        state[READS] = sr.state[READS]
     if account == sr.account and ACCOUNT_ACCESS in sr.state:
         state[ACCOUNT_ACCESS] = sr.state[ACCOUNT_ACCESS]
     if keep_override and sr.state.get(AUTHORIZE_OVERRIDE):

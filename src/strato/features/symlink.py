@@ -71,9 +71,7 @@ def location(account: str, container: str, obj: str) -> str:
 async def lookup(sr: SwiftRequest, account: str, container: str, obj: str
                  ) -> ObjectRecord | None:
     """The live record (no authorisation: callers authorise through the pipeline)."""
-    storage = sr.services.storage
-    record = await storage.get_container(account, container)
-    return await storage.get_object(record, obj) if record else None
+    return (await sr.get_object(account, container, obj))[1]
 
 
 def _with_location(exc: SwiftError, path: str | None) -> SwiftError:

@@ -9,6 +9,11 @@ from strato.api.http import Request
 from strato.api.swift.acl import Authorizer
 from strato.domain.identity import AuthContext, IdentityService
 from strato.domain.storage import StorageService
+from strato.stores.metadata.records import ContainerRecord, ObjectRecord
+
+READ_METHODS = ("GET", "HEAD")
+READS = "reads"
+"""State key of the request's read memo, shared with its GET/HEAD subrequests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,42 @@ class SwiftRequest:
     @property
     def headers(self) -> dict[str, str]:
         return self.request.headers
+
+    # The read memo: a GET or HEAD (and its GET/HEAD subrequests) never writes, so the
+    # container and object rows it reads cannot change under it by its own doing; the
+    # features on its way (SLO/DLO, versioning, symlink) and the object handler each need
+    # them, and read them here once, keyed by path so a subrequest elsewhere reads its own.
+    # Nothing outlives the request; any other method reads the store every time.
+    def _reads(self) -> dict[tuple[str, ...], Any] | None:
+        if self.request.method not in READ_METHODS:
+            return None
+        return self.state.setdefault(READS, {})  # type: ignore[no-any-return]
+
+    async def get_container(self, account: str, name: str) -> ContainerRecord | None:
+        """The container's row (None if missing), read once per GET/HEAD request."""
+        reads = self._reads()
+        key = (account, name)
+        if reads is not None and key in reads:
+            return reads[key]  # type: ignore[no-any-return]
+        record = await self.services.storage.get_container(account, name)
+        if reads is not None:
+            reads[key] = record
+        return record
+
+    async def get_object(self, account: str, container: str, obj: str
+                         ) -> tuple[ContainerRecord | None, ObjectRecord | None]:
+        """The container's and the live object's rows, read once per GET/HEAD request."""
+        record = await self.get_container(account, container)
+        if record is None:
+            return None, None
+        reads = self._reads()
+        key = (account, container, obj)
+        if reads is not None and key in reads:
+            return record, reads[key]
+        found = await self.services.storage.get_object(record, obj)
+        if reads is not None:
+            reads[key] = found
+        return record, found
 
     @property
     def is_owner(self) -> bool:

@@ -17,8 +17,14 @@ def x_timestamp(ts: float) -> str:
 
 
 def last_modified(ts: float) -> str:
-    """RFC 1123, rounded up to the second as Swift does."""
-    return formatdate(math.ceil(ts), usegmt=True)
+    """RFC 1123, rounded up to the second as Swift does; cached per second, as every GET and
+    HEAD formats one (twice for a GET) and objects written together share their second."""
+    return _http_date(math.ceil(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 def listing_date(ts: float) -> str:

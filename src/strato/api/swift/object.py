@@ -146,10 +146,9 @@ async def handle_object(sr: SwiftRequest) -> Response:
 async def get_object(sr: SwiftRequest) -> Response:
     assert sr.container is not None and sr.obj is not None
     storage = sr.services.storage
-    container = await _container(sr, sr.account, sr.container)
+    container, record = await sr.get_object(sr.account, sr.container, sr.obj)
     if not can_read_object(sr, sr.account, container):
         raise sr.services.authorizer.deny(sr.auth)
-    record = await storage.get_object(container, sr.obj) if container else None
     if record is None:
         if sr.headers.get("if-match") is not None:
             raise SwiftError(412)

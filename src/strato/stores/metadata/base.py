@@ -26,6 +26,7 @@ from strato.stores.metadata.records import (
     RoleRecord,
     Subdir,
     TokenRecord,
+    TokenView,
     UserRecord,
 )
 
@@ -223,6 +224,12 @@ class IdentityStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_token(self, token_hash: str) -> TokenRecord | None: ...
+
+    @abc.abstractmethod
+    async def token_view(self, token_hash: str) -> TokenView | None:
+        """The token with its user, project and the user's roles (direct and through
+        groups, sorted by name) on the token's project or domain, in one read; None if the
+        token or its user is unknown. Expiry and enabled flags are the caller's to check."""
 
     @abc.abstractmethod
     async def revoke_token(self, token_hash: str) -> bool: ...

@@ -133,6 +133,18 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenView:
+    """A token with what validating it needs: its user, its project (None if unscoped,
+    domain-scoped or the project is gone) and the user's roles on its scope, read at once so
+    a request pays one metadata query for its token."""
+
+    token: TokenRecord
+    user: UserRecord
+    project: ProjectRecord | None
+    roles: tuple[RoleRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AccessKeyRecord:
     """A per-user access key (HP Cloud style temp URLs): the secret verifies HMACs."""
 

@@ -17,6 +17,7 @@ from strato.stores.metadata.records import (
     ProjectRecord,
     RoleRecord,
     TokenRecord,
+    TokenView,
     UserRecord,
 )
 from strato.stores.metadata.sqlite.db import Database
@@ -26,6 +27,23 @@ APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, creat
                     " description, unrestricted")
 TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
                  " audit_id, extra")
+
+_TOKEN_TARGET = ("CASE WHEN t.project_id IS NOT NULL AND t.project_id <> ''"
+                 " THEN 'project:' || t.project_id ELSE 'domain:' || t.domain_id END")
+TOKEN_VIEW_SQL = (
+    "SELECT t.token_hash, t.user_id, t.project_id, t.domain_id, t.issued_at, t.expires_at,"
+    " t.methods, t.audit_id, t.extra,"
+    " u.id, u.name, u.domain_id, u.password_hash, u.enabled, u.default_project_id, u.extra,"
+    " p.id, p.name, p.domain_id, p.enabled, p.description,"
+    " (SELECT json_group_array(json_array(r.id, r.name)) FROM roles r WHERE r.id IN ("
+    " SELECT a.role_id FROM assignments a"
+    f" WHERE a.user_id = t.user_id AND a.target = {_TOKEN_TARGET}"
+    "   UNION SELECT ga.role_id FROM group_assignments ga JOIN group_members gm"
+    " ON gm.group_id = ga.group_id"
+    f" WHERE gm.user_id = t.user_id AND ga.target = {_TOKEN_TARGET}))"
+    " FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN projects p ON p.id = t.project_id"
+    " WHERE t.token_hash = ?")
+"""One statement for `token_view`: the roles come back as a JSON array of [id, name]."""
 
 
 LOGIN_FAILURE_MEMORY = 3600.0
@@ -214,6 +232,16 @@ class SqliteIdentityStore(IdentityStore):
         row = self.db.query_one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",
                                 (token_hash,))
         return _token(row) if row else None
+
+    async def token_view(self, token_hash: str) -> TokenView | None:
+        row = self.db.query_one(TOKEN_VIEW_SQL, (token_hash,))
+        if row is None:
+            return None
+        project = (ProjectRecord(row[16], row[17], row[18], bool(row[19]), row[20])
+                   if row[16] is not None else None)
+        roles = sorted((RoleRecord(i, n) for i, n in orjson.loads(row[21])),
+                       key=lambda r: r.name)
+        return TokenView(_token(row[:9]), _user(row[9:16]), project, tuple(roles))
 
     async def revoke_token(self, token_hash: str) -> bool:
         return await self._execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)) > 0

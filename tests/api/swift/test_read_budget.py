@@ -1,0 +1,82 @@
+"""A GET or HEAD of a plain object reads its token, container and object once each.
+
+The server runs in this process (uvicorn on a real socket) so a SQLite trace callback can
+count the metadata statements one request makes; the client is an ordinary HTTP client.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from strato.server.app import StratoApp
+from strato.server.settings import Settings
+from strato.stores.metadata.sqlite import db
+from tests.harness import Server, free_port
+
+MAX_READS = 3
+"""One statement for the token (with its user, project and roles), one per row after."""
+
+
+@pytest.fixture
+def counted(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """(storage URL's origin, SELECT statements run since the list was last cleared) of an
+    in-process server on a data directory prepared by the CLI."""
+    prepared: Server = make_server()
+    prepared.add_user("budget", "reader", "pw")
+    prepared.stop()
+    statements: list[str] = []
+    connect = db.connect
+
+    def traced(path: Path) -> sqlite3.Connection:
+        conn = connect(path)
+        conn.set_trace_callback(
+            lambda sql: statements.append(sql) if sql.lstrip().upper().startswith("SELECT")
+            else None)
+        return conn
+
+    monkeypatch.setattr(db, "connect", traced)
+    port = free_port()
+    app = StratoApp(Settings(data_dir=prepared.data_dir, port=port, expirer_interval=3600.0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}", statements
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_plain_object_get_and_head_read_each_row_once(counted: tuple[str, list[str]]
+                                                      ) -> None:
+    origin, statements = counted
+    auth = httpx.get(f"{origin}/auth/v1.0",
+                     headers={"X-Auth-User": "budget:reader", "X-Auth-Key": "pw"})
+    auth.raise_for_status()
+    url, token = auth.headers["X-Storage-Url"], auth.headers["X-Auth-Token"]
+    with httpx.Client(headers={"X-Auth-Token": token}) as client:
+        assert client.put(f"{url}/c").status_code == 201
+        assert client.put(f"{url}/c/o", content=b"x" * 4096).status_code == 201
+        for method in ("GET", "HEAD"):
+            statements.clear()
+            response = client.request(method, f"{url}/c/o")
+            assert response.status_code == 200
+            assert response.headers["Content-Length"] == "4096"
+            assert len(statements) <= MAX_READS, (method, statements)
+        statements.clear()
+        assert client.get(f"{url}/c/missing").status_code == 404
+        assert len(statements) <= MAX_READS, statements
