@@ -32,7 +32,7 @@ from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import title_case
-from strato.api.swift.object import OBJECT_SYSMETA, object_headers
+from strato.api.swift.object import OBJECT_SYSMETA, can_read_object, object_headers
 from strato.api.swift.pipeline import Feature, Handler
 from strato.features.segments import (
     LOCATION,
@@ -40,14 +40,12 @@ from strato.features.segments import (
     Piece,
     SegmentError,
     Target,
-    can_read,
     copy_assembled,
     copy_endpoints,
     follow_link,
     large_object_response,
     readable_source,
     stream_pieces,
-    target_object,
 )
 from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
@@ -161,8 +159,8 @@ class DynamicLargeObject(Feature):
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "version-id" in sr.request.query:
             return await self._get_version(sr, call_next)
-        container, record = await target_object(sr)
-        if container is None or not can_read(sr, sr.account, container):
+        container, record = await sr.get_object(sr.account, sr.container, sr.obj)
+        if container is None or not can_read_object(sr, sr.account, container):
             return await call_next(sr)
         if record is None or MANIFEST not in record.meta:
             target = await follow_link(sr, call_next, record, "X-Object-Manifest")

@@ -50,7 +50,7 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
-from strato.api.swift.object import OBJECT_SYSMETA, split_target
+from strato.api.swift.object import OBJECT_SYSMETA, can_write_object, split_target
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.domain.storage import (
     ContainerNotEmpty,
@@ -58,7 +58,7 @@ from strato.domain.storage import (
     ObjectNotFound,
     PolicyConflict,
 )
-from strato.features.subrequest import may_write, subrequest
+from strato.features.subrequest import subrequest
 from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
 from strato.stores.metadata.records import (
     UNCOUNTED,
@@ -219,7 +219,7 @@ class ObjectVersioning(Feature):
             return await call_next(sr)
         hidden = await sr.get_container(sr.account, hidden_name(sr.container))
         if method == "PUT" and flag == "true" and hidden is not None:
-            if not may_write(sr, primary):
+            if not can_write_object(sr, primary.account, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             _check_quota(sr, primary, hidden)
             await self._keep_null_version(sr, primary, hidden)
@@ -234,7 +234,7 @@ class ObjectVersioning(Feature):
                 response.headers["X-Object-Version-Id"] = vid
             return response
         if method == "DELETE" and flag == "true" and hidden is not None:
-            if not may_write(sr, primary):
+            if not can_write_object(sr, primary.account, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             await self._keep_null_version(sr, primary, hidden)
             vid = new_version_id()
@@ -386,7 +386,7 @@ class ObjectVersioning(Feature):
         assert sr.obj is not None
         if sr.request.content_length or sr.request.chunked:
             raise SwiftError(400, "PUT to a specific version requires an empty body")
-        if not may_write(sr, primary):
+        if not can_write_object(sr, primary.account, primary):
             raise sr.services.authorizer.deny(sr.auth)
         record, _ = await sr.services.storage.copy_object(
             primary, version, sr.obj, content_type=version.content_type,

@@ -17,7 +17,7 @@ from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import last_modified
-from strato.api.swift.object import STORED_HEADERS, override_allows, split_target
+from strato.api.swift.object import STORED_HEADERS, can_read_object, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
 from strato.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.stores.blob.base import BlobNotFound
@@ -39,40 +39,6 @@ class Piece:
     end: int
     """Bytes [start, end) of the segment's blob, or of `data` for an inline piece."""
     data: bytes = b""
-
-
-def can_read(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    """The core's read rule: owner, a matching read ACL, or an authorising feature."""
-    if override_allows(sr, account, container):
-        return True
-    authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
-        return True
-    read_acl = container.meta.get("x-container-read") if container else None
-    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
-
-
-def can_write(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:
-    if override_allows(sr, account, container):
-        return True
-    authorizer = sr.services.authorizer
-    if authorizer.is_owner(sr.auth, account):
-        return True
-    write_acl = container.meta.get("x-container-write") if container else None
-    return authorizer.can_write(sr.auth, write_acl)
-
-
-_TARGET = "large_object_target"
-
-
-async def target_object(sr: SwiftRequest
-                        ) -> tuple[ContainerRecord | None, ObjectRecord | None]:
-    """The request's container and object, looked up once for SLO and DLO together."""
-    assert sr.container is not None and sr.obj is not None
-    cached = sr.state.get(_TARGET)
-    if cached is None:
-        cached = sr.state[_TARGET] = await sr.get_object(sr.account, sr.container, sr.obj)
-    return cached  # type: ignore[no-any-return]
 
 
 _PROBE = "large_object_probe"
@@ -127,7 +93,7 @@ class ContainerCache:
             record = await self.sr.services.storage.get_container(self.sr.account, name)
             self._seen[name] = record
         record = self._seen[name]
-        if not can_read(self.sr, self.sr.account, record):
+        if not can_read_object(self.sr, self.sr.account, record):
             raise SegmentError("401 Unauthorized" if self.sr.auth is None else "403 Forbidden")
         if record is None:
             raise SegmentError("404 Not Found")
@@ -251,7 +217,7 @@ async def readable_source(sr: SwiftRequest, source: Target
     """
     account, container_name, obj = source
     container = await sr.services.storage.get_container(account, container_name)
-    if account != sr.account or container is None or not can_read(sr, account, container):
+    if account != sr.account or container is None or not can_read_object(sr, account, container):
         return None
     return container, await sr.services.storage.get_object(container, obj)
 

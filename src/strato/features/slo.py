@@ -47,7 +47,13 @@ from strato.api.swift.conditional import evaluate
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import listing_date
-from strato.api.swift.object import OBJECT_SYSMETA, guess_type, object_headers
+from strato.api.swift.object import (
+    OBJECT_SYSMETA,
+    can_read_object,
+    can_write_object,
+    guess_type,
+    object_headers,
+)
 from strato.api.swift.pipeline import Feature, Handler
 from strato.api.swift.ranges import Unsatisfiable, parse_range
 from strato.features import report
@@ -58,8 +64,6 @@ from strato.features.segments import (
     Piece,
     SegmentError,
     Target,
-    can_read,
-    can_write,
     checked_stream,
     copied_from,
     copy_assembled,
@@ -68,7 +72,6 @@ from strato.features.segments import (
     follow_link,
     large_object_response,
     readable_source,
-    target_object,
 )
 from strato.features.subrequest import make_subrequest, plain_headers, status_line, subrequest
 from strato.features.symlink import ETAG as SYMLINK_ETAG
@@ -411,8 +414,8 @@ class StaticLargeObject(Feature):
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "version-id" in sr.request.query:
             return await self._get_version(sr, call_next)
-        container, record = await target_object(sr)
-        if container is None or not can_read(sr, sr.account, container):
+        container, record = await sr.get_object(sr.account, sr.container, sr.obj)
+        if container is None or not can_read_object(sr, sr.account, container):
             return await call_next(sr)
         if record is None or not is_slo(record):
             return await self._via_link(sr, call_next, record)
@@ -585,7 +588,7 @@ class StaticLargeObject(Feature):
             raise SwiftError(405, "Multipart Manifest PUTs cannot be COPY requests")
         storage = sr.services.storage
         container = await storage.get_container(sr.account, sr.container)
-        if not can_write(sr, sr.account, container):
+        if not can_write_object(sr, sr.account, container):
             raise sr.services.authorizer.deny(sr.auth)
         try:
             length = request.content_length

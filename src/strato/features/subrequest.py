@@ -20,9 +20,8 @@ from strato.api.http import REASONS, Message, Request, Response
 from strato.api.swift.acl import ACCOUNT_ACCESS
 from strato.api.swift.context import READ_METHODS, READS, SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE, override_allows
+from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE
 from strato.api.swift.pipeline import PIPELINE, Handler
-from strato.stores.metadata.records import ContainerRecord
 
 
 def status_line(status: int) -> str:
@@ -121,12 +120,3 @@ def plain_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def quoted_path(account: str, container: str, obj: str) -> str:
     return quote(f"/v1/{account}/{container}/{obj}")
-
-
-def may_write(sr: SwiftRequest, container: ContainerRecord | None) -> bool:
-    """The caller may write into `container` (owner, write ACL, or an authorising feature)."""
-    if override_allows(sr, container.account if container else sr.account, container) or (
-            sr.is_owner):
-        return True
-    acl = container.meta.get("x-container-write") if container else None
-    return sr.services.authorizer.can_write(sr.auth, acl)

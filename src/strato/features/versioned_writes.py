@@ -33,10 +33,9 @@ from strato.api.swift.container import CONTAINER_SYSMETA
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, x_timestamp
-from strato.api.swift.object import split_target
+from strato.api.swift.object import can_write_object, split_target
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.storage import ContainerNotFound, ObjectNotFound
-from strato.features.subrequest import may_write
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
 
 LOCATION = "x-container-sysmeta-versions-location"
@@ -150,7 +149,7 @@ class VersionedWrites(Feature):
         archive = archive_of(primary)
         if archive is None or primary is None:
             return
-        if not may_write(sr, primary):
+        if not can_write_object(sr, primary.account, primary):
             raise sr.services.authorizer.deny(sr.auth)
         current = await storage.get_object(primary, obj)
         if current is None:
@@ -215,7 +214,7 @@ class VersionedWrites(Feature):
             return None
         versions = self._versions(sr, archive)
         async for version in versions:
-            if not may_write(sr, primary):
+            if not can_write_object(sr, primary.account, primary):
                 raise sr.services.authorizer.deny(sr.auth)
             if version.content_type == DELETE_MARKER:
                 # left by history mode: only restore if the object is gone already

@@ -139,3 +139,24 @@ def test_project_and_account_names_as_container_acl_entries(
     c.put_object("by-account", "o", b"2")
     assert call("GET", f"{url}/by-account/o", reader).status_code == 403  # not an owner
     assert call("GET", f"{url}/by-account/o", token).status_code == 200  # a member owns it
+
+
+def test_read_only_reads_large_objects_assembled(owner: tuple[str, str],
+                                                 guest: tuple[str, str]) -> None:
+    """SLO and DLO apply the same read rule as plain objects: an account reader gets the
+    assembled bytes, never the manifest."""
+    url, _ = owner
+    who, token = guest
+    c = conn(owner)
+    c.put_container("lo")
+    c.put_object("lo", "seg/1", b"abc")
+    c.put_object("lo", "seg/2", b"def")
+    manifest = [{"path": "/lo/seg/1"}, {"path": "/lo/seg/2"}]
+    c.put_object("lo", "slo", json.dumps(manifest).encode(),
+                 query_string="multipart-manifest=put")
+    c.put_object("lo", "dlo", b"", headers={"X-Object-Manifest": "lo/seg/"})
+    assert call("GET", f"{url}/lo/slo", token).status_code == 403
+    grant(owner, "read-only", who)
+    for name in ("slo", "dlo"):
+        resp = call("GET", f"{url}/lo/{name}", token)
+        assert (resp.status_code, resp.content) == (200, b"abcdef"), name
