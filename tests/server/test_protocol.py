@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import time
 from urllib.parse import quote, urlsplit
 
 from tests.api.swift.helpers import conn, new_container, uniq
+from tests.harness import Server
 
 
 def exchange(tester: tuple[str, str], *parts: bytes, pause: float = 0.0) -> bytes:
@@ -119,3 +122,89 @@ def test_header_names_keep_their_case(tester: tuple[str, str]) -> None:
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\nX-Object-Meta-Color: blUe\r\n" in reply
     assert b"\r\nContent-Length: 0\r\n" in reply and b"\r\nDate: " in reply
+
+
+def big_object(tester: tuple[str, str], size: int = 6 << 20) -> tuple[str, bytes]:
+    box = new_container(tester)
+    data = os.urandom(size)
+    conn(tester).put_object(box, "big", data)
+    return f"/{box}/big", data
+
+
+def read_response(sock: socket.socket, pending: bytes = b"") -> tuple[bytes, bytes, bytes]:
+    """(head, body, what came after) of one Content-Length response read off `sock`."""
+    while b"\r\n\r\n" not in pending:
+        pending += sock.recv(65536)
+    head, rest = pending.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(rest) < length:
+        data = sock.recv(1 << 20)
+        assert data, "connection closed mid-body"
+        rest += data
+    return head, rest[:length], rest[length:]
+
+
+def test_file_bodies_go_out_whole_with_ranges(tester: tuple[str, str]) -> None:
+    """Object bodies are sent straight from their files: whole, a range, a suffix; the
+    connection carries the next request after each."""
+    path, data = big_object(tester)
+    url = urlsplit(tester[0])
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        pending = b""
+        for extra, status, expected in ((b"", b"200", data),
+                                        (b"Range: bytes=1000-4000000", b"206", data[1000:4000001]),
+                                        (b"Range: bytes=-70000", b"206", data[-70000:])):
+            sock.sendall(head_of(tester, b"GET", path.encode(), *([extra] if extra else [])))
+            head, body, pending = read_response(sock, pending)
+            assert head.split(b" ")[1] == status
+            assert body == expected
+        sock.sendall(head_of(tester, b"HEAD", path.encode(), b"Connection: close"))
+        while data := sock.recv(65536):
+            pending += data
+        assert pending.startswith(b"HTTP/1.1 200") and pending.endswith(b"\r\n\r\n")
+        assert b"Content-Length: %d\r\n" % len(expected) not in pending  # not a range's
+        assert b"Content-Length: %d\r\n" % (6 << 20) in pending
+
+
+def test_pipelined_file_bodies_to_a_slow_reader(tester: tuple[str, str]) -> None:
+    """Two GETs sent at once while the client reads nothing: the first body fills the
+    socket, the second response waits behind it; read slowly, both arrive whole and in
+    order."""
+    path, data = big_object(tester)
+    url = urlsplit(tester[0])
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        request = head_of(tester, b"GET", path.encode())
+        sock.sendall(request + request)
+        time.sleep(0.5)
+        pending = b""
+        for _ in range(20):  # a trickle first
+            pending += sock.recv(4096)
+            time.sleep(0.01)
+        for _ in range(2):
+            head, body, pending = read_response(sock, pending)
+            assert head.startswith(b"HTTP/1.1 200")
+            assert body == data
+
+
+def test_client_leaving_mid_body_leaves_the_server_serving(
+        tester: tuple[str, str], server: Server) -> None:
+    path, data = big_object(tester, 32 << 20)
+    url = urlsplit(tester[0])
+    before = server.log_path.read_bytes().count(b"cut short")
+    for _ in range(3):
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(head_of(tester, b"GET", path.encode()))
+            got = sock.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200")
+        # closed with most of the body unread
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head_of(tester, b"GET", path.encode()))
+        head, body, _ = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == data
+    deadline = time.monotonic() + 5  # the log says so (one line per cut response)
+    while (server.log_path.read_bytes().count(b"cut short") < before + 3
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    assert server.log_path.read_bytes().count(b"cut short") == before + 3

@@ -136,7 +136,35 @@ class Request:
         return b"".join(parts)
 
 
+class FileBody:
+    """A body that is `count` bytes of an open file from `offset`. A server that offers
+    zero-copy sending (`http.response.zerocopysend`, as Strato's own protocol does with the
+    kernel's sendfile) gets the file itself and the bytes never pass through Python; anything
+    else iterates the same bytes as chunks. `release` frees the file either way."""
+
+    __slots__ = ("_chunks", "_release", "count", "fd", "offset")
+
+    def __init__(self, fd: int, offset: int, count: int, chunks: AsyncIterator[bytes],
+                 release: Callable[[], None]) -> None:
+        self.fd, self.offset, self.count = fd, offset, count
+        self._chunks = chunks
+        self._release = release
+
+    def __aiter__(self) -> FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await _close(self._chunks)
+        finally:
+            self._release()
+
+
 Body = bytes | AsyncIterator[bytes]
+ZERO_COPY = "http.response.zerocopysend"
 
 
 @dataclass(slots=True)
@@ -175,11 +203,12 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 
 async def send_response(send: Send, response: Response, *, head: bool = False,
-                        receive: Receive | None = None) -> int:
+                        receive: Receive | None = None, zero_copy: bool = False) -> int:
     """Send status, headers and body; returns the body bytes sent.
 
     With `receive`, a streamed body stops as soon as the client goes away instead of reading
-    the rest of a large object into a closed socket.
+    the rest of a large object into a closed socket. With `zero_copy` (the server offers
+    ZERO_COPY), a FileBody goes out as its file.
     """
     headers = dict(response.headers)
     body = response.body
@@ -199,6 +228,13 @@ async def send_response(send: Send, response: Response, *, head: bool = False,
     if isinstance(body, bytes):
         await send({"type": "http.response.body", "body": body})
         return len(body)
+    if zero_copy and isinstance(body, FileBody):
+        try:
+            await send({"type": ZERO_COPY, "file": body.fd, "offset": body.offset,
+                        "count": body.count})
+        finally:
+            await body.aclose()
+        return body.count
     watcher = asyncio.ensure_future(_wait_disconnect(receive)) if receive else None
     try:
         async for chunk in body:

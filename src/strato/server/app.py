@@ -13,6 +13,7 @@ import time
 from typing import Protocol
 
 from strato.api.http import (
+    ZERO_COPY,
     BadRequest,
     Receive,
     Request,
@@ -171,7 +172,8 @@ class StratoApp:
         sent = 0
         try:
             sent = await send_response(send, response, head=scope["method"] == "HEAD",
-                                       receive=receive)
+                                       receive=receive,
+                                       zero_copy=ZERO_COPY in scope.get("extensions", ()))
         except Exception:  # the client went away or the blob failed mid-stream
             log.warning("response to %s %s cut short (%s)", scope["method"], scope["path"],
                         trans_id, exc_info=log.isEnabledFor(logging.DEBUG))

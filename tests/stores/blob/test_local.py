@@ -155,13 +155,56 @@ def test_fsync_off_still_writes(tmp_path: Path) -> None:
     assert run(read(store, blob_id)) == b"quick"
 
 
-def test_large_stream_through_the_writer_thread(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches handed to the thread, periodic write-back and the inline tail keep the bytes
-    and their order: the blob and its MD5 are those of the stream."""
-    monkeypatch.setattr(local, "SYNC_BYTES", 1 << 20)  # write back several times
+MiB = 1 << 20
+
+
+@pytest.mark.parametrize("size", [0, 1, local.INLINE_BYTES, local.INLINE_BYTES + 1,
+                                  local.LARGE_BYTES - 1, local.LARGE_BYTES,
+                                  2 * local.BUFFER_BYTES, 2 * local.BUFFER_BYTES + 3 * 4096 + 17])
+def test_every_size_keeps_its_bytes(tmp_path: Path, size: int) -> None:
+    """Small bodies on the loop, large ones through the aligned buffers and their threads,
+    with a tail that is not a multiple of the disk's block: the blob and its MD5 are the
+    stream's (odd chunk sizes straddle the buffers' edges)."""
     store = LocalBlobStore(tmp_path)
-    data = os.urandom(5 * (1 << 20) + 12_345)
+    data = os.urandom(size)
+    chunks = [data[i:i + 100_003] for i in range(0, size, 100_003)]
+    blob_id = run(write(store, *chunks))
+    assert run(read(store, blob_id)) == data
+
+
+def test_large_body_is_written_with_o_direct(tmp_path: Path) -> None:
+    """Past LARGE_BYTES the file is opened for direct I/O (the kernel's own record of the
+    descriptor says so), and the blob is still exactly the stream."""
+    try:
+        os.close(os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT | local.O_DIRECT))
+    except OSError:
+        pytest.skip(f"the filesystem of {tmp_path} refuses O_DIRECT (outside our control)")
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(3 * MiB + 5)
+
+    async def scenario() -> str:
+        writer = store.writer()
+        await writer.write(data[:2 * MiB])
+        fdinfo = Path(f"/proc/self/fdinfo/{writer._fd}").read_text()
+        flags = next(int(line.split()[1], 8) for line in fdinfo.splitlines()
+                     if line.startswith("flags:"))
+        assert flags & local.O_DIRECT
+        await writer.write(data[2 * MiB:])
+        await writer.finish()
+        await writer.commit()
+        return writer.blob_id
+
+    assert run(read(store, run(scenario()))) == data
+
+
+def test_large_body_through_the_page_cache_where_o_direct_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback: the same buffers written through the page cache and written back every
+    SYNC_BYTES keep the bytes and their order."""
+    monkeypatch.setattr(local, "O_DIRECT", 0)
+    monkeypatch.setattr(local, "SYNC_BYTES", MiB)  # write back several times
+    store = LocalBlobStore(tmp_path)
+    data = os.urandom(5 * MiB + 12_345)
     chunks = [data[i:i + 65_536] for i in range(0, len(data), 65_536)]
     blob_id = run(write(store, *chunks))
     assert run(read(store, blob_id)) == data

@@ -6,7 +6,7 @@ import mimetypes
 from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
 
-from strato.api.http import BadRequest, ClientDisconnect, Response
+from strato.api.http import BadRequest, Body, ClientDisconnect, FileBody, Response
 from strato.api.swift.conditional import evaluate
 from strato.api.swift.constraints import (
     check_metadata,
@@ -179,17 +179,26 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
     if ranges is None or length == 0:  # a suffix range of an empty object: all of it
-        return Response(200, headers, closing(reader, reader.iter_range(0, length)),
-                        content_length=length)
+        return Response(200, headers, blob_body(reader, 0, length), content_length=length)
     if len(ranges) == 1:
         start, end = ranges[0]
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
-        return Response(206, headers, closing(reader, reader.iter_range(start, end)),
+        return Response(206, headers, blob_body(reader, start, end),
                         content_length=end - start)
     boundary, total, body = multipart_body(ranges, length, record.content_type,
                                            reader.iter_range)
     headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
     return Response(206, headers, closing(reader, body), content_length=total)
+
+
+def blob_body(reader: BlobReader, start: int, end: int) -> Body:
+    """Bytes [start, end) of the blob as a response body, sent straight from its file where
+    the blob store has one; the blob is released once sent."""
+    chunks = closing(reader, reader.iter_range(start, end))
+    fd = reader.fileno()
+    if fd is None:
+        return chunks
+    return FileBody(fd, start, end - start, chunks, reader.close)
 
 
 async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

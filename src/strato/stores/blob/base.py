@@ -41,6 +41,11 @@ class BlobReader(abc.ABC):
     def iter_range(self, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) in chunks; may be called several times before `close()`."""
 
+    def fileno(self) -> int | None:
+        """A descriptor of a regular file holding exactly the blob's bytes, which the server
+        may send from without copying them through Python (sendfile); None if there is none."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

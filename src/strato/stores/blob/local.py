@@ -4,8 +4,8 @@ Layout: `<root>/objects/<id[0:2]>/<id[2:4]>/<id>`, temp files in `<root>/tmp` on
 filesystem so the final rename is atomic. The write sequence, and why each step is where
 it is:
 
-1. stream into a temp file, hashing as we go (large bodies in a worker thread, written back
-   every SYNC_BYTES so dirty pages stay bounded) - nothing is visible under an object name;
+1. stream into a temp file, hashing as we go (large bodies in worker threads, written with
+   O_DIRECT, see LocalBlobWriter) - nothing is visible under an object name;
 2. `finish()` returns the MD5; the caller checks length and ETag, then `commit()`;
 3. fsync the file - its bytes are on disk before any name points at them;
 4. rename into place - atomic, so a reader sees all of a blob or none;
@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
+import mmap
 import os
 import secrets
 import shutil
@@ -30,9 +32,12 @@ from pathlib import Path
 from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter
 
 READ_CHUNK = 256 * 1024
-HANDOFF_BYTES = 1 << 20  # a batch this big goes to a worker thread
-INLINE_BYTES = 64 << 10  # a final batch up to this size is written on the loop
-SYNC_BYTES = 64 << 20  # fdatasync this often while writing a large blob
+LARGE_BYTES = 1 << 20  # a body this big streams through aligned buffers and worker threads
+INLINE_BYTES = 64 << 10  # a smaller body up to this size is hashed and written on the loop
+BUFFER_BYTES = 4 << 20  # one aligned buffer of a large body
+ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the length aligned
+SYNC_BYTES = 64 << 20  # without O_DIRECT, fdatasync this often while writing a large blob
+O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
 
 
@@ -52,11 +57,34 @@ def _valid_id(blob_id: str) -> bool:
     return len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)
 
 
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Switch O_DIRECT on or off for `fd`; whether it is on now (some filesystems refuse)."""
+    if not O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | O_DIRECT if on else flags & ~O_DIRECT)
+    except OSError:
+        return False
+    return on
+
+
 class LocalBlobWriter(BlobWriter):
-    """Gathers a stream's chunks into batches that worker threads hash and write, so a
-    large upload neither holds the event loop (MD5 and write() release the GIL) nor memory:
-    at most one batch is in the threads while the next one gathers. A small body never leaves
-    the loop: a thread hop would cost more than hashing and writing it."""
+    """A small body is gathered on the event loop and hashed and written at the end: a thread
+    hop would cost more than the work. A large one streams through two page-aligned buffers:
+    while worker threads hash one and write it (each releases the GIL, so both cores work),
+    the loop fills the other, so memory stays at two buffers whatever the size.
+
+    With fsync on, large bodies are written with O_DIRECT: straight from the buffer to the
+    disk, without the copy into the page cache nor a pile of dirty pages for the final fsync
+    to wait on (the disk takes direct writes faster, too). Where the filesystem refuses it,
+    the same buffers go through the page cache, written back every SYNC_BYTES."""
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
@@ -65,27 +93,48 @@ class LocalBlobWriter(BlobWriter):
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._tmp = store.tmp_dir / f"{self.blob_id}.tmp"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._batch: list[bytes] = []
-        self._batched = 0
+        self._small: list[bytes] = []  # the body while it is small
+        self._buffers: list[mmap.mmap] | None = None  # [filling, spare] once it is large
+        self._filled = 0
         self._inflight: asyncio.Future[list[object]] | None = None
+        self._direct = False
         self._unsynced = 0
 
     async def write(self, chunk: bytes) -> None:
         assert self._fd is not None, "writer closed"
-        self._batch.append(chunk)
-        self._batched += len(chunk)
         self.size += len(chunk)
-        if self._batched >= HANDOFF_BYTES:
-            await self._hand_off()
+        if self._buffers is not None:
+            await self._fill(chunk)
+            return
+        self._small.append(chunk)
+        if self.size >= LARGE_BYTES:
+            self._buffers = [mmap.mmap(-1, BUFFER_BYTES), mmap.mmap(-1, BUFFER_BYTES)]
+            self._direct = self._store.fsync and _set_direct(self._fd, True)
+            small, self._small = self._small, []
+            for piece in small:
+                await self._fill(piece)
+
+    async def _fill(self, chunk: bytes) -> None:
+        assert self._buffers is not None
+        view = memoryview(chunk)
+        while view:
+            taken = min(BUFFER_BYTES - self._filled, len(view))
+            self._buffers[0][self._filled:self._filled + taken] = view[:taken]
+            self._filled += taken
+            view = view[taken:]
+            if self._filled == BUFFER_BYTES:
+                await self._hand_off()
 
     async def _hand_off(self) -> None:
-        await self._drain()  # one batch in the threads at a time: memory stays bounded
-        batch, self._batch, self._batched = self._batch, [], 0
+        assert self._buffers is not None
+        await self._drain()  # one buffer in the threads at a time: memory stays bounded
+        full, spare = self._buffers
+        self._buffers = [spare, full]
+        data, self._filled = memoryview(full)[:self._filled], 0
         loop = asyncio.get_running_loop()
-        # hashing and writing the same batch in two threads: each releases the GIL, so a
-        # large upload uses both cores; every future is waited for, even after an error
-        self._inflight = asyncio.gather(loop.run_in_executor(None, self._hash, batch),
-                                        loop.run_in_executor(None, self._write, batch),
+        # every future is waited for, even after an error
+        self._inflight = asyncio.gather(loop.run_in_executor(None, self._md5.update, data),
+                                        loop.run_in_executor(None, self._write_large, data),
                                         return_exceptions=True)
 
     async def _drain(self) -> None:
@@ -98,37 +147,51 @@ class LocalBlobWriter(BlobWriter):
                 if isinstance(outcome, BaseException):
                     raise outcome
 
-    def _hash(self, batch: list[bytes]) -> None:
-        for chunk in batch:
-            self._md5.update(chunk)
-
-    def _write(self, batch: list[bytes]) -> None:
+    def _write_large(self, data: memoryview) -> None:
         assert self._fd is not None, "writer closed"
-        for chunk in batch:
-            view = memoryview(chunk)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            self._unsynced += len(chunk)
+        if self._direct:
+            aligned = len(data) - len(data) % ALIGN
+            try:
+                _write_all(self._fd, data[:aligned])
+                data = data[aligned:]
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._direct = False  # the device wants another alignment: page cache
+            if data:  # the unaligned end of the body
+                self._direct = _set_direct(self._fd, False)
+        if data:
+            _write_all(self._fd, data)
+            self._unsynced += len(data)
         if self._store.fsync and self._unsynced >= SYNC_BYTES:
             # Write back as we go, as Swift's mb_per_sync does: dirty pages stay bounded
             # and the final fsync has little left to do instead of the whole object.
             os.fdatasync(self._fd)
             self._unsynced = 0
 
+    def _write_small(self, chunks: list[bytes]) -> None:
+        assert self._fd is not None, "writer closed"
+        for chunk in chunks:
+            self._md5.update(chunk)
+            _write_all(self._fd, chunk)
+
     async def finish(self) -> str:
-        if self._batched > INLINE_BYTES:
-            await self._hand_off()
-        await self._drain()
-        if self._batch:
-            batch, self._batch, self._batched = self._batch, [], 0
-            self._hash(batch)
-            self._write(batch)
+        if self._buffers is None:
+            small, self._small = self._small, []
+            if self.size > INLINE_BYTES:
+                await asyncio.to_thread(self._write_small, small)
+            else:
+                self._write_small(small)
+        else:
+            if self._filled:
+                await self._hand_off()
+            await self._drain()
+            self._buffers = None
         return self._md5.hexdigest()
 
     async def commit(self) -> None:
         assert self._fd is not None, "writer closed"
-        assert self._inflight is None and not self._batch, "finish() first"
+        assert self._inflight is None and not self._small, "finish() first"
         fd, self._fd = self._fd, None
         await asyncio.to_thread(self._commit, fd)
 
@@ -145,7 +208,7 @@ class LocalBlobWriter(BlobWriter):
             _fsync_dir(final.parent)
 
     async def abort(self) -> None:
-        self._batch, self._batched = [], 0
+        self._small = []
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             self._discard()
@@ -155,6 +218,7 @@ class LocalBlobWriter(BlobWriter):
             inflight.add_done_callback(self._discard)
 
     def _discard(self, inflight: asyncio.Future[list[object]] | None = None) -> None:
+        self._buffers = None  # unmapped once the threads' views of them are gone
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -179,6 +243,9 @@ class LocalBlobReader(BlobReader):
                 raise OSError(f"blob truncated at {pos} of {end}")
             pos += len(chunk)
             yield chunk
+
+    def fileno(self) -> int | None:
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:
