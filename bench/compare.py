@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,7 +83,8 @@ def environment(workdir: Path, venv: Path, image_gib: int) -> Iterator[dict[str,
         nginx, nginx_url = sc.start_nginx(mnt / "nginx", docroot)
         stack.callback(sc.stop_proc, nginx)
         yield {"cluster": cluster, "server": server, "strato_url": url, "strato_token": token,
-               "nginx": nginx, "nginx_url": nginx_url, "docroot": docroot}
+               "nginx": nginx, "nginx_url": nginx_url, "docroot": docroot,
+               "evict": lambda: sc.drop_page_cache(mnt, workdir / "xfs.img")}
 
 
 async def nginx_gets(env: dict[str, object], sizes: list[int]) -> dict[str, Result]:
@@ -98,12 +99,15 @@ async def nginx_gets(env: dict[str, object], sizes: list[int]) -> dict[str, Resu
             for off in range(0, size, w.CHUNK):
                 f.write(block[: min(w.CHUNK, size - off)])
             f.flush()
-            os.fsync(f.fileno())  # clean pages, as Strato's fsynced blob has: same footing
-        r = await w.large_get(f"{env['nginx_url']}/{path.name}", {}, size, crc,
-                              lambda: [nginx.pid],  # type: ignore[attr-defined]
-                              f"GET {size >> 20} MiB")
-        suite.log(f"{'nginx':>14} {suite.row(r)}")
-        results[r.name] = r
+            os.fsync(f.fileno())
+        evict: Callable[[], None] = env["evict"]  # type: ignore[assignment]
+        evict()
+        for label in (f"GET {size >> 20} MiB cold", f"GET {size >> 20} MiB"):
+            r = await w.large_get(f"{env['nginx_url']}/{path.name}", {}, size, crc,
+                                  lambda: [nginx.pid],  # type: ignore[attr-defined]
+                                  label)
+            suite.log(f"{'nginx':>14} {suite.row(r)}")
+            results[r.name] = r
         path.unlink()
     return results
 
@@ -122,9 +126,10 @@ def run_all(env: dict[str, object], plan: suite.Plan, both_workers: bool
         return fill.strato(server.data_dir / "metadata.db",  # type: ignore[attr-defined]
                            fill.account_of(strato_url), container, names(count))
 
+    evict: Callable[[], None] = env["evict"]  # type: ignore[assignment]
     strato = w.Target("strato", strato_url, str(env["strato_token"]),
                       lambda: strato_server.roots(server),  # type: ignore[arg-type]
-                      fill_direct=strato_fill)
+                      fill_direct=strato_fill, evict=evict)
     out: dict[str, dict[str, Result]] = {}
     out["strato"] = uvloop.run(suite.run(strato, plan))
     url, token = cluster.auth()
@@ -133,12 +138,14 @@ def run_all(env: dict[str, object], plan: suite.Plan, both_workers: bool
         return fill.swift(cluster.bindir / "python", cluster.root / "node",
                           fill.account_of(url), container, names(count))
 
-    swift = w.Target("swift 1 worker", url, token, cluster.roots, fill_direct=swift_fill)
+    swift = w.Target("swift 1 worker", url, token, cluster.roots, fill_direct=swift_fill,
+                     evict=evict)
     out["swift-1w"] = uvloop.run(suite.run(swift, plan))
     if both_workers:
         cluster.restart_proxy(2)
         url, token = cluster.auth()
-        swift2 = w.Target("swift 2 workers", url, token, cluster.roots, fill_direct=swift_fill)
+        swift2 = w.Target("swift 2 workers", url, token, cluster.roots, fill_direct=swift_fill,
+                          evict=evict)
         out["swift-2w"] = uvloop.run(suite.run(swift2, plan, skip_fill=True))
     out["nginx"] = uvloop.run(nginx_gets(env, plan.large))
     return out

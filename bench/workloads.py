@@ -41,6 +41,9 @@ class Target:
     # fill_direct(container, count): listing_name(0..count-1) written straight into the
     # server's database (bench/fill.py); returns objects/s
     fill_direct: Callable[[str, int], float] | None = None
+    # evict(): every server's files out of the page cache, so that the next read of a large
+    # object comes from the disk for every server alike (sc.drop_page_cache)
+    evict: Callable[[], None] | None = None
 
     def url(self, container: str, obj: str | None = None) -> str:
         path = f"{self.storage_url}/{quote(container)}"

@@ -36,7 +36,7 @@ LARGE_BYTES = 1 << 20  # a body this big streams through aligned buffers and wor
 INLINE_BYTES = 64 << 10  # a smaller body up to this size is hashed and written on the loop
 BUFFER_BYTES = 4 << 20  # one aligned buffer of a large body
 ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the length aligned
-SYNC_BYTES = 64 << 20  # without O_DIRECT, fdatasync this often while writing a large blob
+SYNC_BYTES = 32 << 20  # a large blob is written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
 
@@ -82,9 +82,12 @@ class LocalBlobWriter(BlobWriter):
     the loop fills the other, so memory stays at two buffers whatever the size.
 
     With fsync on, large bodies are written with O_DIRECT: straight from the buffer to the
-    disk, without the copy into the page cache nor a pile of dirty pages for the final fsync
-    to wait on (the disk takes direct writes faster, too). Where the filesystem refuses it,
-    the same buffers go through the page cache, written back every SYNC_BYTES."""
+    disk, without the copy into the page cache (the disk takes direct writes faster, too);
+    where the filesystem refuses it, the same buffers go through the page cache. Either way
+    an fdatasync every SYNC_BYTES, in another thread while the stream goes on, writes back
+    what a layer below may still hold (dirty pages; a loop device's backing file; the disk's
+    cache), as Swift's mb_per_sync does, so the final fsync waits for little, not the whole
+    object."""
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
@@ -97,6 +100,7 @@ class LocalBlobWriter(BlobWriter):
         self._buffers: list[mmap.mmap] | None = None  # [filling, spare] once it is large
         self._filled = 0
         self._inflight: asyncio.Future[list[object]] | None = None
+        self._sync: asyncio.Future[None] | None = None  # the write-back in progress
         self._direct = False
         self._unsynced = 0
 
@@ -132,6 +136,9 @@ class LocalBlobWriter(BlobWriter):
         self._buffers = [spare, full]
         data, self._filled = memoryview(full)[:self._filled], 0
         loop = asyncio.get_running_loop()
+        if self._store.fsync and self._unsynced >= SYNC_BYTES and self._sync_done():
+            self._sync = loop.run_in_executor(None, os.fdatasync, self._fd)
+            self._unsynced = 0
         # every future is waited for, even after an error
         self._inflight = asyncio.gather(loop.run_in_executor(None, self._md5.update, data),
                                         loop.run_in_executor(None, self._write_large, data),
@@ -147,12 +154,23 @@ class LocalBlobWriter(BlobWriter):
                 if isinstance(outcome, BaseException):
                     raise outcome
 
+    def _sync_done(self) -> bool:
+        """No write-back in progress (raises the last one's error, if it failed)."""
+        if self._sync is None:
+            return True
+        if not self._sync.done():
+            return False
+        sync, self._sync = self._sync, None
+        sync.result()
+        return True
+
     def _write_large(self, data: memoryview) -> None:
         assert self._fd is not None, "writer closed"
         if self._direct:
             aligned = len(data) - len(data) % ALIGN
             try:
                 _write_all(self._fd, data[:aligned])
+                self._unsynced += aligned
                 data = data[aligned:]
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
@@ -163,11 +181,6 @@ class LocalBlobWriter(BlobWriter):
         if data:
             _write_all(self._fd, data)
             self._unsynced += len(data)
-        if self._store.fsync and self._unsynced >= SYNC_BYTES:
-            # Write back as we go, as Swift's mb_per_sync does: dirty pages stay bounded
-            # and the final fsync has little left to do instead of the whole object.
-            os.fdatasync(self._fd)
-            self._unsynced = 0
 
     def _write_small(self, chunks: list[bytes]) -> None:
         assert self._fd is not None, "writer closed"
@@ -187,11 +200,15 @@ class LocalBlobWriter(BlobWriter):
                 await self._hand_off()
             await self._drain()
             self._buffers = None
+            if self._sync is not None:
+                await asyncio.shield(self._sync)  # shielded: see _drain
+                self._sync_done()
         return self._md5.hexdigest()
 
     async def commit(self) -> None:
         assert self._fd is not None, "writer closed"
-        assert self._inflight is None and not self._small, "finish() first"
+        assert self._inflight is None and self._sync is None and not self._small, \
+            "finish() first"
         fd, self._fd = self._fd, None
         await asyncio.to_thread(self._commit, fd)
 
@@ -209,15 +226,16 @@ class LocalBlobWriter(BlobWriter):
 
     async def abort(self) -> None:
         self._small = []
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
+        busy = [f for f in (self._inflight, self._sync) if f is not None and not f.done()]
+        self._inflight = self._sync = None
+        if not busy:
             self._discard()
         else:
-            # the thread may still write to the file: drop it once the thread is done, without
-            # waiting here (abort also runs while the request is being cancelled)
-            inflight.add_done_callback(self._discard)
+            # threads may still use the file: drop it once they are done, without waiting
+            # here (abort also runs while the request is being cancelled)
+            asyncio.gather(*busy, return_exceptions=True).add_done_callback(self._discard)
 
-    def _discard(self, inflight: asyncio.Future[list[object]] | None = None) -> None:
+    def _discard(self, done: asyncio.Future[list[object]] | None = None) -> None:
         self._buffers = None  # unmapped once the threads' views of them are gone
         if self._fd is not None:
             os.close(self._fd)
