@@ -34,7 +34,7 @@ from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWri
 READ_CHUNK = 256 * 1024
 LARGE_BYTES = 1 << 20  # a body this big streams through aligned buffers and worker threads
 INLINE_BYTES = 64 << 10  # a smaller body up to this size is hashed and written on the loop
-BUFFER_BYTES = 4 << 20  # one aligned buffer of a large body
+BUFFER_BYTES = 2 << 20  # one aligned buffer of a large body (two per upload)
 ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the length aligned
 SYNC_BYTES = 32 << 20  # a large blob is written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
