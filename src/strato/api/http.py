@@ -8,8 +8,8 @@ sends (Swift metadata values are opaque bytes on the wire).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +45,9 @@ class BadRequest(Exception):
 
 
 def new_trans_id() -> str:
-    return f"tx{uuid.uuid4().hex[:21]}-{int(time.time()):010x}"
+    """Swift's shape, `tx` + 21 random hex digits + `-` + the time in hex (random bytes
+    straight from the OS: a uuid4 object cost four times as much per request)."""
+    return f"tx{os.urandom(11).hex()[:21]}-{int(time.time()):010x}"
 
 
 @dataclass(slots=True)
@@ -67,17 +69,20 @@ class Request:
     def from_scope(cls, scope: Scope, receive: Receive) -> Request:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         try:
-            path = unquote_to_bytes(raw_path).decode("utf-8")
+            path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path
+                    ).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest("Invalid UTF8 or contains NULL", 412) from exc
         if "\x00" in path:
             raise BadRequest("Invalid UTF8 or contains NULL", 412)
         query_string = scope.get("query_string", b"").decode("latin-1")
-        try:
-            query = dict(parse_qsl(query_string, keep_blank_values=True, encoding="utf-8",
-                                   errors="strict"))
-        except UnicodeDecodeError as exc:
-            raise BadRequest("Invalid UTF8 or contains NULL", 412) from exc
+        query: dict[str, str] = {}
+        if query_string:
+            try:
+                query = dict(parse_qsl(query_string, keep_blank_values=True,
+                                       encoding="utf-8", errors="strict"))
+            except UnicodeDecodeError as exc:
+                raise BadRequest("Invalid UTF8 or contains NULL", 412) from exc
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1").lower()

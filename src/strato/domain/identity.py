@@ -2,8 +2,12 @@
 
 Every front-end (Swift v1.0 auth, Keystone v3/v2.0, Glance, the CLI) goes through here, so a
 token issued by one flow works in all of them. Tokens are random secrets; the store keeps
-only their SHA-256, so a copy of the database cannot be replayed as credentials. Validation
-reads the store on every request: revocation then takes effect at once on every worker.
+only their SHA-256, so a copy of the database cannot be replayed as credentials.
+
+Validation reuses a token's context while the store's change mark (`change_mark`, shared by
+every process) is what it was when the token was read: every write that could change a
+validated token (revocation, a user, project, role, group or assignment change) changes the
+mark before it is acknowledged, so revocation still takes effect at once on every worker.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ log = logging.getLogger("strato.identity")
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
 SEED_ROLES = ("admin", "member", "reader", "ResellerAdmin")
+VALIDATED_TOKENS = 10_000
+"""Validated tokens a worker remembers (all forgotten at once when full)."""
 
 _hasher = PasswordHasher()
 # A fixed hash to verify against when the user does not exist, so a wrong user name costs the
@@ -115,10 +121,18 @@ class AuthContext:
     extra: dict[str, object] = field(default_factory=dict)
     service_roles: tuple[str, ...] = ()
     """Roles of a second, service token sent along (Swift's `X-Service-Token`)."""
+    role_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    """`roles` lower-cased, made once: every request asks several role questions."""
+    service_role_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    def has_any_role(self, names: list[str] | tuple[str, ...]) -> bool:
-        wanted = {n.lower() for n in names}
-        return any(r.lower() in wanted for r in self.roles)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role_set", frozenset(r.lower() for r in self.roles))
+        object.__setattr__(self, "service_role_set",
+                           frozenset(r.lower() for r in self.service_roles))
+
+    def has_any_role(self, names: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
+        """Whether the token holds one of `names` (compared case-insensitively)."""
+        return not self.role_set.isdisjoint([n.lower() for n in names])
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +185,8 @@ class IdentityService:
         self.token_ttl = token_ttl
         self.max_login_failures = max_login_failures
         self.lockout_seconds = lockout_seconds
+        self._validated: dict[str, tuple[bytes, AuthContext]] = {}
+        """Token hash -> (the store's change mark when read, its context)."""
 
     # ---- bootstrap ----------------------------------------------------------------------
     async def is_bootstrapped(self) -> bool:
@@ -281,10 +297,22 @@ class IdentityService:
         """The context of a live token, or None if unknown, revoked or expired."""
         if not token or len(token) > 512:
             return None
-        view = await self._token_view(hash_token(token))
+        token_hash = hash_token(token)
+        mark = self.store.change_mark()  # read before the store, never after
+        if mark is not None:
+            seen = self._validated.get(token_hash)
+            if seen is not None and seen[0] == mark:
+                return seen[1] if seen[1].expires_at > time.time() else None
+        view = await self._token_view(token_hash)
         if view is None or view.token.expires_at <= time.time():
             return None
-        return self._context(view)
+        context = self._context(view)
+        if context is not None and mark is not None and not view.token.extra.get(
+                "app_cred_id"):  # an application credential also expires on its own
+            if len(self._validated) >= VALIDATED_TOKENS:
+                self._validated.clear()
+            self._validated[token_hash] = (mark, context)
+        return context
 
     async def _token_view(self, token_hash: str) -> TokenView | None:
         """The token in one store read; an application credential's token also needs its

@@ -97,10 +97,10 @@ class FormPost(Feature):
                 "deprecated_digests": ["sha1"] if "sha1" in self.digests else []}
 
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
-        content_type = sr.headers.get("content-type", "")
-        kind, params = parse_disposition(content_type)
-        if (sr.request.method != "POST" or sr.container is None
-                or kind != "multipart/form-data" or not params.get("boundary")):
+        if sr.request.method != "POST" or sr.container is None:
+            return await call_next(sr)
+        kind, params = parse_disposition(sr.headers.get("content-type", ""))
+        if kind != "multipart/form-data" or not params.get("boundary"):
             return await call_next(sr)
         try:
             return await self._translate(sr, params["boundary"])

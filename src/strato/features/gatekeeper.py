@@ -11,6 +11,7 @@ the server alone decides when a write happened.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -27,7 +28,10 @@ _RESERVED = re.compile(
     re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_reserved(name: str) -> bool:
+    """Remembered per name: every request and response has each of its headers checked,
+    and the same few names come back all the time."""
     return _RESERVED.match(name) is not None
 
 

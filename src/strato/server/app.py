@@ -33,6 +33,7 @@ from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
 from strato.domain.identity import IdentityService
 from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
+from strato.server.access_log import LOG_FORMAT, AccessLog
 from strato.server.background import BackgroundRunner
 from strato.server.settings import Settings
 from strato.stores.blob.local import LocalBlobStore
@@ -40,10 +41,6 @@ from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.sqlite import SqliteMetadataStore
 
 log = logging.getLogger("strato.server")
-access_log = logging.getLogger("strato.access")
-
-REDACTED_PARAMS = ("temp_url_sig", "signature")
-LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
 class Frontend(Protocol):
@@ -130,16 +127,6 @@ def build_frontends(services: Services) -> list[Frontend]:
     return frontends
 
 
-def _redacted_query(query_string: str) -> str:
-    if not query_string:
-        return ""
-    parts = []
-    for part in query_string.split("&"):
-        key = part.split("=", 1)[0]
-        parts.append(f"{key}=***" if key in REDACTED_PARAMS else part)
-    return "?" + "&".join(parts)
-
-
 class StratoApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -147,8 +134,11 @@ class StratoApp:
         self.frontends: list[Frontend] = []
         self.background = BackgroundRunner(self.services.storage, self.services.meta, settings)
         self._background_task: asyncio.Task[None] | None = None
+        self.access_log = AccessLog(False)
+        """Set up at startup, in the worker process, once logging is configured."""
 
     async def startup(self) -> None:
+        self.access_log = AccessLog(self.settings.access_log)
         await self.services.open()
         self.frontends = build_frontends(self.services)
         self._background_task = asyncio.create_task(self.background.run())
@@ -157,6 +147,7 @@ class StratoApp:
         if self._background_task:
             self._background_task.cancel()
         await self.services.close()
+        self.access_log.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -177,12 +168,12 @@ class StratoApp:
         except Exception:  # the client went away or the blob failed mid-stream
             log.warning("response to %s %s cut short (%s)", scope["method"], scope["path"],
                         trans_id, exc_info=log.isEnabledFor(logging.DEBUG))
-        if self.settings.access_log:
-            client = (scope.get("client") or ("-",))[0]
-            access_log.info('%s "%s %s%s" %d %d %.4f %s', client, scope["method"],
-                            scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-                            _redacted_query(scope.get("query_string", b"").decode("latin-1")),
-                            response.status, sent, time.perf_counter() - started, trans_id)
+        if self.access_log.enabled:
+            self.access_log.line(
+                (scope.get("client") or ("-",))[0], scope["method"],
+                scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+                scope.get("query_string", b"").decode("latin-1"), response.status, sent,
+                time.perf_counter() - started, trans_id)
 
     async def _respond(self, scope: Scope, receive: Receive
                        ) -> tuple[Response, Request | None]:

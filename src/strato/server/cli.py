@@ -130,8 +130,9 @@ def serve(config: str | None, **options: Any) -> None:
     settings = _settings(config, **options)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    from strato.server.access_log import LOG_FORMAT
+
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     passwords = _with_identity(settings, lambda identity: identity.bootstrap(), seed=False)
     _prepare_storage(settings)
     if passwords:

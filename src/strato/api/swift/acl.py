@@ -21,7 +21,7 @@ tempauth does, which is where Swift's clients and functional tests look for them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -116,7 +116,7 @@ def group_matches(ctx: AuthContext, groups: tuple[str, ...],
     names = {ctx.user_id, ctx.user_name, *owned}
     if ctx.project_id is not None:
         names.update((ctx.project_id, ctx.project_name or ctx.project_id))
-    roles = {r.lower() for r in ctx.roles}
+    roles = ctx.role_set
     for group in groups:
         project, sep, user = group.partition(":")
         if sep:
@@ -136,6 +136,23 @@ class Authorizer:
     """Account name prefixes; the first names the account in storage URLs."""
     service_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(prefix, roles): accounts under the prefix also need a service token with a role."""
+    _operators: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The role names lower-cased once, as contexts hold theirs (`AuthContext.role_set`)."""
+    _reseller_admin: frozenset[str] = field(init=False, repr=False, compare=False)
+    _service: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _longest_first: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """`reseller_prefixes` by length, longest first (in their order among equals)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_longest_first",
+                           tuple(sorted(self.reseller_prefixes, key=len, reverse=True)))
+        object.__setattr__(self, "_operators", frozenset(r.lower() for r in self.operator_roles))
+        object.__setattr__(self, "_reseller_admin",
+                           frozenset((self.reseller_admin_role.lower(),)))
+        service: dict[str, frozenset[str]] = {}
+        for prefix, roles in self.service_roles:
+            service.setdefault(prefix, frozenset(r.lower() for r in roles))
+        object.__setattr__(self, "_service", service)
 
     @property
     def storage_prefix(self) -> str:
@@ -143,31 +160,36 @@ class Authorizer:
 
     def account_prefix(self, account: str) -> str | None:
         """The reseller prefix `account` falls under (the longest that matches), or None."""
-        matches = [p for p in self.reseller_prefixes if account.startswith(p)]
-        return max(matches, key=len) if matches else None
+        for prefix in self._longest_first:
+            if account.startswith(prefix):
+                return prefix
+        return None
 
     def required_service_roles(self, prefix: str) -> tuple[str, ...]:
         return next((roles for p, roles in self.service_roles if p == prefix), ())
 
     def is_reseller(self, ctx: AuthContext | None) -> bool:
-        return ctx is not None and ctx.has_any_role((self.reseller_admin_role,))
+        return ctx is not None and not ctx.role_set.isdisjoint(self._reseller_admin)
 
     def is_owner(self, ctx: AuthContext | None, account: str) -> bool:
         if ctx is None:
             return False
-        if self.is_reseller(ctx):
+        if not ctx.role_set.isdisjoint(self._reseller_admin):
             return True
-        prefix = self.account_prefix(account)
-        if (prefix is None or ctx.project_id is None or account != prefix + ctx.project_id
-                or not ctx.has_any_role(self.operator_roles)):
+        project_id = ctx.project_id
+        if project_id is None or not account.endswith(project_id):
             return False
-        needed = {r.lower() for r in self.required_service_roles(prefix)}
-        return not needed or any(r.lower() in needed for r in ctx.service_roles)
+        prefix = self.account_prefix(account)
+        if (prefix is None or account != prefix + project_id
+                or ctx.role_set.isdisjoint(self._operators)):
+            return False
+        needed = self._service.get(prefix)
+        return not needed or not needed.isdisjoint(ctx.service_role_set)
 
     def owned_accounts(self, ctx: AuthContext) -> frozenset[str]:
         """The accounts the caller's own token owns (no service token needed), which ACLs
         may name to grant that account's owners."""
-        if ctx.project_id is None or not ctx.has_any_role(self.operator_roles):
+        if ctx.project_id is None or ctx.role_set.isdisjoint(self._operators):
             return frozenset()
         return frozenset(p + ctx.project_id for p in self.reseller_prefixes
                          if not self.required_service_roles(p))

@@ -234,6 +234,12 @@ class IdentityStore(abc.ABC):
     @abc.abstractmethod
     async def revoke_token(self, token_hash: str) -> bool: ...
 
+    def change_mark(self) -> bytes | None:
+        """A value that differs, in every process, from any read before a write that could
+        change a `token_view` was acknowledged; None if the backend cannot tell (then
+        nothing may reuse a token it validated earlier)."""
+        return None
+
     @abc.abstractmethod
     async def purge_tokens(self, now: float) -> int:
         """Drop tokens that expired; returns how many."""

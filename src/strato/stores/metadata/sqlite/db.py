@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
+import os
 import queue
 import sqlite3
 import threading
@@ -28,7 +30,36 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
 
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any],
+             bool]
+
+
+class ChangeMark:
+    """Eight shared bytes next to the database that change whenever a marked write commits.
+
+    Every process using the database maps the same file, so reading it costs a memory
+    load, where asking SQLite whether anything changed (`PRAGMA data_version`) costs a
+    read transaction. A writer stores fresh random bytes after its COMMIT and before the
+    write is acknowledged, so a reader that looks after that sees a value it has not
+    seen with the old state (a repeat has odds of 2**-64)."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)  # several processes may race here: all make 8 zeros
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+
+    def read(self) -> bytes:
+        return self._map[:8]
+
+    def change(self) -> None:
+        self._map[:8] = os.urandom(8)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -49,12 +80,17 @@ class Database:
         self._writer: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._mark: ChangeMark | None = None
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = connect(self.path)
         migrate(self._writer)
         self._reader = connect(self.path)
+        try:
+            self._mark = ChangeMark(self.path.with_name(self.path.name + "-mark"))
+        except (OSError, ValueError):  # no shared mapping here: callers just cannot rely on it
+            self._mark = None
         for suffix in ("", "-wal", "-shm"):  # holds temp URL keys and access-key secrets
             file = self.path.with_name(self.path.name + suffix)
             if file.exists():
@@ -71,6 +107,14 @@ class Database:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+        if self._mark is not None:
+            self._mark.close()
+            self._mark = None
+
+    def mark(self) -> bytes | None:
+        """The shared change mark: differs from any value read before a marked write
+        committed (`write(..., marked=True)`), in any process; None if unavailable."""
+        return self._mark.read() if self._mark is not None else None
 
     @property
     def reader(self) -> sqlite3.Connection:
@@ -83,13 +127,15 @@ class Database:
     def query_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         return self.reader.execute(sql, params).fetchone()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, marked: bool = False) -> T:
         """Run `fn` in an IMMEDIATE transaction on the writer thread (possibly sharing the
-        transaction, never a failure, with other writes); returns once it is committed."""
+        transaction, never a failure, with other writes); returns once it is committed.
+        `marked`: also change the shared mark (`mark()`) after the commit, before returning
+        (done on the writer thread, so it happens even if the caller is cancelled)."""
         assert self._thread is not None and self._writer is not None, "database not open"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, loop, future))
+        self._jobs.put((fn, loop, future, marked))
         return await future
 
     def _run(self) -> None:
@@ -108,7 +154,9 @@ class Database:
                     break
                 batch.append(job)
             outcomes = self._commit(batch)
-            for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+            if self._mark is not None and any(job[3] for job in batch):
+                self._mark.change()  # even after a failed commit: a spurious change is harmless
+            for (_, loop, future, _), outcome in zip(batch, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # that event loop is closed
                     loop.call_soon_threadsafe(_settle, future, outcome)
             if stop:
@@ -121,7 +169,7 @@ class Database:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _, _ in batch:
+            for fn, _, _, _ in batch:
                 conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, fn(conn)))

@@ -78,17 +78,24 @@ def _target(project_id: str | None, domain_id: str | None) -> str:
 class SqliteIdentityStore(IdentityStore):
     db: Database
 
-    async def _insert(self, sql: str, params: tuple[Any, ...]) -> None:
+    # Every write marks the database as changed (`Database.mark`), which drops the tokens
+    # workers validated before it, except those that cannot change a validated token: a new
+    # token and the failed-login counters.
+    async def _insert(self, sql: str, params: tuple[Any, ...], *, marked: bool = True) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(sql, params)
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=marked)
 
-    async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
-        return await self.db.write(lambda conn: conn.execute(sql, params).rowcount)
+    async def _execute(self, sql: str, params: tuple[Any, ...], *, marked: bool = True) -> int:
+        return await self.db.write(lambda conn: conn.execute(sql, params).rowcount,
+                                   marked=marked)
+
+    def change_mark(self) -> bytes | None:
+        return self.db.mark()
 
     # domains --------------------------------------------------------------------------
     async def get_domain(self, *, id: str | None = None, name: str | None = None
@@ -137,7 +144,7 @@ class SqliteIdentityStore(IdentityStore):
                          (f"project:{project_id}",))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
 
     # users ----------------------------------------------------------------------------
     async def get_user(self, *, id: str | None = None, name: str | None = None,
@@ -172,7 +179,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
 
     # roles ----------------------------------------------------------------------------
     async def get_role(self, *, id: str | None = None, name: str | None = None
@@ -226,7 +233,7 @@ class SqliteIdentityStore(IdentityStore):
             f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
             (token.token_hash, token.user_id, token.project_id, token.domain_id,
              token.issued_at, token.expires_at, orjson.dumps(list(token.methods)).decode(),
-             token.audit_id, orjson.dumps(token.extra).decode()))
+             token.audit_id, orjson.dumps(token.extra).decode()), marked=False)
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
         row = self.db.query_one(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",
@@ -254,7 +261,7 @@ class SqliteIdentityStore(IdentityStore):
                          (now, now - LOGIN_FAILURE_MEMORY))
             return conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now,)).rowcount
 
-        return await self.db.write(tx)
+        return await self.db.write(tx, marked=True)
 
     # Keystone administration ----------------------------------------------------------
     async def update_domain(self, record: DomainRecord) -> DomainRecord:
@@ -266,7 +273,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
         return record
 
     async def delete_domain(self, domain_id: str) -> None:
@@ -281,7 +288,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM tokens WHERE domain_id = ?", (domain_id,))
             conn.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
 
     async def update_project(self, record: ProjectRecord) -> ProjectRecord:
         def tx(conn: sqlite3.Connection) -> None:
@@ -292,7 +299,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
         return record
 
     async def update_role(self, record: RoleRecord) -> RoleRecord:
@@ -302,7 +309,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
         return record
 
     async def delete_role(self, role_id: str) -> None:
@@ -310,7 +317,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM assignments WHERE role_id = ?", (role_id,))
             conn.execute("DELETE FROM roles WHERE id = ?", (role_id,))
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
 
     async def list_assignments(self, *, user_id: str | None = None,
                                group_id: str | None = None, project_id: str | None = None,
@@ -361,7 +368,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
         return record
 
     async def delete_group(self, group_id: str) -> None:
@@ -370,7 +377,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
             conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
-        await self.db.write(tx)
+        await self.db.write(tx, marked=True)
 
     async def add_group_member(self, group_id: str, user_id: str) -> None:
         await self._execute("INSERT OR IGNORE INTO group_members VALUES (?,?)",
@@ -444,7 +451,7 @@ class SqliteIdentityStore(IdentityStore):
             return conn.execute("DELETE FROM app_credentials WHERE id = ?",
                                 (app_cred_id,)).rowcount > 0
 
-        return await self.db.write(tx)
+        return await self.db.write(tx, marked=True)
 
     # failed-login rate limiting -------------------------------------------------------
     async def get_login_failures(self, key: str) -> LoginFailures | None:
@@ -455,7 +462,7 @@ class SqliteIdentityStore(IdentityStore):
     async def save_login_failures(self, record: LoginFailures) -> None:
         await self._execute("INSERT OR REPLACE INTO login_failures VALUES (?,?,?,?)",
                             (record.key, record.failures, record.first_at,
-                             record.locked_until))
+                             record.locked_until), marked=False)
 
     async def clear_login_failures(self, key: str) -> None:
-        await self._execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        await self._execute("DELETE FROM login_failures WHERE key = ?", (key,), marked=False)
