@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,26 @@ def environment(workdir: Path, venv: Path, image_gib: int) -> Iterator[dict[str,
                "evict": lambda: sc.drop_page_cache(mnt, workdir / "xfs.img")}
 
 
+def disk_writes(env: dict[str, object], sizes: list[int]) -> dict[str, Result]:
+    """The disk's own pace for a large PUT: `dd` writing as many bytes to the same mount with
+    direct I/O in 2 MiB blocks, then fsync (the ceiling for either server's PUT)."""
+    results = {}
+    docroot: Path = env["docroot"]  # type: ignore[assignment]
+    for size in sizes:
+        target = docroot.parent / "dd.out"
+        t0 = time.perf_counter()
+        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=2M", f"count={size >> 21}",
+                        "oflag=direct", "conv=fsync"], check=True, capture_output=True,
+                       timeout=600)
+        r = Result(f"PUT {size >> 20} MiB")
+        r.latencies.append(time.perf_counter() - t0)
+        r.ops, r.nbytes = 1, size
+        suite.log(f"{'dd':>14} {suite.row(r)}")
+        results[r.name] = r
+        target.unlink()
+    return results
+
+
 async def nginx_gets(env: dict[str, object], sizes: list[int]) -> dict[str, Result]:
     results = {}
     docroot: Path = env["docroot"]  # type: ignore[assignment]
@@ -148,6 +169,7 @@ def run_all(env: dict[str, object], plan: suite.Plan, both_workers: bool
                           evict=evict)
         out["swift-2w"] = uvloop.run(suite.run(swift2, plan, skip_fill=True))
     out["nginx"] = uvloop.run(nginx_gets(env, plan.large))
+    out["disk"] = disk_writes(env, plan.large)
     return out
 
 
@@ -206,6 +228,11 @@ def report(out: dict[str, dict[str, Result]]) -> tuple[str, dict[str, dict[str, 
             lines.append(f"{key:<28}{'nginx MB/s':<13}{nx.mb_s:>12.2f}   Strato = {frac:.0%}"
                          " of nginx")
             ratios.setdefault(key, {})["nginx"] = frac
+        if key.startswith("PUT ") and key in out.get("disk", {}):
+            dd = out["disk"][key]
+            frac = ours.mb_s / dd.mb_s if dd.mb_s else 0.0
+            lines.append(f"{key:<28}{'disk MB/s':<13}{dd.mb_s:>12.2f}   Strato = {frac:.0%}"
+                         " of dd's direct write")
     return "\n".join(lines), ratios
 
 

@@ -36,7 +36,7 @@ LARGE_BYTES = 1 << 20  # a body this big streams through aligned buffers and wor
 INLINE_BYTES = 64 << 10  # a smaller body up to this size is hashed and written on the loop
 BUFFER_BYTES = 2 << 20  # one aligned buffer of a large body (two per upload)
 ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the length aligned
-SYNC_BYTES = 32 << 20  # a large blob is written back this often, in the background
+SYNC_BYTES = 32 << 20  # without O_DIRECT, written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
 
@@ -82,12 +82,11 @@ class LocalBlobWriter(BlobWriter):
     the loop fills the other, so memory stays at two buffers whatever the size.
 
     With fsync on, large bodies are written with O_DIRECT: straight from the buffer to the
-    disk, without the copy into the page cache (the disk takes direct writes faster, too);
-    where the filesystem refuses it, the same buffers go through the page cache. Either way
-    an fdatasync every SYNC_BYTES, in another thread while the stream goes on, writes back
-    what a layer below may still hold (dirty pages; a loop device's backing file; the disk's
-    cache), as Swift's mb_per_sync does, so the final fsync waits for little, not the whole
-    object."""
+    disk, without the copy into the page cache (the disk takes direct writes faster, too).
+    Where the filesystem refuses it, the same buffers go through the page cache, and an
+    fdatasync every SYNC_BYTES, in another thread while the stream goes on, writes the dirty
+    pages back as Swift's mb_per_sync does, so the final fsync waits for little, not the
+    whole object. (With O_DIRECT, periodic syncs only slowed the writes down, measured.)"""
 
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
@@ -136,7 +135,8 @@ class LocalBlobWriter(BlobWriter):
         self._buffers = [spare, full]
         data, self._filled = memoryview(full)[:self._filled], 0
         loop = asyncio.get_running_loop()
-        if self._store.fsync and self._unsynced >= SYNC_BYTES and self._sync_done():
+        if (self._store.fsync and not self._direct and self._unsynced >= SYNC_BYTES
+                and self._sync_done()):
             self._sync = loop.run_in_executor(None, os.fdatasync, self._fd)
             self._unsynced = 0
         # every future is waited for, even after an error
