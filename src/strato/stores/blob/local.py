@@ -7,10 +7,13 @@ it is:
 1. stream into a temp file, hashing as we go (large bodies in worker threads, written with
    O_DIRECT, see LocalBlobWriter) - nothing is visible under an object name;
 2. `finish()` returns the MD5; the caller checks length and ETag, then `commit()`;
-3. fsync the file - its bytes are on disk before any name points at them;
-4. rename into place - atomic, so a reader sees all of a blob or none;
-5. fsync the directory - the rename itself survives power loss;
-6. only then does the caller commit the metadata row, and only after that delete the blob the
+3. rename into place under the blob's id - atomic; nothing refers to that name until the
+   row of step 5, and readers find blobs only through rows, so no reader can see it yet;
+4. fsync the file, then the directory - the bytes and the name survive power loss. Renaming
+   first lets the file's fsync carry the rename too on XFS and ext4 (the rename logs the
+   inode, and one log force covers both), so the directory's fsync, kept for every other
+   filesystem, finds nothing left to do: a small PUT waits for one journal flush, not two;
+5. only then does the caller commit the metadata row, and only after that delete the blob the
    row replaced. A crash anywhere leaves at worst an unreferenced blob, which the sweeper
    reclaims; never a row that points at missing or partial data.
 """
@@ -213,14 +216,19 @@ class LocalBlobWriter(BlobWriter):
         await asyncio.to_thread(self._commit, fd)
 
     def _commit(self, fd: int) -> None:
+        """Steps 3 and 4 of the write sequence (module docstring)."""
+        final = self._store.path_for(self.blob_id)
         try:
+            self._store.ensure_dir(final.parent)
+            os.rename(self._tmp, final)
             if self._store.fsync:
-                os.fsync(fd)
+                try:
+                    os.fsync(fd)
+                except BaseException:
+                    final.unlink(missing_ok=True)  # not durable: never leave it in place
+                    raise
         finally:
             os.close(fd)
-        final = self._store.path_for(self.blob_id)
-        self._store.ensure_dir(final.parent)
-        os.rename(self._tmp, final)
         if self._store.fsync:
             _fsync_dir(final.parent)
 
