@@ -99,9 +99,9 @@ def disk_writes(env: dict[str, object], sizes: list[int]) -> dict[str, Result]:
         subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=2M", f"count={size >> 21}",
                         "oflag=direct", "conv=fsync"], check=True, capture_output=True,
                        timeout=600)
-        r = Result(f"PUT {size >> 20} MiB")
-        r.latencies.append(time.perf_counter() - t0)
-        r.ops, r.nbytes = 1, size
+        r = Result(f"PUT {size >> 20} MiB", ops=1, nbytes=size,
+                   seconds=time.perf_counter() - t0)
+        r.latencies.append(r.seconds)
         suite.log(f"{'dd':>14} {suite.row(r)}")
         results[r.name] = r
         target.unlink()
@@ -353,6 +353,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the headline ratios here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _terminate)
+    w.steady_malloc()
     plan = only(QUICK if args.quick else FULL, args.part or PARTS)
     image_gib = 6 if args.quick else 16
     print(describe(), flush=True)

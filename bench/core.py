@@ -15,7 +15,7 @@ import uvloop
 
 from bench import strato_server, suite
 from bench.machine import describe, load
-from bench.workloads import Target
+from bench.workloads import Target, steady_malloc
 
 
 def main() -> None:
@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="where the data directory goes")
     args = parser.parse_args()
+    steady_malloc()
     plan = suite.QUICK if args.quick else suite.Plan()
     if args.objects:
         plan.list_sizes = [args.objects]
