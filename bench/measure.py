@@ -85,6 +85,8 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu: float = 0.0
     peak_rss: int = 0
+    errors: int = 0
+    """Requests refused with 503 (not counted as operations)."""
 
     @property
     def ops_s(self) -> float:
@@ -110,7 +112,8 @@ class Result:
         """One workload measured in several rounds, as one result."""
         return cls(name, sum(r.ops for r in parts), sum(r.nbytes for r in parts),
                    sum(r.seconds for r in parts), [x for r in parts for x in r.latencies],
-                   sum(r.cpu for r in parts), max(r.peak_rss for r in parts))
+                   sum(r.cpu for r in parts), max(r.peak_rss for r in parts),
+                   sum(r.errors for r in parts))
 
 
 class Measure:

@@ -120,7 +120,8 @@ HEADER = (f"{'workload':<30}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'MB/s':>9}"
 
 def row(r: Result) -> str:
     return (f"{r.name:<30}{r.ops_s:>10.1f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}{r.mb_s:>9.1f}"
-            f"{r.cpu_ms_per_op:>11.2f}{r.peak_rss / 1e6:>13.0f}")
+            f"{r.cpu_ms_per_op:>11.2f}{r.peak_rss / 1e6:>13.0f}"
+            + (f"  ({r.errors} refused with 503)" if r.errors else ""))
 
 
 def table(results: dict[str, Result]) -> str:
