@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,3 +112,29 @@ class Server:
                          headers={"X-Auth-User": user, "X-Auth-Key": key})
         resp.raise_for_status()
         return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
+
+
+@contextlib.contextmanager
+def in_process_server(data_dir: Path) -> Iterator[str]:
+    """Strato on `data_dir` (already seeded), served by uvicorn in a thread of this process,
+    so a test can watch what happens inside it (logging, SQL); yields its origin."""
+    import uvicorn
+
+    from strato.server.app import StratoApp
+    from strato.server.settings import Settings
+
+    port = free_port()
+    app = StratoApp(Settings(data_dir=data_dir, port=port, expirer_interval=3600.0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from strato.server.app import StratoApp
-from strato.server.settings import Settings
 from tests.api.swift.helpers import uniq
-from tests.harness import Server, free_port
+from tests.harness import Server, in_process_server
 
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\d+) INFO strato\.access: "
@@ -102,21 +98,8 @@ def in_process(make_server: Any, caplog: pytest.LogCaptureFixture) -> Iterator[s
     caplog.set_level(logging.INFO, logger="strato.access")
     prepared: Server = make_server()
     prepared.stop()
-    port = free_port()
-    app = StratoApp(Settings(data_dir=prepared.data_dir, port=port, expirer_interval=3600.0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with in_process_server(prepared.data_dir) as origin:
+        yield origin
 
 
 def test_another_logging_setup_gets_every_line_through_logging(

@@ -7,20 +7,15 @@ count the metadata statements one request makes; the client is an ordinary HTTP 
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from strato.server.app import StratoApp
-from strato.server.settings import Settings
 from strato.stores.metadata.sqlite import db
-from tests.harness import Server, free_port
+from tests.harness import Server, in_process_server
 
 MAX_READS = 3
 """One statement for the token (with its user, project and roles), one per row after."""
@@ -44,21 +39,8 @@ def counted(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
         return conn
 
     monkeypatch.setattr(db, "connect", traced)
-    port = free_port()
-    app = StratoApp(Settings(data_dir=prepared.data_dir, port=port, expirer_interval=3600.0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}", statements
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with in_process_server(prepared.data_dir) as origin:
+        yield origin, statements
 
 
 def test_plain_object_get_and_head_read_each_row_once(counted: tuple[str, list[str]]
