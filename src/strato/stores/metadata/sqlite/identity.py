@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -21,6 +22,8 @@ from strato.stores.metadata.records import (
     UserRecord,
 )
 from strato.stores.metadata.sqlite.db import Database
+
+T = TypeVar("T")
 
 USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
 APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, created_at, expires_at,"
@@ -78,9 +81,12 @@ def _target(project_id: str | None, domain_id: str | None) -> str:
 class SqliteIdentityStore(IdentityStore):
     db: Database
 
-    # Every write marks the database as changed (`Database.mark`), which drops the tokens
-    # workers validated before it, except those that cannot change a validated token: a new
-    # token and the failed-login counters.
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, marked: bool = True) -> T:
+        """Every identity write goes through here and marks the database as changed
+        (`Database.mark`), which drops the tokens workers validated before it, unless it
+        cannot change a validated token (a new token, the failed-login counters)."""
+        return await self.db.write(fn, marked=marked)
+
     async def _insert(self, sql: str, params: tuple[Any, ...], *, marked: bool = True) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             try:
@@ -88,11 +94,11 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx, marked=marked)
+        await self._write(tx, marked=marked)
 
     async def _execute(self, sql: str, params: tuple[Any, ...], *, marked: bool = True) -> int:
-        return await self.db.write(lambda conn: conn.execute(sql, params).rowcount,
-                                   marked=marked)
+        return await self._write(lambda conn: conn.execute(sql, params).rowcount,
+                                 marked=marked)
 
     def change_mark(self) -> bytes | None:
         return self.db.mark()
@@ -144,7 +150,7 @@ class SqliteIdentityStore(IdentityStore):
                          (f"project:{project_id}",))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
 
     # users ----------------------------------------------------------------------------
     async def get_user(self, *, id: str | None = None, name: str | None = None,
@@ -179,7 +185,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
 
     # roles ----------------------------------------------------------------------------
     async def get_role(self, *, id: str | None = None, name: str | None = None
@@ -261,7 +267,7 @@ class SqliteIdentityStore(IdentityStore):
                          (now, now - LOGIN_FAILURE_MEMORY))
             return conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now,)).rowcount
 
-        return await self.db.write(tx, marked=True)
+        return await self._write(tx)
 
     # Keystone administration ----------------------------------------------------------
     async def update_domain(self, record: DomainRecord) -> DomainRecord:
@@ -273,7 +279,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
         return record
 
     async def delete_domain(self, domain_id: str) -> None:
@@ -288,7 +294,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM tokens WHERE domain_id = ?", (domain_id,))
             conn.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
 
     async def update_project(self, record: ProjectRecord) -> ProjectRecord:
         def tx(conn: sqlite3.Connection) -> None:
@@ -299,7 +305,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
         return record
 
     async def update_role(self, record: RoleRecord) -> RoleRecord:
@@ -309,7 +315,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
         return record
 
     async def delete_role(self, role_id: str) -> None:
@@ -317,7 +323,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM assignments WHERE role_id = ?", (role_id,))
             conn.execute("DELETE FROM roles WHERE id = ?", (role_id,))
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
 
     async def list_assignments(self, *, user_id: str | None = None,
                                group_id: str | None = None, project_id: str | None = None,
@@ -368,7 +374,7 @@ class SqliteIdentityStore(IdentityStore):
             except sqlite3.IntegrityError as exc:
                 raise Conflict(str(exc)) from exc
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
         return record
 
     async def delete_group(self, group_id: str) -> None:
@@ -377,7 +383,7 @@ class SqliteIdentityStore(IdentityStore):
             conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
             conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
-        await self.db.write(tx, marked=True)
+        await self._write(tx)
 
     async def add_group_member(self, group_id: str, user_id: str) -> None:
         await self._execute("INSERT OR IGNORE INTO group_members VALUES (?,?)",
@@ -451,7 +457,7 @@ class SqliteIdentityStore(IdentityStore):
             return conn.execute("DELETE FROM app_credentials WHERE id = ?",
                                 (app_cred_id,)).rowcount > 0
 
-        return await self.db.write(tx, marked=True)
+        return await self._write(tx)
 
     # failed-login rate limiting -------------------------------------------------------
     async def get_login_failures(self, key: str) -> LoginFailures | None:
