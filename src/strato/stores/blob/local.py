@@ -173,13 +173,12 @@ class LocalBlobWriter(BlobWriter):
             aligned = len(data) - len(data) % ALIGN
             try:
                 _write_all(self._fd, data[:aligned])
-                self._unsynced += aligned
                 data = data[aligned:]
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
-                self._direct = False  # the device wants another alignment: page cache
-            if data:  # the unaligned end of the body
+                # the device wants another alignment: all of it through the page cache
+            if data:  # the unaligned end of the body (or all of it, after EINVAL)
                 self._direct = _set_direct(self._fd, False)
         if data:
             _write_all(self._fd, data)
