@@ -165,16 +165,13 @@ class Authorizer:
                 return prefix
         return None
 
-    def required_service_roles(self, prefix: str) -> tuple[str, ...]:
-        return next((roles for p, roles in self.service_roles if p == prefix), ())
-
     def is_reseller(self, ctx: AuthContext | None) -> bool:
         return ctx is not None and not ctx.role_set.isdisjoint(self._reseller_admin)
 
     def is_owner(self, ctx: AuthContext | None, account: str) -> bool:
         if ctx is None:
             return False
-        if not ctx.role_set.isdisjoint(self._reseller_admin):
+        if self.is_reseller(ctx):
             return True
         project_id = ctx.project_id
         if project_id is None or not account.endswith(project_id):
@@ -192,7 +189,7 @@ class Authorizer:
         if ctx.project_id is None or ctx.role_set.isdisjoint(self._operators):
             return frozenset()
         return frozenset(p + ctx.project_id for p in self.reseller_prefixes
-                         if not self.required_service_roles(p))
+                         if not self._service.get(p))
 
     @staticmethod
     def deny(ctx: AuthContext | None) -> SwiftError:
