@@ -21,7 +21,7 @@ def blob_count(data_dir: Path) -> int:
 
 
 def test_thousands_expire_across_a_restart(make_server: Callable[..., Server]) -> None:
-    server = make_server()
+    server = make_server(extra_args=("--inline-bytes", "0"))  # each object has a blob file
     server.add_user("test", "tester", "testing", role="admin")
     url, token = server.auth_v1("test:tester", "testing")
     auth = {"X-Auth-Token": token}

@@ -22,14 +22,14 @@ def test_expired_object_vanishes_and_is_reclaimed(server: Server,
     c = conn(tester)
     c.put_container(container)
     before = blobs(server.data_dir)
-    c.put_object(container, "keep", b"k")
+    body = b"expiring data" * 6000  # past inline_bytes: it has a blob file to reclaim
+    c.put_object(container, "keep", b"k" * 70_000)
     keep_blob = blobs(server.data_dir) - before
     delete_at = int(time.time()) + 2
-    c.put_object(container, "gone", b"expiring data",
-                 headers={"X-Delete-At": str(delete_at)})
+    c.put_object(container, "gone", body, headers={"X-Delete-At": str(delete_at)})
     new = blobs(server.data_dir) - before - keep_blob
     assert len(new) == 1 and len(keep_blob) == 1
-    assert c.get_object(container, "gone")[1] == b"expiring data"
+    assert c.get_object(container, "gone")[1] == body
     while time.time() < delete_at + 0.05:
         time.sleep(0.05)
     # gone for readers the moment delete-at passes, before the expirer has run
@@ -51,8 +51,8 @@ def test_expired_object_vanishes_and_is_reclaimed(server: Server,
         if head["x-container-object-count"] == "1":
             break
         time.sleep(0.1)
-    assert head["x-container-object-count"] == "1" and head["x-container-bytes-used"] == "1"
-    assert c.get_object(container, "keep")[1] == b"k"
+    assert head["x-container-object-count"] == "1" and head["x-container-bytes-used"] == "70000"
+    assert c.get_object(container, "keep")[1] == b"k" * 70_000
 
 
 def test_delete_after_expired_object_is_404(server: Server, tester: tuple[str, str]) -> None:

@@ -175,7 +175,7 @@ def test_a_policy_in_use_must_stay_declared(make_server: object, tmp_path: Path)
 
 def test_sweep_and_expirer_cover_every_policy(make_server: object) -> None:
     srv = start(make_server, None, GOLD_SILVER, "--sweep-min-age", "1",
-                "--sweep-interval", "1")
+                "--sweep-interval", "1", "--inline-bytes", "0")  # every object has a file
     silver = srv.data_dir / "policies" / "silver"
     srv.add_user("p", "u", "pw", role="admin")
     url, token = srv.auth_v1("p:u", "pw")

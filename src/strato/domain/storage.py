@@ -1,27 +1,32 @@
 """The storage service: accounts, containers and objects over the metadata and blob stores.
 
 It owns the durable write sequence (see `strato.stores.blob.local`): blob first, metadata row
-second, the replaced blob last. It knows nothing of HTTP; the Swift, Glance and console
-front-ends all call it.
+second, the replaced blob last. An object of up to `inline_bytes` skips the blob store: its
+bytes commit in the metadata row's own transaction, so one disk flush makes it durable instead
+of two. It knows nothing of HTTP; the Swift, Glance and console front-ends all call it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import replace
 
 from strato.domain.policies import PolicySet, StoragePolicy, UnknownPolicy
-from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore
+from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter, MemoryReader
 from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
+    INLINE,
     AccountRecord,
     AccountStats,
     ContainerRecord,
     ListingQuery,
     ObjectRecord,
     Subdir,
+    is_inline,
 )
 
 log = logging.getLogger("strato.storage")
@@ -55,12 +60,18 @@ class PolicyConflict(StorageError):
     """The container exists in another storage policy; a policy is never changed."""
 
 
+def new_inline_id() -> str:
+    return INLINE + secrets.token_hex(16)
+
+
 class StorageService:
-    def __init__(self, meta: MetadataStore, policies: PolicySet, *, max_file_size: int
-                 ) -> None:
+    def __init__(self, meta: MetadataStore, policies: PolicySet, *, max_file_size: int,
+                 inline_bytes: int = 0) -> None:
         self.meta = meta
         self.policies = policies
         self.max_file_size = max_file_size
+        self.inline_bytes = inline_bytes
+        """Objects up to this size are kept in the metadata store (0: none are)."""
         self._stores: dict[int, BlobStore] = {}
         """container id -> its policy's blob store; never stale (see domain.policies)."""
 
@@ -82,11 +93,25 @@ class StorageService:
 
     async def open_blob(self, record: ObjectRecord) -> BlobReader:
         """A reader of an object's blob, from its container's policy. Raises BlobNotFound."""
+        if is_inline(record.blob_id):
+            return await self._open_inline(record.blob_id)
         try:
             store = await self._blobs(record.container_id)
         except ContainerNotFound:
             raise BlobNotFound(record.blob_id) from None
         return store.open(record.blob_id)
+
+    async def _open_inline(self, blob_id: str) -> BlobReader:
+        data = await self.meta.inline_data(blob_id)
+        if data is None:
+            raise BlobNotFound(blob_id)
+        return MemoryReader(data)
+
+    @staticmethod
+    async def _drop_blob(blobs: BlobStore, blob_id: str) -> None:
+        """Delete a blob no row refers to any more; an inline one went with its row."""
+        if not is_inline(blob_id):
+            await blobs.delete(blob_id)
 
     async def check_policies(self) -> int:
         """At start: containers from before policies join the default policy (returns how
@@ -183,6 +208,8 @@ class StorageService:
         blobs = self.policy_of(container).blobs
         for _ in range(3):
             try:
+                if is_inline(record.blob_id):
+                    return record, await self._open_inline(record.blob_id)
                 return record, blobs.open(record.blob_id)
             except BlobNotFound:
                 fresh = await self.get_object(container, record.name)
@@ -196,26 +223,48 @@ class StorageService:
         content_type: str, meta: dict[str, str], expected_etag: str | None = None,
         expected_size: int | None = None, delete_at: int | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
-        """Store a stream durably; returns (new record, replaced record or None)."""
+        """Store a stream durably; returns (new record, replaced record or None).
+
+        The body is held in memory while it fits in `inline_bytes`; past that it streams into
+        a blob, starting with what was held."""
         blobs = self.policy_of(container).blobs
-        writer = blobs.writer()
+        writer: BlobWriter | None = None if self.inline_bytes else blobs.writer()
+        held: list[bytes] = []
+        size = 0
         try:
             async for chunk in body:
-                if writer.size + len(chunk) > self.max_file_size:
+                size += len(chunk)
+                if size > self.max_file_size:
                     raise ObjectTooLarge(name)
+                if writer is None:
+                    if size <= self.inline_bytes:
+                        held.append(chunk)
+                        continue
+                    writer = blobs.writer()
+                    for piece in held:
+                        await writer.write(piece)
+                    held.clear()
                 await writer.write(chunk)
-            etag = await writer.finish()
-            if expected_size is not None and writer.size != expected_size:
-                raise ObjectTooLarge(name) if writer.size > expected_size else EtagMismatch(name)
+            data = b"".join(held) if writer is None else None
+            if data is not None:
+                etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            else:
+                assert writer is not None
+                etag = await writer.finish()
+            if expected_size is not None and size != expected_size:
+                raise ObjectTooLarge(name) if size > expected_size else EtagMismatch(name)
             if expected_etag is not None and expected_etag.strip('"').lower() != etag:
                 raise EtagMismatch(name)
-            await writer.commit()
+            if writer is not None:
+                await writer.commit()
         except BaseException:
-            await writer.abort()
+            if writer is not None:
+                await writer.abort()
             raise
-        record = ObjectRecord(container.id, name, writer.blob_id, writer.size, etag,
-                              content_type, round(time.time(), 5), meta, delete_at)
-        return record, await self._commit_row(record, blobs)
+        blob_id = new_inline_id() if writer is None else writer.blob_id
+        record = ObjectRecord(container.id, name, blob_id, size, etag, content_type,
+                              round(time.time(), 5), meta, delete_at)
+        return record, await self._commit_row(record, blobs, data)
 
     async def copy_object(self, container: ContainerRecord, source: ObjectRecord,
                           name: str, *, content_type: str, meta: dict[str, str],
@@ -224,30 +273,41 @@ class StorageService:
         """Server-side copy: the data is shared where the stores allow (a hard link), else
         copied store to store; it never passes through the client."""
         blobs = self.policy_of(container).blobs
+        data = None
         try:
-            source_blobs = await self._blobs(source.container_id)
-            blob_id = await blobs.copy(source.blob_id, source_blobs)
+            if is_inline(source.blob_id):
+                data = await self.meta.inline_data(source.blob_id)
+                if data is None:
+                    raise BlobNotFound(source.blob_id)
+                blob_id = new_inline_id()
+            else:
+                source_blobs = await self._blobs(source.container_id)
+                blob_id = await blobs.copy(source.blob_id, source_blobs)
         except (BlobNotFound, ContainerNotFound) as exc:
             raise ObjectNotFound(source.name) from exc
-        record = replace(source, container_id=container.id, name=name, blob_id=blob_id,
-                         content_type=content_type, meta=meta, timestamp=round(time.time(), 5),
-                         delete_at=delete_at)
-        return record, await self._commit_row(record, blobs)
+        record = source._replace(container_id=container.id, name=name, blob_id=blob_id,
+                                 content_type=content_type, meta=meta,
+                                 timestamp=round(time.time(), 5),
+                                 delete_at=delete_at)
+        return record, await self._commit_row(record, blobs, data)
 
-    async def _commit_row(self, record: ObjectRecord, blobs: BlobStore) -> ObjectRecord | None:
-        """The row points at the new blob (in `blobs`, the container's store); then the
-        replaced blob, of the same container, goes."""
+    async def _commit_row(self, record: ObjectRecord, blobs: BlobStore,
+                          data: bytes | None = None) -> ObjectRecord | None:
+        """The row points at the new blob (in `blobs`, the container's store, or `data` for
+        an inline one); then the replaced blob, of the same container, goes."""
         try:
-            old = await self.meta.put_object(record)
+            old = await self.meta.put_object(record, data)
         except NotFound as exc:
-            await blobs.delete(record.blob_id)
+            await self._drop_blob(blobs, record.blob_id)
             raise ContainerNotFound(str(record.container_id)) from exc
         if old is not None and old.blob_id != record.blob_id:
-            await blobs.delete(old.blob_id)
+            await self._drop_blob(blobs, old.blob_id)
         return old
 
     async def _delete_blob(self, record: ObjectRecord) -> None:
         """Drop a blob no row refers to; if its container is gone, the sweeper will."""
+        if is_inline(record.blob_id):
+            return
         try:
             store = await self._blobs(record.container_id)
         except ContainerNotFound:
@@ -269,7 +329,7 @@ class StorageService:
         old = await self.meta.delete_object(container.id, name)
         if old is None:
             raise ObjectNotFound(name)
-        await self.policy_of(container).blobs.delete(old.blob_id)
+        await self._drop_blob(self.policy_of(container).blobs, old.blob_id)
         if old.delete_at is not None and old.delete_at <= time.time():
             raise ObjectNotFound(name)  # already expired: to the client it was gone
         return old

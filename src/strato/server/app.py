@@ -85,7 +85,8 @@ class Services:
         self.settings = settings
         self.meta = open_metadata(settings)
         self.storage = StorageService(self.meta, build_policies(settings),
-                                      max_file_size=settings.max_file_size)
+                                      max_file_size=settings.max_file_size,
+                                      inline_bytes=settings.inline_bytes)
         self.identity = IdentityService(self.meta, token_ttl=settings.token_ttl)
         self.authorizer = Authorizer(tuple(settings.operator_roles),
                                      settings.reseller_admin_role,

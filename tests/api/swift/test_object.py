@@ -239,17 +239,18 @@ def test_head_never_opens_the_blob(server: object, tester: tuple[str, str]) -> N
     name = new_container(tester)
     objects = server.data_dir / "objects"
     before = {p for p in objects.rglob("*") if p.is_file()}
-    conn(tester).put_object(name, "o", b"12345")
+    body = b"12345" * 20_000  # past inline_bytes, so it gets a file
+    conn(tester).put_object(name, "o", body)
     (blob,) = {p for p in objects.rglob("*") if p.is_file()} - before
     hidden = blob.with_name(blob.name + ".hidden")
     blob.rename(hidden)
     try:
         with raw(tester) as http:
             head = http.head(f"{name}/o")
-            assert head.status_code == 200 and head.headers["Content-Length"] == "5"
+            assert head.status_code == 200 and head.headers["Content-Length"] == "100000"
     finally:
         hidden.rename(blob)
-    assert conn(tester).get_object(name, "o")[1] == b"12345"
+    assert conn(tester).get_object(name, "o")[1] == body
 
 
 def test_post_moves_last_modified(tester: tuple[str, str]) -> None:

@@ -20,6 +20,11 @@ from tests.harness import Server
 SHM = Path("/dev/shm")
 
 
+def filed(text: bytes) -> bytes:
+    """`text` repeated past inline_bytes, so the object gets a blob file."""
+    return text * (70_000 // len(text) + 1)
+
+
 def blobs(root: Path) -> set[str]:
     """Ids of the blob files under a policy's directory."""
     return {p.name for p in (root / "objects").rglob("*") if p.is_file()}
@@ -137,15 +142,15 @@ def test_objects_land_in_their_policys_directory(srv: Server, silver_dir: Path,
     client.put(gold)
     client.put(silver, headers={"X-Storage-Policy": "silver"})
     gold_before, silver_before = blobs(srv.data_dir), blobs(silver_dir)
-    assert client.put(f"{gold}/o", content=b"gold data").status_code == 201
-    assert client.put(f"{silver}/o", content=b"silver data").status_code == 201
+    assert client.put(f"{gold}/o", content=filed(b"gold data")).status_code == 201
+    assert client.put(f"{silver}/o", content=filed(b"silver data")).status_code == 201
     new_gold, new_silver = blobs(srv.data_dir) - gold_before, blobs(silver_dir) - silver_before
     assert len(new_gold) == 1 and len(new_silver) == 1
     assert (silver_dir / "objects" / next(iter(new_silver))[:2]).is_dir()
-    assert client.get(f"{gold}/o").content == b"gold data"
-    assert client.get(f"{silver}/o").content == b"silver data"
+    assert client.get(f"{gold}/o").content == filed(b"gold data")
+    assert client.get(f"{silver}/o").content == filed(b"silver data")
     # an overwrite and a delete reclaim the blob in the container's own directory
-    client.put(f"{silver}/o", content=b"silver again")
+    client.put(f"{silver}/o", content=filed(b"silver again"))
     assert not new_silver & blobs(silver_dir)
     assert client.delete(f"{silver}/o").status_code == 204
     assert blobs(silver_dir) == silver_before
@@ -227,15 +232,15 @@ def test_versions_follow_the_primarys_policy(srv: Server, silver_dir: Path,
     name = uniq()
     client.put(name, headers={"X-Storage-Policy": "silver", "X-Versions-Enabled": "true"})
     gold_before, silver_before = blobs(srv.data_dir), blobs(silver_dir)
-    client.put(f"{name}/o", content=b"v1")
-    client.put(f"{name}/o", content=b"v2")
+    client.put(f"{name}/o", content=filed(b"v1"))
+    client.put(f"{name}/o", content=filed(b"v2"))
     # the versions container is in silver too: every version's blob is there
     assert len(blobs(silver_dir) - silver_before) >= 2
     assert blobs(srv.data_dir) == gold_before
     versions = client.get(name, params={"versions": "", "format": "json"}).json()
     assert len(versions) == 2
     old = versions[-1]["version_id"]
-    assert client.get(f"{name}/o", params={"version-id": old}).content == b"v1"
+    assert client.get(f"{name}/o", params={"version-id": old}).content == filed(b"v1")
 
 
 def test_account_quota_per_policy_counts_that_policy_only(srv: Server) -> None:

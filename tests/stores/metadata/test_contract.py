@@ -17,6 +17,7 @@ import pytest
 
 from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
+    INLINE,
     UNCOUNTED,
     ContainerRecord,
     DomainRecord,
@@ -261,6 +262,35 @@ def test_blob_references(env: Env) -> None:
     assert env.run(s.blob_referenced(rec.blob_id))
     env.run(s.put_object(obj(c, "o")))
     assert not env.run(s.blob_referenced(rec.blob_id))
+
+
+def test_inline_bytes_live_and_go_with_their_row(env: Env) -> None:
+    """An inline blob's bytes commit with its row and leave with it: on overwrite (by a
+    file-backed or another inline object), on delete, on a guarded (expirer) delete; a
+    row rejected for a vanished container stores no bytes either."""
+    s = env.store
+    c = container(env)
+    first = obj(c, "o", blob=INLINE + "1")
+    env.run(s.put_object(first, b"one"))
+    assert env.run(s.inline_data(first.blob_id)) == b"one"
+    second = obj(c, "o", blob=INLINE + "2")
+    assert env.run(s.put_object(second, b"two")) == first
+    assert env.run(s.inline_data(first.blob_id)) is None
+    env.run(s.put_object(obj(c, "o")))  # now backed by a file
+    assert env.run(s.inline_data(second.blob_id)) is None
+    third = obj(c, "p", blob=INLINE + "3")
+    env.run(s.put_object(third, b""))
+    assert env.run(s.inline_data(third.blob_id)) == b""
+    assert env.run(s.delete_object(c.id, "p")) == third
+    assert env.run(s.inline_data(third.blob_id)) is None
+    fourth = obj(c, "q", blob=INLINE + "4")
+    env.run(s.put_object(fourth, b"four"))
+    assert env.run(s.delete_objects_if([fourth])) == [fourth]
+    assert env.run(s.inline_data(fourth.blob_id)) is None
+    orphan = ObjectRecord(10**9, "x", INLINE + "5", 1, "e" * 32, "text/plain", 1.0, {})
+    with pytest.raises(NotFound):
+        env.run(s.put_object(orphan, b"x"))
+    assert env.run(s.inline_data(orphan.blob_id)) is None
 
 
 # ---- expiry -----------------------------------------------------------------------------

@@ -79,10 +79,13 @@ def object_entry(record: ObjectRecord | Subdir) -> dict[str, object]:
     entry: dict[str, object] = {
         "name": record.name, "hash": record.etag, "bytes": record.size,
         "content_type": content_type, "last_modified": listing_date(record.timestamp)}
-    slo_size = record.meta.get("x-object-sysmeta-slo-size")
+    meta = record.meta
+    if not meta:  # most objects: nothing more to look up
+        return entry
+    slo_size = meta.get("x-object-sysmeta-slo-size")
     if slo_size is not None:  # a static large object lists its total size
         entry["bytes"] = int(slo_size)
-    slo_etag = record.meta.get("x-object-sysmeta-slo-etag")
+    slo_etag = meta.get("x-object-sysmeta-slo-etag")
     if slo_etag is not None:  # ...and its SLO etag (so does a static link to one)
         entry["slo_etag"] = f'"{slo_etag}"'
     return entry

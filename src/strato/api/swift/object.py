@@ -194,6 +194,10 @@ async def get_object(sr: SwiftRequest) -> Response:
 def blob_body(reader: BlobReader, start: int, end: int) -> Body:
     """Bytes [start, end) of the blob as a response body, sent straight from its file where
     the blob store has one; the blob is released once sent."""
+    data = reader.contents()
+    if data is not None:
+        reader.close()
+        return data[start:end]
     chunks = closing(reader, reader.iter_range(start, end))
     fd = reader.fileno()
     if fd is None:

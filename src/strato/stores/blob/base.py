@@ -46,8 +46,29 @@ class BlobReader(abc.ABC):
         may send from without copying them through Python (sendfile); None if there is none."""
         return None
 
+    def contents(self) -> bytes | None:
+        """All the blob's bytes, when they are already in memory; else None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+class MemoryReader(BlobReader):
+    """A blob held in memory: a small object's bytes, read with its metadata row."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.size = len(data)
+
+    async def iter_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        yield self._data[start:end]
+
+    def contents(self) -> bytes | None:
+        return self._data
+
+    def close(self) -> None:
+        pass
 
 
 class BlobStore(abc.ABC):

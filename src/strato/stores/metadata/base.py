@@ -106,9 +106,12 @@ class ObjectStore(abc.ABC):
         """The current row, expired or not: callers decide what expiry means to them."""
 
     @abc.abstractmethod
-    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(self, record: ObjectRecord, data: bytes | None = None
+                         ) -> ObjectRecord | None:
         """Insert or replace; counters move in the same transaction. Returns the replaced row.
 
+        `data`: the bytes of an inline blob (`record.blob_id` is_inline), stored in the same
+        transaction. The replaced row's inline bytes, like a removed row's, go with it.
         Raises NotFound when the container was deleted meanwhile.
         """
 
@@ -142,6 +145,10 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def inline_data(self, blob_id: str) -> bytes | None:
+        """The bytes of an inline blob; None once its row is gone."""
 
     async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         """`delete_object_if` for many rows; returns those removed. Backends batch it."""

@@ -18,6 +18,7 @@ from strato.stores.metadata.records import (
     ObjectRecord,
     Subdir,
     counted_size,
+    is_inline,
 )
 from strato.stores.metadata.sqlite.db import Database
 
@@ -196,7 +197,8 @@ class SqliteObjectStore(ObjectStore):
             (container_id, name))
         return _object(row) if row else None
 
-    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(self, record: ObjectRecord, data: bytes | None = None
+                         ) -> ObjectRecord | None:
         def tx(conn: sqlite3.Connection) -> ObjectRecord | None:
             if not conn.execute("SELECT 1 FROM containers WHERE id = ?",
                                 (record.container_id,)).fetchone():
@@ -205,6 +207,11 @@ class SqliteObjectStore(ObjectStore):
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
                 (record.container_id, record.name)).fetchone()
             old = _object(row) if row else None
+            if old is not None and old.blob_id != record.blob_id and is_inline(old.blob_id):
+                conn.execute("DELETE FROM inline_blobs WHERE id = ?", (old.blob_id,))
+            if data is not None:
+                conn.execute("INSERT INTO inline_blobs (id, data) VALUES (?, ?)",
+                             (record.blob_id, data))
             conn.execute(
                 f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (record.container_id, record.name, record.blob_id, record.size, record.etag,
@@ -260,6 +267,8 @@ class SqliteObjectStore(ObjectStore):
     def _remove_row(conn: sqlite3.Connection, old: ObjectRecord) -> None:
         conn.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
                      (old.container_id, old.name))
+        if is_inline(old.blob_id):
+            conn.execute("DELETE FROM inline_blobs WHERE id = ?", (old.blob_id,))
         conn.execute(
             "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
             " WHERE id = ?", (counted_size(old), old.container_id))
@@ -315,3 +324,7 @@ class SqliteObjectStore(ObjectStore):
     async def blob_referenced(self, blob_id: str) -> bool:
         return self.db.query_one("SELECT 1 FROM objects WHERE blob_id = ? LIMIT 1",
                                  (blob_id,)) is not None
+
+    async def inline_data(self, blob_id: str) -> bytes | None:
+        row = self.db.query_one("SELECT data FROM inline_blobs WHERE id = ?", (blob_id,))
+        return row[0] if row else None

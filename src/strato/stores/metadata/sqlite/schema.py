@@ -159,6 +159,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE containers ADD COLUMN policy TEXT NOT NULL DEFAULT '';
     """,
+    # 7: small objects' bytes, kept with their rows (an object's blob_id names its row here)
+    """
+    CREATE TABLE inline_blobs (
+        id TEXT PRIMARY KEY,
+        data BLOB NOT NULL
+    );
+    """,
 ]
 
 
