@@ -1,4 +1,4 @@
-"""Records the metadata store hands out: frozen, so no layer can mutate shared state by accident."""
+"""Records the metadata store hands out: immutable, so no layer changes shared state by accident."""
 
 from __future__ import annotations
 

@@ -29,6 +29,10 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
+CACHE_KIB = 4 * 1024
+"""Page cache per connection (two per worker). Enough for the index pages listings and
+lookups walk; small objects' bytes (inline) pass through it too, and the kernel's page cache
+holds the rest without a private copy in every worker."""
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any],
              bool]
@@ -69,7 +73,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 
