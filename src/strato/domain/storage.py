@@ -271,7 +271,8 @@ class StorageService:
                           delete_at: int | None = None
                           ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Server-side copy: the data is shared where the stores allow (a hard link), else
-        copied store to store; it never passes through the client."""
+        copied store to store (an inline object's bytes are copied into a new inline row);
+        it never passes through the client."""
         blobs = self.policy_of(container).blobs
         data = None
         try:
