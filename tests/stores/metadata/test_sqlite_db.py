@@ -1,0 +1,49 @@
+"""The SQLite database's writers in several processes: they take turns, and none is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+from strato.stores.metadata.sqlite.db import Database
+
+WRITES = 300
+
+
+def _writer(path: str, name: str) -> None:
+    async def run() -> None:
+        db = Database(Path(path))
+        db.open()
+        try:
+            async def add(i: int) -> None:
+                await db.write(lambda conn: conn.execute(
+                    "INSERT INTO accounts (name, created_at) VALUES (?, 0)", (f"{name}-{i}",)))
+
+            await asyncio.gather(*(add(i) for i in range(WRITES)))
+        finally:
+            db.close()
+
+    asyncio.run(run())
+
+
+def test_writers_in_several_processes_all_commit(tmp_path: Path) -> None:
+    """Three processes (as three workers) write at once through their own writer threads;
+    every write is committed, and the lock file they take turns with is private."""
+    path = tmp_path / "metadata.db"
+    db = Database(path)
+    db.open()  # creates the schema once, as the server's master does
+    db.close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), f"w{n}")) for n in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+        assert proc.exitcode == 0
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT count(*) FROM accounts").fetchone()[0]
+    assert count == 3 * WRITES
+    lock = path.with_name("metadata.db-lock")
+    assert lock.exists() and lock.stat().st_mode & 0o077 == 0
