@@ -13,7 +13,7 @@ import pytest
 
 from strato.server.settings import Settings
 from tests.api.swift.helpers import uniq
-from tests.harness import Server, free_port
+from tests.harness import Server, free_port, strato
 
 
 def auth(server: Server, user: str, key: str) -> httpx.Response:
@@ -60,6 +60,11 @@ def test_project_lifecycle(server: Server) -> None:
     row = next(r for r in rows if r["name"] == name)
     assert row["id"] == project_id and row["account"] == f"AUTH_{project_id}"
     assert f"AUTH_{project_id}" in server.cli("project", "list").stdout
+    # the account named is the one storage URLs use: the first reseller prefix
+    other = strato("project", "list", "--json", data_dir=server.data_dir,
+                   env={"STRATO_RESELLER_PREFIXES": '["KEY_", "AUTH_"]'})
+    assert next(r for r in json.loads(other.stdout) if r["id"] == project_id
+                )["account"] == f"KEY_{project_id}"
     assert server.cli("project", "add", "--project", name, check=False).returncode == 4
     # a user joins it; its storage URL is the project's account
     user = uniq("u")

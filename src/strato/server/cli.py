@@ -285,7 +285,7 @@ def user_passwd(config: str | None, data_dir: Path | None, name: str, password: 
 
 @main.group()
 def project() -> None:
-    """Manage projects (each project is a Swift account AUTH_<project_id>)."""
+    """Manage projects (each project is a Swift account <prefix><project_id>, AUTH_ by default)."""
 
 
 @project.command("add")
@@ -316,12 +316,13 @@ def project_list(config: str | None, data_dir: Path | None, as_json: bool) -> No
     """List projects and their Swift accounts."""
     settings = _settings(config, data_dir=data_dir)
     rows = _with_identity(settings, lambda identity: identity.store.list_projects())
+    prefix = settings.reseller_prefixes[0]  # the account a project's storage URL names
     if as_json:
         click.echo(json.dumps([{"id": p.id, "name": p.name, "domain_id": p.domain_id,
-                                "account": f"AUTH_{p.id}"} for p in rows], indent=2))
+                                "account": f"{prefix}{p.id}"} for p in rows], indent=2))
         return
     for p in rows:
-        click.echo(f"{p.name:<20} {p.id}  AUTH_{p.id}")
+        click.echo(f"{p.name:<20} {p.id}  {prefix}{p.id}")
 
 
 @project.command("delete")
