@@ -91,6 +91,11 @@ def test_read_write_changes_content_but_not_privileged_headers(
     assert call("POST", f"{url}/box", token, **{"X-Remove-Container-Read": "x"}
                 ).status_code == 204
     assert conn(owner).head_container("box")["x-container-read"] == "someone:else"
+    # container quotas are container metadata: whoever may set that may set them (Swift)
+    assert call("POST", f"{url}/box", token, **{"X-Container-Meta-Quota-Bytes": "3"}
+                ).status_code == 204
+    big = httpx.put(f"{url}/box/big", content=b"four", headers={"X-Auth-Token": token})
+    assert (big.status_code, big.text) == (413, "Upload exceeds quota.")
     # the account itself stays the owner's
     assert call("POST", url, token, **{"X-Account-Meta-A": "1"}).status_code == 403
     assert call("POST", url, token, **{"X-Account-Access-Control": "{}"}).status_code == 403

@@ -79,8 +79,6 @@ def _meta_from_request(sr: SwiftRequest) -> tuple[dict[str, str], list[str]]:
         set_meta = {k: v for k, v in set_meta.items() if k not in OWNER_HEADERS}
         remove = [k for k in remove if k not in OWNER_HEADERS]
     set_meta.update(sr.state.get(CONTAINER_SYSMETA, {}))
-    if any(k.startswith("x-container-meta-quota-") for k in set_meta) and not sr.is_owner:
-        raise SwiftError(403)
     return set_meta, remove
 
 
