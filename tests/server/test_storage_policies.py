@@ -119,6 +119,7 @@ def test_data_from_before_policies_joins_the_default(make_server: object) -> Non
     # what the schema migration leaves for a container written before policies existed
     with sqlite3.connect(srv.data_dir / "metadata.db") as db:
         db.execute("UPDATE containers SET policy = ''")
+        db.execute("DELETE FROM account_policies")
     (srv.data_dir / "storage-policy").unlink()
     srv.extra_args = ("--storage-policies", json.dumps(GOLD_SILVER))
     srv.start()
@@ -130,6 +131,12 @@ def test_data_from_before_policies_joins_the_default(make_server: object) -> Non
     assert resp.content == b"written long ago"
     assert resp.status_code == 200
     assert httpx.head(f"{url}/legacy", headers=hdr).headers["X-Storage-Policy"] == "gold"
+    # the account reports it under its new policy, and keeps doing so once it is gone
+    assert httpx.delete(f"{url}/legacy/o", headers=hdr).status_code == 204
+    assert httpx.delete(f"{url}/legacy", headers=hdr).status_code == 204
+    head = httpx.head(url, headers=hdr).headers
+    assert head["X-Account-Storage-Policy-Gold-Container-Count"] == "0"
+    assert not [h for h in head if "policy-0" in h.lower()]
 
 
 def test_a_policy_in_use_must_stay_declared(make_server: object, tmp_path: Path) -> None:

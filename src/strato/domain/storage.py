@@ -132,11 +132,16 @@ class StorageService:
         return await self.meta.get_account(account)
 
     async def account_stats(self, account: str) -> AccountStats:
-        """Totals, and per policy (keyed by the policy's current name)."""
+        """Totals, and per policy (keyed by the policy's current name): every policy the
+        account has had containers in, at zero once they are gone, as Swift reports them; a
+        policy since removed from the settings (it has no containers left) is left out."""
         stats = await self.meta.account_stats(account)
         per_policy: dict[str, AccountStats] = {}
         for stored, part in stats.per_policy.items():
-            name = self.policies.stored(stored).name
+            try:
+                name = self.policies.stored(stored).name
+            except UnknownPolicy:
+                continue
             seen = per_policy.get(name, AccountStats(0, 0, 0))
             per_policy[name] = AccountStats(seen.container_count + part.container_count,
                                             seen.object_count + part.object_count,

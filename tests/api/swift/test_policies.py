@@ -185,6 +185,15 @@ def test_account_reports_each_policy_with_containers(srv: Server) -> None:
     conn = swiftclient.Connection(preauthurl=url, preauthtoken=token, retries=0)
     headers, _ = conn.get_account()
     assert headers["x-account-storage-policy-silver-container-count"] == "2"
+    # as Swift's account database: a policy whose containers are all gone stays, at zero
+    conn.delete_object("s1", "c")
+    conn.delete_container("s1")
+    conn.delete_container("s2")
+    head = conn.head_account()
+    assert [head[f"x-account-storage-policy-silver-{k}"]
+            for k in ("container-count", "object-count", "bytes-used")] == ["0", "0", "0"]
+    assert head["x-account-storage-policy-gold-bytes-used"] == "6"
+    assert head["x-account-container-count"] == "1"
 
 
 def test_copy_between_policies(srv: Server, silver_dir: Path, client: httpx.Client) -> None:

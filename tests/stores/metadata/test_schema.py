@@ -33,3 +33,20 @@ def test_versioned_current_objects_stop_counting_their_bytes(tmp_path: Path) -> 
                            " json_extract(meta, '$.\"x-object-sysmeta-uncounted\"') IS NOT NULL"
                            ).fetchall()
     assert flagged == [(1, "current")]
+
+
+def test_accounts_remember_the_policies_their_containers_are_in(tmp_path: Path) -> None:
+    """Migration 8 records each account's policies from its existing containers; those from
+    before policies existed ('') are recorded when the server assigns them the default."""
+    conn = sqlite3.connect(tmp_path / "metadata.db", isolation_level=None)
+    for statement in ";".join(MIGRATIONS[:7]).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (7)")
+    conn.execute("INSERT INTO containers (account, name, created_at, put_timestamp, policy)"
+                 " VALUES ('AUTH_a', 'g1', 0, 0, 'gold'), ('AUTH_a', 'g2', 0, 0, 'gold'),"
+                 " ('AUTH_a', 's', 0, 0, 'silver'), ('AUTH_b', 'old', 0, 0, '')")
+    assert migrate(conn) == len(MIGRATIONS)
+    assert conn.execute("SELECT * FROM account_policies ORDER BY 1, 2").fetchall() == [
+        ("AUTH_a", "gold"), ("AUTH_a", "silver")]

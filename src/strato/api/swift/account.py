@@ -44,7 +44,7 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
         "X-Account-Bytes-Used": str(stats.bytes_used),
         "Accept-Ranges": "bytes",
     }
-    for name, part in stats.per_policy.items():  # only policies with containers here
+    for name, part in stats.per_policy.items():  # policies with containers, now or before
         prefix = f"X-Account-Storage-Policy-{name}"
         headers[f"{prefix}-Container-Count"] = str(part.container_count)
         headers[f"{prefix}-Object-Count"] = str(part.object_count)

@@ -95,7 +95,9 @@ class SqliteObjectStore(ObjectStore):
         rows = self.db.query(
             "SELECT policy, count(*), sum(object_count), sum(bytes_used)"
             " FROM containers WHERE account = ? GROUP BY policy", (account,))
-        per_policy = {r[0]: AccountStats(r[1], r[2], r[3]) for r in rows}
+        per_policy = {row[0]: AccountStats(0, 0, 0) for row in self.db.query(
+            "SELECT policy FROM account_policies WHERE account = ?", (account,))}
+        per_policy.update((r[0], AccountStats(r[1], r[2], r[3])) for r in rows)
         return AccountStats(sum(r[1] for r in rows), sum(r[2] for r in rows),
                             sum(r[3] for r in rows), per_policy)
 
@@ -139,6 +141,7 @@ class SqliteObjectStore(ObjectStore):
                 "INSERT INTO containers (account, name, created_at, put_timestamp, meta, policy)"
                 " VALUES (?,?,?,?,?,?)",
                 (account, name, now, now, orjson.dumps(clean).decode(), policy))
+            conn.execute("INSERT OR IGNORE INTO account_policies VALUES (?, ?)", (account, policy))
             assert cur.lastrowid is not None
             return ContainerRecord(cur.lastrowid, account, name, now, now, 0, 0, clean,
                                    policy), True
@@ -172,6 +175,9 @@ class SqliteObjectStore(ObjectStore):
 
     async def assign_legacy_policy(self, policy: str) -> int:
         def tx(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT OR IGNORE INTO account_policies"
+                         " SELECT DISTINCT account, ? FROM containers WHERE policy = ''",
+                         (policy,))
             return conn.execute("UPDATE containers SET policy = ? WHERE policy = ''",
                                 (policy,)).rowcount
 

@@ -166,6 +166,17 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL
     );
     """,
+    # 8: every policy an account has had containers in, so its totals stay listed (at zero)
+    # after the last of those containers is deleted, as Swift's account database keeps them
+    """
+    CREATE TABLE account_policies (
+        account TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        PRIMARY KEY (account, policy)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO account_policies
+        SELECT DISTINCT account, policy FROM containers WHERE policy <> '';
+    """,
 ]
 
 
