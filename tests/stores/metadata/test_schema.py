@@ -8,15 +8,21 @@ from pathlib import Path
 from strato.stores.metadata.sqlite.schema import MIGRATIONS, migrate
 
 
-def test_versioned_current_objects_stop_counting_their_bytes(tmp_path: Path) -> None:
-    """Before migration 5 a versioned object's current copy counted its bytes as well as its
-    version; afterwards each version's bytes count once, as Swift reports them."""
-    conn = sqlite3.connect(tmp_path / "metadata.db", isolation_level=None)
-    for statement in ";".join(MIGRATIONS[:4]).split(";"):
+def old_database(path: Path, version: int) -> sqlite3.Connection:
+    """A database as a release with the first `version` migrations left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in ";".join(MIGRATIONS[:version]).split(";"):
         if statement.strip():
             conn.execute(statement)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version VALUES (4)")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    return conn
+
+
+def test_versioned_current_objects_stop_counting_their_bytes(tmp_path: Path) -> None:
+    """Before migration 5 a versioned object's current copy counted its bytes as well as its
+    version; afterwards each version's bytes count once, as Swift reports them."""
+    conn = old_database(tmp_path / "metadata.db", 4)
     conn.execute("INSERT INTO containers (id, account, name, created_at, put_timestamp,"
                  " object_count, bytes_used, meta) VALUES (1, 'AUTH_a', 'c', 0, 0, 2, 15, '{}'),"
                  " (2, 'AUTH_a', char(0) || 'versions' || char(0) || 'c', 0, 0, 1, 5, '{}')")
@@ -38,12 +44,7 @@ def test_versioned_current_objects_stop_counting_their_bytes(tmp_path: Path) -> 
 def test_accounts_remember_the_policies_their_containers_are_in(tmp_path: Path) -> None:
     """Migration 8 records each account's policies from its existing containers; those from
     before policies existed ('') are recorded when the server assigns them the default."""
-    conn = sqlite3.connect(tmp_path / "metadata.db", isolation_level=None)
-    for statement in ";".join(MIGRATIONS[:7]).split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version VALUES (7)")
+    conn = old_database(tmp_path / "metadata.db", 7)
     conn.execute("INSERT INTO containers (account, name, created_at, put_timestamp, policy)"
                  " VALUES ('AUTH_a', 'g1', 0, 0, 'gold'), ('AUTH_a', 'g2', 0, 0, 'gold'),"
                  " ('AUTH_a', 's', 0, 0, 'silver'), ('AUTH_b', 'old', 0, 0, '')")
