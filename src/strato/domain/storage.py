@@ -250,11 +250,11 @@ class StorageService:
                         await writer.write(piece)
                     held.clear()
                 await writer.write(chunk)
-            data = b"".join(held) if writer is None else None
-            if data is not None:
+            if writer is None:
+                data: bytes | None = b"".join(held)
                 etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
             else:
-                assert writer is not None
+                data = None
                 etag = await writer.finish()
             if expected_size is not None and size != expected_size:
                 raise ObjectTooLarge(name) if size > expected_size else EtagMismatch(name)
@@ -312,13 +312,11 @@ class StorageService:
 
     async def _delete_blob(self, record: ObjectRecord) -> None:
         """Drop a blob no row refers to; if its container is gone, the sweeper will."""
-        if is_inline(record.blob_id):
-            return
         try:
             store = await self._blobs(record.container_id)
         except ContainerNotFound:
             return
-        await store.delete(record.blob_id)
+        await self._drop_blob(store, record.blob_id)
 
     async def update_object(self, container: ContainerRecord, record: ObjectRecord,
                             meta: dict[str, str], content_type: str | None,

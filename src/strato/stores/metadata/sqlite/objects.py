@@ -213,8 +213,8 @@ class SqliteObjectStore(ObjectStore):
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
                 (record.container_id, record.name)).fetchone()
             old = _object(row) if row else None
-            if old is not None and old.blob_id != record.blob_id and is_inline(old.blob_id):
-                conn.execute("DELETE FROM inline_blobs WHERE id = ?", (old.blob_id,))
+            if old is not None and old.blob_id != record.blob_id:
+                self._drop_inline(conn, old.blob_id)
             if data is not None:
                 conn.execute("INSERT INTO inline_blobs (id, data) VALUES (?, ?)",
                              (record.blob_id, data))
@@ -270,11 +270,16 @@ class SqliteObjectStore(ObjectStore):
         return await self.db.write(tx)
 
     @staticmethod
+    def _drop_inline(conn: sqlite3.Connection, blob_id: str) -> None:
+        """An inline blob's bytes leave in the transaction that lets go of its row."""
+        if is_inline(blob_id):
+            conn.execute("DELETE FROM inline_blobs WHERE id = ?", (blob_id,))
+
+    @staticmethod
     def _remove_row(conn: sqlite3.Connection, old: ObjectRecord) -> None:
         conn.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
                      (old.container_id, old.name))
-        if is_inline(old.blob_id):
-            conn.execute("DELETE FROM inline_blobs WHERE id = ?", (old.blob_id,))
+        SqliteObjectStore._drop_inline(conn, old.blob_id)
         conn.execute(
             "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
             " WHERE id = ?", (counted_size(old), old.container_id))
