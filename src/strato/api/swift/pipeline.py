@@ -1,6 +1,6 @@
 """Swift middleware equivalents as a typed chain around the core handlers.
 
-Each feature (tempurl, slo, bulk, ...) lives in its own module under `strato.features`,
+Each feature (tempurl, slo, bulk, ...) lives in its own module under `strato.api.swift.features`,
 is one `Feature` subclass, and may register an `/info` section. A feature handles what it
 recognises and passes everything else to `call_next`; per-request state goes in
 `SwiftRequest.state`, never on the feature object.

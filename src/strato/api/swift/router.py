@@ -14,10 +14,10 @@ from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
 from strato.api.swift.container import handle_container
 from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError, error_response
+from strato.api.swift.features import FEATURES
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
 from strato.api.swift.pipeline import PIPELINE, build_pipeline
-from strato.features import FEATURES
 
 log = logging.getLogger("strato.swift")
 

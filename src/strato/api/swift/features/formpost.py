@@ -38,12 +38,12 @@ from strato.api.http import BadRequest, ClientDisconnect, Response
 from strato.api.swift.constraints import check_object_name
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.multipart import MultipartError, MultipartReader, parse_disposition
+from strato.api.swift.features.quotas import check_quota, limit_stream
+from strato.api.swift.features.tempurl import DIGESTS, key_bytes, parse_signature, temp_url_keys
 from strato.api.swift.object import guess_type
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.storage import ContainerNotFound, ObjectTooLarge
-from strato.features.multipart import MultipartError, MultipartReader, parse_disposition
-from strato.features.quotas import check_quota, limit_stream
-from strato.features.tempurl import DIGESTS, key_bytes, parse_signature, temp_url_keys
 
 log = logging.getLogger("strato.formpost")
 

@@ -46,19 +46,9 @@ from strato.api.http import BadRequest, Response
 from strato.api.swift.conditional import evaluate
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import listing_date
-from strato.api.swift.object import (
-    OBJECT_SYSMETA,
-    can_read_object,
-    can_write_object,
-    guess_type,
-    object_headers,
-)
-from strato.api.swift.pipeline import Feature, Handler
-from strato.api.swift.ranges import Unsatisfiable, parse_range
-from strato.features import report
-from strato.features.bulk import delete_report
-from strato.features.segments import (
+from strato.api.swift.features import report
+from strato.api.swift.features.bulk import delete_report
+from strato.api.swift.features.segments import (
     LOCATION,
     ContainerCache,
     Piece,
@@ -73,9 +63,24 @@ from strato.features.segments import (
     large_object_response,
     readable_source,
 )
-from strato.features.subrequest import make_subrequest, plain_headers, status_line, subrequest
-from strato.features.symlink import ETAG as SYMLINK_ETAG
-from strato.features.symlink import SYMLOOP_MAX, is_symlink, link_target
+from strato.api.swift.features.subrequest import (
+    make_subrequest,
+    plain_headers,
+    status_line,
+    subrequest,
+)
+from strato.api.swift.features.symlink import ETAG as SYMLINK_ETAG
+from strato.api.swift.features.symlink import SYMLOOP_MAX, is_symlink, link_target
+from strato.api.swift.headers import listing_date
+from strato.api.swift.object import (
+    OBJECT_SYSMETA,
+    can_read_object,
+    can_write_object,
+    guess_type,
+    object_headers,
+)
+from strato.api.swift.pipeline import Feature, Handler
+from strato.api.swift.ranges import Unsatisfiable, parse_range
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ObjectRecord
 

@@ -8,7 +8,7 @@ import hmac
 
 from swiftclient.utils import generate_temp_url
 
-from strato.features.tempurl import parse_expires, parse_signature, sign
+from strato.api.swift.features.tempurl import parse_expires, parse_signature, sign
 
 
 def test_hex_and_base64_forms_parse_to_the_same_digest() -> None:

@@ -48,6 +48,8 @@ from strato.api.swift.account import LISTING_HOOKS as ACCOUNT_LISTING_HOOKS
 from strato.api.swift.container import CONTAINER_SYSMETA, LISTING_HOOKS, requested_policy
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.subrequest import subrequest
+from strato.api.swift.features.versioned_writes import LOCATION as LEGACY_LOCATION
 from strato.api.swift.headers import header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
 from strato.api.swift.object import OBJECT_SYSMETA, can_write_object, split_target
@@ -58,8 +60,6 @@ from strato.domain.storage import (
     ObjectNotFound,
     PolicyConflict,
 )
-from strato.features.subrequest import subrequest
-from strato.features.versioned_writes import LOCATION as LEGACY_LOCATION
 from strato.stores.metadata.records import (
     UNCOUNTED,
     ContainerRecord,

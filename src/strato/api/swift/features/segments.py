@@ -16,14 +16,14 @@ from urllib.parse import quote, unquote
 from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.api.swift.headers import last_modified
 from strato.api.swift.object import STORED_HEADERS, can_read_object, split_target
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
-from strato.features.subrequest import make_subrequest, plain_headers, subrequest
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
-log = logging.getLogger("strato.features.segments")
+log = logging.getLogger("strato.api.swift.features.segments")
 SYMLINK_TARGET = "x-object-sysmeta-symlink-target"
 
 

@@ -42,11 +42,11 @@ from urllib.parse import quote, unquote_to_bytes
 from strato.api.http import BadRequest, ClientDisconnect, Response
 from strato.api.swift.constraints import MAX_CONTAINER_NAME_LENGTH, MAX_OBJECT_NAME_LENGTH
 from strato.api.swift.context import SwiftRequest
+from strato.api.swift.features import report
+from strato.api.swift.features.subrequest import make_subrequest, run, status_line
 from strato.api.swift.pipeline import Feature, Handler
-from strato.features import report
-from strato.features.subrequest import make_subrequest, run, status_line
 
-log = logging.getLogger("strato.features.bulk")
+log = logging.getLogger("strato.api.swift.features.bulk")
 
 MAX_DELETES_PER_REQUEST = 10000
 MAX_FAILED_DELETES = 1000

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from strato.features.multipart import MultipartError, MultipartReader, parse_disposition
+from strato.api.swift.features.multipart import MultipartError, MultipartReader, parse_disposition
 
 BOUNDARY = "----formboundary7MA4YWxk"
 BODY = (

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import swiftclient
 
-from strato.features.ratelimit import Buckets, MaxSleep, max_rate
+from strato.api.swift.features.ratelimit import Buckets, MaxSleep, max_rate
 from tests.harness import Server
 
 

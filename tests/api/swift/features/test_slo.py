@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from strato.api.swift.errors import SwiftError
-from strato.features.slo import parse_manifest_put, raw_manifest, slo_etag
+from strato.api.swift.features.slo import parse_manifest_put, raw_manifest, slo_etag
 from tests.harness import Server
 
 MIB = 1024 * 1024

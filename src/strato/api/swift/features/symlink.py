@@ -35,10 +35,10 @@ from strato.api.http import Response
 from strato.api.swift.container import LISTING_HOOKS
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.subrequest import plain_headers, subrequest
 from strato.api.swift.headers import header_text
 from strato.api.swift.object import OBJECT_SYSMETA, OVERRIDE_SCOPE, split_target
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
-from strato.features.subrequest import plain_headers, subrequest
 from strato.stores.metadata.records import ObjectRecord
 
 SYMLOOP_MAX = 2

@@ -9,7 +9,7 @@ import httpx
 
 from strato.api.http import Request, Response
 from strato.api.swift.context import SwiftRequest
-from strato.features.gatekeeper import Gatekeeper
+from strato.api.swift.features.gatekeeper import Gatekeeper
 
 FORGED = {"X-Object-Sysmeta-Slo-Size": "999999", "X-Object-Sysmeta-Slo-Etag": "forged",
           "X-Object-Transient-Sysmeta-Crypto": "x", "X-Backend-Storage-Policy-Index": "7",

@@ -31,10 +31,7 @@ from strato.api.swift.conditional import evaluate
 from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
-from strato.api.swift.headers import title_case
-from strato.api.swift.object import OBJECT_SYSMETA, can_read_object, object_headers
-from strato.api.swift.pipeline import Feature, Handler
-from strato.features.segments import (
+from strato.api.swift.features.segments import (
     LOCATION,
     ContainerCache,
     Piece,
@@ -47,7 +44,10 @@ from strato.features.segments import (
     readable_source,
     stream_pieces,
 )
-from strato.features.subrequest import plain_headers, subrequest
+from strato.api.swift.features.subrequest import plain_headers, subrequest
+from strato.api.swift.headers import title_case
+from strato.api.swift.object import OBJECT_SYSMETA, can_read_object, object_headers
+from strato.api.swift.pipeline import Feature, Handler
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
 
 MANIFEST = "x-object-manifest"

@@ -24,10 +24,10 @@ from urllib.parse import quote
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError, error_response
+from strato.api.swift.features.tempurl import CONTENT_GENERATOR, TEMPURL
 from strato.api.swift.headers import listing_date
 from strato.api.swift.object import AUTHORIZE_OVERRIDE
 from strato.api.swift.pipeline import Feature, Handler
-from strato.features.tempurl import CONTENT_GENERATOR, TEMPURL
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord, Subdir
 
 TRUE = ("true", "1", "yes", "on", "t", "y")

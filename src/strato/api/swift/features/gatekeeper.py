@@ -19,7 +19,7 @@ from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.pipeline import Feature, Handler
 
-log = logging.getLogger("strato.features.gatekeeper")
+log = logging.getLogger("strato.api.swift.features.gatekeeper")
 
 _RESERVED = re.compile(
     r"x-(account|container|object)-sysmeta-|x-object-transient-sysmeta-|x-backend"

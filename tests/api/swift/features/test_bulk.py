@@ -15,8 +15,8 @@ from xml.etree import ElementTree
 import httpx
 import swiftclient
 
-from strato.features.bulk import _clean_name
-from strato.features.report import best_format, render
+from strato.api.swift.features.bulk import _clean_name
+from strato.api.swift.features.report import best_format, render
 from tests.harness import Server
 
 SWIFT = str(Path(sys.executable).with_name("swift"))
