@@ -1,0 +1,1 @@
+"""The image front-end: Glance v2 under /image."""

@@ -1,0 +1,1 @@
+"""Images: the Glance domain (no HTTP front-end code here)."""
