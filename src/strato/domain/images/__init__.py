@@ -1,0 +1,1 @@
+"""Images: the Glance domain (no HTTP)."""
