@@ -227,11 +227,14 @@ class StorageService:
         self, container: ContainerRecord, name: str, body: AsyncIterable[bytes], *,
         content_type: str, meta: dict[str, str], expected_etag: str | None = None,
         expected_size: int | None = None, delete_at: int | None = None,
+        max_size: int | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Store a stream durably; returns (new record, replaced record or None).
 
         The body is held in memory while it fits in `inline_bytes`; past that it streams into
-        a blob, starting with what was held."""
+        a blob, starting with what was held. `max_size` replaces the object size limit (the
+        image service has its own)."""
+        limit = self.max_file_size if max_size is None else max_size
         blobs = self.policy_of(container).blobs
         writer: BlobWriter | None = None if self.inline_bytes else blobs.writer()
         held: list[bytes] = []
@@ -239,7 +242,7 @@ class StorageService:
         try:
             async for chunk in body:
                 size += len(chunk)
-                if size > self.max_file_size:
+                if size > limit:
                     raise ObjectTooLarge(name)
                 if writer is None:
                     if size <= self.inline_bytes:

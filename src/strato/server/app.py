@@ -31,6 +31,9 @@ from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
 from strato.domain.identity import IdentityService
+from strato.domain.images.config import ImageConfig, ImageQuotas
+from strato.domain.images.imports import ImportService
+from strato.domain.images.service import ImageService
 from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
 from strato.server.access_log import LOG_FORMAT, AccessLog
@@ -61,10 +64,25 @@ def build_policies(settings: Settings) -> PolicySet:
         for p in settings.storage_policies])
 
 
+def image_config(settings: Settings) -> ImageConfig:
+    return ImageConfig(
+        size_cap=settings.image_size_cap, delayed_delete=settings.image_delayed_delete,
+        scrub_time=settings.image_scrub_time,
+        import_methods=tuple(settings.image_import_methods),
+        import_allowed_hosts=tuple(settings.image_import_allowed_hosts),
+        import_allowed_ports=tuple(settings.image_import_allowed_ports),
+        conversion_format=settings.image_conversion_format,
+        inject_properties=dict(p.split("=", 1) for p in settings.image_inject_properties),
+        task_ttl=settings.image_task_ttl, import_wait=settings.image_import_wait,
+        quotas=ImageQuotas(settings.image_quota_count, settings.image_quota_bytes,
+                           settings.image_quota_stage_bytes, settings.image_quota_uploading))
+
+
 async def prepare_storage(settings: Settings) -> int:
     """Once, before workers start: each policy's directory must be its own (labelled on
-    first use), and the stored containers must fit the configured policies. Returns how
-    many containers from before policies joined the default policy."""
+    first use), and the stored containers must fit the configured policies; an image left
+    `saving` by a server that died mid-upload is ready for a new upload. Returns how many
+    containers from before policies joined the default policy."""
     policies = build_policies(settings)
     for policy in policies:
         assert isinstance(policy.blobs, LocalBlobStore)
@@ -73,7 +91,11 @@ async def prepare_storage(settings: Settings) -> int:
     await meta.open()
     try:
         storage = StorageService(meta, policies, max_file_size=settings.max_file_size)
-        return await storage.check_policies()
+        adopted = await storage.check_policies()
+        reset = await ImageService(meta, storage, image_config(settings)).recover_interrupted()
+        if reset:
+            log.info("%d images cut off mid-upload are queued again", reset)
+        return adopted
     finally:
         await meta.close()
 
@@ -93,6 +115,10 @@ class Services:
                                      tuple(settings.reseller_prefixes),
                                      service_role_rules(settings.service_roles))
         self.capabilities = Capabilities(settings.max_file_size, self.storage.policies)
+        self.images = ImageService(self.meta, self.storage, image_config(settings))
+        self.imports = ImportService(self.images,
+                                     account_prefix=settings.reseller_prefixes[0],
+                                     scratch_dir=settings.data_dir / "tmp")
 
     async def open(self) -> None:
         await self.meta.open()
@@ -125,6 +151,9 @@ def build_frontends(services: Services) -> list[Frontend]:
         pass
     else:
         frontends.append(IdentityFrontend(services))
+    from strato.api.image.router import ImageFrontend
+
+    frontends.append(ImageFrontend(services))
     return frontends
 
 
@@ -133,7 +162,8 @@ class StratoApp:
         self.settings = settings
         self.services = Services(settings)
         self.frontends: list[Frontend] = []
-        self.background = BackgroundRunner(self.services.storage, self.services.meta, settings)
+        self.background = BackgroundRunner(self.services.storage, self.services.meta, settings,
+                                           self.services.images, self.services.imports)
         self._background_task: asyncio.Task[None] | None = None
         self.access_log = AccessLog(False)
         """Set up at startup, in the worker process, once logging is configured."""

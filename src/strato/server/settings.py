@@ -112,6 +112,48 @@ class Settings(BaseSettings):
     ratelimit_whitelist: list[str] = Field([], description="Accounts never rate-limited.")
     ratelimit_blacklist: list[str] = Field([], description="Accounts refused every container "
                                            "and object request (497).")
+    image_size_cap: int = Field(1 << 40, ge=0, description="Largest image in bytes.")
+    image_disk_formats: list[str] = Field(
+        ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"],
+        description="disk_format values images may have.")
+    image_container_formats: list[str] = Field(
+        ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"],
+        description="container_format values images may have.")
+    image_delayed_delete: bool = Field(False, description="Deleting an image leaves its data "
+                                       "(status pending_delete, restorable) until the "
+                                       "scrubber reclaims it after image_scrub_time.")
+    image_scrub_time: float = Field(3600.0, ge=0, description="Seconds a deleted image's "
+                                    "data is kept when delayed delete is on.")
+    image_scrub_interval: float = Field(60.0, gt=0, description="Seconds between scrubber "
+                                        "passes.")
+    image_import_methods: list[str] = Field(
+        ["glance-direct", "web-download", "copy-image"],
+        description="Enabled interoperable import methods.")
+    image_import_allowed_hosts: list[str] = Field(
+        [], description="Hosts (names, IPs or CIDRs) web-download may fetch from even when "
+        "they are private or loopback addresses (others must be public).")
+    image_import_allowed_ports: list[int] = Field(
+        [80, 443], description="Ports web-download may connect to (empty: any).")
+    image_conversion_format: str | None = Field(
+        None, description="Convert imported images to this disk format with qemu-img "
+        "(e.g. raw); unset: no conversion.")
+    image_inject_properties: list[str] = Field(
+        [], description="KEY=VALUE properties added to every imported image (Glance's "
+        "inject_image_metadata plugin).")
+    image_task_ttl: float = Field(48 * 3600.0, gt=0, description="Seconds a finished task "
+                                  "is kept before it is purged.")
+    image_import_wait: float = Field(60.0, ge=0, description="Seconds POST /import waits "
+                                     "for the import to finish before answering 202.")
+    image_tasks_for_everyone: bool = Field(True, description="Let every user use the tasks "
+                                           "API within their project (Glance: admin only).")
+    image_quota_count: int = Field(-1, ge=-1, description="Images per project (-1: no "
+                                   "limit).")
+    image_quota_bytes: int = Field(-1, ge=-1, description="Bytes of image data per project "
+                                   "(-1: no limit).")
+    image_quota_stage_bytes: int = Field(-1, ge=-1, description="Bytes staged for import per "
+                                         "project (-1: no limit).")
+    image_quota_uploading: int = Field(-1, ge=-1, description="Images uploading or importing "
+                                       "at once per project (-1: no limit).")
     storage_policies: list[StoragePolicySettings] = Field(
         default_factory=_default_policies,
         description="Storage policies as a JSON list of {name, aliases, default, deprecated, "
@@ -159,6 +201,15 @@ class Settings(BaseSettings):
         else:
             root = self.data_dir / "policies" / policy.name
         return Path(os.path.normpath(root))
+
+    @field_validator("image_inject_properties")
+    @classmethod
+    def _key_value_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            key, sep, _ = pair.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"image_inject_properties: {pair!r} is not KEY=VALUE")
+        return value
 
     @field_validator("service_roles")
     @classmethod

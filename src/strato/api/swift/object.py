@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
 
-from strato.api.http import BadRequest, Body, ClientDisconnect, FileBody, Response
+from strato.api.bodies import blob_body, closing
+from strato.api.http import BadRequest, ClientDisconnect, Response
 from strato.api.swift.conditional import evaluate
 from strato.api.swift.constraints import (
     check_metadata,
@@ -31,7 +31,6 @@ from strato.domain.storage import (
     ObjectNotFound,
     ObjectTooLarge,
 )
-from strato.stores.blob.base import BlobReader
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
 META_PREFIXES = ("x-object-meta-",)
@@ -191,27 +190,6 @@ async def get_object(sr: SwiftRequest) -> Response:
     return Response(206, headers, closing(reader, body), content_length=total)
 
 
-def blob_body(reader: BlobReader, start: int, end: int) -> Body:
-    """Bytes [start, end) of the blob as a response body, sent straight from its file where
-    the blob store has one; the blob is released once sent."""
-    data = reader.contents()
-    if data is not None:
-        reader.close()
-        return data[start:end]
-    chunks = closing(reader, reader.iter_range(start, end))
-    fd = reader.fileno()
-    if fd is None:
-        return chunks
-    return FileBody(fd, start, end - start, chunks, reader.close)
-
-
-async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Stream `body`, then release the blob whether the client read it all or not."""
-    try:
-        async for chunk in body:
-            yield chunk
-    finally:
-        reader.close()
 
 
 async def put_object(sr: SwiftRequest) -> Response:

@@ -1,8 +1,9 @@
 """The metadata store interface every backend (SQLite, PostgreSQL) implements.
 
-Two halves share one database: the object catalogue (accounts, containers, objects) and
-identity (domains, projects, users, roles, tokens). All methods are async so that a
-network-backed engine fits the same shape; the SQLite backend answers reads inline.
+One database holds the object catalogue (accounts, containers, objects), identity
+(domains, projects, users, roles, tokens) and the image catalogue (images, members, tasks).
+All methods are async so that a network-backed engine fits the same shape; the SQLite
+backend answers reads inline.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from strato.stores.metadata.records import (
     ContainerRecord,
     DomainRecord,
     GroupRecord,
+    ImageMemberRecord,
+    ImageQuery,
+    ImageRecord,
+    ImageUsage,
     ListingQuery,
     LoginFailures,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
     Subdir,
+    TaskRecord,
     TokenRecord,
     TokenView,
     UserRecord,
@@ -365,7 +371,91 @@ class AccessKeyStore(abc.ABC):
     async def delete_access_key(self, key_id: str) -> bool: ...
 
 
-class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, abc.ABC):
+class ImageStore(abc.ABC):
+    """Glance images, their members and tasks. Status changes are compare-and-set
+    (`expect_status`), so two workers racing on one image cannot both win a transition."""
+
+    @abc.abstractmethod
+    async def create_image(self, record: ImageRecord) -> ImageRecord:
+        """Raises Conflict when the id is taken (also by a deleted image)."""
+
+    @abc.abstractmethod
+    async def get_image(self, image_id: str) -> ImageRecord | None:
+        """The image in any status, deleted included: callers decide who may see it."""
+
+    @abc.abstractmethod
+    async def update_image(self, record: ImageRecord, *,
+                           expect_status: tuple[str, ...] | None = None) -> ImageRecord:
+        """Replace the stored image with `record`. With `expect_status`, only while the stored
+        status is one of them, else Conflict. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def list_images(self, query: ImageQuery) -> list[ImageRecord]:
+        """A keyset page of the images `query.viewer` may see; never deleted or
+        pending-delete ones. Raises ValueError for an unknown sort key or filter."""
+
+    @abc.abstractmethod
+    async def images_in_status(self, status: str, *, changed_before: float | None = None,
+                               limit: int = 100) -> list[ImageRecord]:
+        """Images in `status` (oldest change first), for the scrubber and recovery."""
+
+    @abc.abstractmethod
+    async def image_usage(self, owner: str) -> ImageUsage: ...
+
+    @abc.abstractmethod
+    async def purge_image(self, image_id: str) -> None:
+        """Drop the row of a deleted image and its members (its id stays unusable: Glance
+        refuses to reuse a deleted image's id, so the row is kept until purged)."""
+
+    # members ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_member(self, record: ImageMemberRecord) -> ImageMemberRecord:
+        """Raises Conflict when the project is already a member."""
+
+    @abc.abstractmethod
+    async def get_member(self, image_id: str, member: str) -> ImageMemberRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_member(self, record: ImageMemberRecord) -> ImageMemberRecord:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def list_members(self, image_id: str) -> list[ImageMemberRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_member(self, image_id: str, member: str) -> bool: ...
+
+    # tasks --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_task(self, record: TaskRecord) -> TaskRecord: ...
+
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_task(self, record: TaskRecord, *,
+                          expect_status: tuple[str, ...] | None = None) -> TaskRecord:
+        """As update_image: compare-and-set on the status. Raises NotFound or Conflict."""
+
+    @abc.abstractmethod
+    async def list_tasks(self, *, owner: str | None, status: str | None = None,
+                         type: str | None = None, image_id: str | None = None,
+                         sort_key: str = "created_at", sort_dir: str = "desc",
+                         marker: TaskRecord | None = None, limit: int = 20
+                         ) -> list[TaskRecord]:
+        """A keyset page of tasks (all owners when `owner` is None)."""
+
+    @abc.abstractmethod
+    async def stalled_tasks(self, heartbeat_before: float, limit: int = 20
+                            ) -> list[TaskRecord]:
+        """Pending or processing tasks whose runner has not been heard of since then."""
+
+    @abc.abstractmethod
+    async def purge_tasks(self, now: float) -> int:
+        """Drop tasks whose `expires_at` has passed; returns how many."""
+
+
+class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.ABC):
     """One backend serves both halves; opened once per worker process."""
 
     @abc.abstractmethod

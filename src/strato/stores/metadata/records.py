@@ -212,3 +212,106 @@ class LoginFailures:
     failures: int
     first_at: float
     locked_until: float = 0.0
+
+
+# ---- images -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """A Glance image. `properties` holds the custom (string) properties and the server's own
+    `os_glance_*` notes; `stores` names the storage policies holding the image's data (each
+    an object in that policy's image container); `staged_size` the bytes staged for import."""
+
+    id: str
+    status: str
+    visibility: str
+    owner: str | None
+    created_at: float
+    updated_at: float
+    name: str | None = None
+    protected: bool = False
+    os_hidden: bool = False
+    disk_format: str | None = None
+    container_format: str | None = None
+    size: int | None = None
+    virtual_size: int | None = None
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    min_disk: int = 0
+    min_ram: int = 0
+    properties: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    stores: tuple[str, ...] = ()
+    deleted_at: float | None = None
+    staged_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFilter:
+    """One condition of an image listing: a base attribute (or `properties.<name>` for a
+    custom property) compared with `op` (eq, neq, gt, gte, lt, lte, in)."""
+
+    attribute: str
+    op: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuery:
+    """What an image listing asks: who looks (their project; `admin` sees every image), which
+    visibility (None: Glance's default view), filters, tags (all must match), sort keys with
+    directions (an id tie-break is added by the store), the marker image and a page size."""
+
+    viewer: str | None
+    admin: bool = False
+    visibility: str | None = None
+    member_status: str = "accepted"
+    filters: tuple[ImageFilter, ...] = ()
+    tags: tuple[str, ...] = ()
+    sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
+    marker: ImageRecord | None = None
+    limit: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsage:
+    """What a project holds, for quotas: images (not deleted), their bytes, staged bytes and
+    images with an upload or import in progress."""
+
+    count: int
+    bytes: int
+    staging_bytes: int
+    uploading: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMemberRecord:
+    image_id: str
+    member: str
+    """The project the image is shared with."""
+    status: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A Glance task (an import run in the background). `heartbeat` is the last time the
+    worker running it said it was alive; a stale one lets the background runner take over."""
+
+    id: str
+    type: str
+    status: str
+    owner: str | None
+    created_at: float
+    updated_at: float
+    input: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    message: str = ""
+    image_id: str | None = None
+    user_id: str | None = None
+    request_id: str | None = None
+    expires_at: float | None = None
+    heartbeat: float | None = None

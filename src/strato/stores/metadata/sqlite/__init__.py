@@ -8,11 +8,12 @@ from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.sqlite.access_keys import SqliteAccessKeyStore
 from strato.stores.metadata.sqlite.db import Database
 from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
+from strato.stores.metadata.sqlite.images import SqliteImageStore
 from strato.stores.metadata.sqlite.objects import SqliteObjectStore
 
 
 class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, SqliteAccessKeyStore,
-                          MetadataStore):
+                          SqliteImageStore, MetadataStore):
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
 

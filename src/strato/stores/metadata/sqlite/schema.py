@@ -177,6 +177,66 @@ MIGRATIONS: list[str] = [
     INSERT OR IGNORE INTO account_policies
         SELECT DISTINCT account, policy FROM containers WHERE policy <> '';
     """,
+    # 9: the image service: images (their data are objects in the object catalogue), the
+    # projects they are shared with, and tasks (imports run in the background)
+    """
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        status TEXT NOT NULL,
+        visibility TEXT NOT NULL,
+        owner TEXT,
+        protected INTEGER NOT NULL DEFAULT 0,
+        os_hidden INTEGER NOT NULL DEFAULT 0,
+        disk_format TEXT,
+        container_format TEXT,
+        size INTEGER,
+        virtual_size INTEGER,
+        checksum TEXT,
+        os_hash_algo TEXT,
+        os_hash_value TEXT,
+        min_disk INTEGER NOT NULL DEFAULT 0,
+        min_ram INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deleted_at REAL,
+        properties TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '[]',
+        stores TEXT NOT NULL DEFAULT '[]',
+        staged_size INTEGER
+    );
+    CREATE INDEX images_owner ON images (owner, status);
+    CREATE INDEX images_status ON images (status, updated_at);
+    CREATE INDEX images_created ON images (created_at, id);
+    CREATE TABLE image_members (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        member TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (image_id, member)
+    ) WITHOUT ROWID;
+    CREATE INDEX image_members_member ON image_members (member, status);
+    CREATE TABLE image_tasks (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        owner TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        input TEXT NOT NULL DEFAULT '{}',
+        result TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        image_id TEXT,
+        user_id TEXT,
+        request_id TEXT,
+        expires_at REAL,
+        heartbeat REAL
+    );
+    CREATE INDEX image_tasks_owner ON image_tasks (owner, created_at);
+    CREATE INDEX image_tasks_status ON image_tasks (status, heartbeat);
+    CREATE INDEX image_tasks_expiry ON image_tasks (expires_at) WHERE expires_at IS NOT NULL;
+    """,
 ]
 
 
