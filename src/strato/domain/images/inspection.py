@@ -145,7 +145,11 @@ class StreamInspector:
         return self._verdict()
 
     def _eat(self, piece: bytes) -> None:
-        """One piece to every live inspector; retire those that have what they need."""
+        """One piece to every live inspector; retire those that have what they need.
+
+        An inspector is retired only when it says so after two pieces in a row: its
+        post-processing may define a new region one piece after the previous ones filled
+        (oslo's vhdx inspector finds its size record that way)."""
         self._eaten += len(piece)
         for inspector, before in list(self._live.items()):
             now = self._try(inspector, piece)
