@@ -14,7 +14,10 @@ verdict follows Glance's ``ImageProxy.set_data`` (``glance/location.py``) with
 - Declared formats without an inspector (``ami``, ``ari``, ``aki``, ``ploop``, None): raw content
   is accepted ("Things like AMI are not inspectable"), and Glance leaves ``virtual_size`` unset
   (None here). Rich content under them is refused like any other mismatch.
-- Anything else is refused ("Image disk_format %s does not match stream data %s").
+- Anything else is refused ("Image disk_format %s does not match stream data %s"), and so is
+  content an inspector cannot decide on (Glance's catch-all "Image format inspection failed").
+- Glance inspects only images whose container_format is ``bare``; whether to call this for
+  other containers is the caller's choice.
 - Safety checks run on the detected format; a failure refuses the image, except a ``gpt`` whose
   failures Glance's ``gpt_safety_checks_nonfatal`` (a list of check names there; a bool here,
   ``mbr`` being oslo's only gpt check) lets through. ``qed`` is always refused by oslo.
@@ -142,7 +145,11 @@ class StreamInspector:
         return self._verdict()
 
     def _eat(self, piece: bytes) -> None:
-        """One piece to every live inspector; retire those that have what they need."""
+        """One piece to every live inspector; retire those that have what they need.
+
+        An inspector is retired only when it says so after two pieces in a row: its
+        post-processing may define a new region one piece after the previous ones filled
+        (oslo's vhdx inspector finds its size record that way)."""
         self._eaten += len(piece)
         for inspector, before in list(self._live.items()):
             now = self._try(inspector, piece)
@@ -187,7 +194,7 @@ class StreamInspector:
         self._tail = bytes(data[-n:]) if len(data) >= n else (self._tail + data)[-n:]
 
     def _verdict(self) -> Inspection:
-        matches = [i for i in self._all if _matches(i)]
+        matches = [i for i in self._all if _matches(i)]  # failed ones too, as in oslo
         names = sorted(str(i) for i in matches)
         if names == ["gpt", "iso"]:
             matches = [i for i in matches if str(i) == "iso"]
@@ -220,9 +227,13 @@ class StreamInspector:
     def _virtual_size(self, found: fi.FileInspector | None) -> int | None:
         if found is None:
             return self._total
-        if str(found) in _SIZED_BY_STREAM:  # they stopped counting when retired
-            return self._total + found.virtual_size - found.actual_size
-        return found.virtual_size or None  # oslo's 0 means unknown
+        try:
+            if str(found) in _SIZED_BY_STREAM:  # they stopped counting when retired
+                return self._total + found.virtual_size - found.actual_size
+            return found.virtual_size or None  # oslo's 0 means unknown
+        except Exception as exc:  # Glance: "Image format inspection failed"
+            log.warning("%s virtual size unreadable: %r", found, exc)
+            raise InvalidImageData(f"{found} image header cannot be read") from None
 
     def _check_safety(self, found: fi.FileInspector) -> None:
         fmt = str(found)
@@ -272,8 +283,9 @@ def inspect_file(
 def _matches(inspector: fi.FileInspector) -> bool:
     try:
         return bool(inspector.format_match)
-    except Exception:  # a header it could not even parse is no match
-        return False
+    except Exception as exc:  # Glance refuses too ("Image format inspection failed")
+        log.warning("%s inspector cannot tell: %r", inspector, exc)
+        raise InvalidImageData(f"Image content could not be inspected as {inspector}") from None
 
 
 def _end_length(inspector: fi.FileInspector) -> int:
