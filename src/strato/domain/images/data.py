@@ -20,7 +20,7 @@ from strato.domain.images.inspection import Inspection, StreamInspector
 from strato.domain.policies import StoragePolicy
 from strato.domain.storage import ObjectNotFound, ObjectTooLarge, StorageService
 from strato.stores.blob.base import BlobReader
-from strato.stores.metadata.records import ContainerRecord, ObjectRecord
+from strato.stores.metadata.records import ContainerRecord, ImageRecord, ObjectRecord
 
 IMAGE_ACCOUNT = "\x00images"
 STAGING_CONTAINER = "\x00staging"
@@ -29,6 +29,12 @@ HASH_ALGO = "sha512"
 HASH_BATCH = 1 << 20
 """Bytes gathered before the sha512 of a stream moves on, in a worker thread (hashlib
 releases the GIL), so hashing runs beside the loop and the blob writer's own threads."""
+
+
+def inspects(image: ImageRecord) -> bool:
+    """Glance inspects the data of bare images only: an ova or docker container is a tarball
+    whose disk_format describes what is inside it."""
+    return image.container_format in (None, "bare")
 
 
 class TooLarge(Exception):

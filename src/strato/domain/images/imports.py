@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.domain.images import model
-from strato.domain.images.data import TooLarge
+from strato.domain.images.data import TooLarge, inspects
 from strato.domain.images.fetch import FetchFailed, FetchPolicy, FetchRefused, check_url, fetch
 from strato.domain.images.inspection import InvalidImageData, inspect_file
 from strato.domain.images.model import (
@@ -312,7 +312,8 @@ class ImportService:
         try:
             written = await self.images.data.write(
                 container, image.id, source, max_size=self.config.size_cap,
-                disk_format=image.disk_format)
+                disk_format=image.disk_format,
+                inspect=inspects(image))
         except TooLarge:
             raise ImportFailed(f"image data is larger than {self.config.size_cap} bytes") \
                 from None

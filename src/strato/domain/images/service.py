@@ -19,7 +19,7 @@ from typing import Any
 
 from strato.domain.images import model
 from strato.domain.images.config import UNLIMITED, ImageConfig
-from strato.domain.images.data import HASH_ALGO, ImageData, TooLarge
+from strato.domain.images.data import HASH_ALGO, ImageData, TooLarge, inspects
 from strato.domain.images.inspection import InvalidImageData
 from strato.domain.images.model import (
     ACTIVE,
@@ -327,7 +327,8 @@ class ImageService:
                      max_bytes: int, declared_size: int | None) -> Any:
         try:
             written = await self.data.write(container, image.id, body, max_size=max_bytes,
-                                            disk_format=image.disk_format)
+                                            disk_format=image.disk_format,
+                inspect=inspects(image))
         except TooLarge:
             raise QuotaExceeded(f"Image exceeds the storage quota or size limit of "
                                 f"{max_bytes} bytes.") from None
