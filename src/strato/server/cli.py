@@ -1,4 +1,4 @@
-"""The `strato` command: `serve`, and identity administration on a data directory.
+"""The `strato` command: `serve`, and identity and image administration on a data directory.
 
 Results go to stdout, messages and errors to stderr. Exit codes: 0 ok, 1 error,
 2 usage error (click), 3 not found, 4 already exists.
@@ -119,14 +119,15 @@ data_dir_option = click.option("--data-dir", "data_dir", type=click.Path(path_ty
 @click.group()
 @click.version_option(__version__, prog_name="strato")
 def main() -> None:
-    """Strato: OpenStack-compatible object storage, identity and images in one server."""
+    """Strato: OpenStack-compatible object storage (Swift), identity (Keystone) and images
+    (Glance) in one server."""
 
 
 @main.command()
 @config_option
 @settings_options
 def serve(config: str | None, **options: Any) -> None:
-    """Start the server (Swift, Keystone and more on one port)."""
+    """Start the server (Swift, Keystone and Glance on one port)."""
     settings = _settings(config, **options)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
@@ -181,6 +182,7 @@ Use the swift CLI right away:
 
 Or write a clouds.yaml for openstack/openstacksdk (Keystone at {base}/identity):
   strato cloud-config --user demo --project demo --password <password> > clouds.yaml
+  openstack container list; openstack image list   # objects at /v1, images at /image
 """, nl=True)
     sys.stdout.flush()
 
@@ -668,3 +670,13 @@ def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: st
             cred_id)):
         _fail(f"no such application credential {cred_id!r}", EXIT_NOT_FOUND)
     click.echo(f"application credential {cred_id} deleted", err=True)
+
+
+def _register_subcommands() -> None:
+    """Command groups that live in modules of their own (cli.py stays this size)."""
+    from strato.server.image_cli import image
+
+    main.add_command(image)
+
+
+_register_subcommands()
