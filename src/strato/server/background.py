@@ -82,14 +82,18 @@ class BackgroundRunner:
 
     async def run_images(self, images: ImageService, imports: ImportService) -> None:
         """Tasks whose worker died are taken over within seconds; the scrubber runs every
-        `image_scrub_interval`."""
+        `image_scrub_interval`; image objects no image refers to go with the orphan sweep."""
         next_scrub = time.monotonic()
+        next_sweep = time.monotonic() + min(60.0, self.settings.sweep_interval)
         while True:
             try:
                 await imports.recover()
                 if time.monotonic() >= next_scrub:
                     await images.scrub_pass()
                     next_scrub = time.monotonic() + self.settings.image_scrub_interval
+                if time.monotonic() >= next_sweep:
+                    await images.sweep_orphans()
+                    next_sweep = time.monotonic() + self.settings.sweep_interval
             except asyncio.CancelledError:
                 raise
             except Exception:

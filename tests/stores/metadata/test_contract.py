@@ -1,7 +1,7 @@
 """The contract every MetadataStore backend must keep, run against each backend.
 
-Adding a backend (PostgreSQL) means adding one entry to BACKENDS; every test here then runs
-against it too.
+Adding a backend (PostgreSQL) means adding one entry to conftest.BACKENDS; every test here
+(and in test_image_contract.py) then runs against it too.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
+from strato.stores.metadata.base import Conflict, NotFound
 from strato.stores.metadata.records import (
     INLINE,
     UNCOUNTED,
@@ -31,39 +29,7 @@ from strato.stores.metadata.records import (
     TokenView,
     UserRecord,
 )
-
-T = TypeVar("T")
-
-
-def _sqlite(tmp: Path) -> MetadataStore:
-    from strato.stores.metadata.sqlite import SqliteMetadataStore
-
-    return SqliteMetadataStore(tmp / "metadata.db")
-
-
-BACKENDS: dict[str, Callable[[Path], MetadataStore]] = {"sqlite": _sqlite}
-
-
-class Env:
-    """A store opened on its own event loop; `run` drives one coroutine to completion."""
-
-    def __init__(self, store: MetadataStore) -> None:
-        self.store = store
-        self.loop = asyncio.new_event_loop()
-
-    def run(self, coro: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(coro)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module", params=sorted(BACKENDS))
-def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[Env]:
-    store = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
-    env = Env(store)
-    env.run(store.open())
-    yield env
-    env.run(store.close())
-    env.loop.close()
+from tests.stores.metadata.conftest import Env
 
 
 def account() -> str:

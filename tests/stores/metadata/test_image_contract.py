@@ -18,7 +18,7 @@ from strato.stores.metadata.records import (
     ImageRecord,
     TaskRecord,
 )
-from tests.stores.metadata.test_contract import Env, env  # noqa: F401 - the fixture
+from tests.stores.metadata.conftest import Env
 
 _clock = itertools.count(1)
 
@@ -40,7 +40,7 @@ def ids(records: list[ImageRecord]) -> list[str]:
     return [r.id for r in records]
 
 
-def test_image_round_trip_and_unique_ids(env: Env) -> None:  # noqa: F811
+def test_image_round_trip_and_unique_ids(env: Env) -> None:
     s = env.store
     rec = image(project(), name="n", properties={"a": "1", "os_glance_x": "y"},
                 tags=("t1", "t2"), stores=("gold",), size=10, protected=True, min_ram=5,
@@ -52,7 +52,7 @@ def test_image_round_trip_and_unique_ids(env: Env) -> None:  # noqa: F811
     assert env.run(s.get_image(str(uuid.uuid4()))) is None
 
 
-def test_update_is_compare_and_set(env: Env) -> None:  # noqa: F811
+def test_update_is_compare_and_set(env: Env) -> None:
     s = env.store
     rec = env.run(s.create_image(image(project())))
     saving = env.run(s.update_image(replace(rec, status="saving"), expect_status=("queued",)))
@@ -65,7 +65,7 @@ def test_update_is_compare_and_set(env: Env) -> None:  # noqa: F811
     assert env.run(s.get_image(rec.id)).name == "any status"  # type: ignore[union-attr]
 
 
-def test_visibility_rules(env: Env) -> None:  # noqa: F811
+def test_visibility_rules(env: Env) -> None:
     s = env.store
     me, other, third = project(), project(), project()
     mine = env.run(s.create_image(image(me, visibility="private", status="active")))
@@ -101,7 +101,7 @@ def test_visibility_rules(env: Env) -> None:  # noqa: F811
     assert admin & ours == ours - {deleted.id, pending_delete.id}
 
 
-def test_filters_and_tags(env: Env) -> None:  # noqa: F811
+def test_filters_and_tags(env: Env) -> None:
     s, me = env.store, project()
     a = env.run(s.create_image(image(me, name="a", size=10, tags=("x", "y"),
                                      properties={"os_distro": "debian"})))
@@ -139,7 +139,7 @@ def test_filters_and_tags(env: Env) -> None:  # noqa: F811
     (("status", "asc"), ("size", "asc")),
 ])
 def test_keyset_pages_cover_everything_once(env: Env, sort: tuple[tuple[str, str], ...]
-                                            ) -> None:  # noqa: F811
+                                            ) -> None:
     s, me = env.store, project()
     made = [env.run(s.create_image(image(
         me, visibility="private", name=None if i % 5 == 0 else f"n{i % 3}",
@@ -160,7 +160,7 @@ def test_keyset_pages_cover_everything_once(env: Env, sort: tuple[tuple[str, str
     assert seen == whole  # paging gives the same order as one big page
 
 
-def test_status_queries_and_usage(env: Env) -> None:  # noqa: F811
+def test_status_queries_and_usage(env: Env) -> None:
     s, me = env.store, project()
     env.run(s.create_image(image(me, status="active", size=100)))
     env.run(s.create_image(image(me, status="uploading", staged_size=7)))
@@ -177,7 +177,7 @@ def test_status_queries_and_usage(env: Env) -> None:  # noqa: F811
     assert env.run(s.get_image(old.id)) is None
 
 
-def test_members(env: Env) -> None:  # noqa: F811
+def test_members(env: Env) -> None:
     s = env.store
     rec = env.run(s.create_image(image(project())))
     member = ImageMemberRecord(rec.id, "p1", "pending", 1.0, 1.0)
@@ -196,7 +196,7 @@ def test_members(env: Env) -> None:  # noqa: F811
     assert [m.member for m in env.run(s.list_members(rec.id))] == ["p2"]
 
 
-def test_tasks(env: Env) -> None:  # noqa: F811
+def test_tasks(env: Env) -> None:
     s, me = env.store, project()
     tasks = [env.run(s.create_task(TaskRecord(
         str(uuid.uuid4()), "import", "pending", me, float(i), float(i),

@@ -516,6 +516,25 @@ class ImageService:
             log.info("scrubber reclaimed the data of %d images", done)
         return done
 
+    async def sweep_orphans(self) -> int:
+        """Remove image objects no image refers to (a worker that died between storing the
+        data and recording it leaves one); returns how many. Data of an upload or import in
+        progress is left alone."""
+        removed = 0
+        containers = [(await self.data.staging_container(), None)]
+        containers += [(await self.data.store_container(name), name)
+                       for name, _ in self.stores()]
+        for container, store in containers:
+            async for name in self.data.names(container):
+                image = await self.meta.get_image(name)
+                if image is not None and _wanted(image, store):
+                    continue
+                if await self.data.delete(container, name):
+                    removed += 1
+        if removed:
+            log.info("image sweep removed %d objects no image refers to", removed)
+        return removed
+
     async def recover_interrupted(self) -> int:
         """At start, before any worker serves: an image left `saving` by a process that died
         mid-upload goes back to `queued`, so its owner can upload again."""
@@ -524,6 +543,15 @@ class ImageService:
             await self._reset_to_queued(image)
             count += 1
         return count
+
+
+def _wanted(image: ImageRecord, store: str | None) -> bool:
+    """Whether `image` still needs its object in `store` (None: the staging container)."""
+    if store is None:
+        return image.status in (UPLOADING, model.IMPORTING)
+    if image.status in (SAVING, model.IMPORTING) or store in image.stores:
+        return image.status != DELETED
+    return store in image.properties.get(IMPORTING_TO, "").split(",")
 
 
 def _unique(items: Sequence[str]) -> tuple[str, ...]:
