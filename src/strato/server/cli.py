@@ -81,6 +81,14 @@ def _parse_json(_ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(f"not JSON: {exc}", param=param) from None
 
 
+def _split_list(_ctx: click.Context, _param: click.Parameter, value: str | None
+                ) -> list[str] | None:
+    """A comma-separated list; an empty value is an empty list (not the default)."""
+    if value is None:
+        return None
+    return [item for item in value.split(",") if item]
+
+
 def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """One CLI option per setting, documented from the model (defaults shown, env named)."""
     for name, field in reversed(list(Settings.model_fields.items())):
@@ -101,7 +109,7 @@ def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                                   callback=_parse_json)
         elif str(annotation).startswith("list"):
             option = click.option(flag, name, default=None, help=help_text + " (comma-separated)",
-                                  callback=lambda _c, _p, v: v.split(",") if v else None)
+                                  callback=_split_list)
         else:
             kind = Path if annotation is Path or Path in get_args(annotation) else str
             option = click.option(flag, name, type=kind, default=None, help=help_text)
