@@ -39,7 +39,7 @@ def _wait(check: Callable[[], bool], seconds: float = 20.0) -> None:
 
 
 def test_restore_then_scrub(make_server: Callable[..., Server]) -> None:
-    server = make_server(extra_args=("--image-delayed-delete", "--image-scrub-time", "3",
+    server = make_server(extra_args=("--image-delayed-delete", "--image-scrub-time", "3600",
                                      "--image-scrub-interval", "0.5"))
     api = httpx.Client(base_url=f"{server.url}/image/v2",
                        headers={"X-Auth-Token": _token(server)}, timeout=30)
@@ -69,25 +69,30 @@ def test_restore_then_scrub(make_server: Callable[..., Server]) -> None:
     assert again.returncode == 1 and "not pending_delete" in again.stderr
 
     assert api.delete(f"/images/{image['id']}").status_code == 204
-    _wait(lambda: json.loads(server.cli("image", "show", image["id"]).stdout)["status"]
-          == "deleted")
+    kept = server.cli("image", "scrub")  # scrub_time 1 h: nothing is old enough yet
+    assert "reclaimed the data of 0 images" in kept.stderr
+    assert _blob_bytes(server.data_dir) - before >= IMAGE_BYTES
+    done = server.cli("image", "scrub", "--scrub-time", "0")
+    assert "reclaimed the data of 1 images" in done.stderr
+    assert json.loads(server.cli("image", "show", image["id"]).stdout)["status"] == "deleted"
     assert _blob_bytes(server.data_dir) - before < IMAGE_BYTES  # its blob file is gone
     assert api.get(f"/images/{image['id']}").status_code == 404
     missing = server.cli("image", "restore", image["id"], check=False)
     assert missing.returncode == 3
 
 
-def test_scrub_command_reclaims_at_once(make_server: Callable[..., Server]) -> None:
-    server = make_server(extra_args=("--image-delayed-delete", "--image-scrub-time", "3600"))
+def test_background_scrubber_reclaims_after_scrub_time(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server(extra_args=("--image-delayed-delete", "--image-scrub-time", "1",
+                                     "--image-scrub-interval", "0.5"))
     api = httpx.Client(base_url=f"{server.url}/image/v2",
                        headers={"X-Auth-Token": _token(server)}, timeout=30)
     image = api.post("/images", json={"name": "gone", "disk_format": "raw",
                                       "container_format": "bare"}).json()
+    before = _blob_bytes(server.data_dir)
     api.put(f"/images/{image['id']}/file", content=os.urandom(IMAGE_BYTES),
             headers={"Content-Type": "application/octet-stream"})
-    api.delete(f"/images/{image['id']}")
-    kept = server.cli("image", "scrub")  # scrub_time 1 h: nothing is old enough yet
-    assert "reclaimed the data of 0 images" in kept.stderr
-    done = server.cli("image", "scrub", "--scrub-time", "0")
-    assert "reclaimed the data of 1 images" in done.stderr
-    assert json.loads(server.cli("image", "show", image["id"]).stdout)["status"] == "deleted"
+    assert api.delete(f"/images/{image['id']}").status_code == 204
+    _wait(lambda: json.loads(server.cli("image", "show", image["id"]).stdout)["status"]
+          == "deleted")
+    assert _blob_bytes(server.data_dir) - before < IMAGE_BYTES

@@ -220,3 +220,19 @@ def test_tasks(env: Env) -> None:
     assert env.run(s.purge_tasks(11.0)) >= 1
     assert env.run(s.get_task(done.id)) is None
     assert env.run(s.get_task(tasks[1].id)) is not None
+
+
+def test_claim_task_has_one_winner(env: Env) -> None:
+    s = env.store
+    task = env.run(s.create_task(TaskRecord(str(uuid.uuid4()), "import", "pending", "p",
+                                            1.0, 1.0, heartbeat=1.0)))
+    assert env.run(s.claim_task(task.id, 1.0, 2.0))
+    assert not env.run(s.claim_task(task.id, 1.0, 3.0))  # a second claimer read 1.0 too
+    claimed = env.run(s.get_task(task.id))
+    assert claimed is not None and (claimed.status, claimed.heartbeat) == ("processing", 2.0)
+    assert env.run(s.claim_task(task.id, 2.0, 4.0))  # the owner's next beat
+    done = env.run(s.update_task(replace(claimed, status="success", heartbeat=4.0)))
+    assert not env.run(s.claim_task(done.id, 4.0, 5.0))  # finished tasks stay finished
+    fresh = env.run(s.create_task(TaskRecord(str(uuid.uuid4()), "import", "pending", "p",
+                                             1.0, 1.0)))
+    assert env.run(s.claim_task(fresh.id, None, 2.0))

@@ -10,6 +10,7 @@ from strato.api.http import BadRequest as HttpBadRequest
 from strato.api.http import ClientDisconnect, Response, json_response
 from strato.api.image.context import ImageRequest, read_json
 from strato.api.image.errors import MethodNotAllowed
+from strato.api.image.schemas import SchemaError
 from strato.api.image.views import task_view
 from strato.api.swift.ranges import Unsatisfiable, parse_range
 from strato.domain.images.model import BadRequest, NotFound, RangeNotSatisfiable
@@ -166,6 +167,12 @@ async def tasks(ir: ImageRequest, task_id: str | None) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("type"), str) or \
                 not isinstance(body.get("input"), dict):
             raise BadRequest("Task requires 'type' (a string) and 'input' (an object)")
+        properties = body["input"].get("image_properties")
+        if isinstance(properties, dict):
+            try:
+                ir.api.schemas.validate_image(properties)
+            except SchemaError as exc:
+                raise BadRequest(f"Invalid image_properties: {exc}") from None
         task = await ir.api.imports.create_task(ir.caller, body["type"], body["input"])
         return json_response(201, task_view(task),
                              {"Location": f"{ir.api.image_url}/v2/tasks/{task.id}"})

@@ -213,18 +213,22 @@ class ImportService:
         return await self.meta.get_task(task.id) or task
 
     async def run(self, task: TaskRecord) -> TaskRecord:
-        """Claim the task (pending or stalled), run it with a heartbeat, record the end."""
-        stamp = now()
-        try:
-            task = await self.meta.update_task(
-                replace(task, status=TASK_PROCESSING, updated_at=stamp, heartbeat=stamp),
-                expect_status=(TASK_PENDING, TASK_PROCESSING))
-        except (store_errors.Conflict, store_errors.NotFound):
+        """Claim the task (pending, or stalled as last read), run it with a heartbeat, record
+        the end. A run whose heartbeat finds the task taken over stops at once."""
+        stamp = time.time()
+        if not await self.meta.claim_task(task.id, task.heartbeat, stamp):
             return await self.meta.get_task(task.id) or task
-        beat = asyncio.create_task(self._heartbeat(task.id))
+        task = replace(task, status=TASK_PROCESSING, heartbeat=stamp)
+        work = asyncio.ensure_future(self._import(task) if task.type == IMPORT_TASK
+                                     else self._legacy_import(task))
+        beat = asyncio.create_task(self._heartbeat(task.id, stamp, work))
         try:
-            result = await (self._import(task) if task.type == IMPORT_TASK
-                            else self._legacy_import(task))
+            result = await work
+        except asyncio.CancelledError:
+            if beat.done():  # taken over: the new runner records the end
+                log.warning("task %s was taken over by another runner", task.id)
+                return await self.meta.get_task(task.id) or task
+            raise
         except ImportFailed as exc:
             return await self._finish(task, TASK_FAILURE, message=str(exc))
         except Exception as exc:
@@ -234,22 +238,23 @@ class ImportService:
             beat.cancel()
         return await self._finish(task, TASK_SUCCESS, result=result)
 
-    async def _heartbeat(self, task_id: str) -> None:
+    async def _heartbeat(self, task_id: str, last: float, work: asyncio.Future[Any]) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            task = await self.meta.get_task(task_id)
-            if task is None or task.status != TASK_PROCESSING:
+            now_ = time.time()
+            if not await self.meta.claim_task(task_id, last, now_):
+                work.cancel()
                 return
-            with contextlib.suppress(store_errors.Conflict, store_errors.NotFound):
-                await self.meta.update_task(replace(task, heartbeat=time.time()),
-                                            expect_status=(TASK_PROCESSING,))
+            last = now_
 
     async def _finish(self, task: TaskRecord, status: str, *, message: str = "",
                       result: dict[str, Any] | None = None) -> TaskRecord:
         current = await self.meta.get_task(task.id) or task
         stamp = now()
+        image_id = (result or {}).get("image_id", current.image_id)
         done = replace(current, status=status, message=message, result=result,
-                       updated_at=stamp, expires_at=stamp + self.config.task_ttl)
+                       image_id=image_id, updated_at=stamp,
+                       expires_at=stamp + self.config.task_ttl)
         with contextlib.suppress(store_errors.Conflict, store_errors.NotFound):
             await self.meta.update_task(done, expect_status=(TASK_PROCESSING,))
         if status == TASK_FAILURE:
@@ -328,8 +333,8 @@ class ImportService:
         inspection = written.inspection
         current = await self.meta.get_image(image.id)
         if current is None or current.status != IMPORTING:
-            await self.images.data.delete(container, image.id)
-            raise ImportFailed(f"image {image.id} was deleted during the import")
+            await self._drop_unrecorded(container, image.id)
+            raise ImportFailed(f"image {image.id} is no longer importing")
         properties = dict(current.properties)
         for key, value in self.config.inject_properties.items():
             properties.setdefault(key, value)
@@ -341,8 +346,15 @@ class ImportService:
         try:
             return await self.meta.update_image(updated, expect_status=(IMPORTING,))
         except (store_errors.Conflict, store_errors.NotFound):
-            await self.images.data.delete(container, image.id)
-            raise ImportFailed(f"image {image.id} was deleted during the import") from None
+            await self._drop_unrecorded(container, image.id)
+            raise ImportFailed(f"image {image.id} is no longer importing") from None
+
+    async def _drop_unrecorded(self, container: Any, image_id: str) -> None:
+        """Data written for an image that left `importing` meanwhile: removed if the image
+        is gone; otherwise (it may be another run's, now recorded) the orphan sweep decides."""
+        current = await self.meta.get_image(image_id)
+        if current is None or current.status == model.DELETED:
+            await self.images.data.delete(container, image_id)
 
     async def _convert(self, container: Any, image_id: str, source_format: str, target: str
                        ) -> Any:
@@ -460,23 +472,23 @@ class ImportService:
         """A task of type `import`: make the image, fill it from `import_from`."""
         caller = ImageCaller(task.owner, task.user_id, admin=False)
         properties = dict(task.input.get("image_properties") or {})
-        image_id = task.image_id
-        if image_id is None:
+        # the image's id follows from the task's, so a run that takes over finds the image
+        # an earlier run made instead of making a second one
+        image_id = task.image_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"task:{task.id}"))
+        if await self.meta.get_image(image_id) is None:
             base = {k: properties.pop(k) for k in list(properties)
                     if k in ("name", "disk_format", "container_format", "visibility",
                              "min_disk", "min_ram", "protected", "tags", "os_hidden")}
             base.setdefault("disk_format", task.input.get("import_from_format") or "raw")
             base.setdefault("container_format", "bare")
+            base["id"] = image_id
             if base.get("visibility") == "public":
                 base["visibility"] = "shared"
             try:
-                image = await self.images.create(
-                    caller, base, {k: str(v) for k, v in properties.items()})
+                await self.images.create(caller, base,
+                                         {k: str(v) for k, v in properties.items()})
             except model.ImageError as exc:
                 raise ImportFailed(f"could not create the image: {exc}") from None
-            image_id = image.id
-            await self.meta.update_task(replace(task, image_id=image_id, updated_at=now()),
-                                        expect_status=(TASK_PROCESSING,))
         image = await self.meta.get_image(image_id)
         if image is None or image.status not in (QUEUED, IMPORTING):
             raise ImportFailed(f"image {image_id} is not waiting for data")

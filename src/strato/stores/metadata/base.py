@@ -438,6 +438,13 @@ class ImageStore(abc.ABC):
         """As update_image: compare-and-set on the status. Raises NotFound or Conflict."""
 
     @abc.abstractmethod
+    async def claim_task(self, task_id: str, seen_heartbeat: float | None,
+                         heartbeat: float) -> bool:
+        """Mark a pending or processing task as run by the caller (status processing,
+        `heartbeat`), only if its heartbeat is still `seen_heartbeat`: one claimer wins, and a
+        runner whose beat fails knows another took the task over."""
+
+    @abc.abstractmethod
     async def list_tasks(self, *, owner: str | None, status: str | None = None,
                          type: str | None = None, image_id: str | None = None,
                          sort_key: str = "created_at", sort_dir: str = "desc",

@@ -302,6 +302,14 @@ class SqliteImageStore(ImageStore):
         await self.db.write(tx)
         return record
 
+    async def claim_task(self, task_id: str, seen_heartbeat: float | None,
+                         heartbeat: float) -> bool:
+        return bool(await self.db.write(lambda conn: conn.execute(
+            "UPDATE image_tasks SET status = 'processing', heartbeat = ?, updated_at = ?"
+            " WHERE id = ? AND status IN ('pending', 'processing')"
+            " AND coalesce(heartbeat, -1) = coalesce(?, -1)",
+            (heartbeat, heartbeat, task_id, seen_heartbeat)).rowcount))
+
     async def list_tasks(self, *, owner: str | None, status: str | None = None,
                          type: str | None = None, image_id: str | None = None,
                          sort_key: str = "created_at", sort_dir: str = "desc",
