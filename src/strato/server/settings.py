@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     image_container_formats: list[str] = Field(
         ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"],
         description="container_format values images may have.")
+    image_additional_properties: bool = Field(
+        True, description="Accept custom image properties (string values) besides those the "
+        "image schema names; off: Glance's strict schema, any other property is a 400.")
     image_delayed_delete: bool = Field(False, description="Deleting an image leaves its data "
                                        "(status pending_delete, restorable) until the "
                                        "scrubber reclaims it after image_scrub_time.")

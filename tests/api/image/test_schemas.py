@@ -240,6 +240,16 @@ def test_non_string_custom_property_is_refused(schemas: Schemas) -> None:
     schemas.validate_image({"name": "n", "hw_cpu_cores": "4"})
 
 
+def test_strict_schema_refuses_unknown_properties() -> None:
+    strict = Schemas(additional_properties=False)
+    assert strict.document("image")["additionalProperties"] is False  # type: ignore[index]
+    with pytest.raises(SchemaError) as caught:
+        strict.validate_image({"name": "n", "hw_cpu_cores": "4"})
+    assert "Additional properties are not allowed" in str(caught.value)
+    assert "hw_cpu_cores" in str(caught.value)
+    strict.validate_image({"name": "n", "os_distro": "debian"})  # named by the schema
+
+
 @pytest.mark.parametrize("body, fault", [
     ({"tags": ["t" * 256]}, "tags"),
     ({"min_ram": "512"}, "min_ram"),

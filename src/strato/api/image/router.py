@@ -49,7 +49,8 @@ class ImageApi:
         self.images = services.images
         self.imports = services.imports
         self.meta = services.meta
-        self.schemas = Schemas(settings.image_disk_formats, settings.image_container_formats)
+        self.schemas = Schemas(settings.image_disk_formats, settings.image_container_formats,
+                               additional_properties=settings.image_additional_properties)
         self.tasks_for_everyone: bool = settings.image_tasks_for_everyone
 
     @property

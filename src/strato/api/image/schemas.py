@@ -532,9 +532,13 @@ class Schemas:
     def __init__(self, disk_formats: Sequence[str] = DISK_FORMATS,
                  container_formats: Sequence[str] = CONTAINER_FORMATS, *,
                  multi_store: bool = True,
-                 custom_properties: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 custom_properties: Mapping[str, Mapping[str, Any]] | None = None,
+                 additional_properties: bool = True) -> None:
         """`custom_properties` plays Glance's schema-image.json (None: the file Glance ships,
-        {}: none). `multi_store=False` leaves out `stores`, which only multi-store fills."""
+        {}: none). `multi_store=False` leaves out `stores`, which only multi-store fills.
+        `additional_properties=False` is Glance's strict image schema: only the properties
+        the schema names are accepted (400 for any other)."""
+        self.additional_properties = additional_properties
         self.disk_formats = tuple(disk_formats)
         self.container_formats = tuple(container_formats)
         self.multi_store = multi_store
@@ -557,7 +561,8 @@ class Schemas:
         return properties
 
     def _build(self) -> dict[str, dict[str, Any]]:
-        image = _raw("image", self.image_properties(), additional={"type": "string"},
+        image = _raw("image", self.image_properties(),
+                     additional={"type": "string"} if self.additional_properties else False,
                      links=copy.deepcopy(_IMAGE_LINKS))
         member = _minimal("member", _member_properties())
         task = _minimal("task", _task_properties())
