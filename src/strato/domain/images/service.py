@@ -423,7 +423,11 @@ class ImageService:
     async def delete_from_store(self, caller: ImageCaller, image_id: str, store: str) -> None:
         """`DELETE /v2/stores/{store}/{image}`: drop one copy; the last one stays."""
         image = await self._owned(caller, image_id)
-        name = self.store_name(store)
+        try:
+            name = self.store_name(store)
+        except BadRequest:  # Glance: 409, "not available on this node"
+            raise Conflict(f"The selected store {store} is not available on this node."
+                           ) from None
         if name not in image.stores:
             raise NotFound(f"Image {image_id} has no data in store {store}")
         if image.status != ACTIVE:
