@@ -374,7 +374,9 @@ class ImageService:
                             "is forbidden.")
         if image.status not in (ACTIVE, DEACTIVATED) or not image.stores:
             return image, None, None
-        stores = [store] if store else list(image.stores)
+        # `store` is a preference (?prefer=): its copy first, then the image's other ones
+        preferred = self.data.policy(store) if store else None
+        stores = sorted(image.stores, key=lambda s: preferred is None or s != preferred.name)
         for name in stores:
             if self.data.policy(name) is None:
                 continue
