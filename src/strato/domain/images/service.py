@@ -138,6 +138,7 @@ class ImageService:
             raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         visibility = attributes.get("visibility") or "shared"
         self._check_visibility(caller, visibility)
+        _check_not_negative(attributes)
         self._check_quota_counts(len(properties), len(attributes.get("tags") or ()))
         await self._check_count_quota(owner)
         stamp = now()
@@ -169,6 +170,7 @@ class ImageService:
         for _ in range(5):  # compare-and-set: retried if another write got in between
             image = await self._owned(caller, image_id)
             changes = dict(attributes)
+            _check_not_negative(changes)
             for key in QUEUED_ONLY:
                 if key in changes and changes[key] != getattr(image, key) and \
                         image.status != QUEUED:
@@ -543,6 +545,16 @@ def _custom(properties: dict[str, str]) -> dict[str, str]:
 def _shared_only(image: ImageRecord) -> None:
     if image.visibility != "shared":
         raise Forbidden("Only shared images have members.")
+
+
+def _check_not_negative(attributes: dict[str, Any]) -> None:
+    """Glance's Image.min_disk/min_ram setters: 400 for a negative value (the schema only
+    says integer)."""
+    for key in ("min_disk", "min_ram"):
+        value = attributes.get(key)
+        if isinstance(value, int) and value < 0:
+            raise BadRequest(f"Invalid value '{value}' for parameter '{key}': Cannot be a "
+                             "negative value")
 
 
 def _require_formats(image: ImageRecord) -> None:
