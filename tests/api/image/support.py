@@ -144,7 +144,7 @@ def error(resp: httpx.Response, status: int, *words: str) -> str:
     return message
 
 
-# ---- disk images made by qemu-img -------------------------------------------------------------
+# ---- disk images made by qemu-img -----------------------------------------------------------
 
 def qemu_img(*args: str | Path) -> None:
     if shutil.which("qemu-img") is None:

@@ -69,7 +69,7 @@ def converting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Glance]:
         g.close()
 
 
-# ---- upload (PUT /file) ------------------------------------------------------------------------
+# ---- upload (PUT /file) ---------------------------------------------------------------------
 
 def test_clean_qcow2_is_active_with_qemus_virtual_size(alice: Glance, img: dict[str, Path]
                                                         ) -> None:
@@ -140,7 +140,7 @@ def test_other_containers_are_not_inspected(alice: Glance) -> None:
     assert alice.status(image["id"]) == "active"
 
 
-# ---- import (glance-direct) ----------------------------------------------------------------------
+# ---- import (glance-direct) -----------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "disk_format", "reason"), REFUSED[:5])
 def test_import_refused_ends_the_import(alice: Glance, server: Server, img: dict[str, Path],
