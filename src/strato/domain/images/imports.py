@@ -324,8 +324,12 @@ class ImportService:
         changes: dict[str, Any] = {}
         target = self.config.conversion_format
         if target and written.inspection is not None and written.inspection.format != target:
-            written = await self._convert(container, image.id, written.inspection.format,
-                                          target, max_size)
+            try:
+                written = await self._convert(container, image.id,
+                                              written.inspection.format, target, max_size)
+            except BaseException:  # the unconverted data is no image's: it goes
+                await self.images.data.delete(container, image.id)
+                raise
             changes["disk_format"] = target
         inspection = written.inspection
         current = await self.meta.get_image(image.id)
