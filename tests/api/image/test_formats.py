@@ -42,6 +42,9 @@ def img(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     qemu_img("create", "-f", "vmdk", "-o", "subformat=monolithicFlat", d / "flat.vmdk", "1M")
     qemu_img("create", "-f", "vmdk", "-o", "subformat=monolithicSparse", d / "sparse.vmdk",
              "3M")
+    # a clean qcow2 whose guest disk holds a qcow2 with a backing file: converting it to raw
+    # unfolds the inner one, which must be refused in turn
+    qemu_img("convert", "-f", "raw", "-O", "qcow2", d / "backing.qcow2", d / "nested.qcow2")
     (d / "random.bin").write_bytes(os.urandom(96 * 1024))
     (d / "photo.jpg").write_bytes(JPEG)
     return {p.name: p for p in d.iterdir()}
@@ -214,6 +217,21 @@ def test_conversion_never_runs_on_a_refused_image(converting: Glance, img: dict[
     failed = converting.wait_status(iid, "queued")
     assert "backing file" in failed["os_glance_failed_import_reason"]
     assert failed["disk_format"] == "qcow2"
+
+
+def test_conversion_output_is_inspected_and_nothing_stays(converting: Glance,
+                                                          img: dict[str, Path]) -> None:
+    image = converting.create(name="nested", disk_format="qcow2")
+    iid = image["id"]
+    assert converting.stage(iid, img["nested.qcow2"].read_bytes()).status_code == 204
+    assert converting.import_(iid).status_code == 202
+    failed = converting.wait_status(iid, "queued")
+    reason = failed["os_glance_failed_import_reason"]
+    assert "converted" in reason and "backing file" in reason
+    assert failed["disk_format"] == "qcow2" and failed["size"] is None
+    assert image_objects(converting.server, iid) == {}, "the unconverted data stayed"
+    [task] = converting.tasks(iid)
+    assert task["status"] == "failure" and "backing file" in task["message"]
 
 
 def test_plain_upload_is_not_converted(converting: Glance, img: dict[str, Path]) -> None:
