@@ -5,9 +5,12 @@ queued with nothing stored; and qcow2 -> raw conversion on import."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,8 +54,32 @@ def img(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running(tmp_path_factory, users=(("alpha", "alice"),)) as srv:
+def web(img: dict[str, Path]) -> Iterator[str]:
+    """A plain HTTP server on loopback serving the test disks, for web-download."""
+    directory = img["clean.qcow2"].parent
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[Server]:
+    port = web.rsplit(":", 1)[1]
+    with running(tmp_path_factory, "--image-import-allowed-hosts", "127.0.0.1",
+                 "--image-import-allowed-ports", port, users=(("alpha", "alice"),)) as srv:
         yield srv
 
 
@@ -187,6 +214,34 @@ def test_import_of_clean_qcow2_keeps_it_qcow2_without_conversion(
     assert (done["disk_format"], done["size"], done["virtual_size"]) == \
         ("qcow2", len(data), 8 * MiB)
     assert alice.http.get(f"/images/{image['id']}/file").content == data
+
+
+def test_web_download_of_a_clean_qcow2(alice: Glance, web: str, img: dict[str, Path]) -> None:
+    image = alice.create(name="fetched", disk_format="qcow2")
+    resp = alice.import_(image["id"], "web-download", extra={"uri": f"{web}/clean.qcow2"})
+    assert resp.status_code == 202, resp.text
+    done = alice.wait_status(image["id"], "active")
+    assert done["virtual_size"] == 8 * MiB
+    assert done["size"] == img["clean.qcow2"].stat().st_size
+    assert alice.http.get(f"/images/{image['id']}/file").content == \
+        img["clean.qcow2"].read_bytes()
+
+
+@pytest.mark.parametrize(("name", "reason"), [("backing.qcow2", "backing file"),
+                                              ("photo.jpg", "does not match"),
+                                              ("missing.qcow2", "404")])
+def test_web_download_refused_ends_the_import(alice: Glance, server: Server, web: str,
+                                              name: str, reason: str) -> None:
+    image = alice.create(name=f"fetched-{name}", disk_format="qcow2")
+    iid = image["id"]
+    resp = alice.import_(iid, "web-download", extra={"uri": f"{web}/{name}"})
+    assert resp.status_code == 202, resp.text
+    failed = alice.wait_status(iid, "queued")
+    assert reason in failed["os_glance_failed_import_reason"]
+    assert failed["os_glance_failed_import"] == "Policy-0"
+    [task] = alice.tasks(iid)
+    assert task["status"] == "failure" and reason in task["message"]
+    assert image_objects(server, iid) == {}
 
 
 def test_conversion_to_raw_on_import(converting: Glance, img: dict[str, Path],
