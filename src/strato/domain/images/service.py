@@ -356,6 +356,8 @@ class ImageService:
                         *, from_status: str = SAVING, **changes: Any) -> ImageRecord:
         inspection = written.inspection
         virtual_size = inspection.virtual_size if inspection is not None else None
+        # the record as it is now: a PATCH or tag made while the data streamed stays
+        image = await self.meta.get_image(image.id) or image
         updated = replace(image, status=ACTIVE, updated_at=now(), size=written.size,
                           checksum=written.checksum, os_hash_algo=HASH_ALGO,
                           os_hash_value=written.os_hash_value, virtual_size=virtual_size,
@@ -417,7 +419,8 @@ class ImageService:
             await self._reset_to_queued(image)
             raise
         try:
-            return await self.meta.update_image(replace(image, staged_size=written.size,
+            current = await self.meta.get_image(image.id) or image  # changes made meanwhile
+            return await self.meta.update_image(replace(current, staged_size=written.size,
                                                         updated_at=now()),
                                                 expect_status=(UPLOADING,))
         except (store_errors.Conflict, store_errors.NotFound):
