@@ -298,3 +298,28 @@ def test_deleting_during_an_upload_answers_410_and_keeps_nothing(alice: Glance,
     while image_objects(server, iid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert image_objects(server, iid) == {}
+
+
+def test_changes_made_while_the_data_streams_are_kept(alice: Glance, server: Server) -> None:
+    """A PATCH or a tag while the bytes are on their way is not undone when they land."""
+    for kind in ("file", "stage"):
+        image = alice.create(name="before", colour="red")
+        iid = image["id"]
+        put = RawPut(server, f"/images/{iid}/{kind}", alice.tok, length=len(DATA))
+        put.send(DATA[:1000])
+        alice.wait_status(iid, "saving" if kind == "file" else "uploading", timeout=10)
+        resp = alice.patch(iid, [{"op": "replace", "path": "/name", "value": "after"},
+                                 {"op": "add", "path": "/shape", "value": "round"},
+                                 {"op": "remove", "path": "/colour"},
+                                 {"op": "replace", "path": "/min_ram", "value": 512}])
+        assert resp.status_code == 200, resp.text
+        assert alice.http.put(f"/images/{iid}/tags/late").status_code == 204
+        put.send(DATA[1000:])
+        assert put.response_status() == 204
+        if kind == "stage":
+            assert alice.import_(iid).status_code == 202
+        done = alice.wait_status(iid, "active")
+        assert (done["name"], done.get("shape"), done["min_ram"], done["tags"]) == \
+            ("after", "round", 512, ["late"]), kind
+        assert "colour" not in done, kind
+        assert done["size"] == len(DATA)
