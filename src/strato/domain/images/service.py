@@ -528,12 +528,18 @@ class ImageService:
         return done
 
     async def recover_interrupted(self) -> int:
-        """At start, before any worker serves: an image left `saving` by a process that died
-        mid-upload goes back to `queued`, so its owner can upload again."""
+        """At start, before any worker serves: an image left `saving` (or `uploading` with
+        nothing staged) by a process that died mid-upload goes back to `queued`, so its
+        owner can upload again."""
         count = 0
         for image in await self.meta.images_in_status(SAVING, limit=10_000):
             await self._reset_to_queued(image)
             count += 1
+        for image in await self.meta.images_in_status(UPLOADING, limit=10_000):
+            if image.staged_size is None:  # its stage was cut: nothing staged to import
+                await self.data.delete(await self.data.staging_container(), image.id)
+                await self._reset_to_queued(image)
+                count += 1
         return count
 
 
