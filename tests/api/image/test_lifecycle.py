@@ -323,3 +323,35 @@ def test_changes_made_while_the_data_streams_are_kept(alice: Glance, server: Ser
             ("after", "round", 512, ["late"]), kind
         assert "colour" not in done, kind
         assert done["size"] == len(DATA)
+
+
+def test_a_server_killed_mid_upload_or_stage_requeues_on_restart(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    srv = Server(tmp_path_factory.mktemp("crash") / "data").start()
+    try:
+        adm = admin(srv)
+        saving, staging = adm.create(name="saving"), adm.create(name="staging")
+        puts = [RawPut(srv, f"/images/{saving['id']}/file", adm.tok, length=len(DATA)),
+                RawPut(srv, f"/images/{staging['id']}/stage", adm.tok, length=len(DATA))]
+        for put in puts:
+            put.send(DATA[:1000])
+        adm.wait_status(saving["id"], "saving", timeout=10)
+        adm.wait_status(staging["id"], "uploading", timeout=10)
+        srv.kill()
+        for put in puts:
+            put.cut()
+        adm.close()
+        srv.start()
+        adm = admin(srv)
+        for image in (saving, staging):
+            after = adm.get(image["id"])
+            assert after["status"] == "queued", after
+            assert image_objects(srv, image["id"]) == {}
+        assert adm.upload(saving["id"], DATA).status_code == 204
+        assert adm.stage(staging["id"], DATA).status_code == 204
+        assert adm.import_(staging["id"]).status_code == 202
+        for image in (saving, staging):
+            assert adm.wait_status(image["id"], "active")["size"] == len(DATA)
+        adm.close()
+    finally:
+        srv.stop()

@@ -93,7 +93,7 @@ async def stored(images: ImageService, image_id: str) -> bool:
     return await images.storage.get_object(container, image_id) is not None
 
 
-def test_recover_interrupted_requeues_saving_images_only(tmp_path: Path) -> None:
+def test_recover_interrupted_requeues_cut_uploads_and_stages(tmp_path: Path) -> None:
     async def test(images: ImageService) -> None:
         saving = await images.create(OWNER, {"disk_format": "raw",
                                              "container_format": "bare"}, {})
@@ -101,9 +101,12 @@ def test_recover_interrupted_requeues_saving_images_only(tmp_path: Path) -> None
         uploading = await images.create(OWNER, {}, {})
         await images.meta.update_image(replace(uploading, status="uploading",
                                                staged_size=10))
+        cut = await images.create(OWNER, {}, {})  # a stage cut before anything was kept
+        await images.meta.update_image(replace(cut, status="uploading"))
         active = await active_image(images)
-        assert await images.recover_interrupted() == 1
+        assert await images.recover_interrupted() == 2
         assert (await images.get(OWNER, saving.id)).status == "queued"
+        assert (await images.get(OWNER, cut.id)).status == "queued"
         assert (await images.get(OWNER, uploading.id)).status == "uploading"
         assert (await images.get(OWNER, active)).status == "active"
         assert await images.recover_interrupted() == 0
