@@ -212,8 +212,10 @@ def test_a_second_upload_while_one_is_saving_gets_409(alice: Glance, server: Ser
     assert alice.http.get(f"/images/{iid}/file").content == DATA
 
 
-def race(alice: Glance, image_id: str, bodies: list[bytes]) -> list[tuple[bytes, int]]:
-    """PUT every body to the image's /file at the same moment, each on its connection."""
+def race(alice: Glance, image_id: str, bodies: list[bytes], sub: str = "file"
+         ) -> list[tuple[bytes, int]]:
+    """PUT every body to the image's /file (or /stage) at the same moment, each on its own
+    connection."""
     barrier = threading.Barrier(len(bodies))
     results: list[tuple[bytes, int]] = []
 
@@ -221,7 +223,7 @@ def race(alice: Glance, image_id: str, bodies: list[bytes]) -> list[tuple[bytes,
         with httpx.Client(base_url=str(alice.http.base_url),
                           headers={"X-Auth-Token": alice.tok}, timeout=60) as client:
             barrier.wait()
-            resp = client.put(f"/images/{image_id}/file", content=body,
+            resp = client.put(f"/images/{image_id}/{sub}", content=body,
                               headers={"Content-Type": "application/octet-stream"})
             results.append((body, resp.status_code))
 
@@ -242,6 +244,43 @@ def test_two_uploads_racing_exactly_one_wins(alice: Glance) -> None:
         winner = next(body for body, code in results if code == 204)
         assert alice.status(iid) == "active"
         assert alice.http.get(f"/images/{iid}/file").content == winner
+
+
+def test_two_stages_racing_exactly_one_wins(alice: Glance) -> None:
+    image = alice.create(name="stage-race")
+    iid = image["id"]
+    results = race(alice, iid, [b"A" * len(DATA), b"B" * len(DATA)], "stage")
+    assert sorted(code for _, code in results) == [204, 409], results
+    winner = next(body for body, code in results if code == 204)
+    assert alice.import_(iid).status_code == 202
+    assert alice.wait_status(iid, "active")["size"] == len(DATA)
+    assert alice.http.get(f"/images/{iid}/file").content == winner
+
+
+def test_two_imports_racing_exactly_one_starts(alice: Glance) -> None:
+    for round_ in range(3):
+        image = alice.create(name=f"import-race-{round_}")
+        iid = image["id"]
+        assert alice.stage(iid, DATA).status_code == 204
+        barrier = threading.Barrier(2)
+        codes: list[int] = []
+
+        def start(iid: str = iid, barrier: threading.Barrier = barrier,
+                  codes: list[int] = codes) -> None:
+            with httpx.Client(base_url=str(alice.http.base_url),
+                              headers={"X-Auth-Token": alice.tok}, timeout=60) as client:
+                barrier.wait()
+                codes.append(client.post(f"/images/{iid}/import", json={
+                    "method": {"name": "glance-direct"}}).status_code)
+
+        threads = [threading.Thread(target=start) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(codes) == [202, 409], codes
+        assert alice.wait_status(iid, "active")["size"] == len(DATA)
+        assert len(alice.tasks(iid)) == 1
 
 
 def test_upload_needs_both_formats(alice: Glance) -> None:
