@@ -181,19 +181,27 @@ def image_objects(server: Server, image_id: str) -> dict[str, int]:
 class RawPut:
     """A PUT written by hand on a socket, so a test can stop half-way through the body."""
 
-    def __init__(self, server: Server, path: str, tok: str, length: int,
+    def __init__(self, server: Server, path: str, tok: str, length: int | None,
                  headers: dict[str, str] | None = None) -> None:
+        """`length` None: the body is sent chunked (as glanceclient does)."""
         import socket
 
+        self.chunked = length is None
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        framing = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
         lines = [f"PUT /image/v2{path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}",
-                 f"X-Auth-Token: {tok}", "Content-Type: application/octet-stream",
-                 f"Content-Length: {length}",
+                 f"X-Auth-Token: {tok}", "Content-Type: application/octet-stream", framing,
                  *(f"{k}: {v}" for k, v in (headers or {}).items())]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def send(self, data: bytes) -> None:
+        if self.chunked:
+            data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
         self.sock.sendall(data)
+
+    def end(self) -> None:
+        """The last chunk of a chunked body."""
+        self.sock.sendall(b"0\r\n\r\n")
 
     def response_status(self) -> int:
         """The status line of the answer (after the whole body was sent)."""

@@ -165,12 +165,14 @@ def test_delete_from_every_status_is_final(adm: Glance, alice: Glance, server: S
     assert iid not in listed
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 def test_upload_cut_mid_body_leaves_the_image_queued_and_nothing_stored(
-        alice: Glance, server: Server) -> None:
+        alice: Glance, server: Server, chunked: bool) -> None:
     image = alice.create(name="cut")
     iid = image["id"]
     files = blob_bytes(server.data_dir)
-    put = RawPut(server, f"/images/{iid}/file", alice.tok, length=len(DATA) * 4)
+    put = RawPut(server, f"/images/{iid}/file", alice.tok,
+                 length=None if chunked else len(DATA) * 4)
     put.send(DATA)  # a quarter of what was announced
     alice.wait_status(iid, "saving", timeout=10)
     put.cut()
@@ -182,6 +184,22 @@ def test_upload_cut_mid_body_leaves_the_image_queued_and_nothing_stored(
     assert alice.upload(iid, DATA).status_code == 204
     assert alice.get(iid)["size"] == len(DATA)
     assert alice.http.get(f"/images/{iid}/file").content == DATA
+
+
+def test_chunked_upload_and_stage(alice: Glance, server: Server) -> None:
+    for sub in ("file", "stage"):
+        image = alice.create(name=f"chunked-{sub}")
+        iid = image["id"]
+        put = RawPut(server, f"/images/{iid}/{sub}", alice.tok, length=None,
+                     headers={"x-openstack-image-size": str(len(DATA))})
+        for start in range(0, len(DATA), 7000):
+            put.send(DATA[start:start + 7000])
+        put.end()
+        assert put.response_status() == 204
+        if sub == "stage":
+            assert alice.import_(iid).status_code == 202
+        assert alice.wait_status(iid, "active")["size"] == len(DATA)
+        assert alice.http.get(f"/images/{iid}/file").content == DATA
 
 
 def test_stage_cut_mid_body_leaves_the_image_queued(alice: Glance, server: Server) -> None:
