@@ -17,17 +17,19 @@ from tests.api.image.support import (
     Glance,
     admin,
     error,
+    image_objects,
     member,
     running,
 )
 from tests.harness import Server
 
 DATA = bytes(range(256)) * 8
+SIZE_CAP = 200_000
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running(tmp_path_factory) as srv:
+    with running(tmp_path_factory, "--image-size-cap", str(SIZE_CAP)) as srv:
         yield srv
 
 
@@ -307,6 +309,18 @@ def test_data_for_an_active_image_is_409(alice: Glance, active: dict[str, Any]) 
     error(alice.stage(active["id"], b"more"), 409, "active")
     error(alice.import_(active["id"]), 409)
     assert alice.http.get(f"/images/{active['id']}/file").content == DATA
+
+
+@pytest.mark.parametrize("sub", ["file", "stage"])
+def test_data_over_the_size_cap_is_413_and_not_kept(alice: Glance, server: Server,
+                                                    sub: str) -> None:
+    image = alice.create(name=f"capped-{sub}")
+    iid = image["id"]
+    put = alice.upload if sub == "file" else alice.stage
+    error(put(iid, b"\x00" * (SIZE_CAP + 1)), 413, str(SIZE_CAP))
+    assert alice.status(iid) == "queued"
+    assert image_objects(server, iid) == {}
+    assert put(iid, b"\x00" * SIZE_CAP).status_code == 204
 
 
 def test_upload_content_type_must_be_octet_stream(alice: Glance) -> None:
