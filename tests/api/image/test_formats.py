@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,20 @@ def web(img: dict[str, Path]) -> Iterator[str]:
 
         def log_message(self, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if not self.path.startswith("/slow/"):
+                super().do_GET()
+                return
+            data = (directory / self.path.removeprefix("/slow/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            step = len(data) // 20 + 1
+            for start in range(0, len(data), step):  # about 2 s in all
+                self.wfile.write(data[start:start + step])
+                self.wfile.flush()
+                time.sleep(0.1)
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -241,6 +256,25 @@ def test_web_download_refused_ends_the_import(alice: Glance, server: Server, web
     assert failed["os_glance_failed_import"] == "Policy-0"
     [task] = alice.tasks(iid)
     assert task["status"] == "failure" and reason in task["message"]
+    assert image_objects(server, iid) == {}
+
+
+def test_deleting_an_image_while_it_imports(alice: Glance, server: Server, web: str
+                                            ) -> None:
+    image = alice.create(name="doomed-import", disk_format="qcow2")
+    iid = image["id"]
+    answers: list[int] = []
+    starter = threading.Thread(target=lambda: answers.append(alice.import_(
+        iid, "web-download", extra={"uri": f"{web}/slow/clean.qcow2"}).status_code))
+    starter.start()
+    alice.wait_status(iid, "importing", timeout=10)
+    assert alice.http.delete(f"/images/{iid}").status_code == 204
+    starter.join(60)
+    assert answers == [202]
+    error(alice.http.get(f"/images/{iid}"), 404)
+    tasks = [t for t in alice.http.get("/tasks").json()["tasks"] if t.get("image_id") == iid]
+    assert [t["status"] for t in tasks] == ["failure"]
+    assert "deleted" in alice.http.get(f"/tasks/{tasks[0]['id']}").json()["message"]
     assert image_objects(server, iid) == {}
 
 
