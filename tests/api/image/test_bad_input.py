@@ -297,6 +297,15 @@ def test_invalid_listing_parameters_are_400(alice: Glance, params: dict[str, str
     error(alice.http.get("/images", params=params), 400, words)
 
 
+@pytest.mark.parametrize(("params", "words"), [
+    ({"limit": "-1"}, "limit"), ({"limit": "x"}, "limit"), ({"marker": "nope"}, "marker"),
+    ({"sort_key": "colour"}, "colour"), ({"sort_dir": "up"}, "up"),
+])
+def test_invalid_task_listing_parameters_are_400(alice: Glance, params: dict[str, str],
+                                                 words: str) -> None:
+    error(alice.http.get("/tasks", params=params), 400, words)
+
+
 def test_marker_of_an_invisible_image_is_400(alice: Glance, bob: Glance,
                                              queued: dict[str, Any]) -> None:
     error(bob.http.get("/images", params={"marker": queued["id"]}), 400, "marker")

@@ -66,7 +66,7 @@ def web(img: dict[str, Path]) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if not self.path.startswith("/slow/"):
                 super().do_GET()
                 return
