@@ -30,11 +30,37 @@ def running(tmp_path_factory: pytest.TempPathFactory, *extra_args: str,
     server = Server(tmp_path_factory.mktemp("img") / "data", workers=workers,
                     extra_args=tuple(extra_args)).start()
     try:
-        for project, user in users:
-            server.add_user(project, user, f"{user}-pw", role="member")
+        add_members(server, users)
         yield server
     finally:
         server.stop()
+
+
+def add_members(server: Server, users: tuple[tuple[str, str], ...]) -> None:
+    """Each (project, user) made through Keystone's API (quicker than the CLI): the user has
+    the `member` role on the project, password `<user>-pw`."""
+    tok = token(server, "admin", server.passwords["admin"], "admin")
+    with httpx.Client(base_url=f"{server.url}/identity/v3",
+                      headers={"X-Auth-Token": tok}) as v3:
+        roles = v3.get("/roles", params={"name": "member"}).json()["roles"]
+        if roles:
+            role_id = roles[0]["id"]
+        else:
+            resp = v3.post("/roles", json={"role": {"name": "member"}})
+            assert resp.status_code == 201, resp.text
+            role_id = resp.json()["role"]["id"]
+        for project, user in users:
+            resp = v3.post("/projects", json={"project": {"name": project,
+                                                          "domain_id": "default"}})
+            assert resp.status_code == 201, resp.text
+            project_id = resp.json()["project"]["id"]
+            resp = v3.post("/users", json={"user": {
+                "name": user, "password": f"{user}-pw", "domain_id": "default",
+                "default_project_id": project_id}})
+            assert resp.status_code == 201, resp.text
+            user_id = resp.json()["user"]["id"]
+            resp = v3.put(f"/projects/{project_id}/users/{user_id}/roles/{role_id}")
+            assert resp.status_code == 204, resp.text
 
 
 def token(server: Server, user: str, password: str, project: str) -> str:

@@ -29,7 +29,7 @@ DATA = bytes(range(256)) * 400  # 100 KiB: a blob file, not inlined in the datab
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running(tmp_path_factory, workers=2) as srv:
+    with running(tmp_path_factory, users=(("alpha", "alice"),), workers=2) as srv:
         yield srv
 
 
