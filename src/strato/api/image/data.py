@@ -187,6 +187,8 @@ async def _task_list(ir: ImageRequest) -> Response:
         limit = min(int(single.get("limit", 20)), 1000)
     except ValueError:
         raise BadRequest("limit param must be an integer") from None
+    if limit < 0:  # SQLite reads a negative LIMIT as none at all
+        raise BadRequest("limit param must be positive")
     marker = None
     if "marker" in single:
         marker = await ir.api.meta.get_task(single["marker"])

@@ -121,6 +121,7 @@ def _sort(params: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     else:
         if len(dirs) > 1 and len(dirs) != len(keys):
             raise BadRequest("Number of sort dirs does not match the number of sort keys")
+        keys = keys or ["created_at"]  # Glance's default key takes a lone sort_dir
         for i, key in enumerate(keys):
             pairs.append((key, dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")))
     for key, direction in pairs:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from strato.domain.images import model
+from strato.domain.images.config import UNLIMITED
 from strato.domain.images.data import TooLarge, inspects
 from strato.domain.images.fetch import FetchFailed, FetchPolicy, FetchRefused, check_url, fetch
 from strato.domain.images.inspection import InvalidImageData, inspect_file
@@ -314,21 +315,26 @@ class ImportService:
         """Write the data into the first store (inspecting it; converting it when the
         operator asked for a target format) and record its size and hashes."""
         container = await self.images.data.store_container(store)
+        max_size = await self._room(image.owner)
         try:
             written = await self.images.data.write(
-                container, image.id, source, max_size=self.config.size_cap,
+                container, image.id, source, max_size=max_size,
                 disk_format=image.disk_format,
                 inspect=inspects(image))
         except TooLarge:
-            raise ImportFailed(f"image data is larger than {self.config.size_cap} bytes") \
-                from None
+            raise ImportFailed(f"image data exceeds the storage quota or size limit of "
+                               f"{max_size} bytes") from None
         except InvalidImageData as exc:
             raise ImportFailed(f"image data is not acceptable: {exc}") from None
         changes: dict[str, Any] = {}
         target = self.config.conversion_format
         if target and written.inspection is not None and written.inspection.format != target:
-            written = await self._convert(container, image.id, written.inspection.format,
-                                          target)
+            try:
+                written = await self._convert(container, image.id,
+                                              written.inspection.format, target, max_size)
+            except BaseException:  # the unconverted data is no image's: it goes
+                await self.images.data.delete(container, image.id)
+                raise
             changes["disk_format"] = target
         inspection = written.inspection
         current = await self.meta.get_image(image.id)
@@ -356,8 +362,17 @@ class ImportService:
         if current is None or current.status == model.DELETED:
             await self.images.data.delete(container, image_id)
 
-    async def _convert(self, container: Any, image_id: str, source_format: str, target: str
-                       ) -> Any:
+    async def _room(self, owner: str | None) -> int:
+        """The most bytes the image may have: the size cap, or less under the owner's
+        image_size_total (the image being imported has no size yet, so is not counted)."""
+        total = self.config.quotas.image_size_total
+        if owner is None or total == UNLIMITED:
+            return self.config.size_cap
+        used = (await self.meta.image_usage(owner)).bytes
+        return max(0, min(self.config.size_cap, total - used))
+
+    async def _convert(self, container: Any, image_id: str, source_format: str, target: str,
+                       max_size: int) -> Any:
         """qemu-img convert, always with explicit formats; the output is inspected again
         (a conversion must not unfold into another rich format)."""
         qemu_img = shutil.which("qemu-img")
@@ -387,9 +402,12 @@ class ImportService:
                     while chunk := await asyncio.to_thread(data.read, FETCH_CHUNK):
                         yield chunk
 
-            return await self.images.data.write(container, image_id, chunks(),
-                                                max_size=self.config.size_cap,
-                                                disk_format=target)
+            try:
+                return await self.images.data.write(container, image_id, chunks(),
+                                                    max_size=max_size, disk_format=target)
+            except TooLarge:
+                raise ImportFailed(f"the converted image exceeds the storage quota or size "
+                                   f"limit of {max_size} bytes") from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

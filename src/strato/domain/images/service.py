@@ -138,6 +138,7 @@ class ImageService:
             raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         visibility = attributes.get("visibility") or "shared"
         self._check_visibility(caller, visibility)
+        _check_not_negative(attributes)
         self._check_quota_counts(len(properties), len(attributes.get("tags") or ()))
         await self._check_count_quota(owner)
         stamp = now()
@@ -169,6 +170,7 @@ class ImageService:
         for _ in range(5):  # compare-and-set: retried if another write got in between
             image = await self._owned(caller, image_id)
             changes = dict(attributes)
+            _check_not_negative(changes)
             for key in QUEUED_ONLY:
                 if key in changes and changes[key] != getattr(image, key) and \
                         image.status != QUEUED:
@@ -354,6 +356,8 @@ class ImageService:
                         *, from_status: str = SAVING, **changes: Any) -> ImageRecord:
         inspection = written.inspection
         virtual_size = inspection.virtual_size if inspection is not None else None
+        # the record as it is now: a PATCH or tag made while the data streamed stays
+        image = await self.meta.get_image(image.id) or image
         updated = replace(image, status=ACTIVE, updated_at=now(), size=written.size,
                           checksum=written.checksum, os_hash_algo=HASH_ALGO,
                           os_hash_value=written.os_hash_value, virtual_size=virtual_size,
@@ -374,7 +378,9 @@ class ImageService:
                             "is forbidden.")
         if image.status not in (ACTIVE, DEACTIVATED) or not image.stores:
             return image, None, None
-        stores = [store] if store else list(image.stores)
+        # `store` is a preference (?prefer=): its copy first, then the image's other ones
+        preferred = self.data.policy(store) if store else None
+        stores = sorted(image.stores, key=lambda s: preferred is None or s != preferred.name)
         for name in stores:
             if self.data.policy(name) is None:
                 continue
@@ -413,7 +419,8 @@ class ImageService:
             await self._reset_to_queued(image)
             raise
         try:
-            return await self.meta.update_image(replace(image, staged_size=written.size,
+            current = await self.meta.get_image(image.id) or image  # changes made meanwhile
+            return await self.meta.update_image(replace(current, staged_size=written.size,
                                                         updated_at=now()),
                                                 expect_status=(UPLOADING,))
         except (store_errors.Conflict, store_errors.NotFound):
@@ -423,7 +430,11 @@ class ImageService:
     async def delete_from_store(self, caller: ImageCaller, image_id: str, store: str) -> None:
         """`DELETE /v2/stores/{store}/{image}`: drop one copy; the last one stays."""
         image = await self._owned(caller, image_id)
-        name = self.store_name(store)
+        try:
+            name = self.store_name(store)
+        except BadRequest:  # Glance: 409, "not available on this node"
+            raise Conflict(f"The selected store {store} is not available on this node."
+                           ) from None
         if name not in image.stores:
             raise NotFound(f"Image {image_id} has no data in store {store}")
         if image.status != ACTIVE:
@@ -536,12 +547,18 @@ class ImageService:
         return removed
 
     async def recover_interrupted(self) -> int:
-        """At start, before any worker serves: an image left `saving` by a process that died
-        mid-upload goes back to `queued`, so its owner can upload again."""
+        """At start, before any worker serves: an image left `saving` (or `uploading` with
+        nothing staged) by a process that died mid-upload goes back to `queued`, so its
+        owner can upload again."""
         count = 0
         for image in await self.meta.images_in_status(SAVING, limit=10_000):
             await self._reset_to_queued(image)
             count += 1
+        for image in await self.meta.images_in_status(UPLOADING, limit=10_000):
+            if image.staged_size is None:  # its stage was cut: nothing staged to import
+                await self.data.delete(await self.data.staging_container(), image.id)
+                await self._reset_to_queued(image)
+                count += 1
         return count
 
 
@@ -565,6 +582,16 @@ def _custom(properties: dict[str, str]) -> dict[str, str]:
 def _shared_only(image: ImageRecord) -> None:
     if image.visibility != "shared":
         raise Forbidden("Only shared images have members.")
+
+
+def _check_not_negative(attributes: dict[str, Any]) -> None:
+    """Glance's Image.min_disk/min_ram setters: 400 for a negative value (the schema only
+    says integer)."""
+    for key in ("min_disk", "min_ram"):
+        value = attributes.get(key)
+        if isinstance(value, int) and value < 0:
+            raise BadRequest(f"Invalid value '{value}' for parameter '{key}': Cannot be a "
+                             "negative value")
 
 
 def _require_formats(image: ImageRecord) -> None:
