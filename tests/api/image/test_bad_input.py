@@ -198,6 +198,15 @@ def test_schema_violations_on_patch(alice: Glance, queued: dict[str, Any], path:
     error(alice.patch(queued["id"], [{"op": "replace", "path": path, "value": value}]), 400)
 
 
+def test_property_names_stop_at_255_characters(alice: Glance, queued: dict[str, Any]
+                                               ) -> None:
+    error(alice.http.post("/images", json={"k" * 256: "v"}), 400, "255")
+    error(alice.patch(queued["id"], [{"op": "add", "path": "/" + "k" * 256, "value": "v"}]),
+          400, "255")
+    assert alice.patch(queued["id"], [{"op": "add", "path": "/" + "k" * 255,
+                                       "value": "v"}]).status_code == 200
+
+
 def test_name_of_255_characters_is_fine(alice: Glance) -> None:
     assert alice.create(name="n" * 255)["name"] == "n" * 255
 

@@ -2,12 +2,8 @@
 hidden from its owner but not from an admin, its data still on disk; the scrubber reclaims
 it after `--image-scrub-time`, and then the blob file is gone.
 
-TODO(restore CLI): `strato image restore ID` is being added on main. Once
-`python -m strato image restore --help` works, add the HTTP-level test: delete -> the CLI
-restores -> the owner GETs it `active` and downloads the same bytes; restoring an active image
-exits non-zero saying it is not pending_delete. Until then restore is covered in the domain
-(tests/domain/images/test_status_machine.py::test_delayed_delete_restore_and_scrub): running
-the domain on the live server's data directory from the test process is not safe.
+Restore through `strato image restore` while the server runs is tested in
+tests/server/test_image_cli.py; the domain side in tests/domain/images/test_status_machine.py.
 """
 
 from __future__ import annotations
@@ -107,6 +103,8 @@ def test_a_pending_delete_image_is_not_deactivated_or_deleted_again(adm: Glance,
     assert adm.get(image["id"])["status"] == "pending_delete"
     error(adm.http.post(f"/images/{image['id']}/actions/deactivate"), 409)
     error(adm.http.delete(f"/images/{image['id']}"), 404)
+    # nor patched (that would also move the scrubber's clock)
+    error(adm.patch(image["id"], [{"op": "add", "path": "/x", "value": "y"}]), 404)
     assert adm.get(image["id"])["status"] == "pending_delete"
 
 

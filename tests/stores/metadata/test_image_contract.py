@@ -63,6 +63,14 @@ def test_update_is_compare_and_set(env: Env) -> None:
         env.run(s.update_image(image(project())))
     env.run(s.update_image(replace(saving, name="any status")))
     assert env.run(s.get_image(rec.id)).name == "any status"  # type: ignore[union-attr]
+    current = env.run(s.get_image(rec.id))
+    assert current is not None
+    mine = env.run(s.update_image(replace(current, name="first", updated_at=50.0),
+                                  expect_updated_at=current.updated_at))
+    with pytest.raises(Conflict):  # read before `mine` was written: its update would be lost
+        env.run(s.update_image(replace(current, name="second", updated_at=51.0),
+                               expect_updated_at=current.updated_at))
+    assert env.run(s.get_image(rec.id)) == mine
 
 
 def test_visibility_rules(env: Env) -> None:

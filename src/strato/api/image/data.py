@@ -65,7 +65,7 @@ async def file(ir: ImageRequest, image_id: str) -> Response:
 async def _download(ir: ImageRequest, image_id: str) -> Response:
     prefer = ir.request.query.get("prefer")
     image, record, reader = await ir.api.images.download(
-        ir.caller, image_id, prefer.split(",")[0] if prefer else None)
+        ir.caller, image_id, [s.strip() for s in prefer.split(",")] if prefer else ())
     if record is None or reader is None:
         return Response(204)
     length = record.size

@@ -41,7 +41,9 @@ LIST_CONTROLS = ("limit", "marker", "sort_key", "sort_dir", "sort", "visibility"
 
 def check_writable(name: str, *, creating: bool) -> None:
     """Glance's 403 for attributes a client may not write (reserved ones, read-only ones,
-    the server's own `os_glance*` notes)."""
+    the server's own `os_glance*` notes); 400 for a name past Glance's 255 characters."""
+    if len(name) > 255:
+        raise BadRequest(f"Property name '{name[:32]}...' is longer than 255 characters")
     if name in RESERVED_PROPERTIES or name.startswith(RESERVED_PREFIXES):
         raise Forbidden(f"Attribute '{name}' is reserved.")
     if name in READ_ONLY_PROPERTIES and not (creating and name in CREATE_ONLY_PROPERTIES):

@@ -169,6 +169,8 @@ class ImageService:
         properties (the front-end checks read-only and reserved names)."""
         for _ in range(5):  # compare-and-set: retried if another write got in between
             image = await self._owned(caller, image_id)
+            if image.status == PENDING_DELETE:  # deleted: only a restore brings it back
+                raise NotFound(f"No image found with ID {image_id}")
             changes = dict(attributes)
             _check_not_negative(changes)
             for key in QUEUED_ONLY:
@@ -196,9 +198,11 @@ class ImageService:
             for key in ("min_disk", "min_ram"):
                 if key in changes and changes[key] is None:
                     changes[key] = 0
-            updated = replace(image, **changes, properties=merged, updated_at=now())
+            updated = replace(image, **changes, properties=merged,
+                              updated_at=max(now(), image.updated_at + 1e-6))
             try:
-                return await self.meta.update_image(updated, expect_status=(image.status,))
+                return await self.meta.update_image(updated, expect_status=(image.status,),
+                                                    expect_updated_at=image.updated_at)
             except store_errors.Conflict:
                 continue
             except store_errors.NotFound:
@@ -369,7 +373,8 @@ class ImageService:
             await self.data.delete(await self.data.store_container(store), image.id)
             raise Gone(f"Image {image.id} was deleted during the upload.") from None
 
-    async def download(self, caller: ImageCaller, image_id: str, store: str | None = None
+    async def download(self, caller: ImageCaller, image_id: str,
+                       prefer: Sequence[str] = ()
                        ) -> tuple[ImageRecord, ObjectRecord | None, BlobReader | None]:
         """The image and a reader of its data (None, None when it has none: 204)."""
         image = await self.get(caller, image_id)
@@ -378,9 +383,11 @@ class ImageService:
                             "is forbidden.")
         if image.status not in (ACTIVE, DEACTIVATED) or not image.stores:
             return image, None, None
-        # `store` is a preference (?prefer=): its copy first, then the image's other ones
-        preferred = self.data.policy(store) if store else None
-        stores = sorted(image.stores, key=lambda s: preferred is None or s != preferred.name)
+        # `prefer` (?prefer=a,b) orders the copies tried: those stores first, in that order,
+        # then the image's other ones
+        order = [p.name for p in map(self.data.policy, prefer) if p is not None]
+        stores = sorted(image.stores,
+                        key=lambda s: order.index(s) if s in order else len(order))
         for name in stores:
             if self.data.policy(name) is None:
                 continue
@@ -441,8 +448,8 @@ class ImageService:
             raise Conflict(f"Image {image_id} is {image.status}: it must be active to delete "
                            "its data from a store")
         if len(image.stores) == 1:
-            raise Conflict(f"Store {store} holds the only copy of image {image_id}: delete "
-                           "the image instead")
+            raise Forbidden(f"Cannot delete image data from the only store containing it "
+                            f"({store}); delete the image {image_id} instead.")
         await self.meta.update_image(
             replace(image, stores=tuple(s for s in image.stores if s != name),
                     updated_at=now()), expect_status=(ACTIVE,))

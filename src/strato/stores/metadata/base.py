@@ -385,9 +385,11 @@ class ImageStore(abc.ABC):
 
     @abc.abstractmethod
     async def update_image(self, record: ImageRecord, *,
-                           expect_status: tuple[str, ...] | None = None) -> ImageRecord:
+                           expect_status: tuple[str, ...] | None = None,
+                           expect_updated_at: float | None = None) -> ImageRecord:
         """Replace the stored image with `record`. With `expect_status`, only while the stored
-        status is one of them, else Conflict. Raises NotFound."""
+        status is one of them; with `expect_updated_at`, only if nothing changed the image
+        since it was read (no lost update); else Conflict. Raises NotFound."""
 
     @abc.abstractmethod
     async def list_images(self, query: ImageQuery) -> list[ImageRecord]:

@@ -193,10 +193,16 @@ class SqliteImageStore(ImageStore):
         return _image(row) if row else None
 
     async def update_image(self, record: ImageRecord, *,
-                           expect_status: tuple[str, ...] | None = None) -> ImageRecord:
+                           expect_status: tuple[str, ...] | None = None,
+                           expect_updated_at: float | None = None) -> ImageRecord:
         assignments = ", ".join(f"{c.strip()} = ?" for c in IMAGE_COLUMNS.split(",")[1:])
 
         def tx(conn: sqlite3.Connection) -> None:
+            if expect_updated_at is not None:
+                row = conn.execute("SELECT updated_at FROM images WHERE id = ?",
+                                   (record.id,)).fetchone()
+                if row is not None and row[0] != expect_updated_at:
+                    raise Conflict("changed since read")
             _compare_and_set(conn, "images", record.id, expect_status,
                              lambda: conn.execute(
                                  f"UPDATE images SET {assignments} WHERE id = ?",
