@@ -12,19 +12,14 @@ from pathlib import Path
 
 import httpx
 
+from tests.api.image.support import token
 from tests.harness import Server
 
 IMAGE_BYTES = 3 * 1024 * 1024 + 17  # over the inline limit: its bytes live in a blob file
 
 
 def _token(server: Server) -> str:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"},
-        "password": server.passwords["admin"]}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-    resp = httpx.post(f"{server.url}/identity/v3/auth/tokens", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.headers["X-Subject-Token"]
+    return token(server, "admin", server.passwords["admin"], "admin")
 
 
 def _blob_bytes(data_dir: Path) -> int:

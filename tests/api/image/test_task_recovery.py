@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.api.image.support import token
 from tests.harness import Server
 
 IMAGE = os.urandom(2 * 1024 * 1024 + 5)
@@ -51,13 +52,7 @@ def origin() -> Iterator[tuple[str, threading.Event]]:
 
 
 def _token(server: Server) -> str:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"},
-        "password": server.passwords["admin"]}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-    resp = httpx.post(f"{server.url}/identity/v3/auth/tokens", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.headers["X-Subject-Token"]
+    return token(server, "admin", server.passwords["admin"], "admin")
 
 
 def test_import_survives_a_killed_server(make_server: Callable[..., Server],
