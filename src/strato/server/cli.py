@@ -101,7 +101,8 @@ def settings_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                                   callback=_parse_json)
         elif str(annotation).startswith("list"):
             option = click.option(flag, name, default=None, help=help_text + " (comma-separated)",
-                                  callback=lambda _c, _p, v: v.split(",") if v else None)
+                                  callback=lambda _c, _p, v: None if v is None
+                                  else v.split(",") if v else [])
         else:
             kind = Path if annotation is Path or Path in get_args(annotation) else str
             option = click.option(flag, name, type=kind, default=None, help=help_text)
