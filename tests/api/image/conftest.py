@@ -70,7 +70,8 @@ class CloudUser:
 
     def connect(self, **kwargs: Any) -> openstack.connection.Connection:
         """openstacksdk from the clouds.yaml only (no environment, no ~/.config)."""
-        config = loader.OpenStackConfig(config_files=[str(self.clouds)], secure_files=[],
+        config = loader.OpenStackConfig(config_files=[str(self.clouds)],
+                                        secure_files=[str(self.home / "secure.yaml")],
                                         load_envvars=False)
         return openstack.connection.Connection(config=config.get_one(cloud="strato",
                                                                      **kwargs))
