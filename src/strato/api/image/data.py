@@ -4,6 +4,7 @@ tasks API."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from strato.api.bodies import blob_body
 from strato.api.http import BadRequest as HttpBadRequest
@@ -205,7 +206,8 @@ async def _task_list(ir: ImageRequest) -> Response:
     doc: dict[str, Any] = {"tasks": [task_view(t, full=False) for t in records],
                            "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}
     if records and len(records) == limit:
-        doc["next"] = f"/v2/tasks?marker={records[-1].id}&limit={limit}"
+        rest = [(k, v) for k, v in ir.params if k != "marker"]
+        doc["next"] = "/v2/tasks?" + urlencode([*rest, ("marker", records[-1].id)])
     return json_response(200, doc)
 
 
