@@ -245,7 +245,8 @@ def pattern_sums(size: int) -> tuple[str, int]:
     return digest.hexdigest(), crc
 
 
-async def _stream(size: int) -> AsyncIterator[bytes]:
+async def stream(size: int) -> AsyncIterator[bytes]:
+    """A request body of `size` bytes: the pattern repeated, 1 MiB a chunk (memory bounded)."""
     block = pattern()
     for off in range(0, size, CHUNK):
         yield block[: min(CHUNK, size - off)]
@@ -256,7 +257,7 @@ async def large_put(t: Target, container: str, name: str, size: int, md5: str) -
     async with session(1) as s:
         with Measure(result, t.roots):
             t0 = time.perf_counter()
-            async with s.put(t.url(container, name), data=_stream(size),
+            async with s.put(t.url(container, name), data=stream(size),
                              headers={**t.headers, "Content-Length": str(size)}) as r:
                 check(r.status, (201,), "large PUT")
                 if etag_of(r.headers) != md5:
