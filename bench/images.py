@@ -13,8 +13,8 @@ machine's noise:
 - upload: object PUT vs image create (`POST /v2/images`) + `PUT /file` until its 204 (the
   image is active then; its size, MD5 checksum and sha512 are checked afterwards);
 - download: object GET vs `GET /file`, cold (after the data directory is dropped from the
-  page cache), then warm (three reads in a row, as one figure), one side after the other
-  (CRC-32 and size of every read checked);
+  page cache), then warm (three reads of each, taking turns, as one figure per side); the
+  CRC-32 and size of every read checked;
 - create-to-active: a 64 MiB object PUT vs a 64 MiB image's POST + PUT /file, p50 over N.
 
 MB/s are medians of the rounds; the ratio is image/object (throughput: >= 0.90 passes;
@@ -56,12 +56,12 @@ PATHS = ("object", "image")
 @dataclass
 class Plan:
     size: int = 1 << 30
-    rounds: int = 6
+    rounds: int = 8
     latency_rounds: int = 20
     warm_reads: int = 3  # warm GETs of each side per round, reported as one (bytes / time)
 
 
-QUICK = Plan(size=256 * MiB, rounds=4, latency_rounds=10)
+QUICK = Plan(size=256 * MiB, rounds=6, latency_rounds=10)
 
 
 @dataclass
@@ -172,18 +172,25 @@ class Bench:
                                    f"upload {body.size // MiB} MiB")
         return r, self.api.url(image_id, file=True)
 
-    async def get(self, path: str, url: str, body: Body) -> None:
-        """A cold read of one side, then its warm ones (before the other side's cold read
-        drops this side's pages again)."""
-        what, mib = "GET" if path == "object" else "download", body.size // MiB
+    async def get(self, urls: dict[str, str], body: Body) -> None:
+        """Both sides' data out of the page cache, a cold read of each, then warm reads of
+        each, taking turns; the warm reads of one side count as one figure."""
+        mib = body.size // MiB
+
+        async def read(path: str, how: str) -> Result:
+            what = "GET" if path == "object" else "download"
+            return await w.large_get(urls[path], self.t.headers, body.size, body.crc,
+                                     self.t.roots, f"{what} {mib} MiB {how}")
+
         self.evict()
-        self.keep(f"{mib} MiB download cold (MB/s)", path,
-                  await w.large_get(url, self.t.headers, body.size, body.crc, self.t.roots,
-                                    f"{what} {mib} MiB cold"))
-        reads = [await w.large_get(url, self.t.headers, body.size, body.crc, self.t.roots,
-                                   f"{what} {mib} MiB warm")
-                 for _ in range(self.plan.warm_reads)]
-        self.keep(f"{mib} MiB download warm (MB/s)", path, Result.merge(reads[0].name, reads))
+        for path in urls:
+            self.keep(f"{mib} MiB download cold (MB/s)", path, await read(path, "cold"))
+        warm: dict[str, list[Result]] = {path: [] for path in urls}
+        for _ in range(self.plan.warm_reads):
+            for path in urls:
+                warm[path].append(await read(path, "warm"))
+        for path, reads in warm.items():
+            self.keep(f"{mib} MiB download warm (MB/s)", path, Result.merge(reads[0].name, reads))
 
     async def run(self) -> Figures:
         await w.make_container(self.t, CONTAINER)
@@ -196,8 +203,7 @@ class Bench:
             for path in order:
                 r, urls[path] = await self.put(path, large, f"large-{i}")
                 self.keep(f"{large.size // MiB} MiB upload (MB/s)", path, r)
-            for path in order:
-                await self.get(path, urls[path], large)
+            await self.get(urls, large)
             for url in urls.values():
                 await delete(url, self.t.headers)
         suite.log(f"{self.plan.latency_rounds} x create-to-active")
@@ -230,16 +236,16 @@ def passes(figure: str, r: float) -> bool:
 
 def table(figures: Figures) -> str:
     lines = [f"{'figure':<36}{'object':>10}{'image':>10}{'image/object':>14}"
-             f"{'per round':>16}{'CPU ms obj/img':>18}{'peak RSS MB':>13}"]
+             f"{'per round':>16}{'CPU ms obj/img':>18}{'RSS MB obj/img':>18}"]
     for figure, paths in figures.items():
         obj, img = paths["object"], paths["image"]
         pairs = [(i.latencies[0] / o.latencies[0]) if is_latency(figure) else i.mb_s / o.mb_s
                  for o, i in zip(obj, img, strict=True)]
         cpu = [statistics.median(r.cpu_ms_per_op for r in rs) for rs in (obj, img)]
-        rss = max(r.peak_rss for r in obj + img) / 1e6
+        rss = [max(r.peak_rss for r in rs) / 1e6 for rs in (obj, img)]
         lines.append(f"{figure:<36}{value(figure, obj):>10.1f}{value(figure, img):>10.1f}"
                      f"{ratio(figure, paths):>13.2f}x{min(pairs):>9.2f}-{max(pairs):.2f}x"
-                     f"{cpu[0]:>10.0f} / {cpu[1]:<5.0f}{rss:>13.0f}")
+                     f"{cpu[0]:>10.0f} / {cpu[1]:<5.0f}{rss[0]:>10.0f} / {rss[1]:<5.0f}")
     lines.append(f"\ntargets (image path within {TARGET:.0%} of the object path):")
     for figure, paths in figures.items():
         r = ratio(figure, paths)
