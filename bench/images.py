@@ -93,9 +93,9 @@ def login(server: Server) -> tuple[str, str]:
 
 def sha512_of(size: int) -> str:
     """sha512 of the body `workloads.stream(size)` sends, computed outside the timed part."""
-    block, digest = w.pattern(), hashlib.sha512()
-    for off in range(0, size, w.CHUNK):
-        digest.update(block[: min(w.CHUNK, size - off)])
+    digest = hashlib.sha512()
+    for piece in w.pieces(size):
+        digest.update(piece)
     return digest.hexdigest()
 
 
