@@ -1,6 +1,7 @@
-"""Where a Strato worker spends its time on 4 KiB GET/PUT/HEAD, listings, large PUTs.
+"""Where a Strato worker spends its time on 4 KiB GET/PUT/HEAD, listings, large PUTs and
+image uploads (create + PUT /file of a 256 MiB raw image, `bench.images`).
 
-    python -m bench.profile [--seconds 8] [--svg-dir /tmp]
+    python -m bench.profile [--seconds 8] [--only LARGEPUT --only IMAGEPUT]
 
 Starts Strato with one worker, drives one workload at a time while `py-spy record` samples
 the worker (raw collapsed stacks, all threads, idle excluded), then prints the functions with
@@ -21,21 +22,27 @@ from pathlib import Path
 import psutil
 import uvloop
 
-from bench import strato_server
+from bench import images, strato_server
 from bench import workloads as w
 
-WORKLOADS = ("GET", "HEAD", "PUT", "LIST", "LARGEPUT")
+WORKLOADS = ("GET", "HEAD", "PUT", "LIST", "LARGEPUT", "IMAGEPUT")
 LARGE = 256 << 20
 
 
-async def loop_for(t: w.Target, kind: str, seconds: float, body: bytes) -> int:
+async def loop_for(t: w.Target, kind: str, seconds: float, body: bytes,
+                   api: images.Images) -> int:
     """Repeat the workload (concurrency 8; listings and 256 MiB PUTs 1) for `seconds`;
     returns ops done."""
     deadline, done = time.monotonic() + seconds, 0
-    md5 = w.pattern_sums(LARGE)[0] if kind == "LARGEPUT" else ""
+    md5 = w.pattern_sums(LARGE)[0] if kind in ("LARGEPUT", "IMAGEPUT") else ""
+    sha512 = images.sha512_of(LARGE) if kind == "IMAGEPUT" else ""
     while time.monotonic() < deadline and done < 1_000_000:
         if kind == "LARGEPUT":
             await w.large_put(t, "prof", "large", LARGE, md5)
+            done += 1
+        elif kind == "IMAGEPUT":
+            _, image_id = await images.upload(api, LARGE, md5, sha512, "prof")
+            await images.delete(api.url(image_id), api.headers)
             done += 1
         elif kind == "LIST":
             await w.listing(t, "prof-list", "first", 5, 5000)
@@ -95,6 +102,7 @@ def main() -> None:
         server, url, token = strato_server.start(Path(tmp) / "data", workers=1)
         try:
             target = w.Target("strato", url, token, lambda: strato_server.roots(server))
+            api = images.Images(server.url, images.login(server)[0], target.roots)
             body = w.small_body()
 
             async def setup() -> None:
@@ -113,7 +121,7 @@ def main() -> None:
                      "--duration", str(int(args.seconds)), "--threads", "-o", str(raw)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
-                ops = uvloop.run(loop_for(target, kind, args.seconds - 1, body))
+                ops = uvloop.run(loop_for(target, kind, args.seconds - 1, body, api))
                 spy.wait(timeout=60)
                 print(f"\n== {kind} ({ops} ops in {args.seconds - 1:.0f} s while sampled)")
                 print(summarize(raw, args.top) if raw.exists() else "  (no samples)")

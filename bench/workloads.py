@@ -13,7 +13,7 @@ import os
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -235,20 +235,26 @@ def pattern() -> bytes:
     return random.Random(7).randbytes(CHUNK)
 
 
+def pieces(size: int) -> Iterator[bytes]:
+    """`size` bytes of the repeated pattern, 1 MiB a piece."""
+    block = pattern()
+    for off in range(0, size, CHUNK):
+        yield block[: min(CHUNK, size - off)]
+
+
 def pattern_sums(size: int) -> tuple[str, int]:
     """(MD5, CRC-32) of the repeated pattern, computed once outside the timed part."""
-    block, digest, crc = pattern(), hashlib.md5(), 0
-    for off in range(0, size, CHUNK):
-        piece = block[: min(CHUNK, size - off)]
+    digest, crc = hashlib.md5(), 0
+    for piece in pieces(size):
         digest.update(piece)
         crc = zlib.crc32(piece, crc)
     return digest.hexdigest(), crc
 
 
-async def _stream(size: int) -> AsyncIterator[bytes]:
-    block = pattern()
-    for off in range(0, size, CHUNK):
-        yield block[: min(CHUNK, size - off)]
+async def stream(size: int) -> AsyncIterator[bytes]:
+    """A request body of `size` bytes: the pattern, 1 MiB a chunk (memory bounded)."""
+    for piece in pieces(size):
+        yield piece
 
 
 async def large_put(t: Target, container: str, name: str, size: int, md5: str) -> Result:
@@ -256,7 +262,7 @@ async def large_put(t: Target, container: str, name: str, size: int, md5: str) -
     async with session(1) as s:
         with Measure(result, t.roots):
             t0 = time.perf_counter()
-            async with s.put(t.url(container, name), data=_stream(size),
+            async with s.put(t.url(container, name), data=stream(size),
                              headers={**t.headers, "Content-Length": str(size)}) as r:
                 check(r.status, (201,), "large PUT")
                 if etag_of(r.headers) != md5:
