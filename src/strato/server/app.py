@@ -66,7 +66,8 @@ def build_policies(settings: Settings) -> PolicySet:
 
 def image_config(settings: Settings) -> ImageConfig:
     return ImageConfig(
-        size_cap=settings.image_size_cap, delayed_delete=settings.image_delayed_delete,
+        size_cap=settings.image_size_cap, hash_algo=settings.image_hash_algo,
+        delayed_delete=settings.image_delayed_delete,
         scrub_time=settings.image_scrub_time,
         import_methods=tuple(settings.image_import_methods),
         import_allowed_hosts=tuple(settings.image_import_allowed_hosts),

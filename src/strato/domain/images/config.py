@@ -21,6 +21,8 @@ class ImageQuotas:
 @dataclass(frozen=True, slots=True)
 class ImageConfig:
     size_cap: int = 1 << 40
+    hash_algo: str = "sha512"
+    """Glance's `hashing_algorithm`: what `os_hash_value` is."""
     delayed_delete: bool = False
     scrub_time: float = 3600.0
     import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")

@@ -25,9 +25,10 @@ from strato.stores.metadata.records import ContainerRecord, ImageRecord, ObjectR
 IMAGE_ACCOUNT = "\x00images"
 STAGING_CONTAINER = "\x00staging"
 CONTENT_TYPE = "application/octet-stream"
-HASH_ALGO = "sha512"
+HASH_ALGOS = ("sha512", "sha384", "sha256", "sha3_512", "sha3_256", "blake2b")
+"""`os_hash_algo` choices: hashlib names that openstacksdk and glanceclient can verify with."""
 HASH_BATCH = 1 << 20
-"""Bytes gathered before the sha512 of a stream moves on, in a worker thread (hashlib
+"""Bytes gathered before the hash of a stream moves on, in a worker thread (hashlib
 releases the GIL), so hashing runs beside the loop and the blob writer's own threads."""
 
 
@@ -50,11 +51,11 @@ class Written:
     inspection: Inspection | None
 
 
-class _Sha512:
-    """sha512 of a stream, computed in a worker thread one batch at a time."""
+class _Digest:
+    """The `os_hash_algo` hash of a stream, computed in a worker thread a batch at a time."""
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha512()
+    def __init__(self, algo: str) -> None:
+        self._hash = hashlib.new(algo)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._inflight: asyncio.Future[None] | None = None
@@ -85,8 +86,9 @@ def _update(digest: hashlib._Hash, batch: list[bytes]) -> None:
 
 
 class ImageData:
-    def __init__(self, storage: StorageService) -> None:
+    def __init__(self, storage: StorageService, hash_algo: str = "sha512") -> None:
         self.storage = storage
+        self.hash_algo = hash_algo
         self._containers: dict[str, ContainerRecord] = {}
 
     def policy(self, store: str) -> StoragePolicy | None:
@@ -113,10 +115,10 @@ class ImageData:
     async def write(self, container: ContainerRecord, image_id: str,
                     body: AsyncIterable[bytes], *, max_size: int,
                     disk_format: str | None, inspect: bool = True) -> Written:
-        """Store `body` as the image's object in `container`, hashing (MD5 and sha512) and
+        """Store `body` as the image's object in `container`, hashing (MD5 and os_hash_algo) and
         inspecting it on the way. Raises TooLarge past `max_size`, InvalidImageData when the
         content is refused, and whatever cut the stream; the object is gone in every case."""
-        digest = _Sha512()
+        digest = _Digest(self.hash_algo)
         inspector = StreamInspector(disk_format) if inspect else None
 
         async def tapped() -> AsyncIterator[bytes]:
@@ -133,12 +135,12 @@ class ImageData:
         except ObjectTooLarge:
             raise TooLarge(image_id) from None
         try:
-            sha512 = await digest.hexdigest()
+            os_hash_value = await digest.hexdigest()
             inspection = inspector.finish() if inspector is not None else None
         except BaseException:
             await self.delete(container, image_id)
             raise
-        return Written(record.size, record.etag, sha512, inspection)
+        return Written(record.size, record.etag, os_hash_value, inspection)
 
     async def open(self, container: ContainerRecord, image_id: str
                    ) -> tuple[ObjectRecord, BlobReader]:

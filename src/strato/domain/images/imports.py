@@ -345,7 +345,8 @@ class ImportService:
         for key, value in self.config.inject_properties.items():
             properties.setdefault(key, value)
         updated = replace(current, size=written.size, checksum=written.checksum,
-                          os_hash_algo="sha512", os_hash_value=written.os_hash_value,
+                          os_hash_algo=self.config.hash_algo,
+                          os_hash_value=written.os_hash_value,
                           virtual_size=inspection.virtual_size if inspection else None,
                           stores=(store,), properties=properties, staged_size=None,
                           updated_at=now(), **changes)

@@ -19,7 +19,7 @@ from typing import Any
 
 from strato.domain.images import model
 from strato.domain.images.config import UNLIMITED, ImageConfig
-from strato.domain.images.data import HASH_ALGO, ImageData, TooLarge, inspects
+from strato.domain.images.data import ImageData, TooLarge, inspects
 from strato.domain.images.inspection import InvalidImageData
 from strato.domain.images.model import (
     ACTIVE,
@@ -72,7 +72,7 @@ class ImageService:
         self.meta = meta
         self.storage = storage
         self.config = config or ImageConfig()
-        self.data = ImageData(storage)
+        self.data = ImageData(storage, self.config.hash_algo)
 
     # ---- stores -------------------------------------------------------------------------
     @property
@@ -363,7 +363,7 @@ class ImageService:
         # the record as it is now: a PATCH or tag made while the data streamed stays
         image = await self.meta.get_image(image.id) or image
         updated = replace(image, status=ACTIVE, updated_at=now(), size=written.size,
-                          checksum=written.checksum, os_hash_algo=HASH_ALGO,
+                          checksum=written.checksum, os_hash_algo=self.config.hash_algo,
                           os_hash_value=written.os_hash_value, virtual_size=virtual_size,
                           stores=_unique((*image.stores, store)), **changes)
         try:
