@@ -11,22 +11,25 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from strato.api.image.views import image_view
 from strato.domain.images.model import ImageError
-from strato.domain.images.service import ImageService
 from strato.server.cli import EXIT_NOT_FOUND, _fail, _settings, config_option, data_dir_option
 from strato.server.settings import Settings
 from strato.stores.metadata.records import ImageQuery, ImageRecord
+
+if TYPE_CHECKING:  # the service pulls in the format inspectors: only load it when used
+    from strato.domain.images.service import ImageService
 
 T = TypeVar("T")
 HIDDEN = ("pending_delete", "deleted")
 
 
 def _with_images(settings: Settings, fn: Callable[[ImageService], Awaitable[T]]) -> T:
+    from strato.domain.images.service import ImageService
     from strato.domain.storage import StorageService
     from strato.server.app import build_policies, image_config, open_metadata
 
