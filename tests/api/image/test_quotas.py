@@ -161,6 +161,9 @@ def test_uploads_at_once(dave: Glance, server: Server) -> None:
 
 def test_quotas_are_per_project(alice: Glance, dave: Glance) -> None:
     """alice's project is full; dave's images are his own."""
+    for _ in range(COUNT):  # full whichever of this module's tests ran before
+        if alice.http.post("/images", json={"name": "fill"}).status_code == 413:
+            break
     error(alice.http.post("/images", json={"name": "more"}), 413)
     mine = {i["owner"] for i in dave.http.get("/images").json()["images"]}
     assert mine == {dave.project_id}
