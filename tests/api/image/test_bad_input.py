@@ -491,3 +491,11 @@ def test_nothing_a_client_sends_is_a_5xx(alice: Glance, queued: dict[str, Any],
     error(resp, 400, "tag")
     resp = alice.http.put(f"/images/{iid}/file", content=b"", headers=OCTET)
     assert resp.status_code < 500
+
+
+def test_metadefs_catalogue_is_empty_and_read_only(alice: Glance) -> None:
+    listed = alice.http.get("/metadefs/namespaces")
+    assert listed.status_code == 200 and listed.json()["namespaces"] == []
+    assert alice.http.get("/metadefs/resource_types").json() == {"resource_types": []}
+    error(alice.http.get("/metadefs/namespaces/OS::Compute::Hypervisor"), 404)
+    error(alice.http.post("/metadefs/namespaces", json={"namespace": "x"}), 501)

@@ -157,4 +157,25 @@ async def route(ir: ImageRequest, parts: list[str]) -> Response:
         return await data.store_image(ir, parts[1], parts[2])
     elif head == "tasks" and n in (1, 2):
         return await data.tasks(ir, parts[1] if n == 2 else None)
+    elif head == "metadefs":
+        return metadefs(ir, parts[1:])
     raise NotFound(f"Unknown path {ir.request.path}")
+
+
+def metadefs(ir: ImageRequest, parts: list[str]) -> Response:
+    """The metadata definitions catalogue is empty: its lists answer (so `glance
+    md-namespace-list` and openstacksdk's `metadef_namespaces()` work), nothing can be added."""
+    if ir.request.method not in ("GET", "HEAD"):
+        raise NotImplementedHere("Metadata definitions are not supported by this cloud.")
+    if parts == ["namespaces"]:
+        return json_response(200, {"namespaces": [], "first": "/v2/metadefs/namespaces",
+                                   "schema": "/v2/schemas/metadefs/namespaces"})
+    if parts == ["resource_types"]:
+        return json_response(200, {"resource_types": []})
+    if len(parts) >= 2 and parts[0] == "namespaces":
+        raise NotFound(f"Metadata definition namespace={parts[1]} was not found.")
+    raise NotFound(f"Unknown path {ir.request.path}")
+
+
+class NotImplementedHere(ImageError):
+    status = 501
