@@ -241,13 +241,10 @@ class ImageService:
         if image.status == PENDING_DELETE:
             raise NotFound(f"No image found with ID {image_id}")
         stamp = now()
-        if self.config.delayed_delete and image.stores and image.status in (ACTIVE,
-                                                                              DEACTIVATED):
-            target = PENDING_DELETE if image.status == ACTIVE else DELETED
-            if target == PENDING_DELETE:
-                await self._transition(image, PENDING_DELETE, deleted_at=stamp)
-                log.info("image %s deleted: data kept for the scrubber", image_id)
-                return
+        if self.config.delayed_delete and image.stores and image.status == ACTIVE:
+            await self._transition(image, PENDING_DELETE, deleted_at=stamp)
+            log.info("image %s deleted: data kept for the scrubber", image_id)
+            return
         await self._transition(image, DELETED, deleted_at=stamp)
         await self._drop_data(image)
         log.info("image %s deleted", image_id)
@@ -334,7 +331,7 @@ class ImageService:
         try:
             written = await self.data.write(container, image.id, body, max_size=max_bytes,
                                             disk_format=image.disk_format,
-                inspect=inspects(image))
+                                            inspect=inspects(image))
         except TooLarge:
             raise QuotaExceeded(f"Image exceeds the storage quota or size limit of "
                                 f"{max_bytes} bytes.") from None
@@ -360,18 +357,28 @@ class ImageService:
                         *, from_status: str = SAVING, **changes: Any) -> ImageRecord:
         inspection = written.inspection
         virtual_size = inspection.virtual_size if inspection is not None else None
-        # the record as it is now: a PATCH or tag made while the data streamed stays
-        image = await self.meta.get_image(image.id) or image
-        updated = replace(image, status=ACTIVE, updated_at=now(), size=written.size,
-                          checksum=written.checksum, os_hash_algo=self.config.hash_algo,
-                          os_hash_value=written.os_hash_value, virtual_size=virtual_size,
-                          stores=_unique((*image.stores, store)), **changes)
-        try:
-            return await self.meta.update_image(updated, expect_status=(from_status,))
-        except (store_errors.Conflict, store_errors.NotFound):
-            # deleted while the data was on its way: the data goes too
+        for _ in range(5):
+            # the record as it is now: a PATCH or tag made while the data streamed stays
+            current = await self.meta.get_image(image.id)
+            if current is None or current.status != from_status:
+                break  # deleted while the data was on its way
+            updated = replace(current, status=ACTIVE, updated_at=now(), size=written.size,
+                              checksum=written.checksum, os_hash_algo=self.config.hash_algo,
+                              os_hash_value=written.os_hash_value, virtual_size=virtual_size,
+                              stores=_unique((*current.stores, store)), **changes)
+            try:
+                return await self.meta.update_image(updated, expect_status=(from_status,),
+                                                    expect_updated_at=current.updated_at)
+            except store_errors.Conflict:
+                continue  # changed between the read and the write: read again
+            except store_errors.NotFound:
+                break
+        else:  # changed five times in a row: give up cleanly rather than spin
             await self.data.delete(await self.data.store_container(store), image.id)
-            raise Gone(f"Image {image.id} was deleted during the upload.") from None
+            await self._reset_to_queued(image)
+            raise Conflict(f"Image {image.id} kept changing during the upload; try again.")
+        await self.data.delete(await self.data.store_container(store), image.id)
+        raise Gone(f"Image {image.id} was deleted during the upload.")
 
     async def download(self, caller: ImageCaller, image_id: str,
                        prefer: Sequence[str] = ()
@@ -450,9 +457,13 @@ class ImageService:
         if len(image.stores) == 1:
             raise Forbidden(f"Cannot delete image data from the only store containing it "
                             f"({store}); delete the image {image_id} instead.")
-        await self.meta.update_image(
-            replace(image, stores=tuple(s for s in image.stores if s != name),
-                    updated_at=now()), expect_status=(ACTIVE,))
+        try:
+            await self.meta.update_image(
+                replace(image, stores=tuple(s for s in image.stores if s != name),
+                        updated_at=now()), expect_status=(ACTIVE,),
+                expect_updated_at=image.updated_at)
+        except store_errors.Conflict:
+            raise Conflict(f"Image {image_id} changed meanwhile; try again.") from None
         await self.data.delete(await self.data.store_container(name), image_id)
 
     # ---- members ------------------------------------------------------------------------
