@@ -462,13 +462,14 @@ class ImportService:
             else:
                 properties.pop(FAILED_IMPORT, None)
             updated = replace(image, properties=properties, updated_at=now(),
-                              stores=tuple(dict.fromkeys((*image.stores, *stored))),
+                              stores=() if status == QUEUED else tuple(
+                                  dict.fromkeys((*image.stores, *stored))),
                               status=status or image.status)
-            if status is not None:
-                model.check_transition(image_id, image.status, status) if \
-                    image.status != status else None
+            if status is not None and image.status != status:
+                model.check_transition(image_id, image.status, status)
             try:
-                await self.meta.update_image(updated, expect_status=(image.status,))
+                await self.meta.update_image(updated, expect_status=(image.status,),
+                                             expect_updated_at=image.updated_at)
                 return
             except store_errors.Conflict:
                 continue
