@@ -13,8 +13,9 @@ failed check is one line on stderr saying what is wrong and how to fix it, with 
 4. the storage policies against what the directory holds.
 
 Only then the banner, the first-start passwords (on stdout, when this start created them),
-and uvicorn. `init` does steps 1, 3 and 4 and prints the passwords, for a data directory
-made ahead of the first start (provisioning, containers).
+and uvicorn. `init` does steps 1 and 3 and prints the passwords, for a data directory made
+ahead of the first start (provisioning users before it, containers); the storage policies
+are checked, and their directories labelled, by the first `serve`.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ def init(config: str | None, data_dir: Path | None) -> None:
         passwords = probe
     else:
         passwords = _initialise(settings)
-    _prepare_storage(settings)
     click.echo(f"initialised {settings.data_dir}", err=True)
     _print_welcome(settings, passwords)
 
