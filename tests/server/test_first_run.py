@@ -23,7 +23,8 @@ def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProce
     """`strato ARGS` exactly as typed (no --data-dir added), from `cwd`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATO_")}
     return subprocess.run([sys.executable, "-m", "strato", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -36,6 +37,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 ADMIN_COMMANDS = [
     ("user", "list"), ("user", "add", "--user", "u", "--password", "p"),
+    ("user", "add", "--user", "u"),  # refused before it prompts for a password
     ("user", "passwd", "--user", "admin", "--generate"), ("project", "list"),
     ("role", "list"), ("app-credential", "list", "--user", "demo"),
     ("access-key", "list", "--user", "demo"), ("image", "list"),

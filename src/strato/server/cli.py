@@ -86,6 +86,12 @@ def require_data_dir(settings: Settings) -> None:
         _fail(str(exc))
 
 
+def _prompt_password(settings: Settings) -> str:
+    """Ask for a password, once the data directory is known to be one (not for nothing)."""
+    require_data_dir(settings)
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]]) -> T:
     """Run `fn` on an initialised data directory (never creates one: see datadir.py)."""
     from strato.server.app import open_metadata
@@ -190,14 +196,14 @@ def user() -> None:
 @config_option
 @data_dir_option
 @click.option("--user", "name", required=True, help="User name.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Password (prompted for when omitted).")
+@click.option("--password", default=None, help="Password (prompted for when omitted).")
 @click.option("--project", default=None, help="Project to join (created if missing).")
 @click.option("--role", default="member", show_default=True, help="Role on the project.")
-def user_add(config: str | None, data_dir: Path | None, name: str, password: str,
+def user_add(config: str | None, data_dir: Path | None, name: str, password: str | None,
              project: str | None, role: str) -> None:
     """Add a user, optionally with a role on a project."""
     settings = _settings(config, data_dir=data_dir)
+    secret = password if password is not None else _prompt_password(settings)
 
     async def run(identity: IdentityService) -> None:
         existing = await identity.store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
@@ -206,7 +212,7 @@ def user_add(config: str | None, data_dir: Path | None, name: str, password: str
                 raise IdentityConflict(f"user {name!r} already exists")
             await identity.grant(name, role, project=project)
             return
-        await identity.add_user(name, password, project=project, role=role)
+        await identity.add_user(name, secret, project=project, role=role)
 
     try:
         _with_identity(settings, run)
@@ -282,8 +288,7 @@ def user_passwd(config: str | None, data_dir: Path | None, name: str, password: 
     if generate:
         password = secrets.token_urlsafe(12).replace("-", "x")
     elif password is None:
-        require_data_dir(settings)  # before prompting for nothing
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = _prompt_password(settings)
     assert password is not None
     new = password
     try:
