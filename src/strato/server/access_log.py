@@ -2,11 +2,12 @@
 
 Through `logging`, a line cost about a tenth of a 4 KiB GET's server CPU: the caller's frame
 lookup, a LogRecord, the formatter, a lock and a write plus flush per line. When the
-`strato.access` logger ends, unchanged, in the one stream handler that the server's own
-`logging.basicConfig(format=LOG_FORMAT)` set up (the default), the line is formatted here to
-the very same text, and the lines of one event-loop turn are written together at the end of
-that turn, before the loop waits for I/O again. Any other logging configuration (an
-operator's handlers, filters or format) gets every line through `logging` as before. Lines
+`strato.access` logger ends, unchanged, in the one stream handler with `LOG_FORMAT` that the
+server's own logging setup makes (`server/logs.py`, the default text format), the line is
+formatted here to the very same text, and the lines of one event-loop turn are written
+together at the end of that turn, before the loop waits for I/O again. Any other logging
+configuration (an operator's handlers, filters or format, `--log-format json`) gets every line
+through `logging` as before, with the fields of the line as `extra` (`ACCESS_FIELDS`). Lines
 still pending at shutdown are written by `close()`, so a clean stop loses none.
 """
 
@@ -20,6 +21,9 @@ from typing import TextIO
 
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 """The server's log line (the CLI and each spawned worker configure logging with it)."""
+
+ACCESS_FIELDS = ("client", "method", "path", "query", "status", "bytes", "seconds", "trans_id")
+"""The fields of an access line, given to `logging` as `extra` (JSON logs show them)."""
 
 REDACTED_PARAMS = ("temp_url_sig", "signature")
 """Query parameters that are credentials: logged as `name=***`."""
@@ -85,7 +89,10 @@ class AccessLog:
         query = redacted_query(query_string)
         if self._handler is None:
             logger.info('%s "%s %s%s" %d %d %.4f %s', client, method, target, query, status,
-                        sent, elapsed, trans_id)
+                        sent, elapsed, trans_id, extra={
+                            "client": client, "method": method, "path": target,
+                            "query": query, "status": status, "bytes": sent,
+                            "seconds": round(elapsed, 4), "trans_id": trans_id})
             return
         now = time.time()
         second = int(now)

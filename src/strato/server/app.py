@@ -36,8 +36,10 @@ from strato.domain.images.imports import ImportService
 from strato.domain.images.service import ImageService
 from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
-from strato.server.access_log import LOG_FORMAT, AccessLog
+from strato.server.access_log import AccessLog
 from strato.server.background import BackgroundRunner
+from strato.server.lifeline import die_with_parent
+from strato.server.logs import configure_logging
 from strato.server.settings import Settings
 from strato.stores.blob.local import LocalBlobStore
 from strato.stores.metadata.base import MetadataStore
@@ -250,7 +252,8 @@ class StratoApp:
 
 def create_app() -> StratoApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
+    die_with_parent()  # a worker spawned by `strato serve` ends with it, even on SIGKILL
     settings = Settings()
-    if not logging.getLogger().handlers:  # a spawned worker does not inherit the CLI's setup
-        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    if not logging.getLogger().handlers:  # uvicorn did not set up logging (not the CLI)
+        configure_logging(settings.log_level, settings.log_format)
     return StratoApp(settings)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
-import shlex
+import secrets
+import sqlite3
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from strato import __version__
 from strato.domain.identity import (
@@ -26,6 +27,12 @@ from strato.domain.identity import (
     IdentityNotFound,
     IdentityService,
     Unauthorized,
+)
+from strato.server.datadir import (
+    DataDirError,
+    check_initialised,
+    not_initialised,
+    open_failure,
 )
 from strato.server.settings import CONFIG_ENV, Settings, load_settings
 
@@ -40,31 +47,75 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _settings(config: str | None, **overrides: Any) -> Settings:
+    """The settings, or a one-line error naming the setting, its flag and variable."""
     if config:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
+    source = os.environ.get(CONFIG_ENV)
+    if source and not Path(source).is_file():
+        _fail(f"config file {source} not found: fix --config (or {CONFIG_ENV})")
     try:
         return load_settings(**overrides)
-    except Exception as exc:  # pydantic's validation error is readable as is
-        _fail(f"invalid settings: {exc}")
-        raise
+    except ValidationError as exc:
+        _fail("; ".join(_describe(error) for error in exc.errors()))
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        _fail(f"cannot read config file {source}: {exc}")
+    raise AssertionError("unreachable")
 
 
-def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]],
-                   *, seed: bool = True) -> T:
+def _describe(error: Any) -> str:
+    """One pydantic error as `setting port (--port, STRATO_PORT): must be ...`."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return f"invalid settings: {message}"
+    name = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":
+        return (f"unknown setting {name!r} (from the config file or a STRATO_ variable): "
+                "`strato serve --help` lists them")
+    value = error.get("input")
+    given = str(value) if isinstance(value, Path) else repr(value)
+    given = given if len(given) <= 60 else given[:57] + "..."
+    return (f"invalid setting {name} (--{name.replace('_', '-')}, STRATO_{name.upper()}) = "
+            f"{given}: {message}")
+
+
+def require_data_dir(settings: Settings) -> None:
+    """Exit with a one-line error unless `settings.data_dir` is an initialised one."""
+    try:
+        check_initialised(settings)
+    except DataDirError as exc:
+        _fail(str(exc))
+
+
+def _prompt_password(settings: Settings) -> str:
+    """Ask for a password, once the data directory is known to be one (not for nothing)."""
+    require_data_dir(settings)
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]]) -> T:
+    """Run `fn` on an initialised data directory (never creates one: see datadir.py)."""
     from strato.server.app import open_metadata
 
     async def run() -> T:
+        check_initialised(settings)
         store = open_metadata(settings)
-        await store.open()
+        try:
+            await store.open()
+        except (sqlite3.Error, OSError) as exc:
+            raise open_failure(settings, exc) from None
         try:
             identity = IdentityService(store, token_ttl=settings.token_ttl)
-            if seed and not await identity.is_bootstrapped():
-                await identity.bootstrap()
+            if not await identity.is_bootstrapped():
+                raise not_initialised(settings)
             return await fn(identity)
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except DataDirError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _is_model_list(annotation: Any) -> bool:
@@ -127,72 +178,13 @@ data_dir_option = click.option("--data-dir", "data_dir", type=click.Path(path_ty
 @click.group()
 @click.version_option(__version__, prog_name="strato")
 def main() -> None:
-    """Strato: OpenStack-compatible object storage (Swift), identity (Keystone) and images
-    (Glance) in one server."""
+    """Strato: a self-hosted, OpenStack-compatible storage cloud in one server: object
+    storage (Swift v1 API), identity (Keystone v3 and v2.0, Swift v1.0 auth) and images
+    (Glance v2), on one port.
 
-
-@main.command()
-@config_option
-@settings_options
-def serve(config: str | None, **options: Any) -> None:
-    """Start the server (Swift, Keystone and Glance on one port)."""
-    settings = _settings(config, **options)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    from strato.server.access_log import LOG_FORMAT
-
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    passwords = _with_identity(settings, lambda identity: identity.bootstrap(), seed=False)
-    _prepare_storage(settings)
-    if passwords:
-        _print_welcome(settings, passwords)
-    os.environ.update(settings.to_env())
-    import uvicorn
-
-    click.echo(f"Strato {__version__} serving {settings.base_url} "
-               f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
-    uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers if settings.workers > 1 else None,
-                loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
-                access_log=False, log_level=settings.log_level.lower(), timeout_keep_alive=30,
-                server_header=False)
-
-
-def _prepare_storage(settings: Settings) -> None:
-    from strato.domain.policies import UnknownPolicy
-    from strato.server.app import prepare_storage
-    from strato.stores.blob.local import BlobStoreMismatch
-
-    try:
-        adopted = asyncio.run(prepare_storage(settings))
-    except (UnknownPolicy, BlobStoreMismatch) as exc:
-        _fail(f"storage policies: {exc}")
-        return
-    if adopted:
-        default = next(p.name for p in settings.storage_policies if p.default)
-        click.echo(f"{adopted} containers created before storage policies now belong to "
-                   f"the default policy {default!r}.", err=True)
-
-
-def _print_welcome(settings: Settings, passwords: dict[str, str]) -> None:
-    base = settings.base_url
-    click.echo(f"""
-First start: created domain 'Default', projects 'admin', 'demo' and 'Default'.
-  admin user: admin   password: {passwords['admin']}   (roles admin, ResellerAdmin)
-  demo user:  demo    password: {passwords['demo']}   (role member on project demo)
-These passwords are shown only once; change them with `strato user passwd`.
-
-Use the swift CLI right away:
-  export ST_AUTH={base}/auth/v1.0
-  export ST_USER=demo:demo
-  export ST_KEY={passwords['demo']}
-  swift stat
-
-Or write a clouds.yaml for openstack/openstacksdk (Keystone at {base}/identity):
-  strato cloud-config --user demo --project demo --password <password> > clouds.yaml
-  openstack container list; openstack image list   # objects at /v1, images at /image
-""", nl=True)
-    sys.stdout.flush()
+    Start with `strato serve` (it creates ./strato-data and prints the first passwords),
+    or `strato init` to only create the data directory. The other commands administer an
+    existing data directory, also while the server runs."""
 
 
 @main.group()
@@ -204,14 +196,14 @@ def user() -> None:
 @config_option
 @data_dir_option
 @click.option("--user", "name", required=True, help="User name.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Password (prompted for when omitted).")
+@click.option("--password", default=None, help="Password (prompted for when omitted).")
 @click.option("--project", default=None, help="Project to join (created if missing).")
 @click.option("--role", default="member", show_default=True, help="Role on the project.")
-def user_add(config: str | None, data_dir: Path | None, name: str, password: str,
+def user_add(config: str | None, data_dir: Path | None, name: str, password: str | None,
              project: str | None, role: str) -> None:
     """Add a user, optionally with a role on a project."""
     settings = _settings(config, data_dir=data_dir)
+    secret = password if password is not None else _prompt_password(settings)
 
     async def run(identity: IdentityService) -> None:
         existing = await identity.store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
@@ -220,7 +212,7 @@ def user_add(config: str | None, data_dir: Path | None, name: str, password: str
                 raise IdentityConflict(f"user {name!r} already exists")
             await identity.grant(name, role, project=project)
             return
-        await identity.add_user(name, password, project=project, role=role)
+        await identity.add_user(name, secret, project=project, role=role)
 
     try:
         _with_identity(settings, run)
@@ -282,14 +274,29 @@ def user_delete(config: str | None, data_dir: Path | None, name: str) -> None:
 @config_option
 @data_dir_option
 @click.option("--user", "name", required=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def user_passwd(config: str | None, data_dir: Path | None, name: str, password: str) -> None:
-    """Set a user's password."""
+@click.option("--password", default=None,
+              help="New password (prompted for when omitted and not --generate).")
+@click.option("--generate", is_flag=True,
+              help="Generate a new password and print it (e.g. lost first-start passwords: "
+              "only their hashes are stored, so they cannot be shown again).")
+def user_passwd(config: str | None, data_dir: Path | None, name: str, password: str | None,
+                generate: bool) -> None:
+    """Set a user's password, or generate one and print it."""
+    if generate and password is not None:
+        _fail("give either --password or --generate", 2)
     settings = _settings(config, data_dir=data_dir)
+    if generate:
+        password = secrets.token_urlsafe(12).replace("-", "x")
+    elif password is None:
+        password = _prompt_password(settings)
+    assert password is not None
+    new = password
     try:
-        _with_identity(settings, lambda identity: identity.set_password(name, password))
+        _with_identity(settings, lambda identity: identity.set_password(name, new))
     except IdentityNotFound as exc:
         _fail(f"no such {exc}", EXIT_NOT_FOUND)
+    if generate:
+        click.echo(new)
     click.echo(f"password of {name} changed", err=True)
 
 
@@ -424,69 +431,6 @@ def access_key_delete(config: str | None, data_dir: Path | None, name: str,
     except IdentityNotFound as exc:
         _fail(f"no such {exc}", EXIT_NOT_FOUND)
     click.echo(f"access key {key_id} deleted", err=True)
-
-
-def _quote(value: str) -> str:
-    """A YAML scalar: JSON strings are valid YAML, so no YAML library is needed."""
-    return json.dumps(value)
-
-
-@main.command("cloud-config")
-@config_option
-@data_dir_option
-@click.option("--user", "user_name", required=True, help="User name.")
-@click.option("--project", "project_name", required=True, help="Project to scope to.")
-@click.option("--password", default=None, help="Password to include (omitted if not given).")
-@click.option("--url", "base_url", default=None,
-              help="External base URL of the server [default: from the settings].")
-@click.option("--cloud", "cloud_name", default="strato", show_default=True,
-              help="Name of the cloud entry.")
-@click.option("--secure", "secure_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the password into this secure.yaml instead.")
-@click.option("--env", "as_env", is_flag=True, help="Print OS_* exports instead.")
-@click.option("--v3-url", is_flag=True, help="Use the versioned auth URL .../identity/v3.")
-@click.option("--no-domains", is_flag=True,
-              help="Leave out the domain keys (the server defaults them to Default).")
-def cloud_config(config: str | None, data_dir: Path | None, user_name: str,
-                 project_name: str, password: str | None, base_url: str | None,
-                 cloud_name: str, secure_file: Path | None, as_env: bool, v3_url: bool,
-                 no_domains: bool) -> None:
-    """Print a clouds.yaml (or OS_* exports) for openstacksdk, openstack and swift."""
-    settings = _settings(config, data_dir=data_dir)
-    base = (base_url or settings.base_url).rstrip("/")
-    auth_url = f"{base}/identity/v3" if v3_url else f"{base}/identity"
-    domains = {} if no_domains else {"user_domain_name": "Default",
-                                     "project_domain_name": "Default"}
-    if as_env:
-        env = {"OS_AUTH_URL": f"{base}/identity/v3", "OS_IDENTITY_API_VERSION": "3",
-               "OS_AUTH_VERSION": "3", "OS_USERNAME": user_name,
-               "OS_PROJECT_NAME": project_name, "OS_USER_DOMAIN_NAME": "Default",
-               "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": settings.region,
-               "OS_INTERFACE": "public"}
-        if password is not None:
-            env["OS_PASSWORD"] = password
-        for key, value in env.items():
-            click.echo(f"export {key}={shlex.quote(value)}")
-        return
-    if secure_file is not None and password is None:
-        _fail("--secure needs --password")
-    auth = {"auth_url": auth_url, "username": user_name, "project_name": project_name,
-            **domains}
-    lines = ["clouds:", f"  {cloud_name}:", "    auth:"]
-    lines += [f"      {key}: {_quote(value)}" for key, value in auth.items()]
-    if password is not None and secure_file is None:
-        lines.append(f"      password: {_quote(password)}")
-    lines += [f"    region_name: {_quote(settings.region)}", "    interface: public",
-              "    identity_api_version: 3"]
-    click.echo("\n".join(lines))
-    if secure_file is not None:
-        assert password is not None
-        secure_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(secure_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"clouds:\n  {cloud_name}:\n    auth:\n"
-                         f"      password: {_quote(password)}\n")
-        click.echo(f"password written to {secure_file}", err=True)
 
 
 @main.group()
@@ -681,9 +625,14 @@ def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: st
 
 
 def _register_subcommands() -> None:
-    """Command groups that live in modules of their own (cli.py stays this size)."""
+    """Commands that live in modules of their own (cli.py stays this size)."""
+    from strato.server.cloud_config_cli import cloud_config
     from strato.server.image_cli import image
+    from strato.server.serve_cli import init, serve
 
+    main.add_command(serve)
+    main.add_command(init)
+    main.add_command(cloud_config)
     main.add_command(image)
 
 

@@ -17,7 +17,14 @@ import click
 
 from strato.api.image.views import image_view
 from strato.domain.images.model import ImageError
-from strato.server.cli import EXIT_NOT_FOUND, _fail, _settings, config_option, data_dir_option
+from strato.server.cli import (
+    EXIT_NOT_FOUND,
+    _fail,
+    _settings,
+    config_option,
+    data_dir_option,
+    require_data_dir,
+)
 from strato.server.settings import Settings
 from strato.stores.metadata.records import ImageQuery, ImageRecord
 
@@ -32,6 +39,8 @@ def _with_images(settings: Settings, fn: Callable[[ImageService], Awaitable[T]])
     from strato.domain.images.service import ImageService
     from strato.domain.storage import StorageService
     from strato.server.app import build_policies, image_config, open_metadata
+
+    require_data_dir(settings)
 
     async def run() -> T:
         meta = open_metadata(settings)

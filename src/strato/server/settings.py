@@ -9,7 +9,7 @@ import json
 import os
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -22,6 +22,7 @@ from pydantic_settings import (
 CONFIG_ENV = "STRATO_CONFIG"
 POLICY_NAME_CHARS = frozenset("-" + string.ascii_letters + string.digits)
 """Policy names appear in header names (`X-Account-Storage-Policy-<name>-...`)."""
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class StoragePolicySettings(BaseModel):
@@ -53,8 +54,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRATO_", extra="forbid")
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
-    port: int = Field(8080, description="Port to listen on.")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1,
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                          description="Worker processes (default: one per core).")
     data_dir: Path = Field(Path("./strato-data"),
                            description="Directory holding metadata, objects and state.")
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     fsync: bool = Field(True, description="fsync object data and metadata before "
                         "acknowledging writes. Leave on: off trades durability for speed.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as JSON: one object per line with time, "
+        "level, logger and message (access lines add client, method, path, status, bytes, "
+        "seconds and trans_id).")
     access_log: bool = Field(True, description="Write one access-log line per request.")
     operator_roles: list[str] = Field(["admin", "member"],
                                       description="Roles that own their project's account.")
@@ -208,6 +213,21 @@ class Settings(BaseSettings):
         else:
             root = self.data_dir / "policies" / policy.name
         return Path(os.path.normpath(root))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _not_a_file(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory: choose another data "
+                             "directory")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
 
     @field_validator("image_hash_algo")
     @classmethod

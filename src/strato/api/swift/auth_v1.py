@@ -1,4 +1,8 @@
-"""Swift v1.0 auth (`GET /auth/v1.0`): `X-Auth-User: project:user` + `X-Auth-Key`."""
+"""Swift v1.0 auth (`GET /auth/v1.0`): `X-Auth-User: project:user` + `X-Auth-Key`.
+
+Wrong credentials get 401. A user locked out after too many failed logins from one client
+gets 429 with `Retry-After` (seconds), as Keystone v3 and v2.0 answer, whatever the key.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import time
 
 from strato.api.http import Request, Response
 from strato.api.swift.errors import error_response
-from strato.domain.identity import IdentityService, Unauthorized
+from strato.domain.identity import IdentityService, TooManyAttempts, Unauthorized
 
 log = logging.getLogger("strato.swift.auth")
 
@@ -26,6 +30,8 @@ async def handle_auth_v1(request: Request, identity: IdentityService, base_url: 
     try:
         client = (request.scope.get("client") or ("",))[0]
         issued = await identity.authenticate_v1(user, key, client)
+    except TooManyAttempts as exc:
+        return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
     except Unauthorized:
         log.warning("v1 auth failed for user %r from %s", user,
                     (request.scope.get("client") or ("?",))[0])

@@ -1,0 +1,92 @@
+"""The data directory: what makes one a Strato data directory, and making one.
+
+Only `strato serve` and `strato init` create a data directory; every other command refuses
+a directory that is not one, so a mistyped `--data-dir` (or a command run from another
+working directory, where `./strato-data` does not exist) is an error instead of a new,
+empty cloud whose passwords nobody saw. A data directory is initialised when its metadata
+database exists and holds the seeded identity (the `Default` domain); the creator prints the
+generated passwords, and `strato user passwd --generate` sets and prints new ones later
+(only hashes are stored, so they cannot be shown again).
+
+Every failure here is a `DataDirError` whose message is one line saying what is wrong and
+how to fix it; the CLI prints it as is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from strato.server.settings import Settings
+
+__all__ = ["METADATA_FILE", "DataDirError", "check_initialised", "initialise", "open_failure"]
+
+METADATA_FILE = "metadata.db"
+
+
+class DataDirError(Exception):
+    """The data directory cannot be used; the message says why and what to do."""
+
+
+def metadata_path(settings: Settings) -> Path:
+    return settings.data_dir / METADATA_FILE
+
+
+def not_initialised(settings: Settings) -> DataDirError:
+    where = settings.data_dir
+    return DataDirError(
+        f"{where} is not a Strato data directory (no {METADATA_FILE} with a seeded identity): "
+        f"pass the right --data-dir (or STRATO_DATA_DIR), or create one with "
+        f"`strato init --data-dir {where}` or `strato serve --data-dir {where}`")
+
+
+def check_initialised(settings: Settings) -> None:
+    """Before opening anything (opening would create the database): refuse a directory
+    without one."""
+    if not metadata_path(settings).is_file():
+        raise not_initialised(settings)
+
+
+def open_failure(settings: Settings, exc: Exception) -> DataDirError:
+    """A one-line account of why the metadata database could not be opened."""
+    path = metadata_path(settings)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return DataDirError(f"{path} is not a usable Strato metadata database ({exc}): restore "
+                            "it from a backup, or move it away to start an empty cloud")
+    if isinstance(exc, sqlite3.OperationalError):
+        return DataDirError(f"cannot open {path} ({exc}): check that the file and its "
+                            "directory are writable by this user and the disk is not full")
+    if isinstance(exc, OSError):
+        return DataDirError(f"cannot use data directory {settings.data_dir} "
+                            f"({exc.strerror or exc}): check its permissions or choose "
+                            "another --data-dir")
+    return DataDirError(f"cannot open {path}: {exc}")
+
+
+def make_directory(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create data directory {settings.data_dir} "
+                           f"({exc.strerror or exc}): choose another --data-dir") from None
+
+
+async def initialise(settings: Settings) -> dict[str, str]:
+    """Create the directory and database if need be and seed the identity; returns the
+    generated passwords by user name, empty when it was initialised already."""
+    from strato.domain.identity import IdentityService
+    from strato.server.app import open_metadata
+
+    make_directory(settings)
+    store = open_metadata(settings)
+    try:
+        await store.open()
+    except (sqlite3.Error, OSError) as exc:
+        raise open_failure(settings, exc) from None
+    try:
+        identity = IdentityService(store, token_ttl=settings.token_ttl)
+        if await identity.is_bootstrapped():
+            return {}
+        return await identity.bootstrap()
+    finally:
+        await store.close()
