@@ -38,6 +38,7 @@ from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
 from strato.server.access_log import LOG_FORMAT, AccessLog
 from strato.server.background import BackgroundRunner
+from strato.server.connections import configure as configure_connections
 from strato.server.settings import Settings
 from strato.stores.blob.local import LocalBlobStore
 from strato.stores.metadata.base import MetadataStore
@@ -251,6 +252,7 @@ class StratoApp:
 def create_app() -> StratoApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     settings = Settings()
+    configure_connections(settings)
     if not logging.getLogger().handlers:  # a spawned worker does not inherit the CLI's setup
         logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     return StratoApp(settings)

@@ -149,13 +149,15 @@ def serve(config: str | None, **options: Any) -> None:
     os.environ.update(settings.to_env())
     import uvicorn
 
+    from strato.server.connections import uvicorn_options
+
     click.echo(f"Strato {__version__} serving {settings.base_url} "
                f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
     uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers if settings.workers > 1 else None,
                 loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
-                access_log=False, log_level=settings.log_level.lower(), timeout_keep_alive=30,
-                server_header=False)
+                access_log=False, log_level=settings.log_level.lower(), server_header=False,
+                **uvicorn_options(settings))
 
 
 def _prepare_storage(settings: Settings) -> None:
