@@ -1,5 +1,5 @@
 """What one client may hold: time to send a request, request-head size, connections per
-worker.
+worker, and whose word about the client's address is believed.
 
 | limit | setting or constant (default) | beyond it |
 |---|---|---|
@@ -9,14 +9,15 @@ worker.
 | connections per worker | `max_connections` (1024) | 503, close |
 | request target | `MAX_TARGET` (8 KiB) | 414, close |
 | request head (line and headers) | `MAX_HEAD` (~830 KiB) | 431, close |
+| X-Forwarded-For believed from | `trusted_proxies` (nobody) | ignored |
 
 `body_timeout` is Swift's `client_timeout`, `max_connections` its `max_clients`, MAX_TARGET
 eventlet's request-line limit under Swift's proxy. A connection that sent nothing at all is
 closed without a 408, and a 408 is sent only while no answer has started.
 
 The two timeouts and the size limits live in `server/protocol.py` (uvicorn and httptools have
-none); the others are uvicorn's own (`timeout_keep_alive`, `limit_concurrency`).
-docs/reliability.md has the figures the tests measure.
+none); the others are uvicorn's own (`timeout_keep_alive`, `limit_concurrency`,
+`forwarded_allow_ips`). docs/reliability.md has the figures the tests measure.
 """
 
 from __future__ import annotations
@@ -62,4 +63,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keepalive_timeout,
         # uvicorn counts this connection too: N-1 others may be open when a request is served
         "limit_concurrency": settings.max_connections + 1,
+        # off unless proxies are named (uvicorn would believe 127.0.0.1 by default)
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
