@@ -82,13 +82,21 @@ def image_config(settings: Settings) -> ImageConfig:
 
 async def prepare_storage(settings: Settings) -> int:
     """Once, before workers start: each policy's directory must be its own (labelled on
-    first use), and the stored containers must fit the configured policies; an image left
+    first use), temp files of uploads cut off by a crash are reclaimed, and the stored
+    containers must fit the configured policies; an image left
     `saving` by a server that died mid-upload is ready for a new upload. Returns how many
     containers from before policies joined the default policy."""
+    started = time.time()
     policies = build_policies(settings)
+    reclaimed = 0
     for policy in policies:
         assert isinstance(policy.blobs, LocalBlobStore)
         policy.blobs.claim(policy.name, policy.names)
+        # no worker of this server runs yet, so no temp file older than now is being
+        # written by one; a live writer of another process holds its file's lock
+        reclaimed += policy.blobs.sweep_temp(started)
+    if reclaimed:
+        log.info("%d temp files left by an interrupted upload reclaimed", reclaimed)
     meta = open_metadata(settings)
     await meta.open()
     try:
