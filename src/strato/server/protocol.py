@@ -373,7 +373,7 @@ class SwiftHttpProtocol(HttpToolsProtocol):
             elif not self.discard_input:  # the unframed body of a PUT is not a request
                 self._refuse()
             return
-        if self.head_since is not None and self.reads:
+        if self.head_since is not None:  # the head is still incomplete after this read
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD:
                 self._refuse(431, "Request header fields too large")
