@@ -79,6 +79,7 @@ def sweep(client: httpx.Client, method: str, url: str, body: dict[str, Any],
         elif resp.status_code == 400:
             assert resp.json()["error"]["code"] == 400
     assert not failures, f"{method} {url}:\n" + "\n".join(failures)
+    print(f"\n{method} {url}: {sent} bodies with a field of the wrong type", end="")
     return sent
 
 

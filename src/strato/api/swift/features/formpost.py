@@ -21,7 +21,8 @@ Answers as Swift's `formpost` does: with `redirect`, `303 See Other` to
 `redirect?status=201&message=` (or the failure's status and message); without it, a
 text body such as `201 Created` or `400 Bad Request\\r\\nFormPost: Max File Count Exceeded`.
 An expired form or a wrong signature gets 401 (`FormPost: Form Expired` /
-`FormPost: Invalid Signature`), a file over `max_file_size` 400
+`FormPost: Invalid Signature`), an `expires` past 9999-12-31 (which no HTTP date can carry,
+as for temp URLs) `FormPost: Expires Out Of Range`, a file over `max_file_size` 400
 `FormPost: max_file_size exceeded`.
 """
 
