@@ -7,7 +7,9 @@ a mix or a torn body. Then the orphan sweep reclaims blobs no row refers to.
 
 from __future__ import annotations
 
+import fcntl
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -144,3 +146,34 @@ def test_sigkill_mid_stream(make_server: object) -> None:
     with httpx.Client(headers={"X-Auth-Token": token}, timeout=30) as http:
         for name in live:
             parse_version(name, http.get(f"{url}/crash/{name}").content)
+
+
+def test_temp_files_of_a_killed_upload_are_reclaimed_at_start(make_server: object) -> None:
+    """Issue 14: a SIGKILL mid-upload leaves the partial temp file; the next start reclaims
+    it at once (the sweep would wait `sweep_min_age`, an hour by default), in every policy's
+    tmp/, and a file another live process is writing stays."""
+    policies = '[{"name": "gold", "default": true}, {"name": "silver"}]'
+    srv: Server = make_server(extra_args=("--storage-policies", policies))  # type: ignore[operator]
+    url, token = srv.auth_v1("demo:demo", srv.passwords["demo"])
+    swiftclient.put_container(url, token, "big")
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    path = url[url.index("/v1/"):]
+    sock.sendall(f"PUT {path}/big/o HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n"
+                 f"Content-Length: {100 << 20}\r\n\r\n".encode() + b"x" * (8 << 20))
+    tmp = srv.data_dir / "tmp"
+    deadline = time.monotonic() + 20
+    while not list(tmp.glob("*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    partial = list(tmp.glob("*.tmp"))
+    assert partial, "the upload never reached a temp file"
+    srv.kill()
+    sock.close()
+    silver_tmp = srv.data_dir / "policies" / "silver" / "tmp"
+    (silver_tmp / ("e" * 32 + ".tmp")).write_bytes(b"half")
+    live = silver_tmp / ("d" * 32 + ".tmp")
+    with open(live, "wb") as holder:  # another process's writer, still running
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        srv.start()
+        assert [p.name for p in silver_tmp.iterdir()] == [live.name]
+    assert not any(p.exists() for p in partial)
+    assert "temp files left by an interrupted upload reclaimed" in srv.log_path.read_text()

@@ -38,6 +38,7 @@ from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
 from strato.server.access_log import AccessLog
 from strato.server.background import BackgroundRunner
+from strato.server.connections import configure as configure_connections
 from strato.server.lifeline import die_with_parent
 from strato.server.logs import configure_logging
 from strato.server.settings import Settings
@@ -83,13 +84,21 @@ def image_config(settings: Settings) -> ImageConfig:
 
 async def prepare_storage(settings: Settings) -> int:
     """Once, before workers start: each policy's directory must be its own (labelled on
-    first use), and the stored containers must fit the configured policies; an image left
+    first use), temp files of uploads cut off by a crash are reclaimed, and the stored
+    containers must fit the configured policies; an image left
     `saving` by a server that died mid-upload is ready for a new upload. Returns how many
     containers from before policies joined the default policy."""
+    started = time.time()
     policies = build_policies(settings)
+    reclaimed = 0
     for policy in policies:
         assert isinstance(policy.blobs, LocalBlobStore)
         policy.blobs.claim(policy.name, policy.names)
+        # no worker of this server runs yet, so no temp file older than now is being
+        # written by one; a live writer of another process holds its file's lock
+        reclaimed += policy.blobs.sweep_temp(started)
+    if reclaimed:
+        log.info("%d temp files left by an interrupted upload reclaimed", reclaimed)
     meta = open_metadata(settings)
     await meta.open()
     try:
@@ -254,6 +263,7 @@ def create_app() -> StratoApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     die_with_parent()  # a worker spawned by `strato serve` ends with it, even on SIGKILL
     settings = Settings()
+    configure_connections(settings)
     if not logging.getLogger().handlers:  # uvicorn did not set up logging (not the CLI)
         configure_logging(settings.log_level, settings.log_format)
     return StratoApp(settings)

@@ -18,6 +18,12 @@ The rewrites run only after a parser error and the framing check only for PUT re
 the hot path is untouched. Besides, response header names go out as the app wrote them
 (`X-Object-Meta-Color`, as Swift sends them) where uvicorn would lower-case every one.
 
+It also enforces what uvicorn does not (`server/connections.py`): a request head must
+arrive within `header_timeout`, a body may not stall longer than `body_timeout` (both 408 and
+a closed connection; one watchdog timer per connection, so no timer is set or cancelled per
+request), and a request target or head too long to be valid is refused before it is all
+buffered (414, 431).
+
 And a body that is a range of a file goes out with the kernel's sendfile (the ASGI
 `http.response.zerocopysend` extension, which uvicorn does not offer): a large GET then
 costs the server almost no CPU and keeps the socket's buffer full, as nginx does.
@@ -43,6 +49,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from strato.api.http import ZERO_COPY
+from strato.server.connections import LIMITS, MAX_HEAD, MAX_TARGET
 
 _ASCII_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
 """Kept as they are when re-encoding a target: only bytes >= 0x80 are percent-encoded."""
@@ -247,6 +254,13 @@ class LingeringTransport:
         asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
+REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=UTF-8\r\n"
+                   b"Content-Length: 112\r\nConnection: close\r\n\r\n"
+                   b"<html><h1>Request Timeout</h1><p>The server has waited too long for the "
+                   b"request to be sent by the client.</p></html>")
+"""Swift's 408 (`HTTPRequestTimeout`), written by the protocol: the app may not be running."""
+
+
 class SwiftHttpProtocol(HttpToolsProtocol):
     """Selected with `uvicorn.run(..., http="strato.server.protocol:SwiftHttpProtocol")`."""
 
@@ -256,9 +270,83 @@ class SwiftHttpProtocol(HttpToolsProtocol):
     method_override: str | None = None
     """The real method of a request parsed with the stand-in, restored in its scope."""
 
+    head_since: float | None = None
+    """When the request head being read began (the connection's start, or the request's first
+    byte); None while no head is being read."""
+    head_bytes = 0
+    """Bytes read while the head stayed incomplete."""
+    body_open = False
+    """A request body is announced and not yet all read."""
+    reads = 0
+    """Reads so far: the watchdog tells a silent body from a slow one by this count."""
+    reads_seen = 0
+    body_idle = 0.0
+    watchdog: asyncio.TimerHandle | None = None
+    target_too_long = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.head_since = self.loop.time()
+        self.watchdog = self.loop.call_later(LIMITS.tick, self._watch)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        super().connection_lost(exc)
+
+    def _watch(self) -> None:
+        """Every LIMITS.tick: close a connection whose head is late or whose body is silent."""
+        self.watchdog = None
+        if self.transport.is_closing():
+            return
+        if self.head_since is not None:
+            if self.loop.time() - self.head_since >= LIMITS.header_timeout:
+                self._time_out("request headers", answer=self.reads > 0)
+                return
+        elif (self.body_open and self.reads == self.reads_seen and not self.flow.read_paused
+              and not (self.cycle is not None and self.cycle.waiting_for_100_continue)):
+            self.body_idle += LIMITS.tick
+            if self.body_idle >= LIMITS.body_timeout:
+                self._time_out("request body", answer=self.cycle is None
+                               or not self.cycle.response_started)
+                return
+        else:
+            self.body_idle = 0.0
+        self.reads_seen = self.reads
+        self.watchdog = self.loop.call_later(LIMITS.tick, self._watch)
+
+    def _time_out(self, what: str, *, answer: bool) -> None:
+        self.logger.info("%s:%s - %s not received in time, closing", *(self.client or ("-", 0)),
+                         what)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the app's next receive() is a disconnect
+            cycle.message_event.set()
+        if answer:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.discard_input = True
+        self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_since is None:
+            self.head_since = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > MAX_TARGET:
+            self.target_too_long = True
+            raise ValueError("request target too long")
+
+    def on_message_complete(self) -> None:
+        self.body_open = False
+        super().on_message_complete()
+
     def data_received(self, data: bytes) -> None:
         if self.discard_input:
             return
+        self.reads += 1
         try:
             self._feed(data)
         except (httptools.HttpParserInvalidURLError,
@@ -280,8 +368,15 @@ class SwiftHttpProtocol(HttpToolsProtocol):
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
             self.data_received(b" ".join((method, target, version)) + rest)
         except httptools.HttpParserError:
-            if not self.discard_input:  # the unframed body of a PUT is not a request
+            if self.target_too_long:
+                self._refuse(414, "Request URI too long")
+            elif not self.discard_input:  # the unframed body of a PUT is not a request
                 self._refuse()
+            return
+        if self.head_since is not None:  # the head is still incomplete after this read
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD:
+                self._refuse(431, "Request header fields too large")
 
     def _feed(self, data: bytes) -> None:
         """uvicorn's data_received without its parser-error handling (done above)."""
@@ -298,10 +393,16 @@ class SwiftHttpProtocol(HttpToolsProtocol):
         """No request is half-read, so the failed bytes start a new request line."""
         return self.cycle is None or not self.cycle.more_body
 
-    def _refuse(self) -> None:
-        msg = "Invalid HTTP request received."
+    def _refuse(self, status: int = 400, msg: str = "Invalid HTTP request received.") -> None:
         self.logger.warning(msg)
-        self.send_400_response(msg)
+        self.discard_input = True
+        if status == 400:
+            self.send_400_response(msg)
+            return
+        self.transport.write(b"".join((
+            STATUS_LINE[status], b"Content-Type: text/plain; charset=utf-8\r\n",
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(msg), msg.encode())))
+        self.transport.close()
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -317,6 +418,8 @@ class SwiftHttpProtocol(HttpToolsProtocol):
         cycle.message_event.set()
 
     def on_headers_complete(self) -> None:
+        self.head_since, self.head_bytes = None, 0
+        self.body_open, self.body_idle = True, 0.0
         super().on_headers_complete()
         if self.method_override is not None:
             self.scope["method"] = self.method_override

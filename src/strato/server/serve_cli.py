@@ -64,6 +64,8 @@ def serve(config: str | None, **options: Any) -> None:
     os.environ.update(settings.to_env())
     import uvicorn
 
+    from strato.server.connections import uvicorn_options
+
     click.echo(f"Strato {__version__} serving {settings.base_url} "
                f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
     uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
@@ -71,7 +73,7 @@ def serve(config: str | None, **options: Any) -> None:
                 loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
                 access_log=False, log_level=settings.log_level,
                 log_config=logging_config(settings.log_level, settings.log_format),
-                timeout_keep_alive=30, server_header=False)
+                server_header=False, **uvicorn_options(settings))
 
 
 @click.command()

@@ -86,6 +86,24 @@ class Settings(BaseSettings):
                                     "client before further attempts are refused.")
     login_lockout_seconds: int = Field(60, description="How long (seconds) a user+client "
                                        "stays refused after too many failed logins.")
+    # Connections: what one client may hold, and whom to believe about its address
+    # (docs/reliability.md, docs/security.md)
+    header_timeout: float = Field(60.0, gt=0, description="Seconds a client has to send a "
+                                  "request's line and headers, counted from the connection's "
+                                  "start or the request's first byte; then 408 and the "
+                                  "connection closes.")
+    body_timeout: float = Field(60.0, gt=0, description="Seconds a request body may stall "
+                                "with nothing received (Swift's client_timeout); then 408 if "
+                                "no answer has started, and the connection closes.")
+    keepalive_timeout: int = Field(30, gt=0, description="Seconds an idle keep-alive "
+                                   "connection stays open between requests.")
+    max_connections: int = Field(1024, ge=1, description="Connections one worker serves at "
+                                 "once (Swift's max_clients); a request on a connection "
+                                 "beyond it gets 503 and the connection closes.")
+    trusted_proxies: list[str] = Field([], description="Addresses or CIDR networks of reverse "
+                                       "proxies whose X-Forwarded-For (and X-Forwarded-Proto) "
+                                       "are believed; from any other client they are ignored. "
+                                       "Empty: none, the peer address is the client.")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     inline_bytes: int = Field(
         64 * 1024, ge=0, le=1024 * 1024,

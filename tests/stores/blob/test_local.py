@@ -272,3 +272,24 @@ def test_claim_labels_a_root_for_one_policy(tmp_path: Path) -> None:
         LocalBlobStore(tmp_path).claim("silver", ["silver"])
     assert (tmp_path / "storage-policy").read_text() == "gold\n"
     assert not list(store.tmp_dir.iterdir())
+
+
+def test_sweep_leaves_a_live_writers_file_and_directories(tmp_path: Path) -> None:
+    """A temp file whose writer still runs (in this or another process) holds a lock: the
+    sweep leaves it whatever its age; a dead writer's file goes (issue 14)."""
+    store = LocalBlobStore(tmp_path)
+    writer = store.writer()
+    run(writer.write(b"in progress"))
+    old = time.time() - 7200
+    live_tmp = store.tmp_dir / f"{writer.blob_id}.tmp"
+    os.utime(live_tmp, (old, old))
+    (store.tmp_dir / "dead.tmp").write_bytes(b"x")
+    os.utime(store.tmp_dir / "dead.tmp", (old, old))
+    (store.tmp_dir / "strato-convert-x").mkdir()
+    os.utime(store.tmp_dir / "strato-convert-x", (old, old))
+    assert store.sweep_temp(time.time()) == 1
+    assert sorted(p.name for p in store.tmp_dir.iterdir()) == [live_tmp.name,
+                                                                "strato-convert-x"]
+    run(writer.finish())
+    run(writer.commit())
+    assert not live_tmp.exists()

@@ -13,7 +13,14 @@ from typing import Any
 from strato.api.http import Request, Response, json_response
 from strato.api.identity.app_credentials import handle_app_credentials
 from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
-from strato.api.identity.common import IdentityApi, is_admin, links, member, read_json
+from strato.api.identity.common import (
+    IdentityApi,
+    field,
+    is_admin,
+    links,
+    member,
+    read_json,
+)
 from strato.api.identity.errors import KeystoneError
 from strato.api.identity.groups import groups_response, handle_groups
 from strato.api.identity.services import handle_catalog_admin
@@ -49,6 +56,13 @@ def _collection(api: IdentityApi, name: str, items: list[dict[str, Any]],
                 value = value.lower() not in ("0", "false", "no")
             items = [i for i in items if i.get(key) == value]
     return json_response(200, {name: items, "links": links(f"{api.v3_url}/{name}")})
+
+
+def _description(doc: dict[str, Any], kind: str, current: str) -> str:
+    """A PATCH's description: unchanged when absent, "" when null."""
+    if "description" not in doc:
+        return current
+    return str(field(doc, "description", str, "", nullable=True, where=kind))
 
 
 def _conflict(kind: str) -> KeystoneError:
@@ -90,8 +104,10 @@ async def _domains(api: IdentityApi, request: Request, rest: list[str]) -> Respo
         if request.method == "POST":
             doc = member(await read_json(request), "domain")
             name = member(doc, "name", kind=str)
-            record = DomainRecord(doc.get("id") or new_id(), name, bool(doc.get("enabled", True)),
-                                  str(doc.get("description") or ""))
+            record = DomainRecord(field(doc, "id", where="domain") or new_id(), name,
+                                  field(doc, "enabled", bool, True, where="domain"),
+                                  field(doc, "description", str, "", nullable=True,
+                                        where="domain"))
             try:
                 await store.create_domain(record)
             except Conflict:
@@ -105,9 +121,9 @@ async def _domains(api: IdentityApi, request: Request, rest: list[str]) -> Respo
         return json_response(200, {"domain": domain_json(api, domain)})
     if request.method == "PATCH":
         doc = member(await read_json(request), "domain")
-        domain = DomainRecord(domain.id, str(doc.get("name", domain.name)),
-                              bool(doc.get("enabled", domain.enabled)),
-                              str(doc.get("description", domain.description)))
+        domain = DomainRecord(domain.id, field(doc, "name", str, domain.name, where="domain"),
+                              field(doc, "enabled", bool, domain.enabled, where="domain"),
+                              _description(doc, "domain", domain.description))
         try:
             await store.update_domain(domain)
         except Conflict:
@@ -137,11 +153,12 @@ async def _projects(api: IdentityApi, request: Request, rest: list[str]) -> Resp
         if request.method == "POST":
             doc = member(await read_json(request), "project")
             name = member(doc, "name", kind=str)
-            domain_id = str(doc.get("domain_id") or DEFAULT_DOMAIN_ID)
+            domain_id = field(doc, "domain_id", where="project") or DEFAULT_DOMAIN_ID
+            enabled = field(doc, "enabled", bool, True, where="project")
+            description = field(doc, "description", str, "", nullable=True, where="project")
             if await store.get_domain(id=domain_id) is None:
                 raise KeystoneError(400, f"Could not find domain: {domain_id}.")
-            record = ProjectRecord(new_id(), name, domain_id, bool(doc.get("enabled", True)),
-                                   str(doc.get("description") or ""))
+            record = ProjectRecord(new_id(), name, domain_id, enabled, description)
             try:
                 await store.create_project(record)
             except Conflict:
@@ -158,9 +175,11 @@ async def _projects(api: IdentityApi, request: Request, rest: list[str]) -> Resp
         raise KeystoneError(404, f"Could not find project: {rest[0]}.")
     if request.method == "PATCH":
         doc = member(await read_json(request), "project")
-        project = ProjectRecord(project.id, str(doc.get("name", project.name)),
-                                project.domain_id, bool(doc.get("enabled", project.enabled)),
-                                str(doc.get("description", project.description)))
+        project = ProjectRecord(project.id, field(doc, "name", str, project.name,
+                                                  where="project"),
+                                project.domain_id,
+                                field(doc, "enabled", bool, project.enabled, where="project"),
+                                _description(doc, "project", project.description))
         try:
             await store.update_project(project)
         except Conflict:
@@ -259,11 +278,15 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
         raise KeystoneError(403)
     if request.method == "PATCH":
         doc = member(await read_json(request), "user")
-        password_hash = (await hash_password(str(doc["password"])) if doc.get("password")
-                         else user.password_hash)
-        user = UserRecord(user.id, str(doc.get("name", user.name)), user.domain_id,
-                          password_hash, bool(doc.get("enabled", user.enabled)),
-                          doc.get("default_project_id", user.default_project_id), user.extra)
+        name = field(doc, "name", str, user.name, where="user")
+        enabled = field(doc, "enabled", bool, user.enabled, where="user")
+        project_id = (field(doc, "default_project_id", nullable=True, where="user")
+                      if "default_project_id" in doc else user.default_project_id)
+        field(doc, "description", nullable=True, where="user")
+        password = field(doc, "password", nullable=True, where="user")
+        password_hash = await hash_password(password) if password else user.password_hash
+        user = UserRecord(user.id, name, user.domain_id, password_hash, enabled, project_id,
+                          user.extra)
         await store.update_user(user)
         return json_response(200, {"user": user_json(api, user)})
     if request.method == "DELETE":
@@ -275,16 +298,17 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
 async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
     store = api.identity.store
     name = member(doc, "name", kind=str)
-    domain_id = str(doc.get("domain_id") or DEFAULT_DOMAIN_ID)
+    domain_id = field(doc, "domain_id", where="user") or DEFAULT_DOMAIN_ID
+    project_id = field(doc, "default_project_id", nullable=True, where="user")
+    password = field(doc, "password", nullable=True, where="user")
+    enabled = field(doc, "enabled", bool, True, where="user")
+    field(doc, "description", nullable=True, where="user")
     if await store.get_domain(id=domain_id) is None:
         raise KeystoneError(400, f"Could not find domain: {domain_id}.")
-    project_id = doc.get("default_project_id")
     if project_id and await store.get_project(id=project_id) is None:
         raise KeystoneError(400, f"Could not find project: {project_id}.")
-    password = doc.get("password")
-    password_hash = await hash_password(str(password)) if password else "!"
-    record = UserRecord(new_id(), name, domain_id, password_hash,
-                        bool(doc.get("enabled", True)), project_id)
+    password_hash = await hash_password(password) if password else "!"
+    record = UserRecord(new_id(), name, domain_id, password_hash, enabled, project_id)
     try:
         await store.create_user(record)
     except Conflict:

@@ -12,6 +12,8 @@ from typing import Any
 from strato.api.http import Request, Response, json_response
 from strato.api.identity.common import (
     IdentityApi,
+    field,
+    invalid,
     is_admin,
     iso,
     links,
@@ -79,22 +81,31 @@ async def _create(api: IdentityApi, request: Request, caller: AuthContext) -> Re
         raise KeystoneError(403, "An application credential cannot create another.")
     doc = member(await read_json(request), "application_credential")
     name = member(doc, "name", kind=str)
-    roles = doc.get("roles") or []
+    where = "application_credential"
+    secret = field(doc, "secret", nullable=True, where=where) or None
+    expires_at = parse_iso(field(doc, "expires_at", nullable=True, where=where))
+    description = field(doc, "description", str, "", nullable=True, where=where)
+    unrestricted = field(doc, "unrestricted", bool, False, where=where)
+    roles = field(doc, "roles", list, [], where=where)
+    for role in roles:
+        if not isinstance(role, dict):
+            raise invalid(f"{where}/roles", role, dict)
+        field(role, "id", where=f"{where}/roles")
+        field(role, "name", where=f"{where}/roles")
     role_names = []
     for role in roles:
-        if isinstance(role, dict) and role.get("name"):
-            role_names.append(str(role["name"]))
-        elif isinstance(role, dict) and role.get("id"):
-            record = await api.identity.store.get_role(id=str(role["id"]))
+        if role.get("name"):
+            role_names.append(role["name"])
+        elif role.get("id"):
+            record = await api.identity.store.get_role(id=role["id"])
             if record is None:
                 raise KeystoneError(404, f"Could not find role: {role['id']}.")
             role_names.append(record.name)
     try:
         record, secret = await api.identity.create_app_credential(
-            caller.user_id, caller.project_id, name, secret=doc.get("secret") or None,
-            role_names=role_names or None, expires_at=parse_iso(doc.get("expires_at")),
-            description=str(doc.get("description") or ""),
-            unrestricted=bool(doc.get("unrestricted", False)))
+            caller.user_id, caller.project_id, name, secret=secret,
+            role_names=role_names or None, expires_at=expires_at, description=description,
+            unrestricted=unrestricted)
     except IdentityConflict as exc:
         raise KeystoneError(409, str(exc)) from None
     except (IdentityNotFound, Unauthorized) as exc:

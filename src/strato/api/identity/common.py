@@ -70,8 +70,24 @@ async def read_json(request: Request) -> dict[str, Any]:
     return document
 
 
+_TYPE_NAMES = {str: "string", bool: "boolean", dict: "object", list: "array", int: "integer"}
+
+
+def _is(value: Any, kind: type) -> bool:
+    """JSON's types: a boolean is not a number here, although Python says it is an int."""
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def invalid(where: str, value: Any, kind: type) -> KeystoneError:
+    """Keystone's schema-validation 400."""
+    shown = orjson.dumps(value).decode() if value is not None else "None"
+    return KeystoneError(400, f"Invalid input for field '{where}': {shown[:80]} is not of "
+                         f"type '{_TYPE_NAMES.get(kind, kind.__name__)}'")
+
+
 def member(document: Any, *path: str, kind: type = dict, required: bool = True) -> Any:
-    """`document[path...]`, checked for type; Keystone's 400 message when absent."""
+    """`document[path...]`, checked for type (null is a wrong type too); Keystone's 400
+    message when absent. Not `required`: None when absent or null."""
     value = document
     for key in path:
         if not isinstance(value, dict) or key not in value:
@@ -81,8 +97,24 @@ def member(document: Any, *path: str, kind: type = dict, required: bool = True) 
                                     "malformed or otherwise incorrect.")
             return None
         value = value[key]
-    if value is not None and not isinstance(value, kind):
-        raise KeystoneError(400, f"Invalid type for {'.'.join(path)}.")
+    if value is None and not required:
+        return None
+    if not _is(value, kind):
+        raise invalid("/".join(path), value, kind)
+    return value
+
+
+def field(document: dict[str, Any], key: str, kind: type = str, default: Any = None, *,
+          nullable: bool = False, where: str = "") -> Any:
+    """An optional `document[key]`: `default` when absent (or null where the schema allows
+    null), Keystone's 400 when of another type."""
+    if key not in document:
+        return default
+    value = document[key]
+    if value is None and nullable:
+        return default
+    if not _is(value, kind):
+        raise invalid(f"{where}/{key}" if where else key, value, kind)
     return value
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from strato.api.http import Request, Response, json_response
-from strato.api.identity.common import IdentityApi, links, member, read_json
+from strato.api.identity.common import IdentityApi, field, links, member, read_json
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import DEFAULT_DOMAIN_ID, new_id
 from strato.stores.metadata.base import Conflict
@@ -42,11 +42,12 @@ async def handle_groups(api: IdentityApi, request: Request, rest: list[str]) -> 
                                    f"{api.v3_url}/groups")
         if method == "POST":
             doc = member(await read_json(request), "group")
-            domain_id = str(doc.get("domain_id") or DEFAULT_DOMAIN_ID)
+            name = member(doc, "name", kind=str)
+            domain_id = field(doc, "domain_id", where="group") or DEFAULT_DOMAIN_ID
+            description = field(doc, "description", str, "", nullable=True, where="group")
             if await store.get_domain(id=domain_id) is None:
                 raise KeystoneError(400, f"Could not find domain: {domain_id}.")
-            record = GroupRecord(new_id(), member(doc, "name", kind=str), domain_id,
-                                 str(doc.get("description") or ""))
+            record = GroupRecord(new_id(), name, domain_id, description)
             try:
                 await store.create_group(record)
             except Conflict:
@@ -62,8 +63,10 @@ async def handle_groups(api: IdentityApi, request: Request, rest: list[str]) -> 
             return json_response(200, {"group": group_json(api, group)})
         if method == "PATCH":
             doc = member(await read_json(request), "group")
-            group = GroupRecord(group.id, str(doc.get("name", group.name)), group.domain_id,
-                                str(doc.get("description", group.description)))
+            description = (field(doc, "description", str, "", nullable=True, where="group")
+                           if "description" in doc else group.description)
+            group = GroupRecord(group.id, field(doc, "name", str, group.name, where="group"),
+                                group.domain_id, description)
             try:
                 await store.update_group(group)
             except Conflict:

@@ -15,6 +15,8 @@ from strato.api.http import Request, Response, json_response
 from strato.api.identity.common import (
     IdentityApi,
     client_address,
+    field,
+    invalid,
     is_admin,
     iso,
     links,
@@ -32,38 +34,42 @@ from strato.domain.identity import (
 )
 
 
-def _user_ref(user: dict[str, Any]) -> UserRef:
-    domain = user.get("domain") or {}
-    if not isinstance(domain, dict):
-        raise KeystoneError(400, "Invalid type for user.domain.")
-    if not user.get("id") and not user.get("name"):
+def _user_ref(user: dict[str, Any], where: str) -> UserRef:
+    domain = field(user, "domain", dict, {}, where=where)
+    user_id, name = field(user, "id", where=where), field(user, "name", where=where)
+    if not user_id and not name:
         raise KeystoneError(400, "Expecting to find id or name in user.")
-    return UserRef(id=user.get("id"), name=user.get("name"), domain_id=domain.get("id"),
-                   domain_name=domain.get("name"))
+    return UserRef(id=user_id, name=name, domain_id=field(domain, "id", where=f"{where}/domain"),
+                   domain_name=field(domain, "name", where=f"{where}/domain"))
 
 
 def parse_scope(auth: dict[str, Any]) -> ScopeRef | None:
     """None when the request named no scope at all."""
-    scope = auth.get("scope")
-    if scope is None:
+    if "scope" not in auth:
         return None
+    scope = auth["scope"]
     if scope == "unscoped":
         return ScopeRef(unscoped=True)
     if not isinstance(scope, dict):
         raise KeystoneError(400, "Invalid scope.")
-    if isinstance(scope.get("project"), dict):
-        project = scope["project"]
-        domain = project.get("domain") or {}
-        if not project.get("id") and not project.get("name"):
+    project = field(scope, "project", dict, where="scope")
+    if project is not None:
+        domain = field(project, "domain", dict, {}, where="scope/project")
+        project_id = field(project, "id", where="scope/project")
+        project_name = field(project, "name", where="scope/project")
+        if not project_id and not project_name:
             raise KeystoneError(400, "Expecting to find id or name in project.")
-        return ScopeRef(project_id=project.get("id"), project_name=project.get("name"),
-                        project_domain_id=domain.get("id"),
-                        project_domain_name=domain.get("name"))
-    if isinstance(scope.get("domain"), dict):
-        domain = scope["domain"]
-        if not domain.get("id") and not domain.get("name"):
+        return ScopeRef(project_id=project_id, project_name=project_name,
+                        project_domain_id=field(domain, "id", where="scope/project/domain"),
+                        project_domain_name=field(domain, "name",
+                                                  where="scope/project/domain"))
+    domain = field(scope, "domain", dict, where="scope")
+    if domain is not None:
+        domain_id = field(domain, "id", where="scope/domain")
+        domain_name = field(domain, "name", where="scope/domain")
+        if not domain_id and not domain_name:
             raise KeystoneError(400, "Expecting to find id or name in domain.")
-        return ScopeRef(domain_id=domain.get("id"), domain_name=domain.get("name"))
+        return ScopeRef(domain_id=domain_id, domain_name=domain_name)
     if "system" in scope:
         raise KeystoneError(401, "System scope is not supported.")
     if "OS-TRUST:trust" in scope:
@@ -75,6 +81,9 @@ async def authenticate(api: IdentityApi, request: Request) -> IssuedToken:
     body = await read_json(request)
     auth = member(body, "auth")
     methods = member(auth, "identity", "methods", kind=list)
+    for method in methods:
+        if not isinstance(method, str):
+            raise invalid("identity/methods", method, str)
     identity_doc = auth["identity"]
     scope = parse_scope(auth)
     client = client_address(request)
@@ -83,7 +92,8 @@ async def authenticate(api: IdentityApi, request: Request) -> IssuedToken:
         if "password" in methods:
             user_doc = member(identity_doc, "password", "user")
             password = member(user_doc, "password", kind=str)
-            user = await service.authenticate_password(_user_ref(user_doc), password, client)
+            user_ref = _user_ref(user_doc, "identity/password/user")
+            user = await service.authenticate_password(user_ref, password, client)
             return await service.issue_scoped(user, scope or ScopeRef(), ("password",))
         if "token" in methods:
             token = member(identity_doc, "token", "id", kind=str)
@@ -95,13 +105,14 @@ async def authenticate(api: IdentityApi, request: Request) -> IssuedToken:
                                  unscoped=not current.project_id and not current.domain_id)
             return await service.rescope(token, scope)
         if "application_credential" in methods:
+            where = "identity/application_credential"
             doc = member(identity_doc, "application_credential")
             secret = member(doc, "secret", kind=str)
-            user = doc.get("user")
+            user = field(doc, "user", dict, where=where)
+            user_ref = _user_ref(user, f"{where}/user") if user is not None else None
             return await service.authenticate_app_credential(
-                id=doc.get("id"), name=doc.get("name"),
-                user=_user_ref(user) if isinstance(user, dict) else None, secret=secret,
-                client=client)
+                id=field(doc, "id", where=where), name=field(doc, "name", where=where),
+                user=user_ref, secret=secret, client=client)
     except TooManyAttempts as exc:
         raise KeystoneError(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
     except Unauthorized as exc:

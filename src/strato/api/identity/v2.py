@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from strato.api.http import Request, Response, json_response
-from strato.api.identity.common import IdentityApi, client_address, iso, member, read_json
+from strato.api.identity.common import (
+    IdentityApi,
+    client_address,
+    field,
+    iso,
+    member,
+    read_json,
+)
 from strato.api.identity.discovery import v2_version
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import (
@@ -26,19 +33,19 @@ from strato.domain.identity import (
 async def _authenticate(api: IdentityApi, request: Request) -> IssuedToken:
     body = await read_json(request)
     auth = member(body, "auth")
-    tenant_id = auth.get("tenantId")
-    tenant_name = auth.get("tenantName")
+    tenant_id = field(auth, "tenantId", where="auth")
+    tenant_name = field(auth, "tenantName", where="auth")
     scope = ScopeRef(project_id=tenant_id, project_name=None if tenant_id else tenant_name)
     service = api.identity
     try:
-        if isinstance(auth.get("passwordCredentials"), dict):
-            creds = auth["passwordCredentials"]
+        creds = field(auth, "passwordCredentials", dict, where="auth")
+        if creds is not None:
             name = member(creds, "username", kind=str)
             password = member(creds, "password", kind=str)
             user = await service.authenticate_password(UserRef(name=name), password,
                                                        client_address(request))
             return await service.issue_scoped(user, scope, ("password",))
-        if isinstance(auth.get("token"), dict):
+        if field(auth, "token", dict, where="auth") is not None:
             token = member(auth, "token", "id", kind=str)
             return await service.rescope(token, scope)
     except TooManyAttempts as exc:

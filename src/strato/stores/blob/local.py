@@ -98,6 +98,7 @@ class LocalBlobWriter(BlobWriter):
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._tmp = store.tmp_dir / f"{self.blob_id}.tmp"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # live: sweep_temp leaves it alone
         self._small: list[bytes] = []  # the body while it is small
         self._buffers: list[mmap.mmap] | None = None  # [filling, spare] once it is large
         self._filled = 0
@@ -364,6 +365,7 @@ class LocalBlobStore(BlobStore):
         tmp = self.tmp_dir / f"{new_id}.tmp"
         try:
             with open(source, "rb") as src, open(tmp, "xb") as dst:
+                fcntl.flock(dst.fileno(), fcntl.LOCK_EX)  # live: sweep_temp leaves it alone
                 shutil.copyfileobj(src, dst, READ_CHUNK)
                 if self.fsync:
                     os.fsync(dst.fileno())
@@ -393,14 +395,31 @@ class LocalBlobStore(BlobStore):
                         yield entry.name
 
     def sweep_temp(self, older_than: float) -> int:
+        """Remove temp files last written before `older_than` that no live writer holds.
+
+        Every writer holds an exclusive flock on its temp file from the moment it creates
+        it, so a file whose lock can be taken belongs to a process that died mid-write (a
+        SIGKILL, a power cut). At start (`prepare_storage` in `strato serve`, before any
+        worker runs) that reclaims at once what a killed server left; the background sweep
+        does the same after its age guard. Other entries (directories) are left alone."""
         removed = 0
         for entry in os.scandir(self.tmp_dir):
             try:
-                if entry.stat().st_mtime < older_than:
+                if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime >= older_than:
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer, in another process
+            else:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed += 1
-            except FileNotFoundError:
-                continue
+            finally:
+                os.close(fd)
         return removed
 
 

@@ -130,3 +130,24 @@ def test_container_quota_applies_to_form_uploads(
                       files={"f": ("q.txt", b"too many bytes", "text/plain")})
     assert resp.status_code == 413
     assert conn.get_container(small)[1] == []
+
+
+def test_expiry_and_delete_at_out_of_range_are_not_500(
+        server: Server, target: tuple[swiftclient.Connection, str, str]) -> None:
+    """Issue 14: numbers no date can carry are refused like the temp URL's (401), and an
+    x_delete_at past what the store can hold is Swift's 400, never a 500."""
+    conn, container, path = target
+    url = f"{server.url}{path}"
+    ok = httpx.post(url, data=form(path, expires=253402300799),
+                    files={"f": ("far.txt", b"far", "text/plain")})
+    assert ok.status_code == 201, ok.text
+    for expires in (253402300800, 10**30):
+        resp = httpx.post(url, data=form(path, expires=expires),
+                          files={"f": ("never.txt", b"x", "text/plain")})
+        assert resp.status_code == 401, (expires, resp.text)
+    for delete_at in (str(10**30), str(2**63)):
+        resp = httpx.post(url, data=form(path, x_delete_at=delete_at),
+                          files={"f": ("late.txt", b"x", "text/plain")})
+        assert resp.status_code < 500, (delete_at, resp.status_code, resp.text)
+    with pytest.raises(swiftclient.ClientException):
+        conn.head_object(container, "never.txt")

@@ -258,3 +258,20 @@ def test_link_followed_within_the_key_scope(server: Server) -> None:
     near = generate_temp_url(f"{url[url.index('/v1/'):]}/links/near", 60, "container-key",
                              "GET")
     assert curl(server.url + near)[:2] == (200, b"near body")
+
+
+def test_expiry_past_year_9999_is_refused_not_500(server: Server, site: tuple[str, str]) -> None:
+    """An expiry the Expires header cannot carry (an HTTP date has a 4-digit year) is one the
+    server cannot represent: refused as invalid (401), like any expiry Swift cannot parse.
+    Found by hand (issue 14): 253402300800 answered 500."""
+    account, container = site
+    path = f"{account}/{container}/o.txt"
+    last = 253402300799  # 9999-12-31T23:59:59Z
+    for expires, status in ((last, 200), (last + 1, 401), (10**30, 401)):
+        sig = hmac.new(KEY.encode(), f"GET\n{expires}\n{path}".encode(),
+                       hashlib.sha256).hexdigest()
+        resp = httpx.get(f"{server.url}{path}",
+                         params={"temp_url_sig": sig, "temp_url_expires": str(expires)})
+        assert resp.status_code == status, (expires, resp.text)
+        if status == 200:
+            assert resp.headers["Expires"] == "Fri, 31 Dec 9999 23:59:59 GMT"

@@ -21,7 +21,8 @@ Answers as Swift's `formpost` does: with `redirect`, `303 See Other` to
 `redirect?status=201&message=` (or the failure's status and message); without it, a
 text body such as `201 Created` or `400 Bad Request\\r\\nFormPost: Max File Count Exceeded`.
 An expired form or a wrong signature gets 401 (`FormPost: Form Expired` /
-`FormPost: Invalid Signature`), a file over `max_file_size` 400
+`FormPost: Invalid Signature`), an `expires` past 9999-12-31 (which no HTTP date can carry,
+as for temp URLs) `FormPost: Expires Out Of Range`, a file over `max_file_size` 400
 `FormPost: max_file_size exceeded`.
 """
 
@@ -35,12 +36,18 @@ from typing import Any
 from urllib.parse import quote
 
 from strato.api.http import BadRequest, ClientDisconnect, Response
-from strato.api.swift.constraints import check_object_name
+from strato.api.swift.constraints import MAX_DELETE_AT, check_object_name
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.features.multipart import MultipartError, MultipartReader, parse_disposition
 from strato.api.swift.features.quotas import check_quota, limit_stream
-from strato.api.swift.features.tempurl import DIGESTS, key_bytes, parse_signature, temp_url_keys
+from strato.api.swift.features.tempurl import (
+    DIGESTS,
+    MAX_EXPIRES,
+    key_bytes,
+    parse_signature,
+    temp_url_keys,
+)
 from strato.api.swift.object import guess_type
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.storage import ContainerNotFound, ObjectTooLarge
@@ -176,11 +183,16 @@ class FormPost(Feature):
             delete_at = _int(attributes, "x_delete_at",
                              "x_delete_at not an integer: Unix timestamp required.")
         if "x_delete_after" in attributes:
-            delete_at = int(time.time()) + _int(
+            delete_at = int(time.time()) + min(MAX_DELETE_AT, _int(
                 attributes, "x_delete_after",
-                "x_delete_after not an integer: Number of seconds required.")
-        if _int(attributes, "expires", "expired not an integer") < time.time():
+                "x_delete_after not an integer: Number of seconds required."))
+        if delete_at is not None:  # capped as the X-Delete-At header is
+            delete_at = min(delete_at, MAX_DELETE_AT)
+        expires = _int(attributes, "expires", "expired not an integer")
+        if expires < time.time():
             raise FormUnauthorized("form expired")
+        if expires > MAX_EXPIRES:  # as for temp URLs: no date can carry it
+            raise FormUnauthorized("expires out of range")
         parsed = parse_signature(attributes.get("signature") or "")
         if parsed is None or parsed[0] not in self.digests:
             raise FormUnauthorized("invalid signature")

@@ -88,16 +88,23 @@ def parse_signature(value: str) -> tuple[str, str] | None:
     return name, value.lower()
 
 
+MAX_EXPIRES = 253402300799
+"""9999-12-31T23:59:59Z: the last time an HTTP date (the `Expires` header, with its
+four-digit year) can carry. A later expiry is one the server cannot represent, so it is
+refused as invalid (401), as Swift refuses an expiry it cannot parse; the same bound holds
+for form POST."""
+
+
 def parse_expires(value: str) -> int | None:
-    """Unix seconds from an integer or ISO 8601 UTC; None if neither."""
+    """Unix seconds from an integer or ISO 8601 UTC; None if neither, or past MAX_EXPIRES."""
     try:
-        return int(value)
+        expires = int(value)
     except ValueError:
-        pass
-    try:
-        return calendar.timegm(time.strptime(value, ISO8601))
-    except ValueError:
-        return None
+        try:
+            expires = calendar.timegm(time.strptime(value, ISO8601))
+        except ValueError:
+            return None
+    return expires if expires <= MAX_EXPIRES else None
 
 
 def sign(key: str, digest: str, method: str, expires: int, path: str,
