@@ -51,13 +51,13 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
 
 def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]],
                    *, seed: bool = True) -> T:
-    from strato.server.app import open_metadata
+    from strato.server.app import identity_service, open_metadata
 
     async def run() -> T:
         store = open_metadata(settings)
         await store.open()
         try:
-            identity = IdentityService(store, token_ttl=settings.token_ttl)
+            identity = identity_service(settings, store, threads=1)
             if seed and not await identity.is_bootstrapped():
                 await identity.bootstrap()
             return await fn(identity)
