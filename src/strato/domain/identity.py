@@ -19,6 +19,7 @@ refused without costing a hash.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -93,12 +94,15 @@ class LoginLimits:
 
     per_user_client: int = 5
     """One user from one client address."""
-    per_client: int = 20
+    per_client: int = 100
     """One client address, whatever users it tries (a spray of names)."""
     per_user: int = 0
     """One user from every address. Off by default: anyone who knows a name could then
     lock its owner out."""
     window: int = 60
+    refused_delay: float = 1.0
+    """Seconds a refused (locked-out) attempt waits for its 429: a script hammering a lock
+    then sends one attempt per connection per second instead of thousands."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +449,7 @@ class IdentityService:
                     log.warning("login refused for user %s from %s: %s locked out after %d "
                                 "failures", label, client or "?", key.split("|", 1)[0],
                                 failures.failures)
+                await asyncio.sleep(limits.refused_delay)
                 raise TooManyAttempts(int(failures.locked_until - now) + 1)
             pair_failed = pair_failed or key == _pair_key(label, client)
         return counted, pair_failed

@@ -9,7 +9,8 @@ hash) and `needs_rehash` says so, so callers re-hash it at the next successful l
 The KDF runs on this module's own small thread pool, never on the event loop's default
 executor: the blob store's writes (fdatasync, MD5) use that one, and a login flood must not
 queue them behind 20 ms hashes. The pool is bounded in threads (memory: one Argon2 matrix
-each) and in queued jobs; past the queue `HasherBusy` is raised at once.
+each) and in queued jobs (past the queue `HasherBusy` is raised at once), and its threads
+run at a lower CPU priority than the event loop, so hashing never delays other requests.
 
 `VerifiedCredentials` remembers, for `ttl` seconds, that a secret matched a stored hash, so a
 script that logs in before every command pays the KDF once. Its keys are HMAC-SHA256 under a
@@ -23,10 +24,14 @@ deleted user takes effect at the next login on every worker, with no message bet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +49,17 @@ OWASP_MINIMUMS = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
 
 VERIFIED_CREDENTIALS = 10_000
 """Verified credentials a process remembers; the oldest is forgotten first when full."""
+
+
+KDF_NICE = 10
+"""Niceness of the hash threads (Linux): when the cores are busy, the event loops serving
+every other request run first, and a login that needs a hash waits for a free moment."""
+
+
+def _lower_priority() -> None:
+    if sys.platform == "linux":  # there a thread has its own nice value
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KDF_NICE)
 
 
 class HasherBusy(Exception):
@@ -88,7 +104,8 @@ class PasswordHasher:
         if bounded and self._pending >= self.limit:
             raise HasherBusy
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="strato-kdf")
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="strato-kdf",
+                                            initializer=_lower_priority)
         self._pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

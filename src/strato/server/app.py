@@ -89,7 +89,8 @@ def identity_service(settings: Settings, store: MetadataStore, *, threads: int |
                             threads=threads or settings.login_hash_threads or auto,
                             queue=settings.login_hash_queue)
     limits = LoginLimits(settings.login_max_failures, settings.login_max_failures_per_client,
-                         settings.login_max_failures_per_user, settings.login_lockout_seconds)
+                         settings.login_max_failures_per_user, settings.login_lockout_seconds,
+                         settings.login_refused_delay)
     return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
                            verified_ttl=settings.login_verified_seconds)
 

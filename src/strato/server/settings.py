@@ -84,12 +84,15 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(60, description="How long (seconds) a user+client "
                                        "stays refused after too many failed logins.")
     login_max_failures_per_client: int = Field(
-        20, ge=0, description="Failed logins from one client address, whatever the users, "
+        100, ge=0, description="Failed logins from one client address, whatever the users, "
         "before further attempts from it are refused for login_lockout_seconds (0: no limit).")
     login_max_failures_per_user: int = Field(
         0, ge=0, description="Failed logins of one user from all addresses before the user "
         "is refused for login_lockout_seconds (0: no limit; a limit lets anyone who knows a "
         "user name lock that user out).")
+    login_refused_delay: float = Field(
+        1.0, ge=0, le=60, description="Seconds a login refused by a lockout waits before its "
+        "429, so a script hammering a lock slows to one attempt per connection per delay.")
     login_hash_memory_kib: int = Field(
         19456, description="Argon2id memory per password hash, KiB. With login_hash_time_cost "
         "at or above one of OWASP's minimums (19456x2, 47104x1, 12288x3, 9216x4, 7168x5); "
