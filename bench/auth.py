@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import json
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -280,6 +281,46 @@ def report(out: dict[str, dict[str, Result]]) -> str:
     return "\n".join(lines)
 
 
+KDF_ROUNDS = 15
+BCRYPT = ("import bcrypt, sys, time; h = bcrypt.hashpw(b'pw', bcrypt.gensalt(12)); t = []\n"
+          "for _ in range(int(sys.argv[1])):\n"
+          "    s = time.perf_counter(); bcrypt.checkpw(b'pw', h)\n"
+          "    t.append(time.perf_counter() - s)\n"
+          "print(' '.join(map(str, t)))")
+
+
+def kdf_costs(venv: Path) -> str:
+    """One password check at each of OWASP's Argon2id minimum points, argon2-cffi's defaults
+    (what Strato used before) and Keystone's bcrypt cost 12 (in Keystone's venv, if there):
+    median and range of KDF_ROUNDS checks, in this process, one at a time."""
+    from argon2 import PasswordHasher as Argon2
+
+    from strato.domain.passwords import OWASP_MINIMUMS
+
+    def spread(label: str, times: list[float]) -> str:
+        times = sorted(t * 1000 for t in times)
+        return (f"{label:<36}{times[len(times) // 2]:>9.1f}{times[0]:>9.1f}{times[-1]:>9.1f}")
+
+    lines = [f"{'one password check':<36}{'p50 ms':>9}{'min':>9}{'max':>9}"]
+    points = [(m, t, 1) for m, t in OWASP_MINIMUMS] + [(65536, 3, 4)]
+    for memory, passes, lanes in points:
+        hasher = Argon2(time_cost=passes, memory_cost=memory, parallelism=lanes)
+        stored = hasher.hash("pw")
+        times = []
+        for _ in range(KDF_ROUNDS):
+            started = time.perf_counter()
+            hasher.verify(stored, "pw")
+            times.append(time.perf_counter() - started)
+        label = f"argon2id m={memory} KiB t={passes} p={lanes}"
+        lines.append(spread(label + (" (before)" if lanes == 4 else ""), times))
+    python = venv / "bin" / "python"
+    if python.exists():
+        out = subprocess.run([str(python), "-c", BCRYPT, str(KDF_ROUNDS)], capture_output=True,
+                             text=True, timeout=300, check=True).stdout
+        lines.append(spread("bcrypt cost 12 (Keystone)", [float(x) for x in out.split()]))
+    return "\n".join(lines)
+
+
 def start_strato(root: Path, name: str, src: Path | None) -> tuple[Server, Target]:
     env = {"PYTHONPATH": f"{src}:{REPO}"} if src else {}
     server = Server(data_dir=root / name / "data", workers=os.cpu_count() or 1, env=env)
@@ -300,9 +341,15 @@ def main() -> None:
                         default=Path.home() / ".cache" / "strato-bench" / "keystone-venv")
     parser.add_argument("--workdir", type=Path, help="where data directories go")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--kdf", action="store_true", help="only time one password check at "
+                        "each Argon2id parameter point and bcrypt cost 12")
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     print(describe(), flush=True)
+    if args.kdf:
+        print(kdf_costs(args.venv))
+        print(load())
+        return
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="strato-auth-", dir=args.workdir) as tmp:
         root = Path(tmp)
