@@ -263,9 +263,10 @@ def report(out: dict[str, dict[str, Result]]) -> str:
         for other in names[1:]:
             theirs = out[other].get(key)
             if ours and theirs and ours.pct(50) and ours.ops_s:
-                p50 = theirs.pct(50) / ours.pct(50)
-                lines.append(f"{'':<28}{names[0]} vs {other}: p50 {p50:.1f}x lower, ops/s "
-                             f"{ours.ops_s / theirs.ops_s:.1f}x higher")
+                lines.append(f"{'':<28}{other} / {names[0]}: p50 "
+                             f"{theirs.pct(50) / ours.pct(50):.1f}x, CPU per login "
+                             f"{theirs.cpu_ms_per_op / max(ours.cpu_ms_per_op, 0.01):.1f}x;"
+                             f" {names[0]} / {other}: ops/s {ours.ops_s / theirs.ops_s:.1f}x")
     lines.append("")
     first = out[names[0]]
     for path in LOGIN_PATHS:

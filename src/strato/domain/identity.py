@@ -57,8 +57,10 @@ class Unauthorized(Exception):
 class TooManyAttempts(Unauthorized):
     """Too many failed logins for this user from this client; refuse until `retry_after`."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed authentication attempts; try again later.")
+    def __init__(self, retry_after: int,
+                 message: str = "Too many failed authentication attempts; try again later."
+                 ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 
@@ -424,7 +426,7 @@ class IdentityService:
             return await self.credentials.check(kind, subject, stored_hash, secret, upgrade)
         except HasherBusy:
             log.warning("login refused: too many password checks queued in this worker")
-            raise TooManyAttempts(1) from None
+            raise TooManyAttempts(1, "Too many logins at once; try again shortly.") from None
 
     async def _throttle(self, label: str, client: str, now: float
                         ) -> tuple[dict[str, int], bool]:

@@ -7,7 +7,7 @@ import time
 
 from strato.api.http import Request, Response
 from strato.api.swift.errors import error_response
-from strato.domain.identity import IdentityService, Unauthorized
+from strato.domain.identity import IdentityService, TooManyAttempts, Unauthorized
 
 log = logging.getLogger("strato.swift.auth")
 
@@ -26,6 +26,8 @@ async def handle_auth_v1(request: Request, identity: IdentityService, base_url: 
     try:
         client = (request.scope.get("client") or ("",))[0]
         issued = await identity.authenticate_v1(user, key, client)
+    except TooManyAttempts:  # logged by the identity service, once per lockout
+        return error_response(401)
     except Unauthorized:
         log.warning("v1 auth failed for user %r from %s", user,
                     (request.scope.get("client") or ("?",))[0])
