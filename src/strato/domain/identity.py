@@ -55,7 +55,8 @@ class Unauthorized(Exception):
 
 
 class TooManyAttempts(Unauthorized):
-    """Too many failed logins for this user from this client; refuse until `retry_after`."""
+    """Refused before any password is checked (a lockout, or too many checks queued);
+    try again after `retry_after` seconds."""
 
     def __init__(self, retry_after: int,
                  message: str = "Too many failed authentication attempts; try again later."
@@ -403,7 +404,8 @@ class IdentityService:
         now = time.time()
         limits, pair_failed = await self._throttle(label, client, now)
         user = await self.find_user(ref)
-        live = user if user is not None and user.enabled else None  # else a dummy hash
+        # a disabled user, or one without a password ("!"), costs a (dummy) hash all the same
+        live = user if user and user.enabled and user.password_hash.startswith("$") else None
 
         async def upgrade(new_hash: str) -> bool:
             assert live is not None

@@ -122,7 +122,8 @@ class PasswordHasher:
         HasherBusy rather than queue past the limit (logins; not an admin's calls)."""
         if stored_hash is None:
             if self._dummy is None:
-                self._dummy = await self.hash(secrets.token_hex(16))
+                self._dummy = await self._run(self._argon2.hash, secrets.token_hex(16),
+                                              bounded=bounded)
             stored_hash = self._dummy
         return await self._run(self._check, stored_hash, secret, bounded=bounded)
 

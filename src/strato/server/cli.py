@@ -58,9 +58,12 @@ def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable
         await store.open()
         try:
             identity = identity_service(settings, store, threads=1)
-            if seed and not await identity.is_bootstrapped():
-                await identity.bootstrap()
-            return await fn(identity)
+            try:
+                if seed and not await identity.is_bootstrapped():
+                    await identity.bootstrap()
+                return await fn(identity)
+            finally:
+                identity.passwords.close()
         finally:
             await store.close()
 

@@ -484,7 +484,8 @@ class SqliteIdentityStore(IdentityStore):
                 conn.execute(COUNT_FAILURE_SQL, {"key": key, "now": now, "window": window,
                                                  "limit": limit})
 
-        await self._write(tx, marked=False)
+        if limits:
+            await self._write(tx, marked=False)
 
     async def clear_login_failures(self, key: str) -> None:
         await self._execute("DELETE FROM login_failures WHERE key = ?", (key,), marked=False)
