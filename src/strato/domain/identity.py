@@ -8,6 +8,13 @@ Validation reuses a token's context while the store's change mark (`change_mark`
 every process) is what it was when the token was read: every write that could change a
 validated token (revocation, a user, project, role, group or assignment change) changes the
 mark before it is acknowledged, so revocation still takes effect at once on every worker.
+
+Logins check secrets through `passwords.Credentials`: Argon2id on a pool of its own, and a
+memory of secrets verified recently that is keyed by the stored hash read fresh from the
+store on every login (so a password change, a disabled or a deleted user count at once on
+every worker). Failed logins are counted before any hash is checked, per user and client
+address, per client address and (when set) per user, so a flood of wrong passwords is
+refused without costing a hash.
 """
 
 from __future__ import annotations
@@ -18,16 +25,14 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
+from strato.domain.passwords import Credentials, HasherBusy, PasswordHasher
 from strato.stores.metadata.base import IdentityStore
 from strato.stores.metadata.records import (
     AppCredentialRecord,
     DomainRecord,
-    LoginFailures,
     ProjectRecord,
     RoleRecord,
     TokenRecord,
@@ -43,10 +48,6 @@ SEED_ROLES = ("admin", "member", "reader", "ResellerAdmin")
 VALIDATED_TOKENS = 10_000
 """Validated tokens a worker remembers (all forgotten at once when full)."""
 
-_hasher = PasswordHasher()
-# A fixed hash to verify against when the user does not exist, so a wrong user name costs the
-# same time as a wrong password and does not reveal which names exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 class Unauthorized(Exception):
@@ -54,10 +55,13 @@ class Unauthorized(Exception):
 
 
 class TooManyAttempts(Unauthorized):
-    """Too many failed logins for this user from this client; refuse until `retry_after`."""
+    """Refused before any password is checked (a lockout, or too many checks queued);
+    try again after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed authentication attempts; try again later.")
+    def __init__(self, retry_after: int,
+                 message: str = "Too many failed authentication attempts; try again later."
+                 ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 
@@ -86,18 +90,31 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Failed logins allowed within `window` seconds; one more is refused (429) for `window`
+    seconds, before any hash is checked. 0 turns a limit off."""
+
+    per_user_client: int = 5
+    """One user from one client address."""
+    per_client: int = 100
+    """One client address, whatever users it tries (a spray of names)."""
+    per_user: int = 0
+    """One user from every address. Off by default: anyone who knows a name could then
+    lock its owner out."""
+    window: int = 60
+    refused_delay: float = 1.0
+    """Seconds a refused (locked-out) attempt waits for its 429: a script hammering a lock
+    then sends one attempt per connection per second instead of thousands."""
 
 
-async def verify_password(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a new token stands on, as read while checking the user may have it."""
 
-    return await asyncio.to_thread(check)
+    project: ProjectRecord | None = None
+    domain_id: str | None = None
+    roles: tuple[RoleRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +197,15 @@ class ScopeRef:
 
 class IdentityService:
     def __init__(self, store: IdentityStore, *, token_ttl: int = 3600,
-                 max_login_failures: int = 5, lockout_seconds: int = 60) -> None:
+                 limits: LoginLimits | None = None, hasher: PasswordHasher | None = None,
+                 verified_ttl: float = 300.0) -> None:
         self.store = store
         self.token_ttl = token_ttl
-        self.max_login_failures = max_login_failures
-        self.lockout_seconds = lockout_seconds
+        self.limits = limits or LoginLimits()
+        self.passwords = hasher or PasswordHasher()
+        self.credentials = Credentials(self.passwords, verified_ttl)
+        self._refusals_logged: dict[str, float] = {}
+        """Throttle key -> the lock it was logged for (one line per lock, not per try)."""
         self._validated: dict[str, tuple[bytes, AuthContext]] = {}
         """Token hash -> (the store's change mark when read, its context)."""
 
@@ -229,7 +250,7 @@ class IdentityService:
             raise IdentityConflict(f"user {name!r} already exists")
         default_project = await self.ensure_project(project, domain_id) if project else None
         user = await self.store.create_user(UserRecord(
-            new_id(), name, domain_id, await hash_password(password),
+            new_id(), name, domain_id, await self.passwords.hash(password),
             default_project_id=default_project.id if default_project else None))
         if default_project:
             await self.grant(name, role, project=default_project.name, domain_id=domain_id)
@@ -250,16 +271,10 @@ class IdentityService:
         if user is None:
             raise IdentityNotFound(f"user {user_name!r}")
         await self.store.update_user(UserRecord(
-            user.id, user.name, user.domain_id, await hash_password(password), user.enabled,
-            user.default_project_id, user.extra))
+            user.id, user.name, user.domain_id, await self.passwords.hash(password),
+            user.enabled, user.default_project_id, user.extra))
 
     # ---- authentication -------------------------------------------------------------------
-    async def check_password(self, user: UserRecord | None, password: str) -> UserRecord:
-        ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
-        if user is None or not ok or not user.enabled:
-            raise Unauthorized("The request you have made requires authentication.")
-        return user
-
     async def authenticate_v1(self, auth_user: str, key: str, client: str = "") -> IssuedToken:
         """Swift v1.0 auth: `project:user` (or a plain `user`, scoped to its default project)."""
         project_name, _, user_name = auth_user.rpartition(":")
@@ -272,25 +287,30 @@ class IdentityService:
         else:
             projects = await self.store.user_projects(user.id)
             project = projects[0] if projects else None
-        if project is None or not await self.store.user_roles(user.id, project_id=project.id):
+        roles = await self.store.user_roles(user.id, project_id=project.id) if project else []
+        if project is None or not project.enabled or not roles:
             raise Unauthorized("The user has no role on the requested project.")
-        return await self.issue_token(user, project_id=project.id, methods=("password",))
+        return await self.issue_token(user, Scope(project, None, tuple(roles)),
+                                      methods=("password",))
 
-    async def issue_token(self, user: UserRecord, *, project_id: str | None = None,
-                          domain_id: str | None = None, methods: tuple[str, ...] = ("password",),
+    async def issue_token(self, user: UserRecord, scope: Scope, *,
+                          methods: tuple[str, ...] = ("password",),
                           expires_at: float | None = None, extra: dict[str, object] | None = None
                           ) -> IssuedToken:
+        """Store a new token and return it with its context, built from what the caller
+        just read (one write, no read back: validation reads the store afresh anyway)."""
         token = new_secret(32)
         now = time.time()
+        project = scope.project
         record = TokenRecord(
-            hash_token(token), user.id, project_id, domain_id, now,
+            hash_token(token), user.id, project.id if project else None, scope.domain_id, now,
             min(expires_at, now + self.token_ttl) if expires_at else now + self.token_ttl,
             methods, secrets.token_urlsafe(16), extra or {})
-        await self.store.save_token(record)
-        view = await self._token_view(record.token_hash)
-        context = self._context(view) if view else None
+        roles = tuple(sorted(scope.roles, key=lambda r: r.name))
+        context = self._context(TokenView(record, user, project, roles))
         if context is None:
             raise Unauthorized("Token could not be scoped.")
+        await self.store.save_token(record)
         return IssuedToken(token, context)
 
     async def validate_token(self, token: str) -> AuthContext | None:
@@ -377,39 +397,69 @@ class IdentityService:
 
     async def authenticate_password(self, ref: UserRef, password: str, client: str = ""
                                     ) -> UserRecord:
-        """Check a password, refusing early while this user+client is locked out.
+        """Check a password, refusing early while this user or client is locked out.
 
-        Failures are counted in the store, so the limit holds across every worker.
-        """
-        key = f"{ref.label()}|{client}"
+        Failures are counted in the store, so the limits hold across every worker."""
+        label = ref.label()
         now = time.time()
-        failures = await self.store.get_login_failures(key)
-        if failures is not None and failures.locked_until > now:
-            log.warning("login refused for user %s from %s: locked out after %d failures",
-                        ref.label(), client or "?", failures.failures)
-            raise TooManyAttempts(int(failures.locked_until - now) + 1)
-        try:
-            user = await self.check_password(await self.find_user(ref), password)
-        except Unauthorized:
-            await self._record_failure(key, failures, now)
-            log.warning("failed login for user %s from %s", ref.label(), client or "?")
-            raise
-        if failures is not None:
-            await self.store.clear_login_failures(key)
+        limits, pair_failed = await self._throttle(label, client, now)
+        user = await self.find_user(ref)
+        # a disabled user, or one without a password ("!"), costs a (dummy) hash all the same
+        live = user if user and user.enabled and user.password_hash.startswith("$") else None
+
+        async def upgrade(new_hash: str) -> bool:
+            assert live is not None
+            return await self.store.replace_secret_hash(old=live.password_hash, new=new_hash,
+                                                        user_id=live.id)
+
+        ok = await self._check_secret("password", live.id if live else None,
+                                      live.password_hash if live else None, password, upgrade)
+        if user is None or live is None or not ok:
+            await self.store.count_login_failure(limits, now, self.limits.window)
+            log.warning("failed login for user %s from %s", label, client or "?")
+            raise Unauthorized("The request you have made requires authentication.")
+        if pair_failed:
+            await self.store.clear_login_failures(_pair_key(label, client))
         return user
 
-    async def _record_failure(self, key: str, failures: LoginFailures | None, now: float
-                              ) -> None:
-        if failures is None or now - failures.first_at > self.lockout_seconds:
-            failures = LoginFailures(key, 0, now)
-        count = failures.failures + 1
-        locked = now + self.lockout_seconds if count >= self.max_login_failures else 0.0
-        await self.store.save_login_failures(LoginFailures(key, count, failures.first_at,
-                                                           locked))
+    async def _check_secret(self, kind: str, subject: str | None, stored_hash: str | None,
+                            secret: str, upgrade: Callable[[str], Awaitable[bool]]) -> bool:
+        try:
+            return await self.credentials.check(kind, subject, stored_hash, secret, upgrade)
+        except HasherBusy:
+            log.warning("login refused: too many password checks queued in this worker")
+            raise TooManyAttempts(1, "Too many logins at once; try again shortly.") from None
 
-    async def resolve_scope(self, user: UserRecord, scope: ScopeRef
-                            ) -> tuple[str | None, str | None]:
-        """(project_id, domain_id) the user may scope to; Unauthorized if it has no role."""
+    async def _throttle(self, label: str, client: str, now: float
+                        ) -> tuple[dict[str, int], bool]:
+        """TooManyAttempts while any limit on this user or client is reached; otherwise
+        the keys to count a failure under, and whether the user+client key has failures
+        to clear on success."""
+        limits = self.limits
+        keys = {_pair_key(label, client): limits.per_user_client,
+                f"client|{client}": limits.per_client if client else 0,
+                f"user|{label}": limits.per_user}
+        counted = {key: limit for key, limit in keys.items() if limit > 0}
+        pair_failed = False
+        for key in counted:
+            failures = await self.store.get_login_failures(key)
+            if failures is None:
+                continue
+            if failures.locked_until > now:
+                if self._refusals_logged.get(key) != failures.locked_until:
+                    if len(self._refusals_logged) >= 10_000:
+                        self._refusals_logged.clear()
+                    self._refusals_logged[key] = failures.locked_until
+                    log.warning("login refused for user %s from %s: %s locked out after %d "
+                                "failures", label, client or "?", key.split("|", 1)[0],
+                                failures.failures)
+                await asyncio.sleep(limits.refused_delay)
+                raise TooManyAttempts(int(failures.locked_until - now) + 1)
+            pair_failed = pair_failed or key == _pair_key(label, client)
+        return counted, pair_failed
+
+    async def resolve_scope(self, user: UserRecord, scope: ScopeRef) -> Scope:
+        """What the user may scope to, with its roles there; Unauthorized if it has none."""
         if scope.wants_project:
             if scope.project_id:
                 project = await self.store.get_project(id=scope.project_id)
@@ -418,27 +468,28 @@ class IdentityService:
                                                    scope.project_domain_name)
                 project = domain and await self.store.get_project(name=scope.project_name,
                                                                   domain_id=domain.id)
-            if project is None or not project.enabled or not await self.store.user_roles(
-                    user.id, project_id=project.id):
+            roles = await self.store.user_roles(user.id, project_id=project.id) if (
+                project is not None and project.enabled) else []
+            if project is None or not roles:
                 raise Unauthorized("The user has no role on the requested project.")
-            return project.id, None
+            return Scope(project, None, tuple(roles))
         if scope.wants_domain:
             domain = await self.resolve_domain(scope.domain_id, scope.domain_name)
-            if domain is None or not domain.enabled or not await self.store.user_roles(
-                    user.id, domain_id=domain.id):
+            roles = await self.store.user_roles(user.id, domain_id=domain.id) if (
+                domain is not None and domain.enabled) else []
+            if domain is None or not roles:
                 raise Unauthorized("The user has no role on the requested domain.")
-            return None, domain.id
-        if not scope.unscoped and user.default_project_id and await self.store.user_roles(
-                user.id, project_id=user.default_project_id):
-            project = await self.store.get_project(id=user.default_project_id)
+            return Scope(None, domain.id, tuple(roles))
+        if not scope.unscoped and user.default_project_id:
+            roles = await self.store.user_roles(user.id, project_id=user.default_project_id)
+            project = await self.store.get_project(id=user.default_project_id) if roles else None
             if project is not None and project.enabled:
-                return project.id, None
-        return None, None
+                return Scope(project, None, tuple(roles))
+        return Scope()
 
     async def issue_scoped(self, user: UserRecord, scope: ScopeRef,
                            methods: tuple[str, ...]) -> IssuedToken:
-        project_id, domain_id = await self.resolve_scope(user, scope)
-        return await self.issue_token(user, project_id=project_id, domain_id=domain_id,
+        return await self.issue_token(user, await self.resolve_scope(user, scope),
                                       methods=methods)
 
     async def rescope(self, token: str, scope: ScopeRef) -> IssuedToken:
@@ -453,11 +504,13 @@ class IdentityService:
         user = await self.store.get_user(id=ctx.user_id)
         if user is None:
             raise Unauthorized("The request you have made requires authentication.")
-        project_id, domain_id = await self.resolve_scope(user, scope)
+        target = await self.resolve_scope(user, scope)
+        if "application_credential" in ctx.methods:  # keep to the credential's roles
+            target = replace(target, roles=tuple(r for r in target.roles
+                                                 if r.id in ctx.role_ids))
         methods = tuple(dict.fromkeys(("token", *ctx.methods)))
-        return await self.issue_token(user, project_id=project_id, domain_id=domain_id,
-                                      methods=methods, expires_at=ctx.expires_at,
-                                      extra=dict(ctx.extra))
+        return await self.issue_token(user, target, methods=methods,
+                                      expires_at=ctx.expires_at, extra=dict(ctx.extra))
 
     # ---- application credentials ----------------------------------------------------------
     async def create_app_credential(
@@ -477,7 +530,7 @@ class IdentityService:
             raise IdentityConflict(f"application credential {name!r} already exists")
         secret = secret or new_secret(48)
         record = AppCredentialRecord(
-            new_id(), name, user_id, project_id, await hash_password(secret),
+            new_id(), name, user_id, project_id, await self.passwords.hash(secret),
             tuple(held[r].id for r in wanted), time.time(), expires_at, description,
             unrestricted)
         await self.store.create_app_credential(record)
@@ -486,28 +539,45 @@ class IdentityService:
     async def authenticate_app_credential(self, *, id: str | None, name: str | None,
                                           user: UserRef | None, secret: str,
                                           client: str = "") -> IssuedToken:
-        owner = await self.find_user(user) if user and not id else None
-        ref = UserRef(id=f"appcred:{id}") if id else UserRef(
-            name=f"appcred:{name}:{user.label() if user else ''}")
-        key = f"{ref.label()}|{client}"
+        label = f"appcred:{id}" if id else f"appcred:{name}:{user.label() if user else ''}"
         now = time.time()
-        failures = await self.store.get_login_failures(key)
-        if failures is not None and failures.locked_until > now:
-            raise TooManyAttempts(int(failures.locked_until - now) + 1)
+        limits, pair_failed = await self._throttle(label, client, now)
+        owner = await self.find_user(user) if user and not id else None
         record = None
         if id:
             record = await self.store.get_app_credential(id=id)
         elif name and owner is not None:
             record = await self.store.get_app_credential(name=name, user_id=owner.id)
-        ok = await verify_password(record.secret_hash if record else _DUMMY_HASH, secret)
-        if record is None or not ok or (record.expires_at and record.expires_at <= now):
-            await self._record_failure(key, failures, now)
-            log.warning("failed application credential login %s from %s", ref.label(),
+        live = record if record is not None and not (
+            record.expires_at and record.expires_at <= now) else None
+
+        async def upgrade(new_hash: str) -> bool:
+            assert live is not None
+            return await self.store.replace_secret_hash(old=live.secret_hash, new=new_hash,
+                                                        app_cred_id=live.id)
+
+        ok = await self._check_secret("application credential", live.id if live else None,
+                                      live.secret_hash if live else None, secret, upgrade)
+        if live is None or not ok:
+            await self.store.count_login_failure(limits, now, self.limits.window)
+            log.warning("failed application credential login %s from %s", label,
                         client or "?")
             raise Unauthorized("The request you have made requires authentication.")
-        account = await self.store.get_user(id=record.user_id)
+        if pair_failed:
+            await self.store.clear_login_failures(_pair_key(label, client))
+        account = await self.store.get_user(id=live.user_id)
         if account is None or not account.enabled:
             raise Unauthorized("The request you have made requires authentication.")
+        project = await self.store.get_project(id=live.project_id)
+        roles = [r for r in await self.store.user_roles(account.id, project_id=live.project_id)
+                 if r.id in live.role_ids]
+        if project is None or not project.enabled or not roles:
+            raise Unauthorized("The user has no role on the credential's project.")
         return await self.issue_token(
-            account, project_id=record.project_id, methods=("application_credential",),
-            expires_at=record.expires_at, extra={"app_cred_id": record.id})
+            account, Scope(project, None, tuple(roles)), methods=("application_credential",),
+            expires_at=live.expires_at, extra={"app_cred_id": live.id})
+
+
+def _pair_key(label: str, client: str) -> str:
+    """The throttle key of one user (or credential) from one client address."""
+    return f"pair|{label}|{client}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Protocol
 
@@ -30,10 +31,11 @@ from strato.api.swift.context import SwiftServices
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
-from strato.domain.identity import IdentityService
+from strato.domain.identity import IdentityService, LoginLimits
 from strato.domain.images.config import ImageConfig, ImageQuotas
 from strato.domain.images.imports import ImportService
 from strato.domain.images.service import ImageService
+from strato.domain.passwords import PasswordHasher
 from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
 from strato.server.access_log import AccessLog
@@ -82,6 +84,21 @@ def image_config(settings: Settings) -> ImageConfig:
                            settings.image_quota_stage_bytes, settings.image_quota_uploading))
 
 
+def identity_service(settings: Settings, store: MetadataStore, *, threads: int | None = None
+                     ) -> IdentityService:
+    """The identity service with the login settings: hash parameters, its hash threads
+    (by default the cores one worker's share is), failure limits, verified-secret memory."""
+    auto = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
+    hasher = PasswordHasher(settings.password_hash_params(),
+                            threads=threads or settings.login_hash_threads or auto,
+                            queue=settings.login_hash_queue)
+    limits = LoginLimits(settings.login_max_failures, settings.login_max_failures_per_client,
+                         settings.login_max_failures_per_user, settings.login_lockout_seconds,
+                         settings.login_refused_delay)
+    return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
+                           verified_ttl=settings.login_verified_seconds)
+
+
 async def prepare_storage(settings: Settings) -> int:
     """Once, before workers start: each policy's directory must be its own (labelled on
     first use), temp files of uploads cut off by a crash are reclaimed, and the stored
@@ -121,7 +138,7 @@ class Services:
         self.storage = StorageService(self.meta, build_policies(settings),
                                       max_file_size=settings.max_file_size,
                                       inline_bytes=settings.inline_bytes)
-        self.identity = IdentityService(self.meta, token_ttl=settings.token_ttl)
+        self.identity = identity_service(settings, self.meta)
         self.authorizer = Authorizer(tuple(settings.operator_roles),
                                      settings.reseller_admin_role,
                                      tuple(settings.reseller_prefixes),
@@ -137,6 +154,7 @@ class Services:
 
     async def close(self) -> None:
         await self.meta.close()
+        self.identity.passwords.close()
 
 
 class SwiftAdapter:

@@ -94,7 +94,7 @@ def _prompt_password(settings: Settings) -> str:
 
 def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]]) -> T:
     """Run `fn` on an initialised data directory (never creates one: see datadir.py)."""
-    from strato.server.app import open_metadata
+    from strato.server.app import identity_service, open_metadata
 
     async def run() -> T:
         check_initialised(settings)
@@ -104,10 +104,13 @@ def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable
         except (sqlite3.Error, OSError) as exc:
             raise open_failure(settings, exc) from None
         try:
-            identity = IdentityService(store, token_ttl=settings.token_ttl)
-            if not await identity.is_bootstrapped():
-                raise not_initialised(settings)
-            return await fn(identity)
+            identity = identity_service(settings, store, threads=1)
+            try:
+                if not await identity.is_bootstrapped():
+                    raise not_initialised(settings)
+                return await fn(identity)
+            finally:
+                identity.passwords.close()
         finally:
             await store.close()
 

@@ -74,8 +74,7 @@ def make_directory(settings: Settings) -> None:
 async def initialise(settings: Settings) -> dict[str, str]:
     """Create the directory and database if need be and seed the identity; returns the
     generated passwords by user name, empty when it was initialised already."""
-    from strato.domain.identity import IdentityService
-    from strato.server.app import open_metadata
+    from strato.server.app import identity_service, open_metadata
 
     make_directory(settings)
     store = open_metadata(settings)
@@ -84,9 +83,12 @@ async def initialise(settings: Settings) -> dict[str, str]:
     except (sqlite3.Error, OSError) as exc:
         raise open_failure(settings, exc) from None
     try:
-        identity = IdentityService(store, token_ttl=settings.token_ttl)
-        if await identity.is_bootstrapped():
-            return {}
-        return await identity.bootstrap()
+        identity = identity_service(settings, store, threads=1)
+        try:
+            if await identity.is_bootstrapped():
+                return {}
+            return await identity.bootstrap()
+        finally:
+            identity.passwords.close()
     finally:
         await store.close()

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from strato.domain.passwords import HashParams
+
 CONFIG_ENV = "STRATO_CONFIG"
 POLICY_NAME_CHARS = frozenset("-" + string.ascii_letters + string.digits)
 """Policy names appear in header names (`X-Account-Storage-Policy-<name>-...`)."""
@@ -104,6 +106,31 @@ class Settings(BaseSettings):
                                        "proxies whose X-Forwarded-For (and X-Forwarded-Proto) "
                                        "are believed; from any other client they are ignored. "
                                        "Empty: none, the peer address is the client.")
+    login_max_failures_per_client: int = Field(
+        100, ge=0, description="Failed logins from one client address, whatever the users, "
+        "before further attempts from it are refused for login_lockout_seconds (0: no limit).")
+    login_max_failures_per_user: int = Field(
+        0, ge=0, description="Failed logins of one user from all addresses before the user "
+        "is refused for login_lockout_seconds (0: no limit; a limit lets anyone who knows a "
+        "user name lock that user out).")
+    login_refused_delay: float = Field(
+        1.0, ge=0, le=60, description="Seconds a login refused by a lockout waits before its "
+        "429, so a script hammering a lock slows to one attempt per connection per delay.")
+    login_hash_memory_kib: int = Field(
+        19456, description="Argon2id memory per password hash, KiB. With login_hash_time_cost "
+        "at or above one of OWASP's minimums (19456x2, 47104x1, 12288x3, 9216x4, 7168x5); "
+        "stored hashes are re-hashed at the next login when these change.")
+    login_hash_time_cost: int = Field(2, description="Argon2id passes per password hash.")
+    login_hash_parallelism: int = Field(1, ge=1, description="Argon2id lanes per hash.")
+    login_hash_threads: int = Field(0, ge=0, description="Threads per worker that check "
+                                    "password hashes (0: cores / workers, at least 1).")
+    login_hash_queue: int = Field(32, ge=0, description="Password checks a worker queues "
+                                  "behind busy hash threads before it answers 429.")
+    login_verified_seconds: float = Field(
+        300.0, ge=0, description="A worker remembers a password or application credential "
+        "secret it verified for this long (a keyed hash of it, bound to the stored hash), so "
+        "repeated logins skip Argon2; a password change, disable or delete counts at once "
+        "(0: always hash).")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     inline_bytes: int = Field(
         64 * 1024, ge=0, le=1024 * 1024,
@@ -255,6 +282,15 @@ class Settings(BaseSettings):
         if value not in HASH_ALGOS:
             raise ValueError(f"image_hash_algo: {value!r} is not one of {', '.join(HASH_ALGOS)}")
         return value
+    @model_validator(mode="after")
+    def _check_password_hashing(self) -> Settings:
+        """Refuse parameters that would store weaker hashes than OWASP's minimum."""
+        self.password_hash_params().check()
+        return self
+
+    def password_hash_params(self) -> HashParams:
+        return HashParams(self.login_hash_memory_kib, self.login_hash_time_cost,
+                          self.login_hash_parallelism)
 
     @field_validator("image_inject_properties")
     @classmethod

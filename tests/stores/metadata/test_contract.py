@@ -17,10 +17,12 @@ from strato.stores.metadata.base import Conflict, NotFound
 from strato.stores.metadata.records import (
     INLINE,
     UNCOUNTED,
+    AppCredentialRecord,
     ContainerRecord,
     DomainRecord,
     GroupRecord,
     ListingQuery,
+    LoginFailures,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
@@ -449,6 +451,47 @@ def test_identity_methods(env: Env) -> None:
     assert env.run(s.user_roles(user.id, project_id=project.id)) == []
     env.run(s.delete_project(project.id))
     assert env.run(s.get_project(id=project.id)) is None
+
+
+def test_login_failures_count_atomically_lock_at_the_limit_and_restart_after_the_window(
+        env: Env) -> None:
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    pair, client = f"pair|{tag}", f"client|{tag}"
+
+    async def fail_together(n: int, now: float) -> None:  # concurrent failures all count
+        await asyncio.gather(*(s.count_login_failure({pair: 5, client: 3}, now, 60.0)
+                               for _ in range(n)))
+
+    env.run(fail_together(2, 1000.0))
+    assert env.run(s.get_login_failures(pair)) == LoginFailures(pair, 2, 1000.0, 0.0)
+    env.run(fail_together(1, 1010.0))
+    assert env.run(s.get_login_failures(client)) == LoginFailures(client, 3, 1000.0, 1070.0)
+    assert env.run(s.get_login_failures(pair)).locked_until == 0.0
+    env.run(s.count_login_failure({pair: 5}, 1061.0, 60.0))  # the window has passed: anew
+    assert env.run(s.get_login_failures(pair)) == LoginFailures(pair, 1, 1061.0, 0.0)
+    env.run(s.clear_login_failures(pair))
+    assert env.run(s.get_login_failures(pair)) is None
+
+
+def test_replace_secret_hash_only_over_the_hash_it_read(env: Env) -> None:
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"rh{tag}", f"Rh{tag}")))
+    project = env.run(s.create_project(ProjectRecord(f"rhp{tag}", "rhproj", domain.id)))
+    user = env.run(s.create_user(UserRecord(f"rhu{tag}", "rhuser", domain.id, "old")))
+    assert env.run(s.replace_secret_hash(old="old", new="rehashed", user_id=user.id))
+    assert env.run(s.get_user(id=user.id)).password_hash == "rehashed"
+    # a password changed after the login read the row wins over that login's re-hash
+    env.run(s.update_user(UserRecord(user.id, user.name, domain.id, "changed")))
+    assert not env.run(s.replace_secret_hash(old="rehashed", new="stale", user_id=user.id))
+    assert env.run(s.get_user(id=user.id)).password_hash == "changed"
+    cred = env.run(s.create_app_credential(AppCredentialRecord(
+        f"rhc{tag}", "rhcred", user.id, project.id, "secret-old", (), 1.0)))
+    assert not env.run(s.replace_secret_hash(old="other", new="x", app_cred_id=cred.id))
+    assert env.run(s.replace_secret_hash(old="secret-old", new="secret-new",
+                                         app_cred_id=cred.id))
+    assert env.run(s.get_app_credential(id=cred.id)).secret_hash == "secret-new"
 
 
 def test_token_view_reads_token_user_project_and_scope_roles(env: Env) -> None:

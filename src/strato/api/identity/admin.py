@@ -25,7 +25,7 @@ from strato.api.identity.errors import KeystoneError
 from strato.api.identity.groups import groups_response, handle_groups
 from strato.api.identity.services import handle_catalog_admin
 from strato.api.identity.tokens import domain_json, project_json
-from strato.domain.identity import DEFAULT_DOMAIN_ID, hash_password, new_id, verify_password
+from strato.domain.identity import DEFAULT_DOMAIN_ID, new_id
 from strato.stores.metadata.base import Conflict
 from strato.stores.metadata.records import (
     DomainRecord,
@@ -264,10 +264,10 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
         doc = member(await read_json(request), "user")
         original = member(doc, "original_password", kind=str)
         new = member(doc, "password", kind=str)
-        if not await verify_password(user.password_hash, original):
+        if not await api.identity.passwords.verify(user.password_hash, original):
             raise KeystoneError(401, "The original password is not correct.")
         await store.update_user(UserRecord(user.id, user.name, user.domain_id,
-                                           await hash_password(new), user.enabled,
+                                           await api.identity.passwords.hash(new), user.enabled,
                                            user.default_project_id, user.extra))
         return Response(204)
     if sub is not None:
@@ -284,7 +284,8 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
                       if "default_project_id" in doc else user.default_project_id)
         field(doc, "description", nullable=True, where="user")
         password = field(doc, "password", nullable=True, where="user")
-        password_hash = await hash_password(password) if password else user.password_hash
+        password_hash = (await api.identity.passwords.hash(password) if password
+                         else user.password_hash)
         user = UserRecord(user.id, name, user.domain_id, password_hash, enabled, project_id,
                           user.extra)
         await store.update_user(user)
@@ -307,7 +308,7 @@ async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
         raise KeystoneError(400, f"Could not find domain: {domain_id}.")
     if project_id and await store.get_project(id=project_id) is None:
         raise KeystoneError(400, f"Could not find project: {project_id}.")
-    password_hash = await hash_password(password) if password else "!"
+    password_hash = await api.identity.passwords.hash(password) if password else "!"
     record = UserRecord(new_id(), name, domain_id, password_hash, enabled, project_id)
     try:
         await store.create_user(record)

@@ -35,13 +35,7 @@ class IdentityServices(Protocol):
 class IdentityFrontend:
     def __init__(self, services: IdentityServices) -> None:
         settings = services.settings
-        identity = services.identity
-        # The lockout limits are settings; the service object is shared with Swift v1 auth.
-        identity.max_login_failures = getattr(settings, "login_max_failures",
-                                              identity.max_login_failures)
-        identity.lockout_seconds = getattr(settings, "login_lockout_seconds",
-                                           identity.lockout_seconds)
-        self.api = IdentityApi(identity, settings.base_url, settings.region)
+        self.api = IdentityApi(services.identity, settings.base_url, settings.region)
         # the storage account is named with the first reseller prefix (`AUTH_` by default)
         prefix = (getattr(settings, "reseller_prefixes", None) or ["AUTH_"])[0]
         CATALOG.register(CatalogService("object-store", "swift", f"/v1/{prefix}{{project_id}}"))

@@ -30,7 +30,7 @@ async def handle_auth_v1(request: Request, identity: IdentityService, base_url: 
     try:
         client = (request.scope.get("client") or ("",))[0]
         issued = await identity.authenticate_v1(user, key, client)
-    except TooManyAttempts as exc:
+    except TooManyAttempts as exc:  # logged by the identity service, once per lockout
         return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
     except Unauthorized:
         log.warning("v1 auth failed for user %r from %s", user,

@@ -344,12 +344,24 @@ class IdentityStore(abc.ABC):
     async def delete_app_credential(self, app_cred_id: str) -> bool:
         """Also revokes the tokens issued through it."""
 
+    @abc.abstractmethod
+    async def replace_secret_hash(self, *, old: str, new: str, user_id: str | None = None,
+                                  app_cred_id: str | None = None) -> bool:
+        """Re-hash a user's password or an application credential's secret: stores `new`
+        only while the stored hash is still `old` (a password changed meanwhile wins);
+        whether it did. Changes no token, so it leaves the change mark alone."""
+
     # failed-login rate limiting ---------------------------------------------------------
     @abc.abstractmethod
     async def get_login_failures(self, key: str) -> LoginFailures | None: ...
 
     @abc.abstractmethod
-    async def save_login_failures(self, record: LoginFailures) -> None: ...
+    async def count_login_failure(self, limits: dict[str, int], now: float, window: float
+                                  ) -> None:
+        """One more failed login under each key of `limits`, atomically (concurrent failures
+        in any process all count), in one write: a counter whose first failure is older than
+        `window` seconds starts again at 1; a key whose count reaches its limit is locked
+        until `now + window`."""
 
     @abc.abstractmethod
     async def clear_login_failures(self, key: str) -> None: ...

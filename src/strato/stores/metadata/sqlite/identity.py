@@ -49,6 +49,18 @@ TOKEN_VIEW_SQL = (
 """One statement for `token_view`: the roles come back as a JSON array of [id, name]."""
 
 
+COUNT_FAILURE_SQL = (
+    "INSERT INTO login_failures (key, failures, first_at, locked_until)"
+    " VALUES (:key, 1, :now, CASE WHEN :limit <= 1 THEN :now + :window ELSE 0 END)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " failures = CASE WHEN first_at < :now - :window THEN 1 ELSE failures + 1 END,"
+    " locked_until = CASE WHEN (CASE WHEN first_at < :now - :window THEN 1"
+    " ELSE failures + 1 END) >= :limit THEN :now + :window"
+    " WHEN first_at < :now - :window THEN 0 ELSE locked_until END,"
+    " first_at = CASE WHEN first_at < :now - :window THEN :now ELSE first_at END")
+"""One more failure under a key, in one statement (SQLite evaluates every SET expression
+against the row as it was, so `first_at` can come last)."""
+
 LOGIN_FAILURE_MEMORY = 3600.0
 """Seconds a failure counter outlives its window before the purge drops it."""
 
@@ -465,10 +477,27 @@ class SqliteIdentityStore(IdentityStore):
                                 " login_failures WHERE key = ?", (key,))
         return LoginFailures(row[0], row[1], row[2], row[3]) if row else None
 
-    async def save_login_failures(self, record: LoginFailures) -> None:
-        await self._execute("INSERT OR REPLACE INTO login_failures VALUES (?,?,?,?)",
-                            (record.key, record.failures, record.first_at,
-                             record.locked_until), marked=False)
+    async def count_login_failure(self, limits: dict[str, int], now: float, window: float
+                                  ) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            for key, limit in limits.items():
+                conn.execute(COUNT_FAILURE_SQL, {"key": key, "now": now, "window": window,
+                                                 "limit": limit})
+
+        if limits:
+            await self._write(tx, marked=False)
 
     async def clear_login_failures(self, key: str) -> None:
         await self._execute("DELETE FROM login_failures WHERE key = ?", (key,), marked=False)
+
+    async def replace_secret_hash(self, *, old: str, new: str, user_id: str | None = None,
+                                  app_cred_id: str | None = None) -> bool:
+        if user_id is not None:
+            sql = "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"
+            ident = user_id
+        elif app_cred_id is not None:
+            sql = "UPDATE app_credentials SET secret_hash = ? WHERE id = ? AND secret_hash = ?"
+            ident = app_cred_id
+        else:
+            return False
+        return await self._execute(sql, (new, ident, old), marked=False) > 0
