@@ -9,11 +9,13 @@ import json
 import os
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -22,6 +24,23 @@ from pydantic_settings import (
 from strato.domain.passwords import HashParams
 
 CONFIG_ENV = "STRATO_CONFIG"
+
+
+class _EnvSource(EnvSettingsSource):
+    """`STRATO_*` variables, where a list of plain values may also be written as the flags
+    take it, comma-separated (`STRATO_TRUSTED_PROXIES=10.0.0.1,10.0.0.2`); JSON still works
+    (`'["10.0.0.1"]'`), and is what `Settings.to_env` writes."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith(("[", "{")) and \
+                _plain_list(field.annotation):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return super().decode_complex_value(field_name, field, value)
+
+
+def _plain_list(annotation: Any) -> bool:
+    args = get_args(annotation)
+    return str(annotation).startswith("list") and bool(args) and args[0] in (str, int, float)
 POLICY_NAME_CHARS = frozenset("-" + string.ascii_letters + string.digits)
 """Policy names appear in header names (`X-Account-Storage-Policy-<name>-...`)."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -319,7 +338,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
         config = os.environ.get(CONFIG_ENV)
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
