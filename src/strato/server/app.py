@@ -33,7 +33,7 @@ from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
 from strato.domain.identity import IdentityService, LoginLimits
 from strato.domain.images.config import ImageConfig, ImageQuotas
-from strato.domain.images.imports import ImportService
+from strato.domain.images.imports import ImportService, reclaim_scratch
 from strato.domain.images.service import ImageService
 from strato.domain.passwords import PasswordHasher
 from strato.domain.policies import PolicySet, StoragePolicy
@@ -114,6 +114,7 @@ async def prepare_storage(settings: Settings) -> int:
         # no worker of this server runs yet, so no temp file older than now is being
         # written by one; a live writer of another process holds its file's lock
         reclaimed += policy.blobs.sweep_temp(started)
+    reclaimed += reclaim_scratch(settings.data_dir / "tmp", started)
     if reclaimed:
         log.info("%d temp files left by an interrupted upload reclaimed", reclaimed)
     meta = open_metadata(settings)

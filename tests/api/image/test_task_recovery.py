@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,3 +86,20 @@ def test_import_survives_a_killed_server(make_server: Callable[..., Server],
     tasks = api.get(f"/images/{image['id']}/tasks").json()["tasks"]
     assert [t["status"] for t in tasks] == ["success"]
     assert "os_glance_import_task" not in shown
+
+
+def test_conversion_scratch_of_a_killed_server_is_reclaimed_at_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    scratch = data_dir / "tmp" / "strato-convert-killed"
+    scratch.mkdir(parents=True)
+    (scratch / "source").write_bytes(b"\0" * 4096)
+    past = time.time() - 60
+    os.utime(scratch, (past, past))
+    other = data_dir / "tmp" / "not-ours"
+    other.mkdir()
+    server = Server(data_dir).start()
+    try:
+        assert not scratch.exists()
+        assert other.exists()  # only the image service's scratch directories
+    finally:
+        server.stop()

@@ -68,6 +68,25 @@ LEGACY_TASK = "import"
 FETCH_CHUNK = 1 << 20
 
 
+SCRATCH_PREFIX = "strato-convert-"
+
+
+def reclaim_scratch(directory: Path, older_than: float) -> int:
+    """Remove conversion scratch directories (`SCRATCH_PREFIX*`) last changed before
+    `older_than`: called at start, before any worker runs, so none is in use; a killed
+    import leaves one with up to two copies of an image."""
+    removed = 0
+    for entry in directory.glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            if entry.is_dir() and not entry.is_symlink() and \
+                    entry.stat().st_mtime < older_than:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 class ImportFailed(Exception):
     """The import could not finish: str(exc) is the reason the user reads."""
 
@@ -379,7 +398,9 @@ class ImportService:
         qemu_img = shutil.which("qemu-img")
         if qemu_img is None:
             raise ImportFailed("image conversion is configured but qemu-img is not installed")
-        scratch = tempfile.mkdtemp(prefix="strato-convert-", dir=self.scratch_dir)
+        if self.scratch_dir is not None:
+            self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self.scratch_dir)
         try:
             source = os.path.join(scratch, "source")
             output = os.path.join(scratch, "output")
