@@ -23,6 +23,7 @@ import pytest
 from openstack.config import loader
 
 from tests.api.identity.conftest import KeystoneUser, make_user, write_clouds
+from tests.api.image.support import Glance, admin, member
 from tests.harness import Server
 
 BIN = Path(sys.executable).parent
@@ -270,3 +271,38 @@ def poll(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# Callers of the image API on a module's own server (the `server` fixture a module defines
+# with `support.running`, whose users are alice of alpha, bob of beta, carol of gamma and
+# dave of delta).
+def _glance(server: Server, project: str | None = None, user: str | None = None
+            ) -> Iterator[Glance]:
+    g = admin(server) if user is None else member(server, str(project), user)
+    yield g
+    g.close()
+
+
+@pytest.fixture(scope="module")
+def adm(server: Server) -> Iterator[Glance]:
+    yield from _glance(server)
+
+
+@pytest.fixture(scope="module")
+def alice(server: Server) -> Iterator[Glance]:
+    yield from _glance(server, "alpha", "alice")
+
+
+@pytest.fixture(scope="module")
+def bob(server: Server) -> Iterator[Glance]:
+    yield from _glance(server, "beta", "bob")
+
+
+@pytest.fixture(scope="module")
+def carol(server: Server) -> Iterator[Glance]:
+    yield from _glance(server, "gamma", "carol")
+
+
+@pytest.fixture(scope="module")
+def dave(server: Server) -> Iterator[Glance]:
+    yield from _glance(server, "delta", "dave")

@@ -15,10 +15,8 @@ from tests.api.image.support import (
     OCTET,
     PATCH,
     Glance,
-    admin,
     error,
     image_objects,
-    member,
     running,
 )
 from tests.harness import Server
@@ -31,27 +29,6 @@ SIZE_CAP = 200_000
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running(tmp_path_factory, "--image-size-cap", str(SIZE_CAP)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def adm(server: Server) -> Iterator[Glance]:
-    g = admin(server)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    g = member(server, "alpha", "alice")
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def bob(server: Server) -> Iterator[Glance]:
-    g = member(server, "beta", "bob")
-    yield g
-    g.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,8 @@ import pytest
 
 from tests.api.image.support import (
     Glance,
-    admin,
     error,
     image_objects,
-    member,
     running,
 )
 from tests.harness import Server
@@ -34,20 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                  str(SCRUB_TIME), "--image-scrub-interval", "0.5",
                  users=(("alpha", "alice"),)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def adm(server: Server) -> Iterator[Glance]:
-    g = admin(server)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    g = member(server, "alpha", "alice")
-    yield g
-    g.close()
 
 
 def blob_files(server: Server) -> set[Path]:

@@ -99,13 +99,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[Serve
 
 
 @pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    g = member(server, "alpha", "alice")
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
 def converting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Glance]:
     with running(tmp_path_factory, "--image-conversion-format", "raw",
                  users=(("alpha", "alice"),)) as srv:

@@ -19,7 +19,6 @@ from tests.api.image.support import (
     blob_bytes,
     error,
     image_objects,
-    member,
     running,
 )
 from tests.harness import Server
@@ -31,20 +30,6 @@ DATA = bytes(range(256)) * 400  # 100 KiB: a blob file, not inlined in the datab
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running(tmp_path_factory, users=(("alpha", "alice"),), workers=2) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def adm(server: Server) -> Iterator[Glance]:
-    g = admin(server)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    g = member(server, "alpha", "alice")
-    yield g
-    g.close()
 
 
 def test_create_is_queued_and_upload_makes_it_active_once(alice: Glance, server: Server

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.image.support import Glance, admin, error, member, running
+from tests.api.image.support import Glance, error, running
 from tests.harness import Server
 
 N = 13
@@ -22,34 +22,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running(tmp_path_factory, users=(("alpha", "alice"), ("beta", "bob"),
                                           ("gamma", "carol"))) as srv:
         yield srv
-
-
-def caller(server: Server, project: str, user: str) -> Iterator[Glance]:
-    g = member(server, project, user)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def adm(server: Server) -> Iterator[Glance]:
-    g = admin(server)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "alpha", "alice")
-
-
-@pytest.fixture(scope="module")
-def bob(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "beta", "bob")
-
-
-@pytest.fixture(scope="module")
-def carol(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "gamma", "carol")
 
 
 def spec(i: int) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from tests.api.image.support import (
     blob_bytes,
     error,
     image_objects,
-    member,
     running,
 )
 from tests.harness import Server
@@ -38,32 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                  users=(("alpha", "alice"), ("beta", "bob"), ("gamma", "carol"),
                         ("delta", "dave"))) as srv:
         yield srv
-
-
-def caller(server: Server, project: str, user: str) -> Iterator[Glance]:
-    g = member(server, project, user)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "alpha", "alice")
-
-
-@pytest.fixture(scope="module")
-def bob(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "beta", "bob")
-
-
-@pytest.fixture(scope="module")
-def carol(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "gamma", "carol")
-
-
-@pytest.fixture(scope="module")
-def dave(server: Server) -> Iterator[Glance]:
-    yield from caller(server, "delta", "dave")
 
 
 def untouched(server: Server, before: tuple[int, int], *image_ids: str) -> None:

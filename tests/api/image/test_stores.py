@@ -10,11 +10,9 @@ import pytest
 
 from tests.api.image.support import (
     Glance,
-    admin,
     blob_bytes,
     error,
     image_objects,
-    member,
     running,
 )
 from tests.harness import Server
@@ -28,20 +26,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running(tmp_path_factory, "--storage-policies", json.dumps(POLICIES),
                  users=(("alpha", "alice"),)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def adm(server: Server) -> Iterator[Glance]:
-    g = admin(server)
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
-def alice(server: Server) -> Iterator[Glance]:
-    g = member(server, "alpha", "alice")
-    yield g
-    g.close()
 
 
 def gold_blobs(server: Server) -> tuple[int, int]:
