@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import secrets
-import sqlite3
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -32,7 +31,7 @@ from strato.server.datadir import (
     DataDirError,
     check_initialised,
     not_initialised,
-    open_failure,
+    opened_identity,
 )
 from strato.server.settings import CONFIG_ENV, Settings, load_settings
 
@@ -94,25 +93,12 @@ def _prompt_password(settings: Settings) -> str:
 
 def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable[T]]) -> T:
     """Run `fn` on an initialised data directory (never creates one: see datadir.py)."""
-    from strato.server.app import identity_service, open_metadata
-
     async def run() -> T:
         check_initialised(settings)
-        store = open_metadata(settings)
-        try:
-            await store.open()
-        except (sqlite3.Error, OSError) as exc:
-            raise open_failure(settings, exc) from None
-        try:
-            identity = identity_service(settings, store, threads=1)
-            try:
-                if not await identity.is_bootstrapped():
-                    raise not_initialised(settings)
-                return await fn(identity)
-            finally:
-                identity.passwords.close()
-        finally:
-            await store.close()
+        async with opened_identity(settings) as identity:
+            if not await identity.is_bootstrapped():
+                raise not_initialised(settings)
+            return await fn(identity)
 
     try:
         return asyncio.run(run())

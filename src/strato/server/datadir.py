@@ -14,12 +14,19 @@ how to fix it; the CLI prints it as is.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strato.server.settings import Settings
 
-__all__ = ["METADATA_FILE", "DataDirError", "check_initialised", "initialise", "open_failure"]
+if TYPE_CHECKING:
+    from strato.domain.identity import IdentityService
+
+__all__ = ["METADATA_FILE", "DataDirError", "check_initialised", "initialise", "open_failure",
+           "opened_identity"]
 
 METADATA_FILE = "metadata.db"
 
@@ -74,9 +81,19 @@ def make_directory(settings: Settings) -> None:
 async def initialise(settings: Settings) -> dict[str, str]:
     """Create the directory and database if need be and seed the identity; returns the
     generated passwords by user name, empty when it was initialised already."""
+    make_directory(settings)
+    async with opened_identity(settings) as identity:
+        if await identity.is_bootstrapped():
+            return {}
+        return await identity.bootstrap()
+
+
+@contextlib.asynccontextmanager
+async def opened_identity(settings: Settings) -> AsyncIterator[IdentityService]:
+    """The data directory's identity service (one hash thread, as a command needs), with its
+    store open; both closed after. A store that cannot be opened is a DataDirError."""
     from strato.server.app import identity_service, open_metadata
 
-    make_directory(settings)
     store = open_metadata(settings)
     try:
         await store.open()
@@ -85,9 +102,7 @@ async def initialise(settings: Settings) -> dict[str, str]:
     try:
         identity = identity_service(settings, store, threads=1)
         try:
-            if await identity.is_bootstrapped():
-                return {}
-            return await identity.bootstrap()
+            yield identity
         finally:
             identity.passwords.close()
     finally:
