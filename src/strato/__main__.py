@@ -1,3 +1,3 @@
-from strato.server.cli import main
+from strato.cli import main
 
 main()

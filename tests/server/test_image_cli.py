@@ -1,4 +1,4 @@
-"""`strato image ...` against a running server's data directory: restore brings a deleted
+"""`strato image-admin ...` against a running server's data directory: restore brings a deleted
 image back with its data, the scrubber reclaims it later, bytes and all."""
 
 from __future__ import annotations
@@ -48,31 +48,31 @@ def test_restore_then_scrub(make_server: Callable[..., Server]) -> None:
     assert _blob_bytes(server.data_dir) - before >= IMAGE_BYTES
 
     assert api.delete(f"/images/{image['id']}").status_code == 204
-    shown = json.loads(server.cli("image", "show", image["id"]).stdout)
+    shown = json.loads(server.cli("image-admin", "show", image["id"]).stdout)
     assert shown["status"] == "pending_delete"
-    listed = server.cli("image", "list", "--status", "pending_delete").stdout
+    listed = server.cli("image-admin", "list", "--status", "pending_delete").stdout
     assert image["id"] in listed
 
-    server.cli("image", "restore", image["id"])
+    server.cli("image-admin", "restore", image["id"])
     restored = api.get(f"/images/{image['id']}").json()
     assert restored["status"] == "active"
     body = api.get(f"/images/{image['id']}/file").content
     assert hashlib.sha512(body).hexdigest() == hashlib.sha512(data).hexdigest() == \
         restored["os_hash_value"]
 
-    again = server.cli("image", "restore", image["id"], check=False)
+    again = server.cli("image-admin", "restore", image["id"], check=False)
     assert again.returncode == 1 and "not pending_delete" in again.stderr
 
     assert api.delete(f"/images/{image['id']}").status_code == 204
-    kept = server.cli("image", "scrub")  # scrub_time 1 h: nothing is old enough yet
+    kept = server.cli("image-admin", "scrub")  # scrub_time 1 h: nothing is old enough yet
     assert "reclaimed the data of 0 images" in kept.stderr
     assert _blob_bytes(server.data_dir) - before >= IMAGE_BYTES
-    done = server.cli("image", "scrub", "--scrub-time", "0")
+    done = server.cli("image-admin", "scrub", "--scrub-time", "0")
     assert "reclaimed the data of 1 images" in done.stderr
-    assert json.loads(server.cli("image", "show", image["id"]).stdout)["status"] == "deleted"
+    assert json.loads(server.cli("image-admin", "show", image["id"]).stdout)["status"] == "deleted"
     assert _blob_bytes(server.data_dir) - before < IMAGE_BYTES  # its blob file is gone
     assert api.get(f"/images/{image['id']}").status_code == 404
-    missing = server.cli("image", "restore", image["id"], check=False)
+    missing = server.cli("image-admin", "restore", image["id"], check=False)
     assert missing.returncode == 3
 
 
@@ -88,6 +88,6 @@ def test_background_scrubber_reclaims_after_scrub_time(
     api.put(f"/images/{image['id']}/file", content=os.urandom(IMAGE_BYTES),
             headers={"Content-Type": "application/octet-stream"})
     assert api.delete(f"/images/{image['id']}").status_code == 204
-    _wait(lambda: json.loads(server.cli("image", "show", image["id"]).stdout)["status"]
+    _wait(lambda: json.loads(server.cli("image-admin", "show", image["id"]).stdout)["status"]
           == "deleted")
     assert _blob_bytes(server.data_dir) - before < IMAGE_BYTES

@@ -1,4 +1,4 @@
-"""`strato image ...`: the image service seen by an operator, on a data directory.
+"""`strato image-admin ...`: the image service seen by an operator, on a data directory.
 
 Like the identity commands these work while the server runs: the metadata store takes one
 writer at a time, and every status change is compare-and-set, so a restore cannot race a
@@ -56,7 +56,7 @@ def _with_images(settings: Settings, fn: Callable[[ImageService], Awaitable[T]])
     return asyncio.run(run())
 
 
-@click.group()
+@click.group("image-admin")
 def image() -> None:
     """Inspect images, run the scrubber, restore deleted images (works while the server
     runs)."""

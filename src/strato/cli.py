@@ -1,0 +1,93 @@
+"""The `strato` command: client commands that work over HTTP against any Swift/OpenStack
+cloud, and server commands that run Strato or administer its data directory. The client
+commands never import the server; the server's are loaded only when asked for (and, when
+the `server` extra is not installed, say how to get it)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import click
+
+from strato import __version__
+from strato.client.cli import register as register_client
+
+#: Server commands and what they do, for help without importing the server.
+SERVER_COMMANDS = {
+    "serve": "Run Strato on this machine.",
+    "init": "Create and seed a data directory without starting the server.",
+    "user": "Manage users on a data directory.",
+    "project": "Manage projects on a data directory.",
+    "role": "Manage roles and role assignments on a data directory.",
+    "access-key": "Manage per-user access keys (HP-style temp URLs).",
+    "app-credential": "Manage application credentials.",
+    "cloud-config": "Print a clouds.yaml (or OS_* variables) for a user.",
+    "image-admin": "The image service on a data directory: list, show, scrub, restore.",
+}
+
+
+def server_installed() -> bool:
+    try:
+        return all(importlib.util.find_spec(name) is not None
+                   for name in ("uvicorn", "pydantic_settings", "argon2"))
+    except ImportError:
+        return False
+
+
+class StratoGroup(click.Group):
+    """Client commands registered here; server commands fetched lazily from the server."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(SERVER_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SERVER_COMMANDS:
+            return _server_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        client = [(name, cmd.get_short_help_str(limit))
+                  for name, cmd in sorted(self.commands.items()) if not cmd.hidden]
+        with formatter.section("Client commands (any Swift/OpenStack cloud, over HTTP)"):
+            formatter.write_dl(client)
+        server = [(name, help_text) for name, help_text in SERVER_COMMANDS.items()]
+        title = "Server commands (this machine: run Strato, administer its data directory)"
+        if not server_installed():
+            title += " [not installed: pip install 'strato[server]']"
+        with formatter.section(title):
+            formatter.write_dl(server)
+
+
+def _server_command(name: str) -> click.Command:
+    if not server_installed():
+        @click.command(name, context_settings={"ignore_unknown_options": True,
+                                               "allow_extra_args": True},
+                       help=SERVER_COMMANDS[name], add_help_option=False)
+        def missing(**_: Any) -> None:
+            raise click.ClickException(
+                f"`strato {name}` is a server command and the server is not installed here: "
+                "pip install 'strato[server]'")
+        return missing
+    from strato.server.cli import main as server_main
+
+    command = server_main.commands.get(name)
+    if command is None:
+        raise click.ClickException(f"no server command {name!r}")
+    return command
+
+
+@click.group(cls=StratoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="strato")
+def main() -> None:
+    """Strato: a self-hosted, OpenStack-compatible storage cloud (object storage with the
+    Swift v1 API, Keystone identity, Glance v2 images), and a fast client for it and for
+    any Swift/OpenStack cloud.
+
+    Start a cloud on this machine with `strato serve` (it creates ./strato-data and prints
+    the first passwords). The client commands log in the way `swift` and `openstack` do:
+    --os-cloud / OS_CLOUD with clouds.yaml, OS_* variables, or ST_AUTH/ST_USER/ST_KEY."""
+
+
+register_client(main)
