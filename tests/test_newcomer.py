@@ -7,12 +7,12 @@ drifts from what works. Where it does not do what a newcomer does, and why:
 - The tree is what `git clone` of this checkout would give *after committing* (tracked files
   plus new, unignored ones, with their uncommitted edits), so the README and code being
   worked on are what is tested, not the last commit.
-- `pip install '.[server,clients]'` runs as `pip install --no-deps '.[server,clients]'`: Strato itself is
-  built (setuptools from pip's configured index, in build isolation, as for the newcomer) and
-  installed from the copy into the new `.venv`, but its dependencies come from the venv
-  running the tests (one `.pth` line) and the `swift`, `openstack` and `glance` entry points
-  are that venv's, copied with the shebang rewritten (what pip would write). About a
-  minute faster than resolving and downloading ~100 packages.
+- `pip install '.[server,clients]'` runs as `pip install --no-deps '.[server,clients]'`:
+  Strato itself is built (setuptools from pip's configured index, in build isolation, as for
+  the newcomer) and installed from the copy into the new `.venv`, but its dependencies come
+  from the venv running the tests (one `.pth` line) and the `swift`, `openstack` and
+  `glance` entry points are that venv's, copied with the shebang rewritten (what pip would
+  write). About a minute faster than resolving and downloading ~100 packages.
 - `STRATO_PORT` (a free port) and `STRATO_WORKERS=2` are set in the environment, and the
   README's `8080` becomes that port in the pasted lines, so the test runs beside other
   servers on a small machine.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -26,25 +26,26 @@ class _Blocking:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        if inspect.isasyncgenfunction(value):
-            @functools.wraps(value)
-            def iterate(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                agen = value(*args, **kwargs)
-                while True:
-                    try:
-                        yield self._runner.run(agen.__anext__())
-                    except StopAsyncIteration:
-                        return
-            return iterate
-        if inspect.iscoroutinefunction(value):
+        if callable(value) and not isinstance(value, type):
             @functools.wraps(value)
             def call(*args: Any, **kwargs: Any) -> Any:
-                return self._runner.run(value(*args, **kwargs))
+                result = value(*args, **kwargs)
+                if inspect.iscoroutine(result):
+                    return self._runner.run(result)
+                if isinstance(result, AsyncIterator):
+                    return self._iterate(result)
+                return result
             return call
-        if type(value).__module__.startswith("strato.client") and not isinstance(
-                value, type) and hasattr(value, "__dict__"):
+        if type(value).__module__.startswith("strato.client") and hasattr(value, "__dict__"):
             return _Blocking(value, self._runner)
         return value
+
+    def _iterate(self, agen: AsyncIterator[Any]) -> Iterator[Any]:
+        while True:
+            try:
+                yield self._runner.run(agen.__anext__())
+            except StopAsyncIteration:
+                return
 
 
 class Cloud(_Blocking):

@@ -71,8 +71,9 @@ class ObjectStore:
     """The object-store service of one account (the one the token's catalog names, or the
     storage URL given)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, page_size: int = PAGE) -> None:
         self.session = session
+        self.page_size = page_size
 
     async def storage_url(self) -> str:
         return await self.session.endpoint("object-store")
@@ -136,8 +137,8 @@ class ObjectStore:
         yielded = 0
         version_marker: str | None = None
         while True:
-            params = {"format": "json", "limit": str(min(PAGE, limit - yielded) if limit
-                                                      else PAGE), **(extra or {})}
+            page = min(self.page_size, limit - yielded) if limit else self.page_size
+            params = {"format": "json", "limit": str(page), **(extra or {})}
             for key, value in (("prefix", prefix), ("delimiter", delimiter),
                                ("marker", marker), ("end_marker", end_marker),
                                ("version_marker", version_marker)):

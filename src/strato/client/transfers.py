@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,16 @@ from typing import Protocol
 
 import aiohttp
 
-from strato.client.errors import ChecksumMismatch, ClientError, ConnectionFailed
+from strato.client.errors import (
+    ChecksumMismatch,
+    ClientError,
+    ConnectionFailed,
+    UnprocessableEntity,
+)
 from strato.client.objects import ObjectStore, object_path, unquote_etag
 
 MiB = 2**20
+log = logging.getLogger("strato.client")
 
 
 class Progress(Protocol):
@@ -172,23 +179,29 @@ async def _put_range(store: ObjectStore, container: str, name: str, fd: int, off
                      headers: dict[str, str]) -> str:
     """PUT `length` bytes from `offset`, checking the stored ETag against what was sent;
     a mismatch (bytes changed on the way) is sent again, then reported."""
-    for attempt in range(options.piece_attempts):
+    for _attempt in range(options.piece_attempts):
         body = _RangeBody(fd, offset, length, options.chunk_size,
                           lambda n: progress.advance(label, n))
-        if length <= options.chunk_size:
-            data = b"".join(_read_range(fd, offset, length, options.chunk_size))
-            stored = await store.put(container, name, data, headers=headers)
-            progress.advance(label, length)
-            return stored
-        sent = {**headers, "Content-Length": str(length)}
-        stored = await store.put(container, name, body, headers=sent)
-        if not options.checksum or stored == body.md5.hexdigest():
-            return stored
+        try:
+            if length <= options.chunk_size:
+                # small: sent with its MD5 as ETag, so the server refuses (422) what it
+                # did not receive intact
+                data = b"".join(_read_range(fd, offset, length, options.chunk_size))
+                stored = await store.put(container, name, data, headers=headers)
+                progress.advance(label, length)
+                return stored
+            sent = {**headers, "Content-Length": str(length)}
+            stored = await store.put(container, name, body, headers=sent)
+            if not options.checksum or stored == body.md5.hexdigest():
+                return stored
+            problem = (f"{container}/{name}: sent MD5 {body.md5.hexdigest()}, the server "
+                       f"stored {stored}")
+        except (UnprocessableEntity, ChecksumMismatch) as exc:
+            problem = str(exc)
         progress.advance(label, -body.sent)
-        if attempt + 1 == options.piece_attempts:
-            raise ChecksumMismatch(f"{container}/{name}: sent MD5 {body.md5.hexdigest()}, "
-                                   f"the server stored {stored}")
-    raise AssertionError("unreachable")
+        log.warning("upload of %s/%s arrived damaged (%s); sending it again", container, name,
+                    problem)
+    raise ChecksumMismatch(problem)
 
 
 def segment_prefix(name: str, stat: os.stat_result, segment_size: int, kind: str) -> str:
@@ -425,8 +438,9 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
 async def _fetch_piece(store: ObjectStore, container: str, name: str, fd: int, piece: _Piece,
                        ranged: bool, conditions: dict[str, str], options: TransferOptions,
                        progress: Progress) -> None:
-    """GET one piece into place; a connection dropped in the middle continues from the
-    byte it reached; the piece's MD5 (where known) is checked at its end."""
+    """GET one piece into place. A connection dropped in the middle continues from the byte
+    it reached; a piece whose MD5 (where known) does not match is fetched again, and
+    reported if it still does not."""
     digest = hashlib.md5(usedforsecurity=False)
     received = 0
     for attempt in range(options.piece_attempts):
@@ -434,36 +448,34 @@ async def _fetch_piece(store: ObjectStore, container: str, name: str, fd: int, p
         if ranged or received:
             headers["Range"] = f"bytes={piece.offset + received}-{piece.offset + piece.length - 1}"
         try:
-            if piece.length == 0:
-                break
-            async with store.open(container, name, headers=headers) as response:
-                async for data in response.content.iter_chunked(options.chunk_size):
-                    where = piece.offset + received
-                    if len(data) > 256 * 1024:
-                        await asyncio.to_thread(os.pwrite, fd, data, where)
-                    else:
-                        os.pwrite(fd, data, where)
-                    digest.update(data)
-                    received += len(data)
-                    progress.advance(name, len(data))
-            if received >= piece.length:
-                break
-            raise aiohttp.ClientPayloadError("the connection closed before the range ended")
+            if piece.length:
+                async with store.open(container, name, headers=headers) as response:
+                    async for data in response.content.iter_chunked(options.chunk_size):
+                        where = piece.offset + received
+                        if len(data) > 256 * 1024:
+                            await asyncio.to_thread(os.pwrite, fd, data, where)
+                        else:
+                            os.pwrite(fd, data, where)
+                        digest.update(data)
+                        received += len(data)
+                        progress.advance(name, len(data))
+            if received < piece.length:
+                raise aiohttp.ClientPayloadError("the connection closed before the range ended")
         except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, TimeoutError,
                 ConnectionFailed) as exc:
             if attempt + 1 == options.piece_attempts:
                 raise ConnectionFailed("GET", f"{container}/{name}", str(exc)) from exc
             await asyncio.sleep(store.session.transport.retry.delay(attempt))
-    if received != piece.length:
-        raise ChecksumMismatch(f"{container}/{name}: got {received} bytes of a "
-                               f"{piece.length}-byte range")
-    if options.checksum and piece.md5 and digest.hexdigest() != piece.md5:
-        progress.advance(name, -received)
-        raise ChecksumMismatch(f"{container}/{name}: bytes {piece.offset}-"
-                               f"{piece.offset + piece.length - 1} have MD5 "
-                               f"{digest.hexdigest()}, expected {piece.md5}")
-
-
-__all__ = ["DownloadResult", "NoProgress", "Progress", "TransferOptions", "UploadResult",
-           "download_object", "upload_file"]
-
+            continue
+        if received != piece.length or (options.checksum and piece.md5
+                                         and digest.hexdigest() != piece.md5):
+            progress.advance(name, -received)
+            problem = (f"got {received} bytes of a {piece.length}-byte range"
+                       if received != piece.length else
+                       f"bytes {piece.offset}-{piece.offset + piece.length - 1} have MD5 "
+                       f"{digest.hexdigest()}, expected {piece.md5}")
+            if attempt + 1 == options.piece_attempts:
+                raise ChecksumMismatch(f"{container}/{name}: {problem}")
+            digest, received = hashlib.md5(usedforsecurity=False), 0
+            continue
+        return
