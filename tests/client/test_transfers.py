@@ -1,0 +1,298 @@
+"""Large transfers against a real Strato, some through a fault-injecting proxy: parallel SLO
+and DLO uploads, parallel ranged downloads, resume after a kill, retries that honour
+Retry-After, and damaged bytes caught by their MD5 in both directions."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import strato.client as sc
+from tests.client.conftest import arun
+from tests.client.faults import FaultProxy, Rule
+from tests.harness import Server
+
+MiB = 2**20
+SMALL = sc.TransferOptions(segment_size=MiB, threshold=MiB, piece_size=MiB, concurrency=3,
+                           chunk_size=256 * 1024)
+
+
+def _file(where: Path, size: int) -> Path:
+    path = where / f"data-{size}.bin"
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _login(server: Server) -> dict[str, str]:
+    storage_url, token = server.auth_v1("test:tester", "testing")
+    return {"token": token, "object_store_endpoint_override": storage_url}
+
+
+@pytest.fixture
+def proxy(server: Server) -> Iterator[FaultProxy]:
+    faults = FaultProxy(server.url).start()
+    yield faults
+    faults.stop()
+
+
+def _via(proxy: FaultProxy, server: Server) -> dict[str, str]:
+    login = _login(server)
+    login["object_store_endpoint_override"] = login["object_store_endpoint_override"].replace(
+        server.url, proxy.url)
+    return login
+
+
+def _put_lines(server: Server, since: int, part: str) -> int:
+    text = server.log_path.read_text(errors="replace")[since:]
+    return sum(1 for line in text.splitlines() if '"PUT ' in line and part in line)
+
+
+@pytest.mark.parametrize("use_slo", [True, False])
+def test_segmented_upload_and_parallel_download(server: Server, tmp_path: Path,
+                                                use_slo: bool) -> None:
+    source = _file(tmp_path, 5 * MiB + 12345)
+    container = f"big-{uuid.uuid4().hex[:8]}"
+    options = sc.TransferOptions(**{**SMALL.__dict__, "use_slo": use_slo})
+
+    async def work() -> tuple[sc.UploadResult, sc.DownloadResult, dict[str, str]]:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            up = await cloud.upload(container, "disk.img", source, options=options)
+            down = await cloud.download(container, "disk.img", tmp_path / "back.img",
+                                        options=options)
+            return up, down, await cloud.objects.head(container, "disk.img")
+
+    up, down, head = arun(work())
+    assert up.segments == 6 and up.reused == 0
+    assert down.pieces == 6 and down.size == source.stat().st_size
+    assert _md5(tmp_path / "back.img") == _md5(source)
+    assert ("X-Static-Large-Object" in head) is use_slo
+    assert ("X-Object-Manifest" in head) is not use_slo
+    assert int(float(head["X-Object-Meta-Mtime"])) == int(source.stat().st_mtime)
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def test_upload_killed_midway_resumes_without_resending_segments(
+        server: Server, tmp_path: Path) -> None:
+    source = _file(tmp_path, 24 * MiB)
+    container = f"resume-{uuid.uuid4().hex[:8]}"
+    login = _login(server)
+    script = textwrap.dedent(f"""
+        import strato.client as sc
+        from strato.client import blocking
+        options = sc.TransferOptions(segment_size={MiB}, threshold={MiB}, concurrency=1)
+        with blocking.connect(token={login['token']!r},
+                              object_store_endpoint_override={
+                                  login['object_store_endpoint_override']!r}) as cloud:
+            cloud.objects.create_container({container!r})
+            cloud.upload({container!r}, "big", {str(source)!r}, options=options)
+        """)
+    child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    segments = f"{container}_segments"
+    store_url = login["object_store_endpoint_override"]
+    headers = {"X-Auth-Token": login["token"]}
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and child.poll() is None:
+        listed = httpx.get(f"{store_url}/{segments}", headers=headers)
+        done = len(listed.text.split()) if listed.status_code == 200 else 0
+        if done >= 5:
+            break
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert 5 <= done < 24, f"the upload was not caught midway ({done} segments)"
+    kept = len(httpx.get(f"{store_url}/{segments}", headers=headers).text.split())
+    since = len(server.log_path.read_text(errors="replace"))
+
+    async def resume() -> sc.UploadResult:
+        async with sc.connect(**login) as cloud:
+            return await cloud.upload(container, "big", source, options=SMALL)
+
+    result = arun(resume())
+    time.sleep(0.5)  # the access log is written at the end of the server's loop turn
+    assert result.reused == kept and result.segments == 24
+    assert _put_lines(server, since, f"/{segments}/") == 24 - kept
+    body = httpx.get(f"{store_url}/{container}/big", headers=headers).content
+    assert hashlib.md5(body).hexdigest() == _md5(source)
+
+
+def test_download_cancelled_midway_refetches_only_missing_pieces(
+        server: Server, tmp_path: Path) -> None:
+    source = _file(tmp_path, 12 * MiB)
+    container = f"dl-{uuid.uuid4().hex[:8]}"
+    target = tmp_path / "out.bin"
+    options = sc.TransferOptions(**{**SMALL.__dict__, "concurrency": 1})
+
+    class StopAfter:
+        def __init__(self, limit: int) -> None:
+            self.limit, self.seen = limit, 0
+
+        def start(self, name: str, total: int | None) -> None:
+            pass
+
+        def advance(self, name: str, done: int) -> None:
+            self.seen += done
+            if self.seen >= self.limit:
+                raise KeyboardInterrupt  # what Ctrl-C does in the middle of a transfer
+
+        def finish(self, name: str) -> None:
+            pass
+
+    async def first() -> None:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "obj", source, options=options)
+            await cloud.download(container, "obj", target, options=options,
+                                 progress=StopAfter(4 * MiB + 1000))
+
+    with pytest.raises(KeyboardInterrupt):
+        arun(first())
+    assert not target.exists() and target.with_name("out.bin.part").exists()
+    since = len(server.log_path.read_text(errors="replace"))
+
+    async def again() -> sc.DownloadResult:
+        async with sc.connect(**_login(server)) as cloud:
+            return await cloud.download(container, "obj", target, options=options)
+
+    result = arun(again())
+    time.sleep(0.5)
+    assert result.reused == 4 and result.pieces == 12
+    gets = [line for line in server.log_path.read_text(errors="replace")[since:].splitlines()
+            if '"GET ' in line and f'/{container}/obj"' in line]   # not the manifest's GET
+    assert len(gets) == 8
+    assert _md5(target) == _md5(source)
+
+
+def test_dropped_connection_continues_from_the_byte_it_reached(
+        server: Server, proxy: FaultProxy, tmp_path: Path) -> None:
+    source = _file(tmp_path, 3 * MiB)
+    container = f"cut-{uuid.uuid4().hex[:8]}"
+    proxy.rules.append(Rule("GET", f"/{container}/obj", "cut", after_bytes=300_000,
+                            range_has=f"bytes={MiB}-"))
+
+    async def work() -> None:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "obj", source, options=SMALL)
+            await cloud.download(container, "obj", tmp_path / "out", options=SMALL)
+
+    arun(work())
+    assert _md5(tmp_path / "out") == _md5(source)
+    ranges = [r for m, p, r in proxy.log if m == "GET" and p.endswith("/obj")]
+    assert f"bytes={MiB + 300_000}-{2 * MiB - 1}" in ranges, ranges
+
+
+def test_503_and_429_with_retry_after_are_waited_for(server: Server, proxy: FaultProxy,
+                                                     tmp_path: Path) -> None:
+    container = f"busy-{uuid.uuid4().hex[:8]}"
+    proxy.rules += [Rule("PUT", f"/{container}/a", "status", status=503, retry_after="1"),
+                    Rule("PUT", f"/{container}/a", "status", status=429, retry_after="1")]
+
+    async def work() -> float:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            await cloud.objects.create_container(container)
+            started = time.monotonic()
+            await cloud.objects.put(container, "a", b"payload")
+            return time.monotonic() - started
+
+    elapsed = arun(work())
+    assert elapsed >= 2.0
+    assert proxy.count("PUT", f"/{container}/a") == 3
+
+
+def test_damaged_segment_is_sent_again(server: Server, proxy: FaultProxy,
+                                       tmp_path: Path) -> None:
+    source = _file(tmp_path, 3 * MiB)
+    container = f"bad-{uuid.uuid4().hex[:8]}"
+    options = sc.TransferOptions(**{**SMALL.__dict__, "chunk_size": 64 * 1024})
+    proxy.rules.append(Rule("PUT", "/00000001", "corrupt_request"))
+
+    async def work() -> sc.UploadResult:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            await cloud.objects.create_container(container)
+            return await cloud.upload(container, "obj", source, options=options)
+
+    result = arun(work())
+    assert result.segments == 3
+    assert proxy.count("PUT", "/00000001") == 2   # the damaged one, then a good one
+    storage, token = server.auth_v1("test:tester", "testing")
+    body = httpx.get(f"{storage}/{container}/obj", headers={"X-Auth-Token": token}).content
+    assert hashlib.md5(body).hexdigest() == _md5(source)
+
+
+def test_damaged_download_is_detected(server: Server, proxy: FaultProxy,
+                                      tmp_path: Path) -> None:
+    source = _file(tmp_path, 3 * MiB)
+    container = f"rot-{uuid.uuid4().hex[:8]}"
+
+    async def upload() -> None:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "obj", source, options=SMALL)
+
+    async def download(target: Path) -> None:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            await cloud.download(container, "obj", target, options=SMALL)
+
+    arun(upload())
+    proxy.rules.append(Rule("GET", f"/{container}/obj", "corrupt_response", times=1))
+    arun(download(tmp_path / "once"))               # one damaged piece: fetched again
+    assert _md5(tmp_path / "once") == _md5(source)
+    proxy.rules.append(Rule("GET", f"/{container}/obj", "corrupt_response", times=100,
+                            range_has=f"bytes={MiB}-"))
+    with pytest.raises(sc.ChecksumMismatch, match="have MD5"):
+        arun(download(tmp_path / "never"))          # always damaged: reported, not kept
+    assert not (tmp_path / "never").exists()
+
+
+def test_memory_stays_flat_for_a_large_file(server: Server, tmp_path: Path) -> None:
+    """A 256 MiB file through 8 parallel segments: the process grows by far less."""
+    import psutil
+
+    source = tmp_path / "large.bin"
+    with open(source, "wb") as f:
+        for _ in range(256):
+            f.write(os.urandom(MiB))
+    container = f"mem-{uuid.uuid4().hex[:8]}"
+    options = sc.TransferOptions(segment_size=16 * MiB, threshold=16 * MiB,
+                                 piece_size=16 * MiB, concurrency=8)
+    process = psutil.Process()
+
+    async def work() -> int:
+        peak = 0
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, process.memory_info().rss)
+                await asyncio.sleep(0.02)
+
+        sampler = asyncio.create_task(sample())
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "large", source, options=options)
+            await cloud.download(container, "large", tmp_path / "back", options=options)
+        sampler.cancel()
+        return peak
+
+    before = process.memory_info().rss
+    peak = arun(work())
+    assert peak - before < 96 * MiB, f"grew by {(peak - before) / MiB:.0f} MiB"
+    assert _md5(tmp_path / "back") == _md5(source)
