@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -362,6 +362,12 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
     options = options or TransferOptions()
     progress = progress or NoProgress()
     path = Path(path)
+    part = path.with_name(path.name + ".part")
+    state_path = path.with_name(path.name + ".part.json")
+    if not (options.resume and state_path.exists()):
+        whole = await _download_whole(store, container, name, path, part, options, progress)
+        if whole is not None:
+            return whole
     head = await store.head(container, name)
     size = int(head.get("Content-Length", 0))
     etag = unquote_etag(head.get("Etag"))
@@ -376,8 +382,6 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
                   for i, off in enumerate(range(0, size, step or 1))] or [_Piece(0, 0, 0, None)]
         if len(pieces) == 1 and not (is_slo or is_dlo):
             pieces[0].md5 = etag
-    part = path.with_name(path.name + ".part")
-    state_path = path.with_name(path.name + ".part.json")
     state = _State(etag, head.get("Last-Modified"), size, len(pieces))
     if options.resume and part.exists():
         saved = _State.load(state_path)
@@ -406,6 +410,8 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
                                    conditions, options, progress)
                 state.done.add(piece.index)
                 if len(pieces) > 1:
+                    # the piece is on disk before the state file says so
+                    await asyncio.to_thread(os.fdatasync, fd)
                     state.save(state_path)
 
         workers = [asyncio.create_task(worker())
@@ -422,17 +428,71 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
                 state_path.unlink(missing_ok=True)
                 raise ChecksumMismatch(f"{container}/{name}: downloaded MD5 {whole}, "
                                        f"ETag {etag}")
-        os.fsync(fd)
     finally:
         os.close(fd)
         progress.finish(name)
     os.replace(part, path)
     state_path.unlink(missing_ok=True)
-    mtime = head.get("X-Object-Meta-Mtime")
+    _set_mtime(path, head)
+    return DownloadResult(container, name, path, size, etag, len(pieces), reused)
+
+
+def _set_mtime(path: Path, headers: Mapping[str, str]) -> None:
+    """The file's modification time as uploaded (`X-Object-Meta-Mtime`, swift's and
+    rclone's convention), so sync compares like with like."""
+    mtime = headers.get("X-Object-Meta-Mtime")
     if mtime:
         with contextlib.suppress(ValueError, OSError):
             os.utime(path, (float(mtime), float(mtime)))
-    return DownloadResult(container, name, path, size, etag, len(pieces), reused)
+
+
+async def _download_whole(store: ObjectStore, container: str, name: str, path: Path,
+                          part: Path, options: TransferOptions, progress: Progress,
+                          ) -> DownloadResult | None:
+    """One GET for an object that fits in one piece (most objects: no HEAD first); None,
+    with the connection dropped unread, for a larger one, which then goes as ranges.
+    Not fsynced: the object is still in the store if the machine loses the file."""
+    for attempt in range(options.piece_attempts):
+        received = 0
+        try:
+            async with store.open(container, name) as response:
+                headers = response.headers
+                length = response.content_length
+                if length is not None and length > options.piece_size:
+                    return None
+                etag = unquote_etag(headers.get("Etag"))
+                manifest = "X-Object-Manifest" in headers or headers.get(
+                    "X-Static-Large-Object", "").lower() == "true"
+                digest = hashlib.md5(usedforsecurity=False)
+                if attempt == 0:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    progress.start(name, length)
+                with open(part, "wb") as out:
+                    async for data in response.content.iter_chunked(options.chunk_size):
+                        out.write(data)
+                        digest.update(data)
+                        received += len(data)
+                        progress.advance(name, len(data))
+            complete = length is None or received == length
+            intact = not (options.checksum and etag and len(etag) == 32 and not manifest
+                          and digest.hexdigest() != etag)
+            if complete and intact:
+                os.replace(part, path)
+                _set_mtime(path, headers)
+                progress.finish(name)
+                return DownloadResult(container, name, path, received, etag, 1)
+            problem = (f"got {received} of {length} bytes" if not complete else
+                       f"downloaded MD5 {digest.hexdigest()}, ETag {etag}")
+            error: ClientError = ChecksumMismatch(f"{container}/{name}: {problem}")
+        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, TimeoutError) as exc:
+            error = ConnectionFailed("GET", f"{container}/{name}", str(exc))
+        progress.advance(name, -received)
+        part.unlink(missing_ok=True)
+        if attempt + 1 == options.piece_attempts:
+            progress.finish(name)
+            raise error
+        await asyncio.sleep(store.session.transport.retry.delay(attempt))
+    raise AssertionError("unreachable")
 
 
 async def _fetch_piece(store: ObjectStore, container: str, name: str, fd: int, piece: _Piece,
