@@ -7,6 +7,7 @@ subclass and list it in `FEATURES` at its place in the order Swift's proxy pipel
 
 from __future__ import annotations
 
+from strato.api.swift.features.archive import ArchiveDownload
 from strato.api.swift.features.bulk import BulkDelete, BulkUpload
 from strato.api.swift.features.cors import CORS
 from strato.api.swift.features.dlo import DynamicLargeObject
@@ -30,6 +31,7 @@ FEATURES: list[type[Feature]] = [
     Gatekeeper,
     BulkDelete,
     BulkUpload,
+    ArchiveDownload,  # Strato's own: GET <container>?archive=tar
     TempURL,
     RateLimit,
     FormPost,

@@ -1,0 +1,135 @@
+"""Many small objects in one response, where the cloud offers it: Strato's archive
+download (`GET <container>?archive=tar`, `/info` `bulk_download`). The tar stream is read as
+it arrives (no member is held whole), each member written to the path the caller names and
+checked against the MD5 its listing gave. What the archive leaves out the caller fetches on
+its own, so a partial archive loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from strato.client.errors import ChecksumMismatch, ClientError
+from strato.client.objects import ObjectStore, object_path
+from strato.client.transfers import NoProgress, Progress
+
+BLOCK = 512
+
+
+@dataclass
+class ArchiveResult:
+    written: dict[str, Path] = field(default_factory=dict)
+    bytes: int = 0
+
+
+def _octal(field_bytes: bytes) -> int:
+    text = field_bytes.rstrip(b"\0 ").decode("ascii") or "0"
+    return int(text, 8)
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    records, position = {}, 0
+    while position < len(data):
+        space = data.index(b" ", position)
+        length = int(data[position:space])
+        key, _, value = data[space + 1:position + length - 1].partition(b"=")
+        records[key.decode("utf-8")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+async def fetch_archive(store: ObjectStore, container: str, *,
+                        target: Callable[[str], Path | None],
+                        expected: dict[str, str | None], marker: str | None = None,
+                        end_marker: str | None = None, prefix: str | None = None,
+                        limit: int | None = None, progress: Progress | None = None,
+                        chunk_size: int = 1 << 20) -> ArchiveResult:
+    """Fetch a listing range as one tar stream; write each member to `target(name)` (None:
+    skip it) through a `.part` file, checking it against `expected[name]` (its listing
+    MD5; None: not checked). Returns what was written."""
+    progress = progress or NoProgress()
+    params = {"archive": "tar"}
+    for key, value in (("marker", marker), ("end_marker", end_marker), ("prefix", prefix),
+                       ("limit", str(limit) if limit else None)):
+        if value is not None:
+            params[key] = value
+    result = ArchiveResult()
+    url = await store.session.url("object-store", object_path(container))
+    async with store.session.stream("GET", url, params=params) as response:
+        stream = response.content
+        pax: dict[str, str] = {}
+        while True:
+            header = await _exactly(stream, BLOCK)
+            if header == b"\0" * BLOCK:
+                break
+            size = _octal(header[124:136])
+            kind = header[156:157]
+            padded = size + (-size % BLOCK)
+            if kind in (b"x", b"g"):
+                records = _pax((await _exactly(stream, padded))[:size])
+                if kind == b"x":
+                    pax = records
+                continue
+            name = pax.get("path") or _ustar_name(header)
+            size = int(pax.get("size", size))
+            padded = size + (-size % BLOCK)
+            path = target(name) if kind in (b"0", b"\0") else None
+            if path is None:
+                await _exactly(stream, padded)
+                pax = {}
+                continue
+            await _write_member(stream, name, size, path, expected.get(name), pax,
+                                _octal(header[136:148]), progress, chunk_size)
+            if padded > size:
+                await _exactly(stream, padded - size)
+            result.written[name] = path
+            result.bytes += size
+            pax = {}
+    return result
+
+
+def _ustar_name(header: bytes) -> str:
+    name = header[0:100].rstrip(b"\0")
+    prefix = header[345:500].rstrip(b"\0")
+    full = prefix + b"/" + name if prefix else name
+    return full.decode("utf-8", "surrogateescape")
+
+
+async def _exactly(stream: aiohttp.StreamReader, n: int) -> bytes:
+    try:
+        return await stream.readexactly(n)
+    except Exception as exc:  # IncompleteReadError, payload errors: the stream was cut
+        raise ClientError(f"the archive stream ended early ({exc})") from exc
+
+
+async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path: Path,
+                        md5: str | None, pax: dict[str, str], mtime: int,
+                        progress: Progress, chunk_size: int) -> None:
+    digest = hashlib.md5(usedforsecurity=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    progress.start(name, size)
+    try:
+        with open(part, "wb") as out:
+            remaining = size
+            while remaining:
+                data = await _exactly(stream, min(chunk_size, remaining))
+                out.write(data)
+                digest.update(data)
+                remaining -= len(data)
+                progress.advance(name, len(data))
+        manifest = pax.get("STRATO.manifest") == "1"
+        if md5 and len(md5) == 32 and not manifest and digest.hexdigest() != md5:
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatch(f"{name}: MD5 {digest.hexdigest()} in the archive, "
+                                   f"{md5} in the listing")
+        os.replace(part, path)
+        when = float(pax.get("SCHILY.xattr.user.meta.mtime") or mtime)
+        os.utime(path, (when, when))
+    finally:
+        progress.finish(name)
