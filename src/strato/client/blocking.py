@@ -43,7 +43,7 @@ class _Blocking:
     def _iterate(self, agen: AsyncIterator[Any]) -> Iterator[Any]:
         while True:
             try:
-                yield self._runner.run(agen.__anext__())
+                yield self._runner.run(_next(agen))
             except StopAsyncIteration:
                 return
 
@@ -76,3 +76,7 @@ def connect(cloud: str | None = None, **arguments: Any) -> Cloud:
 
 async def _make(cloud: str | None, arguments: dict[str, Any]) -> _cloud.Cloud:
     return _cloud.connect(cloud, **arguments)
+
+
+async def _next(agen: AsyncIterator[Any]) -> Any:
+    return await anext(agen)

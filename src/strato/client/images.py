@@ -5,6 +5,7 @@ with, on failure, the reason the server gave rather than a bare status."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 import os
@@ -116,7 +117,7 @@ class Images:
                          image_id)
 
     async def import_(self, image_id: str, method: str = "glance-direct", *,
-                      uri: str | None = None, stores: list[str] | None = None) -> None:
+                      uri: str | None = None, stores: builtins.list[str] | None = None) -> None:
         """Start an import: `glance-direct` (after `stage`) or `web-download` of `uri`."""
         doc: dict[str, Any] = {"method": {"name": method}}
         if uri:
@@ -156,7 +157,7 @@ class Images:
         os.replace(part, path)
         return path
 
-    async def tasks(self, image_id: str) -> list[dict[str, Any]]:
+    async def tasks(self, image_id: str) -> builtins.list[dict[str, Any]]:
         """The image's import tasks, newest first (Glance 2.12's `/images/{id}/tasks`)."""
         doc = await self._json("GET", f"/images/{image_id}/tasks")
         return sorted(doc.get("tasks", []), key=lambda t: t.get("created_at", ""),

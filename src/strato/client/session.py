@@ -34,8 +34,8 @@ class Session:
             current = self._token
             if current is None or current.expires_within(RENEW_BEFORE_S) or (
                     renew and current is stale):
-                self._token = await self.auth.login(self.transport)
-            return self._token
+                current = self._token = await self.auth.login(self.transport)
+            return current
 
     async def endpoint(self, service_type: str) -> str:
         if service_type in self.endpoint_overrides:

@@ -423,10 +423,10 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
                 task.cancel()
         if (options.checksum and len(pieces) > 1 and not (is_slo or is_dlo) and etag
                 and len(etag) == 32):
-            whole = await asyncio.to_thread(file_range_md5, part, 0, size)
-            if whole != etag:
+            md5 = await asyncio.to_thread(file_range_md5, part, 0, size)
+            if md5 != etag:
                 state_path.unlink(missing_ok=True)
-                raise ChecksumMismatch(f"{container}/{name}: downloaded MD5 {whole}, "
+                raise ChecksumMismatch(f"{container}/{name}: downloaded MD5 {md5}, "
                                        f"ETag {etag}")
     finally:
         os.close(fd)

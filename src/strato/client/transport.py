@@ -95,7 +95,8 @@ def _detail(body: bytes) -> str:
     except ValueError:
         doc = None
     if isinstance(doc, dict):
-        inner = doc.get("error") if isinstance(doc.get("error"), dict) else doc
+        error = doc.get("error")
+        inner: dict[str, Any] = error if isinstance(error, dict) else doc
         for key in ("message", "title", "detail", "explanation"):
             if isinstance(inner.get(key), str):
                 return str(inner[key])
