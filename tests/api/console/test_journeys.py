@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.api.console.conftest import sign_in
+from tests.api.console.conftest import Keystone, sign_in
 from tests.harness import Server
 
 MIB = 1024 * 1024
@@ -124,4 +124,109 @@ def test_upload_share_edit_delete_sign_out(page: Page, server: Server, api: http
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.context.cookies() == []
+    assert page.request.get("/console/session").status == 401
+
+
+def seed(api: httpx.Client, container: str, names: list[str],
+         headers: dict[str, str] | None = None) -> None:
+    assert api.put(container).status_code in (201, 202)
+    for name in names:
+        assert api.put(f"{container}/{name}", content=b"x", headers=headers).status_code == 201
+
+
+def test_folders_breadcrumbs_search_and_paging(page: Page, api: httpx.Client) -> None:
+    container = f"browse-{uuid.uuid4().hex[:8]}"
+    many = [f"photos/2024/img{i:03d}.jpg" for i in range(130)]
+    seed(api, container, ["readme.txt", "photos/cover.png", *many])
+    sign_in(page, "tester", "testing", "test")
+    page.get_by_role("link", name=container, exact=True).click()
+    rows = page.locator("table.list tbody tr")
+    expect(rows).to_have_count(2)  # the folder photos/ and readme.txt, nothing deeper
+    page.get_by_role("link", name="photos/").click()
+    expect(page.get_by_role("heading", name=f"{container} / photos/")).to_be_visible()
+    page.get_by_role("link", name="2024/").click()
+    crumbs = page.get_by_role("navigation", name="Breadcrumbs")
+    expect(crumbs.get_by_role("link")).to_have_text(["Containers", container, "photos", "2024"])
+    expect(rows).to_have_count(100)  # one page, not the whole folder
+    page.get_by_role("button", name="Next page").click()
+    expect(rows).to_have_count(130)
+    expect(page.get_by_role("button", name="Next page")).to_be_hidden()
+    page.get_by_label("Search by name prefix").fill("img12")
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_contain_text("img120.jpg")
+    crumbs.get_by_role("link", name="photos").click()
+    expect(rows).to_have_count(2)  # 2024/ and cover.png
+    page.go_back()
+    expect(page.get_by_role("heading", name=f"{container} / photos/2024/")).to_be_visible()
+
+
+def test_user_without_access_sees_403_not_data(page: Page, keystone: Keystone,
+                                              api: httpx.Client) -> None:
+    """A reader on the project (no operator role) and a user of another project both get
+    the 403 message and none of the names."""
+    container = f"private-{uuid.uuid4().hex[:8]}"
+    seed(api, container, ["secret-plans.txt"])
+    keystone.user("console-reader", "reading", {"test": "reader"})
+    keystone.user("console-other", "othering", {"elsewhere": "member"})
+    account = api.base_url.path.strip("/").split("/")[-1]
+
+    sign_in(page, "console-reader", "reading", "test")
+    expect(page.get_by_role("alert")).to_contain_text("Access denied (403)")
+    expect(page.get_by_text(container)).to_have_count(0)
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, "console-other", "othering", "elsewhere")
+    page.goto(f"/console/#/a/{account}/{container}/")
+    expect(page.get_by_role("alert")).to_contain_text("Access denied (403)")
+    expect(page.get_by_text("secret-plans.txt")).to_have_count(0)
+
+
+def test_object_names_and_metadata_show_as_text(page: Page, api: httpx.Client) -> None:
+    container = f"xss-{uuid.uuid4().hex[:8]}"
+    evil = "<img src=x onerror=alert(1)>"
+    seed(api, container, [evil], headers={"X-Object-Meta-Note": "<script>alert(2)</script>"})
+    sign_in(page, "tester", "testing", "test")
+    page.get_by_role("link", name=container, exact=True).click()
+    name = page.get_by_role("button", name=evil, exact=True)
+    expect(name).to_have_text(evil)
+    name.click()
+    expect(page.get_by_role("heading", name=evil)).to_be_visible()
+    expect(page.get_by_label("Value")).to_have_value("<script>alert(2)</script>")
+    assert page.locator("main img").count() == 0
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_quota_and_public_read_settings(page: Page, server: Server, api: httpx.Client,
+                                        tmp_path) -> None:
+    container = f"settings-{uuid.uuid4().hex[:8]}"
+    seed(api, container, ["hello.txt"])
+    sign_in(page, "tester", "testing", "test")
+    page.get_by_role("link", name=container, exact=True).click()
+    page.get_by_role("button", name="Container settings").click()
+    page.get_by_label("Anyone may read objects (.r:*)").check()
+    page.get_by_label("Quota, bytes").fill("10")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_have_text(f"Settings of {container} saved.")
+    assert httpx.get(f"{api.base_url}{container}/hello.txt").text == "x"  # no token
+    # a file over the quota fails with a message a person can act on
+    big = tmp_path / "eleven.txt"
+    big.write_bytes(b"x" * 11)
+    page.locator("#upload-files").set_input_files(big)
+    expect(page.get_by_role("alert")).to_contain_text("eleven.txt: Too large or over quota (413).")
+    expect(page.locator(".upload-state")).to_contain_text("failed")
+
+
+def test_project_switch_and_deleted_user_signed_out(page: Page, keystone: Keystone) -> None:
+    user = f"switcher-{uuid.uuid4().hex[:6]}"
+    user_id = keystone.user(user, "switching", {"alpha": "member", "beta": "member"})
+    sign_in(page, user, "switching", "alpha")
+    select = page.get_by_role("combobox", name="Project")
+    expect(select.locator("option")).to_have_text(["alpha", "beta"])
+    select.select_option(label="beta")
+    expect(page.get_by_role("status")).to_have_text("Switched to project beta.")
+    assert page.request.get("/console/session").json()["project"] == "beta"
+    keystone.delete_user(user_id)
+    page.get_by_role("link", name="Strato").click()
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.request.get("/console/session").status == 401
