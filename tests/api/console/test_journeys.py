@@ -230,3 +230,17 @@ def test_project_switch_and_deleted_user_signed_out(page: Page, keystone: Keysto
     page.reload()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.request.get("/console/session").status == 401
+
+
+def test_phone_sized_screen_and_keyboard(page: Page, api: httpx.Client) -> None:
+    """On a 390 px wide screen nothing scrolls sideways; a container opens from the keyboard."""
+    container = f"phone-{uuid.uuid4().hex[:8]}"
+    seed(api, container, ["a-rather-long-object-name-that-must-wrap-on-a-phone-screen.txt"])
+    page.set_viewport_size({"width": 390, "height": 760})
+    sign_in(page, "tester", "testing", "test")
+    link = page.get_by_role("link", name=container, exact=True)
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=container)).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.locator("td[data-label=Size]")).to_have_text("1 B")

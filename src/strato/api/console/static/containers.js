@@ -97,9 +97,9 @@ function containerRow(view, session, account, c) {
   });
   return h("tr", {},
     h("th", { scope: "row" }, h("a", { href: containerLink(account, c.name) }, c.name)),
-    h("td", { class: "num" }, String(c.count)),
-    h("td", { class: "num" }, bytes(c.bytes)),
-    h("td", {}, c.storage_policy || ""),
+    h("td", { class: "num", "data-label": "Objects" }, String(c.count)),
+    h("td", { class: "num", "data-label": "Bytes" }, bytes(c.bytes)),
+    h("td", { "data-label": "Policy" }, c.storage_policy || ""),
     h("td", {}, remove));
 }
 

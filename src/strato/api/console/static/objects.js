@@ -84,7 +84,7 @@ export function showObjects(view, session, account, container, prefix) {
       const name = item.subdir.slice(prefix.length);
       return h("tr", { class: "folder" }, h("td", {}),
         h("th", { scope: "row" }, h("a", { href: folderLink(account, container, item.subdir) },
-          "📁 ", name)), h("td", {}), h("td", {}, "folder"), h("td", {}));
+          name)), h("td", {}), h("td", { "data-label": "Type" }, "folder"), h("td", {}));
     }
     const name = item.name.slice(prefix.length);
     const box = h("input", { type: "checkbox", "aria-label": `Select ${item.name}` });
@@ -95,8 +95,9 @@ export function showObjects(view, session, account, container, prefix) {
     const open = h("button", { type: "button", class: "link" }, name);
     open.addEventListener("click", () => showDetail(detail, account, container, item.name, reload));
     return h("tr", {}, h("td", {}, box), h("th", { scope: "row" }, open),
-      h("td", { class: "num" }, bytes(item.bytes)), h("td", {}, item.content_type || ""),
-      h("td", {}, when(item.last_modified)));
+      h("td", { class: "num", "data-label": "Size" }, bytes(item.bytes)),
+      h("td", { "data-label": "Type" }, item.content_type || ""),
+      h("td", { "data-label": "Modified" }, when(item.last_modified)));
   };
 
   more.addEventListener("click", page);
