@@ -4,6 +4,8 @@ step is checked through the page and then through the Swift API or a plain HTTP 
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 import uuid
 
 import httpx
@@ -244,3 +246,24 @@ def test_phone_sized_screen_and_keyboard(page: Page, api: httpx.Client) -> None:
     expect(page.get_by_role("heading", name=container)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     expect(page.locator("td[data-label=Size]")).to_have_text("1 B")
+
+
+def test_cancel_a_large_upload(page: Page, api: httpx.Client) -> None:
+    """Cancelling mid-way leaves no object, and the segments already sent are deleted."""
+    container = f"cancel-{uuid.uuid4().hex[:8]}"
+    seed(api, container, [])
+    sign_in(page, "tester", "testing", "test")
+    page.get_by_role("link", name=container, exact=True).click()
+    cdp = page.context.new_cdp_session(page)  # a slow uplink, so there is a "mid-way"
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": 4 * MIB})
+    drop_file(page, "#drop-zone", "slow.bin", 20 * MIB)
+    expect(page.locator(".upload-state")).to_have_text(re.compile(r"^([1-9]\d?)%$"))
+    page.get_by_role("button", name="Cancel upload of slow.bin").click()
+    expect(page.locator(".upload-state")).to_have_text("cancelled")
+    assert api.head(f"{container}/slow.bin").status_code == 404
+    deadline = time.monotonic() + 10
+    while api.get(f"{container}_segments").status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the clean-up's bulk delete runs after the page says "cancelled"
+    assert api.get(f"{container}_segments").status_code == 204  # empty
