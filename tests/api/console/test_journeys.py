@@ -82,8 +82,10 @@ def test_upload_share_edit_delete_sign_out(page: Page, server: Server, api: http
     # share: a temp URL fetched by a plain client, without any token
     page.get_by_role("button", name="big.bin", exact=True).click()
     page.get_by_role("button", name="Create temporary link").click()
-    url = page.get_by_label("Temporary URL").input_value()
-    assert "temp_url_sig=" in url and url.startswith(server.url)
+    link_box = page.get_by_label("Temporary URL")
+    expect(link_box).to_have_value(re.compile(r"temp_url_sig=[0-9a-f]{64}&"))
+    url = link_box.input_value()
+    assert url.startswith(f"{server.url}/v1/AUTH_")
     digest = hashlib.md5()
     with httpx.stream("GET", url, timeout=60) as resp:
         assert resp.status_code == 200
