@@ -185,6 +185,10 @@ def build_frontends(services: Services) -> list[Frontend]:
     from strato.api.image.router import ImageFrontend
 
     frontends.append(ImageFrontend(services))
+    from strato.api.console.router import ConsoleFrontend
+
+    frontends.append(ConsoleFrontend(services.identity, swift, services.settings.data_dir,
+                                     services.authorizer.storage_prefix))
     return frontends
 
 

@@ -1,0 +1,1 @@
+"""The web console at `/console`: a browser front-end over the same services (see router)."""
