@@ -51,7 +51,8 @@ class StoragePolicySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(description="What clients name in X-Storage-Policy and what /info and "
+                      "the metrics show (letters, digits and '-').")
     aliases: list[str] = Field([], description="Other names that select this policy.")
     default: bool = Field(False, description="Containers created without X-Storage-Policy "
                           "get this policy.")
