@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from strato.api.http import Request, Response, text_response
@@ -36,13 +37,10 @@ WRITE_TIMEOUT = 5.0
 """Seconds the metadata store's empty write may wait for the write lock."""
 
 
-def percent_used(path: Path) -> float:
-    """How full the filesystem holding `path` is, as `df` shows it (the space reserved for
-    root counts as used)."""
-    disk = os.statvfs(path)
-    used = disk.f_blocks - disk.f_bfree
-    total = used + disk.f_bavail
-    return 100.0 * used / total if total else 0.0
+def percent_used(free: int, size: int) -> float:
+    """How full a filesystem is for the server: the space only root may use (ext4 keeps 5%
+    back) counts as used, since the server does not run as root."""
+    return 100.0 * (size - free) / size if size else 0.0
 
 
 async def readiness_problems(meta: MetadataStore, storage: StorageService, data_dir: Path,
@@ -53,7 +51,12 @@ async def readiness_problems(meta: MetadataStore, storage: StorageService, data_
         await meta.check_writable(WRITE_TIMEOUT)
     except MetadataError as exc:
         problems.append(f"metadata store: {exc}")
-    full = _full(data_dir, disk_full_percent)
+
+    def data_disk() -> tuple[int, int]:
+        disk = os.statvfs(data_dir)
+        return disk.f_bavail * disk.f_frsize, disk.f_blocks * disk.f_frsize
+
+    full = _full(data_disk, disk_full_percent)
     if full:
         problems.append(f"metadata store: {full}")
     for policy in storage.policies:
@@ -63,16 +66,15 @@ async def readiness_problems(meta: MetadataStore, storage: StorageService, data_
             problem = f"cannot check its directory ({exc.strerror})"
         if problem:
             problems.append(f"policy {policy.name}: {problem}")
-        root = getattr(policy.blobs, "root", None)
-        full = _full(root, disk_full_percent) if isinstance(root, Path) else None
+        full = _full(policy.blobs.disk_usage, disk_full_percent)
         if full:
             problems.append(f"policy {policy.name}: {full}")
     return problems
 
 
-def _full(path: Path, limit: float) -> str | None:
+def _full(usage: Callable[[], tuple[int, int]], limit: float) -> str | None:
     try:
-        used = percent_used(path)
+        used = percent_used(*usage())
     except OSError as exc:
         return f"cannot read its filesystem's usage ({exc.strerror})"
     if used > limit:

@@ -102,8 +102,8 @@ class Settings(BaseSettings):
                               "(metrics_port); anyone who reaches it reads the metrics.")
     ready_disk_full_percent: float = Field(
         95.0, gt=0, le=100, description="/ready answers 503 when a filesystem holding the "
-        "metadata store or a storage policy's directory is fuller than this (percent used, "
-        "as df counts it).")
+        "metadata store or a storage policy's directory is fuller than this (percent of its "
+        "size used, the space reserved for root counted as used).")
     operator_roles: list[str] = Field(["admin", "member"],
                                       description="Roles that own their project's account.")
     reseller_admin_role: str = Field("ResellerAdmin",
