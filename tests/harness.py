@@ -42,6 +42,8 @@ class Server:
     workers: int = 1
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    command_prefix: tuple[str, ...] = ()
+    """Run the server through this (e.g. `setpriv` with fewer capabilities)."""
     process: subprocess.Popen[bytes] | None = None
     passwords: dict[str, str] = field(default_factory=dict)
 
@@ -57,8 +59,9 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "strato", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--workers", str(self.workers),
+            [*self.command_prefix, sys.executable, "-m", "strato", "serve",
+             "--data-dir", str(self.data_dir), "--port", str(self.port),
+             "--workers", str(self.workers),
              "--expirer-interval", "0.5", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
             start_new_session=True)

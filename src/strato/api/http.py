@@ -50,6 +50,11 @@ def new_trans_id() -> str:
     return f"tx{os.urandom(11).hex()[:21]}-{int(time.time()):010x}"
 
 
+POLICY = "policy"
+"""`Request.state` key: the storage policy of the container a request addresses, for the
+metrics (set by the Swift front-end once it has read the container)."""
+
+
 @dataclass(slots=True)
 class Request:
     scope: Scope

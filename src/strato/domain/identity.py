@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from strato.domain.passwords import Credentials, HasherBusy, PasswordHasher
 from strato.stores.metadata.base import IdentityStore
@@ -88,6 +89,22 @@ def new_id() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginObserver(Protocol):
+    """Told of every login refused, for metrics (the server counts them; no HTTP here)."""
+
+    def failed(self, kind: str) -> None:
+        """Wrong or unknown credentials; `kind` is `password` or `application_credential`."""
+
+    def refused(self, reason: str) -> None:
+        """Refused before any check: `lockout_user_client`, `lockout_client`,
+        `lockout_user` (a limit reached) or `busy` (too many checks queued)."""
+
+
+LOCKOUT_REASONS = {"pair": "lockout_user_client", "client": "lockout_client",
+                   "user": "lockout_user"}
+"""Throttle key prefix -> the reason a refusal is reported under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +215,10 @@ class ScopeRef:
 class IdentityService:
     def __init__(self, store: IdentityStore, *, token_ttl: int = 3600,
                  limits: LoginLimits | None = None, hasher: PasswordHasher | None = None,
-                 verified_ttl: float = 300.0) -> None:
+                 verified_ttl: float = 300.0, observer: LoginObserver | None = None
+                 ) -> None:
         self.store = store
+        self.observer = observer
         self.token_ttl = token_ttl
         self.limits = limits or LoginLimits()
         self.passwords = hasher or PasswordHasher()
@@ -417,6 +436,8 @@ class IdentityService:
         if user is None or live is None or not ok:
             await self.store.count_login_failure(limits, now, self.limits.window)
             log.warning("failed login for user %s from %s", label, client or "?")
+            if self.observer is not None:
+                self.observer.failed("password")
             raise Unauthorized("The request you have made requires authentication.")
         if pair_failed:
             await self.store.clear_login_failures(_pair_key(label, client))
@@ -428,6 +449,8 @@ class IdentityService:
             return await self.credentials.check(kind, subject, stored_hash, secret, upgrade)
         except HasherBusy:
             log.warning("login refused: too many password checks queued in this worker")
+            if self.observer is not None:
+                self.observer.refused("busy")
             raise TooManyAttempts(1, "Too many logins at once; try again shortly.") from None
 
     async def _throttle(self, label: str, client: str, now: float
@@ -453,6 +476,8 @@ class IdentityService:
                     log.warning("login refused for user %s from %s: %s locked out after %d "
                                 "failures", label, client or "?", key.split("|", 1)[0],
                                 failures.failures)
+                if self.observer is not None:
+                    self.observer.refused(LOCKOUT_REASONS[key.split("|", 1)[0]])
                 await asyncio.sleep(limits.refused_delay)
                 raise TooManyAttempts(int(failures.locked_until - now) + 1)
             pair_failed = pair_failed or key == _pair_key(label, client)
@@ -562,6 +587,8 @@ class IdentityService:
             await self.store.count_login_failure(limits, now, self.limits.window)
             log.warning("failed application credential login %s from %s", label,
                         client or "?")
+            if self.observer is not None:
+                self.observer.failed("application_credential")
             raise Unauthorized("The request you have made requires authentication.")
         if pair_failed:
             await self.store.clear_login_failures(_pair_key(label, client))

@@ -14,6 +14,7 @@ import time
 from typing import Protocol
 
 from strato.api.http import (
+    POLICY,
     ZERO_COPY,
     BadRequest,
     Receive,
@@ -31,7 +32,7 @@ from strato.api.swift.context import SwiftServices
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
-from strato.domain.identity import IdentityService, LoginLimits
+from strato.domain.identity import IdentityService, LoginLimits, LoginObserver
 from strato.domain.images.config import ImageConfig, ImageQuotas
 from strato.domain.images.imports import ImportService, reclaim_scratch
 from strato.domain.images.service import ImageService
@@ -43,6 +44,8 @@ from strato.server.background import BackgroundRunner
 from strato.server.connections import configure as configure_connections
 from strato.server.lifeline import die_with_parent
 from strato.server.logs import configure_logging
+from strato.server.metrics import LoginMetrics, RequestMetrics
+from strato.server.operations import OperationsFrontend
 from strato.server.settings import Settings
 from strato.stores.blob.local import LocalBlobStore
 from strato.stores.metadata.base import MetadataStore
@@ -52,6 +55,9 @@ log = logging.getLogger("strato.server")
 
 
 class Frontend(Protocol):
+    name: str
+    """The `api` label of its requests in the metrics."""
+
     def owns(self, path: str) -> bool: ...
 
     async def handle(self, request: Request) -> Response: ...
@@ -84,8 +90,8 @@ def image_config(settings: Settings) -> ImageConfig:
                            settings.image_quota_stage_bytes, settings.image_quota_uploading))
 
 
-def identity_service(settings: Settings, store: MetadataStore, *, threads: int | None = None
-                     ) -> IdentityService:
+def identity_service(settings: Settings, store: MetadataStore, *, threads: int | None = None,
+                     observer: LoginObserver | None = None) -> IdentityService:
     """The identity service with the login settings: hash parameters, its hash threads
     (by default the cores one worker's share is), failure limits, verified-secret memory."""
     auto = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
@@ -96,7 +102,7 @@ def identity_service(settings: Settings, store: MetadataStore, *, threads: int |
                          settings.login_max_failures_per_user, settings.login_lockout_seconds,
                          settings.login_refused_delay)
     return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
-                           verified_ttl=settings.login_verified_seconds)
+                           verified_ttl=settings.login_verified_seconds, observer=observer)
 
 
 async def prepare_storage(settings: Settings) -> int:
@@ -139,7 +145,7 @@ class Services:
         self.storage = StorageService(self.meta, build_policies(settings),
                                       max_file_size=settings.max_file_size,
                                       inline_bytes=settings.inline_bytes)
-        self.identity = identity_service(settings, self.meta)
+        self.identity = identity_service(settings, self.meta, observer=LoginMetrics())
         self.authorizer = Authorizer(tuple(settings.operator_roles),
                                      settings.reseller_admin_role,
                                      tuple(settings.reseller_prefixes),
@@ -159,6 +165,8 @@ class Services:
 
 
 class SwiftAdapter:
+    name = "swift"
+
     def __init__(self, frontend: SwiftFrontend) -> None:
         self.frontend = frontend
 
@@ -169,13 +177,17 @@ class SwiftAdapter:
         return await self.frontend.handle(request)
 
 
-def build_frontends(services: Services) -> list[Frontend]:
+def build_frontends(services: Services, requests: RequestMetrics) -> list[Frontend]:
     swift = SwiftFrontend(
         SwiftServices(services.storage, services.identity, services.authorizer,
                       services.settings.base_url, services.settings.max_file_size,
                       services.settings),
         services.capabilities)
-    frontends: list[Frontend] = [SwiftAdapter(swift)]
+    settings = services.settings
+    frontends: list[Frontend] = [
+        SwiftAdapter(swift),
+        OperationsFrontend(services.meta, services.storage, services.identity,
+                           settings.data_dir, settings.ready_disk_full_percent, requests)]
     try:  # the identity front-end lives in its own package
         from strato.api.identity.router import IdentityFrontend
     except ImportError:  # pragma: no cover - present in every release build
@@ -200,18 +212,24 @@ class StratoApp:
         self.background = BackgroundRunner(self.services.storage, self.services.meta, settings,
                                            self.services.images, self.services.imports)
         self._background_task: asyncio.Task[None] | None = None
+        self.requests = RequestMetrics()
+        self._metrics_task: asyncio.Task[None] | None = None
         self.access_log = AccessLog(False)
         """Set up at startup, in the worker process, once logging is configured."""
 
     async def startup(self) -> None:
         self.access_log = AccessLog(self.settings.access_log)
         await self.services.open()
-        self.frontends = build_frontends(self.services)
+        self.frontends = build_frontends(self.services, self.requests)
         self._background_task = asyncio.create_task(self.background.run())
+        self._metrics_task = asyncio.create_task(self.requests.run())
 
     async def shutdown(self) -> None:
         if self._background_task:
             self._background_task.cancel()
+        if self._metrics_task:
+            self._metrics_task.cancel()
+        self.requests.flush()
         await self.services.close()
         self.access_log.close()
 
@@ -222,7 +240,7 @@ class StratoApp:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        response, request = await self._respond(scope, receive)
+        response, request, api = await self._respond(scope, receive)
         trans_id = request.trans_id if request else new_trans_id()
         response.headers.setdefault("X-Trans-Id", trans_id)
         response.headers.setdefault("X-Openstack-Request-Id", trans_id)
@@ -234,36 +252,45 @@ class StratoApp:
         except Exception:  # the client went away or the blob failed mid-stream
             log.warning("response to %s %s cut short (%s)", scope["method"], scope["path"],
                         trans_id, exc_info=log.isEnabledFor(logging.DEBUG))
+        elapsed = time.perf_counter() - started
+        if request is None:
+            self.requests.record(api, scope["method"], response.status, "", elapsed, 0, sent)
+        else:
+            self.requests.record(api, request.method, response.status,
+                                 request.state.get(POLICY, ""), elapsed, request.consumed,
+                                 sent)
         if self.access_log.enabled:
             self.access_log.line(
                 (scope.get("client") or ("-",))[0], scope["method"],
                 scope.get("raw_path", b"").decode("latin-1") or scope["path"],
                 scope.get("query_string", b"").decode("latin-1"), response.status, sent,
-                time.perf_counter() - started, trans_id)
+                elapsed, trans_id)
 
     async def _respond(self, scope: Scope, receive: Receive
-                       ) -> tuple[Response, Request | None]:
+                       ) -> tuple[Response, Request | None, str]:
+        """The response, the parsed request (None if it could not be parsed) and the
+        `api` metrics label of the front-end that answered."""
         headers = scope["headers"]
         if len(headers) > MAX_HEADER_COUNT:
-            return error_response(400, "Too many headers"), None
+            return error_response(400, "Too many headers"), None, "other"
         for name, value in headers:
             if len(name) + len(value) > MAX_HEADER_SIZE:
-                return error_response(400, "Header line too long"), None
+                return error_response(400, "Header line too long"), None, "other"
         try:
             request = Request.from_scope(scope, receive)
         except BadRequest as exc:
-            return error_response(exc.status, str(exc)), None
+            return error_response(exc.status, str(exc)), None, "other"
         for frontend in self.frontends:
             if frontend.owns(request.path):
                 try:
-                    return await frontend.handle(request), request
+                    return await frontend.handle(request), request, frontend.name
                 except Exception:
                     log.exception("unhandled error in %s %s (%s)", request.method,
                                    request.path, request.trans_id)
-                    return error_response(500), request
+                    return error_response(500), request, frontend.name
         if request.path == "/":
-            return text_response(200, "Strato\n"), request
-        return unrouted(request.path), request
+            return text_response(200, "Strato\n"), request, "other"
+        return unrouted(request.path), request, "other"
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

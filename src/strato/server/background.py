@@ -16,7 +16,9 @@ import time
 
 from strato.domain.images.imports import HEARTBEAT_SECONDS, ImportService
 from strato.domain.images.service import ImageService
+from strato.domain.policies import UnknownPolicy
 from strato.domain.storage import StorageService
+from strato.server.metrics import background_job, job_items, record_policy
 from strato.server.settings import Settings
 from strato.stores.metadata.base import MetadataStore
 
@@ -66,19 +68,50 @@ class BackgroundRunner:
         next_sweep = time.monotonic() + min(60.0, self.settings.sweep_interval)
         while True:
             try:
-                expired = await self.storage.expire_pass()
+                with background_job("expirer"):
+                    expired = await self.storage.expire_pass()
+                    job_items("expirer", "objects", expired)
                 if expired:
                     log.info("expirer reclaimed %d objects", expired)
+                await self.record_policies()
                 if time.monotonic() >= next_sweep:
-                    await self.storage.sweep_pass(self.settings.sweep_min_age)
-                    await self.meta.purge_tokens(time.time())
-                    await self.meta.purge_tasks(time.time())
+                    with background_job("sweeper"):
+                        blobs, temps = await self.storage.sweep_pass(
+                            self.settings.sweep_min_age)
+                        job_items("sweeper", "blobs", blobs)
+                        job_items("sweeper", "temp_files", temps)
+                    with background_job("token_purge"):
+                        job_items("token_purge", "tokens",
+                                  await self.meta.purge_tokens(time.time()))
+                    with background_job("task_purge"):
+                        job_items("task_purge", "tasks",
+                                  await self.meta.purge_tasks(time.time()))
                     next_sweep = time.monotonic() + self.settings.sweep_interval
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("background pass failed; retrying next interval")
             await asyncio.sleep(self.settings.expirer_interval)
+
+    async def record_policies(self) -> None:
+        """Each policy's containers, objects and bytes (one grouped read of the containers'
+        counters, no object rows) and its filesystem's space, for the metrics."""
+        totals = {policy.name: [0, 0, 0] for policy in self.storage.policies}
+        for stored, stats in (await self.meta.policy_stats()).items():
+            try:
+                name = self.storage.policies.stored(stored).name
+            except UnknownPolicy:  # left over by a policy since removed: nothing to show
+                continue
+            counts = totals[name]
+            counts[0] += stats.container_count
+            counts[1] += stats.object_count
+            counts[2] += stats.bytes_used
+        for policy in self.storage.policies:
+            try:
+                disk: tuple[int, int] | None = policy.blobs.disk_usage()
+            except OSError:
+                disk = None
+            record_policy(policy.name, *totals[policy.name], disk)
 
     async def run_images(self, images: ImageService, imports: ImportService) -> None:
         """Tasks whose worker died are taken over within seconds; the scrubber runs every
@@ -87,12 +120,15 @@ class BackgroundRunner:
         next_sweep = time.monotonic() + min(60.0, self.settings.sweep_interval)
         while True:
             try:
-                await imports.recover()
+                with background_job("task_runner"):
+                    job_items("task_runner", "tasks_taken_over", await imports.recover())
                 if time.monotonic() >= next_scrub:
-                    await images.scrub_pass()
+                    with background_job("image_scrubber"):
+                        job_items("image_scrubber", "images", await images.scrub_pass())
                     next_scrub = time.monotonic() + self.settings.image_scrub_interval
                 if time.monotonic() >= next_sweep:
-                    await images.sweep_orphans()
+                    with background_job("image_sweeper"):
+                        job_items("image_sweeper", "objects", await images.sweep_orphans())
                     next_sweep = time.monotonic() + self.settings.sweep_interval
             except asyncio.CancelledError:
                 raise

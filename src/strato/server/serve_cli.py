@@ -21,11 +21,14 @@ are checked, and their directories labelled, by the first `serve`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import os
 import shutil
+import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,11 @@ def serve(config: str | None, **options: Any) -> None:
     and prints the first passwords on the first start)."""
     settings = _settings(config, **options)
     check_address(settings.host, settings.port)
+    if settings.metrics_port:
+        if (settings.metrics_host, settings.metrics_port) == (settings.host, settings.port):
+            _fail("metrics_port is the main port: choose another --metrics-port")
+        check_address(settings.metrics_host, settings.metrics_port)
+    metrics_dir()
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     configure_logging(settings.log_level, settings.log_format)
     passwords = _initialise(settings)
@@ -68,6 +76,12 @@ def serve(config: str | None, **options: Any) -> None:
 
     click.echo(f"Strato {__version__} serving {settings.base_url} "
                f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
+    if settings.metrics_port:
+        from strato.server.metrics import start_listener
+
+        start_listener(settings.metrics_host, settings.metrics_port)
+        click.echo(f"metrics without authentication at http://{settings.metrics_host}:"
+                   f"{settings.metrics_port}/metrics", err=True)
     uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers if settings.workers > 1 else None,
                 loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
@@ -94,6 +108,26 @@ def init(config: str | None, data_dir: Path | None) -> None:
         passwords = _initialise(settings)
     click.echo(f"initialised {settings.data_dir}", err=True)
     _print_welcome(settings, passwords)
+
+
+def metrics_dir() -> Path:
+    """A new, empty directory for the workers' metric files (`server/metrics.py`): each
+    start begins at zero, as Prometheus expects of a restarted target. Named in the
+    environment before prometheus-client is first imported (it reads the variable then),
+    here and in every worker; removed when this process exits normally."""
+    path = Path(tempfile.mkdtemp(prefix="strato-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+    def removed_on_term(signum: int, _frame: object) -> None:
+        # uvicorn stops on SIGTERM, then raises it again with this handler in place: the
+        # process ends by the signal as before, without running atexit
+        shutil.rmtree(path, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, removed_on_term)
+    return path
 
 
 def check_address(host: str, port: int) -> None:

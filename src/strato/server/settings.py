@@ -51,7 +51,8 @@ class StoragePolicySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(description="What clients name in X-Storage-Policy and what /info and "
+                      "the metrics show (letters, digits and '-').")
     aliases: list[str] = Field([], description="Other names that select this policy.")
     default: bool = Field(False, description="Containers created without X-Storage-Policy "
                           "get this policy.")
@@ -93,6 +94,16 @@ class Settings(BaseSettings):
         "level, logger and message (access lines add client, method, path, status, bytes, "
         "seconds and trans_id).")
     access_log: bool = Field(True, description="Write one access-log line per request.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port of a listener of its own "
+                              "that serves the Prometheus metrics without authentication, "
+                              "in the strato serve process (0: none; /metrics on the main "
+                              "port always needs a token with the admin role).")
+    metrics_host: str = Field("127.0.0.1", description="Address of the metrics listener "
+                              "(metrics_port); anyone who reaches it reads the metrics.")
+    ready_disk_full_percent: float = Field(
+        95.0, gt=0, le=100, description="/ready answers 503 when a filesystem holding the "
+        "metadata store or a storage policy's directory is fuller than this (percent of its "
+        "size used, the space reserved for root counted as used).")
     operator_roles: list[str] = Field(["admin", "member"],
                                       description="Roles that own their project's account.")
     reseller_admin_role: str = Field("ResellerAdmin",

@@ -132,6 +132,26 @@ def test_account_stats_per_policy(env: Env) -> None:
     assert env.run(s.account_stats(account())).per_policy == {}
 
 
+def test_policy_stats_sum_every_account(env: Env) -> None:
+    s = env.store
+    policy = f"p{uuid.uuid4().hex[:8]}"  # the store is shared by the module's tests
+    assert policy not in env.run(s.policy_stats())
+    one, two = container(env, account(), "x", policy=policy), container(
+        env, account(), "y", policy=policy)
+    container(env, account(), "empty", policy=policy)
+    env.run(s.put_object(obj(one, "a", 10)))
+    env.run(s.put_object(obj(two, "b", 5)))
+    env.run(s.put_object(obj(two, "c", 7)))
+    stats = env.run(s.policy_stats())[policy]
+    assert (stats.container_count, stats.object_count, stats.bytes_used) == (3, 3, 22)
+    env.run(s.delete_object(two.id, "c"))
+    assert env.run(s.policy_stats())[policy].object_count == 2
+
+
+def test_check_writable_passes_on_an_open_store(env: Env) -> None:
+    env.run(env.store.check_writable(5.0))
+
+
 # ---- objects and counters ---------------------------------------------------------------
 
 def container_counts(env: Env, c: ContainerRecord) -> tuple[int, int]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 
@@ -47,3 +49,25 @@ def test_writers_in_several_processes_all_commit(tmp_path: Path) -> None:
     assert count == 3 * WRITES
     lock = path.with_name("metadata.db-lock")
     assert lock.exists() and lock.stat().st_mode & 0o077 == 0
+
+
+def test_check_writable_names_a_held_write_lock_and_passes_once_it_is_free(
+        tmp_path: Path) -> None:
+    """Another process holding the writers' lock (a stuck writer) makes the readiness probe
+    fail within its timeout, with a reason; once the lock is free the probe passes."""
+    path = tmp_path / "metadata.db"
+    db = Database(path)
+    db.open()
+    holder = os.open(path.with_name(path.name + "-lock"), os.O_RDWR)
+    try:
+        async def probe(timeout: float) -> str | None:
+            return await db.check_writable(timeout)
+
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        problem = asyncio.run(probe(0.3))
+        assert problem is not None and "no write lock within 0.3 s" in problem
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        assert asyncio.run(probe(5.0)) is None
+    finally:
+        os.close(holder)
+        db.close()

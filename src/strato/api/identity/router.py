@@ -33,6 +33,9 @@ class IdentityServices(Protocol):
 
 
 class IdentityFrontend:
+    name = "identity"
+    """The `api` label of its requests in the metrics."""
+
     def __init__(self, services: IdentityServices) -> None:
         settings = services.settings
         self.api = IdentityApi(services.identity, settings.base_url, settings.region)

@@ -69,6 +69,9 @@ class ImageApi:
 
 
 class ImageFrontend:
+    name = "image"
+    """The `api` label of its requests in the metrics."""
+
     def __init__(self, services: ImageServices) -> None:
         self.api = ImageApi(services)
         CATALOG.register(CatalogService("image", "glance", PREFIX))

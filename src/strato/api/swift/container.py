@@ -96,13 +96,15 @@ async def handle_container(sr: SwiftRequest) -> Response:
         for key in remove:
             set_meta.setdefault(key, "")
         try:
-            _, created = await storage.create_container(sr.account, sr.container, set_meta,
-                                                        policy)
+            record, created = await storage.create_container(sr.account, sr.container,
+                                                             set_meta, policy)
+            sr.note_policy(sr.account, sr.container, record)
         except PolicyConflict:  # a container's policy is fixed at creation, as in Swift
             raise SwiftError(409) from None
         return Response(201 if created else 202, {"Content-Type": "text/html; charset=UTF-8"})
 
     record = await storage.get_container(sr.account, sr.container)
+    sr.note_policy(sr.account, sr.container, record)
     if method in ("GET", "HEAD"):
         read_acl = record.meta.get("x-container-read") if record else None
         if not sr.is_owner and not sr.account_reader and not sr.state.get(

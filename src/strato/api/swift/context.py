@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from strato.api.http import Request
+from strato.api.http import POLICY, Request
 from strato.api.swift.acl import Authorizer
 from strato.domain.identity import AuthContext, IdentityService
 from strato.domain.storage import StorageService
@@ -59,9 +59,16 @@ class SwiftRequest:
         if reads is not None and key in reads:
             return reads[key]  # type: ignore[no-any-return]
         record = await self.services.storage.get_container(account, name)
+        self.note_policy(account, name, record)
         if reads is not None:
             reads[key] = record
         return record
+
+    def note_policy(self, account: str, name: str, record: ContainerRecord | None) -> None:
+        """Label the request with its container's policy for the metrics (only the
+        container it addresses: a copy's source or a manifest's segments do not count)."""
+        if record is not None and name == self.container and account == self.account:
+            self.request.state[POLICY] = self.services.storage.policy_of(record).name
 
     async def get_object(self, account: str, container: str, obj: str
                          ) -> tuple[ContainerRecord | None, ObjectRecord | None]:

@@ -100,7 +100,9 @@ def split_target(value: str, header: str) -> tuple[str, str]:
 
 
 async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerRecord | None:
-    return await sr.services.storage.get_container(account, name)
+    record = await sr.services.storage.get_container(account, name)
+    sr.note_policy(account, name, record)
+    return record
 
 
 def can_read_object(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:

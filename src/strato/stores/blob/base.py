@@ -95,3 +95,12 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def sweep_temp(self, older_than: float) -> int:
         """Remove abandoned temp files; returns how many."""
+
+    @abc.abstractmethod
+    def check_writable(self) -> str | None:
+        """Why a new blob could not be written now (for an operator), or None: the
+        readiness check. Leaves nothing behind."""
+
+    @abc.abstractmethod
+    def disk_usage(self) -> tuple[int, int]:
+        """(bytes free for unprivileged writers, bytes in all) of the storage under it."""

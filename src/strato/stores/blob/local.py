@@ -308,6 +308,26 @@ class LocalBlobStore(BlobStore):
             raise BlobStoreMismatch(f"{self.root} holds the blobs of {owner!r}, not of "
                                     f"{label!r} (see {path})")
 
+    def check_writable(self) -> str | None:
+        """The directories a write goes through must be writable, and a file must be
+        creatable where uploads start (which a full inode table or a read-only remount
+        refuses even when the permissions look right)."""
+        for path in (self.root, self.objects_dir, self.tmp_dir):
+            if not os.access(path, os.W_OK | os.X_OK):
+                return f"directory {path.name or path} is not writable by this process"
+        probe = self.tmp_dir / f"ready-{os.getpid()}-{secrets.token_hex(8)}.tmp"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            return f"cannot create a file in {self.tmp_dir.name}/ ({exc.strerror})"
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+        return None
+
+    def disk_usage(self) -> tuple[int, int]:
+        disk = os.statvfs(self.root)
+        return disk.f_bavail * disk.f_frsize, disk.f_blocks * disk.f_frsize
+
     def path_for(self, blob_id: str) -> Path:
         return Path(self._file(blob_id))
 

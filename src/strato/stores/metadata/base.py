@@ -92,6 +92,11 @@ class ObjectStore(abc.ABC):
         """Every policy name some container records (checked against the configuration)."""
 
     @abc.abstractmethod
+    async def policy_stats(self) -> dict[str, AccountStats]:
+        """Containers, objects and bytes per stored policy name, over every account (the
+        containers' own counters summed: no object row is read). For metrics."""
+
+    @abc.abstractmethod
     async def assign_legacy_policy(self, policy: str) -> int:
         """Give containers created before policies existed `policy`; returns how many."""
 
@@ -485,3 +490,8 @@ class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def check_writable(self, timeout: float) -> None:
+        """Raise MetadataError (saying why, for an operator) unless a write could commit
+        now: the readiness check. Must not change any data."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strato.stores.metadata.base import MetadataStore
+from strato.stores.metadata.base import MetadataError, MetadataStore
 from strato.stores.metadata.sqlite.access_keys import SqliteAccessKeyStore
 from strato.stores.metadata.sqlite.db import Database
 from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
@@ -22,6 +22,11 @@ class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, SqliteAccessKe
 
     async def close(self) -> None:
         self.db.close()
+
+    async def check_writable(self, timeout: float) -> None:
+        problem = await self.db.check_writable(timeout)
+        if problem is not None:
+            raise MetadataError(problem)
 
 
 __all__ = ["SqliteMetadataStore"]

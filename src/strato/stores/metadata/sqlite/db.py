@@ -149,6 +149,24 @@ class Database:
         self._jobs.put((fn, loop, future, marked))
         return await future
 
+    async def check_writable(self, timeout: float) -> str | None:
+        """Why a write could not commit now, or None: the files SQLite writes must be
+        writable by this process (a restore with the wrong owner or mode, a read-only
+        filesystem), and the writer thread must get the write lock (`BEGIN IMMEDIATE`, a
+        transaction that changes nothing) within `timeout` seconds."""
+        for file in (self.path.parent, *(self.path.with_name(self.path.name + suffix)
+                                         for suffix in ("", "-wal", "-shm", "-lock"))):
+            if file.exists() and not os.access(file, os.W_OK):
+                kind = "directory" if file.is_dir() else "file"
+                return f"{kind} {file.name} is not writable by this process"
+        try:
+            await asyncio.wait_for(self.write(_nothing), timeout)
+        except TimeoutError:
+            return f"no write lock within {timeout:g} s (a writer is stuck or holds it)"
+        except sqlite3.Error as exc:
+            return f"write failed: {exc}"
+        return None
+
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
@@ -209,6 +227,10 @@ class Database:
                     conn.execute("ROLLBACK")
             return [(False, exc)] * len(batch)
         return outcomes
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A write that changes nothing (its transaction still takes the write lock)."""
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:

@@ -173,6 +173,11 @@ class SqliteObjectStore(ObjectStore):
     async def container_policies(self) -> set[str]:
         return {row[0] for row in self.db.query("SELECT DISTINCT policy FROM containers")}
 
+    async def policy_stats(self) -> dict[str, AccountStats]:
+        rows = self.db.query("SELECT policy, count(*), sum(object_count), sum(bytes_used)"
+                             " FROM containers GROUP BY policy")
+        return {row[0]: AccountStats(row[1], row[2], row[3]) for row in rows}
+
     async def assign_legacy_policy(self, policy: str) -> int:
         def tx(conn: sqlite3.Connection) -> int:
             conn.execute("INSERT OR IGNORE INTO account_policies"
