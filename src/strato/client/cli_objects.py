@@ -110,7 +110,8 @@ def stat(ctx: click.Context, container: str | None, obj: str | None, as_json: bo
         rows += [(k.capitalize(), d[k]) for k in ("container", "object") if k in d]
         headers = d["headers"]
         shown = {k.lower() for k in LABELS} | NOISE
-        rows += [(label, headers[h]) for h, label in LABELS.items() if h in headers]
+        rows += [(label, headers[h]) for h, label in LABELS.items()
+                 if h in headers and not (h == "Content-Length" and "object" not in d)]
         rows += [(f"Meta {k}", v) for k, v in sorted(d["metadata"].items())]
         rows += [(k, v) for k, v in sorted(headers.items())
                  if k.lower() not in shown and "-meta-" not in k.lower()]

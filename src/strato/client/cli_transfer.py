@@ -147,9 +147,9 @@ async def _unchanged(store: ObjectStore, container: str, files: Sequence[LocalFi
               help="Only files whose size or mtime differs from the object's.")
 @click.option("--skip-identical", is_flag=True,
               help="Skip files whose content the object already has (same MD5).")
-@click.option("--bulk/--no-bulk", default=None,
-              help="Send small files as tar archives (extract-archive) [default: when the "
-                   "cloud offers bulk upload and there are many small files].")
+@click.option("--bulk", is_flag=True,
+              help="Send files up to 1 MiB as tar archives (extract-archive) where the "
+                   "cloud offers bulk upload, checked by one listing afterwards.")
 @cloud_options
 @json_option
 @quiet_option

@@ -7,20 +7,12 @@ from __future__ import annotations
 import os
 import sys
 from types import TracebackType
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from strato.client.transfers import NoProgress
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 #: Files drawn with a bar of their own at once; more in flight are counted in the total only.
 MAX_BARS = 8
@@ -38,6 +30,18 @@ class Bars:
     files and bytes to the total (call it before or during the transfer)."""
 
     def __init__(self, verb: str = "total", *, files: int = 0, total: int | None = 0) -> None:
+        # rich is imported only when bars are drawn: it costs every command start-up time
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self.console = Console(stderr=True)
         self.verb = verb
         self.progress = Progress(
