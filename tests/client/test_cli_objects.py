@@ -143,6 +143,7 @@ def test_wrong_password_exits_5_with_a_hint(cli: CLI, server: Server) -> None:
     first, hint = result.err.strip().splitlines()
     assert first.startswith("error: ") and "401" in first and "/identity" in first
     assert hint.strip().startswith("hint: check the user, password")
+    assert f"tried tester in project test at {server.url}/identity" in hint
 
 
 def test_server_down_exits_6(cli: CLI) -> None:

@@ -94,7 +94,9 @@ def open_cloud(ctx: click.Context, connections: int = 64) -> Cloud:
     if st:
         args.update({"auth_type": "v1password", "auth_url": st.get("st_auth"),
                      "username": st.get("st_user"), "password": st.get("st_key")})
-    return connect(config=load_cloud(cloud, **args), connections=connections)
+    config = load_cloud(cloud, **args)
+    ctx.ensure_object(dict)["config"] = config
+    return connect(config=config, connections=connections)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -133,8 +135,7 @@ def fail(exc: ClientError, ctx: click.Context | None = None) -> None:
     code, hint = EXIT_ERROR, ""
     if isinstance(exc, Unauthorized):
         code = EXIT_AUTH
-        hint = "check the user, password and project (or the token); `strato auth` shows " \
-               "which cloud and user were tried"
+        hint = "check the user, password and project (or the token)" + tried(ctx)
     elif isinstance(exc, Forbidden):
         hint = "the user has no role that allows this"
     elif isinstance(exc, NotFound):
@@ -148,6 +149,20 @@ def fail(exc: ClientError, ctx: click.Context | None = None) -> None:
         hint = "see `strato auth --help` for the ways to log in"
     click.echo(f"error: {message(exc)}" + (f"\n  hint: {hint}" if hint else ""), err=True)
     sys.exit(code)
+
+
+def tried(ctx: click.Context | None) -> str:
+    """Who logged in where, from which configuration (for the hint of a refused login)."""
+    config = ((ctx.obj or {}) if ctx else {}).get("config")
+    if config is None:
+        return ""
+    auth = config.auth
+    who = auth.get("username") or auth.get("user_id") or \
+        auth.get("application_credential_id") or "a token"
+    scope = auth.get("project_name") or auth.get("project_id")
+    where = auth.get("auth_url") or config.endpoint_overrides.get("object-store", "?")
+    return (f"; tried {who}" + (f" in project {scope}" if scope else "") + f" at {where}"
+            + (f" ({config.source})" if config.source else ""))
 
 
 def message(exc: BaseException) -> str:
