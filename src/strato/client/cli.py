@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import click
@@ -24,6 +26,7 @@ from strato.client.errors import (
     Conflict,
     ConnectionFailed,
     Forbidden,
+    HTTPError,
     NotFound,
     Unauthorized,
 )
@@ -83,7 +86,7 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def open_cloud(ctx: click.Context) -> Cloud:
+def open_cloud(ctx: click.Context, connections: int = 64) -> Cloud:
     """A Cloud from the command's options, `OS_*`/`ST_*` variables and clouds.yaml."""
     args = dict((ctx.obj or {}).get("cloud_args", {}))
     cloud = args.pop("cloud", None)
@@ -91,22 +94,39 @@ def open_cloud(ctx: click.Context) -> Cloud:
     if st:
         args.update({"auth_type": "v1password", "auth_url": st.get("st_auth"),
                      "username": st.get("st_user"), "password": st.get("st_key")})
-    return connect(config=load_cloud(cloud, **args))
+    config = load_cloud(cloud, **args)
+    ctx.ensure_object(dict)["config"] = config
+    return connect(config=config, connections=connections)
 
 
-def run(ctx: click.Context, work: Callable[[Cloud], Awaitable[T]]) -> T:
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with the server extra): less client CPU
+    per request, which is what many small transfers spend their time on."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
+def run(ctx: click.Context, work: Callable[[Cloud], Awaitable[T]], *,
+        connections: int = 64) -> T:
     """Run `work` on the command's cloud; turn failures into one line and an exit code."""
     async def main() -> T:
-        async with open_cloud(ctx) as cloud:
+        async with open_cloud(ctx, connections) as cloud:
             return await work(cloud)
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except ClientError as exc:
         fail(exc, ctx)
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
     raise AssertionError("unreachable")
 
 
@@ -115,8 +135,7 @@ def fail(exc: ClientError, ctx: click.Context | None = None) -> None:
     code, hint = EXIT_ERROR, ""
     if isinstance(exc, Unauthorized):
         code = EXIT_AUTH
-        hint = "check the user, password and project (or the token); `strato auth` shows " \
-               "which cloud and user were tried"
+        hint = "check the user, password and project (or the token)" + tried(ctx)
     elif isinstance(exc, Forbidden):
         hint = "the user has no role that allows this"
     elif isinstance(exc, NotFound):
@@ -128,12 +147,81 @@ def fail(exc: ClientError, ctx: click.Context | None = None) -> None:
         hint = "is the server running, and the URL right?"
     elif isinstance(exc, ConfigError):
         hint = "see `strato auth --help` for the ways to log in"
-    click.echo(f"error: {exc}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    click.echo(f"error: {message(exc)}" + (f"\n  hint: {hint}" if hint else ""), err=True)
     sys.exit(code)
+
+
+def tried(ctx: click.Context | None) -> str:
+    """Who logged in where, from which configuration (for the hint of a refused login)."""
+    config = ((ctx.obj or {}) if ctx else {}).get("config")
+    if config is None:
+        return ""
+    auth = config.auth
+    who = auth.get("username") or auth.get("user_id") or \
+        auth.get("application_credential_id") or "a token"
+    scope = auth.get("project_name") or auth.get("project_id")
+    where = auth.get("auth_url") or config.endpoint_overrides.get("object-store", "?")
+    return (f"; tried {who}" + (f" in project {scope}" if scope else "") + f" at {where}"
+            + (f" ({config.source})" if config.source else ""))
+
+
+def message(exc: BaseException) -> str:
+    """The error in one line: for an HTTP error, what was asked, the status and the
+    server's words (HTML tags dropped) and request id."""
+    if not isinstance(exc, HTTPError):
+        return str(exc) or type(exc).__name__
+    phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ \
+        else ""
+    detail = " ".join(re.sub(r"<[^>]+>", " ", exc.detail or "").split())
+    if detail.lower().startswith(phrase.lower()):
+        detail = detail[len(phrase):].strip(" .")
+    text = f"{exc.method} {exc.url}: {exc.status} {phrase}".rstrip()
+    text += f" ({detail})" if detail else ""
+    return text + (f" [request id {exc.request_id}]" if exc.request_id else "")
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code `fail` would give `exc` (for commands that report many failures)."""
+    for kind, code in ((Unauthorized, EXIT_AUTH), (NotFound, EXIT_NOT_FOUND),
+                       (Conflict, EXIT_CONFLICT), (ConnectionFailed, EXIT_NETWORK)):
+        if isinstance(exc, kind):
+            return code
+    return EXIT_ERROR
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
+
+
+def quiet_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="No progress bars and no per-file lines.")(fn)
+
+
+UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """`1073741824`, `1G`, `64M`, `512K` or `1.5G` (powers of 1024, as `swift` reads them)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B") or "0"
+    unit = raw[-1] if raw[-1] in UNITS else ""
+    try:
+        value = float(raw[:-1] if unit else raw)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 1G, 64M, 1048576)") from None
+    if value <= 0:
+        raise click.BadParameter("a size must be positive")
+    return int(value * UNITS[unit])
+
+
+def human(size: float) -> str:
+    """Sizes as `swift list --lh` prints them: 1023, 1.0K, 64M, 2.0G."""
+    for unit in ("", "K", "M", "G", "T"):
+        if size < 1024 or unit == "T":
+            return f"{int(size)}" if not unit else (
+                f"{size:.1f}{unit}" if size < 10 else f"{round(size)}{unit}")
+        size /= 1024
+    raise AssertionError("unreachable")
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -178,6 +266,9 @@ def capabilities(ctx: click.Context, as_json: bool) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (auth, capabilities):
+    from strato.client import cli_image, cli_objects, cli_share, cli_transfer
+
+    for command in (auth, capabilities, *cli_objects.COMMANDS, *cli_transfer.COMMANDS,
+                    *cli_share.COMMANDS, cli_image.image):
         group.add_command(command)
 

@@ -74,6 +74,10 @@ class Cloud:
         raise ClientError("no temp URL key on the container or the account: set one with "
                           "`strato post -m Temp-URL-Key:<secret>`")
 
+    async def temp_url_key(self, container: str) -> str:
+        """The key temp URLs for `container` are signed with: its own, else the account's."""
+        return await self._temp_url_key(container)
+
     async def temp_url(self, container: str, name: str = "", *, method: str = "GET",
                        seconds: int = 3600, key: str | None = None, **options: Any) -> str:
         """A temp URL for an object (or, with `prefix=True`, every object under `name`),

@@ -34,6 +34,8 @@ class Entry:
     is_prefix: bool = False
     version_id: str | None = None
     is_latest: bool | None = None
+    #: The ETag of a static large object's content (its listed `hash` is the manifest's).
+    slo_etag: str | None = None
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Entry:
@@ -42,7 +44,8 @@ class Entry:
         return cls(name=row["name"], bytes=int(row.get("bytes", 0)), hash=row.get("hash"),
                    last_modified=row.get("last_modified"),
                    content_type=row.get("content_type"), count=row.get("count"),
-                   version_id=row.get("version_id"), is_latest=row.get("is_latest"))
+                   version_id=row.get("version_id"), is_latest=row.get("is_latest"),
+                   slo_etag=unquote_etag(row.get("slo_etag")))
 
 
 @dataclass(frozen=True)
