@@ -175,3 +175,21 @@ def test_download_all_and_delete_all(fresh_account: CLI) -> None:
     report = cli("delete", "--all", "--json").json()
     assert sorted(report["containers"]) == ["first", "second"]
     assert cli("list").out == ""
+
+
+def test_small_objects_come_as_archives(cli: CLI, name: Callable[[str], str],
+                                        server: Server) -> None:
+    """Where the cloud offers archive download, a tree of small objects arrives in a few
+    requests, not one GET each; the files are the same."""
+    box = name("arch")
+    files = tree_files(120)
+    make_tree(cli.cwd / "src", files)
+    cli("upload", box, "src", "-q")
+    since = len(server.log_path.read_text(errors="replace"))
+    cli("download", box, "-D", "back", "-q")
+    assert read_tree(cli.cwd / "back" / "src") == files
+    lines = [line for line in server.log_path.read_text(errors="replace")[since:].splitlines()
+             if f"/{box}" in line and '"GET ' in line]
+    archives = [line for line in lines if "archive=tar" in line]
+    per_object = [line for line in lines if f"/{box}/" in line]
+    assert 1 <= len(archives) <= 4 and per_object == [], lines[:5]

@@ -10,10 +10,13 @@ protocol allows.
   not confirm is sent again by plain PUT. Each file's mtime rides in the archive as the
   `user.meta.mtime` extended attribute, so it becomes `X-Object-Meta-Mtime` as a plain
   upload sets it.
-- **Download**: an object no larger than a download piece is one GET (no HEAD), written
-  through `<file>.part`, its MD5 checked against the ETag, renamed into place and given the
-  object's `X-Object-Meta-Mtime`; larger ones go through `download_object` (parallel
-  ranges, resumable).
+- **Download**: where the cloud offers archive download (`/info` `bulk_download`, Strato's
+  `GET <container>?archive=tar`), small objects come as a few tar streams, each member
+  checked against its listing MD5 (anything an archive leaves out is fetched on its own);
+  otherwise, and for the rest, `download_object`: an object no larger than a download piece
+  is one GET (no HEAD), written through `<file>.part`, its MD5 checked against the ETag,
+  renamed into place and given the object's `X-Object-Meta-Mtime`; larger ones go as
+  parallel ranges, resumable.
 - **Delete**: bulk delete where the cloud has it; static large objects with
   `?multipart-manifest=delete` so their segments go too; dynamic ones' segments listed and
   deleted with them.
@@ -35,8 +38,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from strato.client.archive import fetch_archive
 from strato.client.errors import (
-    ChecksumMismatch,
     ClientError,
     ConnectionFailed,
     HTTPError,
@@ -56,6 +59,12 @@ from strato.client.transfers import (
 
 T = TypeVar("T")
 
+#: Objects up to this size may come in an archive download, from this many on, in archives
+#: of at most ARCHIVE_BATCH objects, ARCHIVE_STREAMS at once.
+ARCHIVE_MAX_FILE = 1024 * 1024
+ARCHIVE_MIN_FILES = 32
+ARCHIVE_BATCH = 1000
+ARCHIVE_STREAMS = 4
 #: Files up to this size may travel in a bulk-upload archive.
 BULK_MAX_FILE = 1024 * 1024
 #: Bulk upload is worth its extra requests (capabilities, one listing) from this many files.
@@ -317,37 +326,104 @@ def is_directory_marker(entry: Entry) -> bool:
 async def download_objects(store: ObjectStore, container: str, wanted: Sequence[Wanted], *,
                            options: TransferOptions | None = None,
                            progress: Progress | None = None, concurrency: int = 32,
-                           skip_identical: bool = False) -> TreeResult:
-    """Download every `wanted` object, `concurrency` at a time."""
+                           skip_identical: bool = False, archives: bool = True) -> TreeResult:
+    """Download every `wanted` object, `concurrency` at a time; small ones as a few archive
+    streams where the cloud offers them (`archives=False` never)."""
     options = options or TransferOptions()
     progress = progress or NoProgress()
     result = TreeResult()
+    todo: list[Wanted] = []
+    for item in wanted:
+        if is_directory_marker(item.entry):
+            item.path.mkdir(parents=True, exist_ok=True)
+        elif skip_identical and await asyncio.to_thread(_same_file, item.path, item.entry):
+            result.skipped.append(item.entry.name)
+        else:
+            todo.append(item)
+    if archives and sum(w.entry.bytes <= ARCHIVE_MAX_FILE for w in todo) >= ARCHIVE_MIN_FILES:
+        caps = await store.capabilities()
+        if "bulk_download" in caps:
+            todo = await _download_archives(store, container, todo, progress, result)
 
     async def get_one(item: Wanted) -> None:
-        entry = item.entry
         try:
-            if is_directory_marker(entry):
-                item.path.mkdir(parents=True, exist_ok=True)
-                return
-            if skip_identical and await asyncio.to_thread(_same_file, item.path, entry):
-                result.skipped.append(entry.name)
-                return
-            if entry.bytes <= options.piece_size:
-                done = await fetch_small(store, container, entry.name, item.path,
+            done = await download_object(store, container, item.entry.name, item.path,
                                          options=options, progress=progress)
-            else:
-                done = await download_object(store, container, entry.name, item.path,
-                                             options=options, progress=progress)
         except FATAL:
             raise
         except (ClientError, OSError) as exc:
-            result.failed.append((entry.name, exc))
+            result.failed.append((item.entry.name, exc))
             return
         result.done.append(done)
         result.bytes += done.size
 
-    await pool(wanted, concurrency, get_one)
+    await pool(todo, concurrency, get_one)
     return result
+
+
+def _archive_runs(todo: Sequence[Wanted]) -> list[tuple[str | None, list[Wanted]]]:
+    """Runs of consecutive small objects (in name order), each with the listing marker just
+    before it, cut to ARCHIVE_BATCH; a large object between two runs stays out of both."""
+    runs: list[tuple[str | None, list[Wanted]]] = []
+    before: str | None = None
+    current: list[Wanted] = []
+    current_marker: str | None = None
+    for item in sorted(todo, key=lambda w: w.entry.name):
+        small = item.entry.bytes <= ARCHIVE_MAX_FILE
+        if small and len(current) < ARCHIVE_BATCH:
+            if not current:
+                current_marker = before
+            current.append(item)
+        else:
+            if current:
+                runs.append((current_marker, current))
+            current = [item] if small else []
+            current_marker = before
+        before = item.entry.name
+    if current:
+        runs.append((current_marker, current))
+    return runs
+
+
+async def _download_archives(store: ObjectStore, container: str, todo: Sequence[Wanted],
+                             progress: Progress, result: TreeResult) -> list[Wanted]:
+    """Fetch the small objects as archive streams (Strato's `?archive=tar`); returns what
+    is left to fetch one by one (large objects, and anything an archive left out)."""
+    runs = _archive_runs(todo)
+    written: set[str] = set()
+
+    async def fetch(run: tuple[str | None, list[Wanted]]) -> None:
+        marker, items = run
+        where = {w.entry.name: w.path for w in items}
+        names = list(where)
+        prefix = _common_prefix(names) or None
+        try:
+            got = await fetch_archive(
+                store, container, marker=marker, prefix=prefix, limit=len(items),
+                target=where.get, expected={w.entry.name: w.entry.hash for w in items},
+                progress=progress)
+        except FATAL:
+            raise
+        except (ClientError, OSError):
+            return  # whatever did not arrive is fetched one by one
+        written.update(got.written)
+        result.bytes += got.bytes
+        result.done.extend(DownloadResult(container, name, path, path.stat().st_size,
+                                          None, 1) for name, path in got.written.items())
+
+    await pool(runs, ARCHIVE_STREAMS, fetch)
+    result.bulk_files += len(written)
+    return [w for w in todo if w.entry.name not in written]
+
+
+def _common_prefix(names: Sequence[str]) -> str:
+    """The longest string every name starts with (names are not paths: `a/b` and `a/bc`
+    share `a/b`)."""
+    first, last = min(names), max(names)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
 
 
 def _same_file(path: Path, entry: Entry) -> bool:
@@ -357,51 +433,6 @@ def _same_file(path: Path, entry: Entry) -> bool:
     except OSError:
         return False
     return bool(entry.hash) and file_md5(path) == unquote_etag(entry.hash)
-
-
-async def fetch_small(store: ObjectStore, container: str, name: str, path: Path, *,
-                      options: TransferOptions | None = None,
-                      progress: Progress | None = None) -> DownloadResult:
-    """One GET into `path` (through `path.part`), its MD5 checked against the ETag unless
-    the object is a large-object manifest; the object's mtime applied."""
-    options = options or TransferOptions()
-    progress = progress or NoProgress()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
-    async with store.open(container, name) as response:
-        head = response.headers
-        total = int(head.get("Content-Length", 0)) if "Content-Length" in head else None
-        progress.start(name, total)
-        try:
-            with open(part, "wb") as out:
-                async for data in response.content.iter_chunked(options.chunk_size):
-                    if len(data) > 256 * 1024:
-                        await asyncio.to_thread(out.write, data)
-                    else:
-                        out.write(data)
-                    digest.update(data)
-                    size += len(data)
-                    progress.advance(name, len(data))
-        finally:
-            progress.finish(name)
-        etag = unquote_etag(head.get("Etag"))
-        large = head.get("X-Static-Large-Object") or head.get("X-Object-Manifest")
-        mtime = head.get("X-Object-Meta-Mtime")
-    if total is not None and size != total:
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatch(f"{container}/{name}: got {size} of {total} bytes")
-    if options.checksum and etag and not large and len(etag) == 32 \
-            and digest.hexdigest() != etag:
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatch(f"{container}/{name}: downloaded MD5 {digest.hexdigest()}, "
-                               f"ETag {etag}")
-    os.replace(part, path)
-    if mtime:
-        with contextlib.suppress(ValueError, OSError):
-            os.utime(path, (float(mtime), float(mtime)))
-    return DownloadResult(container, name, path, size, etag, 1)
 
 
 # -- deletes ---------------------------------------------------------------------------------
@@ -500,5 +531,5 @@ def as_json(result: TreeResult) -> dict[str, Any]:
 
 
 __all__ = ["DeleteResult", "LocalFile", "TreeResult", "Wanted", "bulk_safe_name",
-           "delete_objects", "download_objects", "fetch_small", "file_md5", "upload_files",
+           "delete_objects", "download_objects", "file_md5", "upload_files",
            "walk"]
