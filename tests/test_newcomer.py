@@ -97,6 +97,7 @@ def test_readme_first_screen_on_a_fresh_clone(clone: Path, tmp_path: Path) -> No
     install = first_block_with(blocks, "pip install").strip()
     assert first_block_with(blocks, "scripts/test").strip() == "scripts/test"
     clients = first_block_with(blocks, "swift stat")
+    strato_client = first_block_with(blocks, "strato upload")
     port = free_port()
     home = tmp_path / "home"
     home.mkdir()
@@ -127,7 +128,8 @@ def test_readme_first_screen_on_a_fresh_clone(clone: Path, tmp_path: Path) -> No
                                   start_new_session=True)
     try:
         password = _wait_for_start(server, port, log_path)
-        script = clients.replace("<demo password>", password).replace(":8080/", f":{port}/")
+        script = (clients + strato_client).replace("<demo password>", password).replace(
+            ":8080/", f":{port}/")
         run = shell(script, clone, env)
         out = run.stdout + run.stderr
         assert run.returncode == 0, f"{script}\n---\n{out}\n---\n{log_path.read_text()}"
@@ -135,6 +137,7 @@ def test_readme_first_screen_on_a_fresh_clone(clone: Path, tmp_path: Path) -> No
         assert "hello.txt" in out  # swift list
         assert (clone / "copy.txt").read_text() == (clone / "hello.txt").read_text()
         assert re.search(r"\|\s*photos\s*\|", out), out  # openstack container list
+        assert "meow" in out  # strato upload, then a temp URL from strato share
         for name in ("strato", *CLIENTS):  # the newcomer's own venv served every command
             which = shell(f". .venv/bin/activate; command -v {name}", clone, env)
             assert which.stdout.strip() == str(clone / ".venv" / "bin" / name)
