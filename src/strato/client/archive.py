@@ -6,6 +6,7 @@ its own, so a partial archive loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Callable
@@ -80,7 +81,7 @@ async def fetch_archive(store: ObjectStore, container: str, *,
             padded = size + (-size % BLOCK)
             path = target(name) if kind in (b"0", b"\0") else None
             if path is None:
-                await _exactly(stream, padded)
+                await _skip(stream, padded, chunk_size)
                 pax = {}
                 continue
             await _write_member(stream, name, size, path, expected.get(name), pax,
@@ -100,6 +101,11 @@ def _ustar_name(header: bytes) -> str:
     return full.decode("utf-8", "surrogateescape")
 
 
+async def _skip(stream: aiohttp.StreamReader, n: int, chunk_size: int) -> None:
+    while n:
+        n -= len(await _exactly(stream, min(chunk_size, n)))
+
+
 async def _exactly(stream: aiohttp.StreamReader, n: int) -> bytes:
     try:
         return await stream.readexactly(n)
@@ -107,15 +113,28 @@ async def _exactly(stream: aiohttp.StreamReader, n: int) -> bytes:
         raise ClientError(f"the archive stream ended early ({exc})") from exc
 
 
+#: Members up to this size are read whole and written by a worker thread: creating a file
+#: costs the kernel far more than the bytes, and a thread lets those costs overlap with
+#: the next member's arrival.
+WHOLE_MEMBER = 1 << 20
+
+
 async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path: Path,
                         md5: str | None, pax: dict[str, str], mtime: int,
                         progress: Progress, chunk_size: int) -> None:
-    digest = hashlib.md5(usedforsecurity=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    when = float(pax.get("SCHILY.xattr.user.meta.mtime") or mtime)
+    check = md5 if md5 and len(md5) == 32 and pax.get("STRATO.manifest") != "1" else None
     progress.start(name, size)
     try:
-        with open(part, "wb") as out:
+        if size <= WHOLE_MEMBER:
+            data = await _exactly(stream, size)
+            progress.advance(name, size)
+            await asyncio.to_thread(_store, name, [data], path, check, when)
+            return
+        digest = hashlib.md5(usedforsecurity=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        with open(part, "wb") as out:  # a large member: streamed, never held whole
             remaining = size
             while remaining:
                 data = await _exactly(stream, min(chunk_size, remaining))
@@ -123,13 +142,27 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
                 digest.update(data)
                 remaining -= len(data)
                 progress.advance(name, len(data))
-        manifest = pax.get("STRATO.manifest") == "1"
-        if md5 and len(md5) == 32 and not manifest and digest.hexdigest() != md5:
-            part.unlink(missing_ok=True)
-            raise ChecksumMismatch(f"{name}: MD5 {digest.hexdigest()} in the archive, "
-                                   f"{md5} in the listing")
-        os.replace(part, path)
-        when = float(pax.get("SCHILY.xattr.user.meta.mtime") or mtime)
-        os.utime(path, (when, when))
+        _finish(name, part, path, digest.hexdigest(), check, when)
     finally:
         progress.finish(name)
+
+
+def _store(name: str, chunks: list[bytes], path: Path, md5: str | None, mtime: float) -> None:
+    """Write through `<path>.part`, check the MD5, rename into place, set the mtime."""
+    digest = hashlib.md5(usedforsecurity=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as out:
+        for data in chunks:
+            out.write(data)
+            digest.update(data)
+    _finish(name, part, path, digest.hexdigest(), md5, mtime)
+
+
+def _finish(name: str, part: Path, path: Path, got: str, md5: str | None,
+            mtime: float) -> None:
+    if md5 and got != md5:
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatch(f"{name}: MD5 {got} in the archive, {md5} in the listing")
+    os.replace(part, path)
+    os.utime(path, (mtime, mtime))

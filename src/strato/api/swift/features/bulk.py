@@ -30,12 +30,9 @@ and the other features apply to each one exactly as if the client had sent it.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import tarfile
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -44,6 +41,7 @@ from strato.api.swift.constraints import MAX_CONTAINER_NAME_LENGTH, MAX_OBJECT_N
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.features import report
 from strato.api.swift.features.subrequest import make_subrequest, run, status_line
+from strato.api.swift.features.tarstream import Member, TarStream
 from strato.api.swift.pipeline import Feature, Handler
 
 log = logging.getLogger("strato.api.swift.features.bulk")
@@ -170,40 +168,7 @@ def _report_response(fmt: str | None, body: bytes) -> Response:
 # ---- extract archive ------------------------------------------------------------------
 
 
-class _BodyFile(io.RawIOBase):
-    """The request body as a blocking file for `tarfile`, read from a worker thread."""
-
-    def __init__(self, stream: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        self._stream = stream
-        self._loop = loop
-        self._buffer = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    async def _next(self) -> bytes:
-        return await anext(self._stream, b"")
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._buffer) < size):
-            chunk = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
-            if not chunk:
-                self._eof = True
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def readinto(self, target: Any) -> int:
-        data = self.read(len(target))
-        target[:len(data)] = data
-        return len(data)
-
-
-def _pax_headers(info: tarfile.TarInfo) -> dict[str, str]:
+def _pax_headers(info: Member) -> dict[str, str]:
     headers = {}
     for key, value in info.pax_headers.items():
         for prefix in ("SCHILY.xattr.user.", "LIBARCHIVE.xattr.user."):
@@ -234,7 +199,6 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
     base = "/".join(p for p in (sr.container, sr.obj) if p).rstrip("/")
     passed = {k: v for k, v in sr.headers.items()
               if k.startswith("x-object-meta-") or k in ("x-delete-at", "x-delete-after")}
-    loop = asyncio.get_running_loop()
     files = 0
     total = 0
     containers_seen: set[str] = set()
@@ -244,10 +208,9 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
             raise _Abort(406)
         if request.content_length is None and not request.chunked:
             raise _Abort(411)
-        body = _BodyFile(request.stream(), loop)
-        tar = await asyncio.to_thread(tarfile.open, mode="r|" + compression, fileobj=body)
+        tar = TarStream(request.stream(), compression)
         while len(failed) < MAX_FAILED_EXTRACTIONS:
-            info = await asyncio.to_thread(tar.next)
+            info = await tar.next()
             if info is None:
                 break
             files += 1
@@ -292,11 +255,9 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
                         container_failure = [quote(f"/{container}"), status_line(status)]
                         if status == 401:
                             raise _Abort(401)
-            member = tar.extractfile(info)
-            assert member is not None
             headers = {**passed, **_pax_headers(info), "content-length": str(info.size)}
             status = (await run(call_next, make_subrequest(
-                sr, "PUT", container, obj, headers=headers, body=_member_body(member)))).status
+                sr, "PUT", container, obj, headers=headers, body=tar.body(info)))).status
             if status // 100 == 2:
                 result["Number Files Created"] += 1
                 continue
@@ -322,14 +283,6 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
     except (ClientDisconnect, BadRequest):
         result["Response Status"] = status_line(499)
     return report.render(fmt, result, failed, "extract")
-
-
-async def _member_body(member: Any) -> AsyncIterator[bytes]:
-    while True:
-        chunk = await asyncio.to_thread(member.read, READ_CHUNK)
-        if not chunk:
-            return
-        yield chunk
 
 
 class BulkDelete(Feature):
