@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,11 +33,13 @@ from pathlib import Path
 
 from bench import strato_server
 from bench.machine import describe, load
-from bench.measure import RssSampler
+from bench.measure import RssSampler, cpu_seconds
 from tests.harness import Server
 
 MiB = 1 << 20
 TOOLS = ("strato", "swift", "rclone")
+#: `strato-bulk` is `strato upload --bulk` (extract-archive); ask for it with --tools.
+EXTRA_TOOLS = ("strato-bulk",)
 SEGMENT = "64M"
 THREADS = 32
 
@@ -60,6 +63,8 @@ class Run:
     peak_rss: int
     bytes: int
     files: int
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
 
 
 @dataclass
@@ -109,9 +114,11 @@ def command(tool: str, direction: str, data: Dataset, container: str, into: Path
             login: Login) -> tuple[list[str], dict[str, str], Path]:
     """(argv, extra env, cwd) of one tool's best invocation."""
     env: dict[str, str] = {}
-    if tool == "strato":
+    if tool.startswith("strato"):
         strato = [sys.executable, "-m", "strato"]
         auth = ["--os-storage-url", login.storage_url, "--os-auth-token", login.token]
+        if tool == "strato-bulk" and direction == "upload":
+            auth.append("--bulk")
         if direction == "upload":
             return ([*strato, "upload", *auth, "--quiet", "--object-threads", str(THREADS),
                      "--segment-threads", "8", "--segment-size", SEGMENT, container, "."],
@@ -135,7 +142,19 @@ def command(tool: str, direction: str, data: Dataset, container: str, into: Path
     return (["rclone", "copy", *flags, f"bench:{container}", str(into)], env, into)
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+@dataclass
+class Timing:
+    seconds: float
+    peak_rss: int
+    client_cpu: float
+    server_cpu: float
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path, server: list[int]) -> Timing:
+    """Wall time, the client's peak RSS and CPU (user + system of the waited child tree),
+    and the server's CPU over the run."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -144,7 +163,9 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     if proc.returncode:
         raise RuntimeError(f"{argv[:3]} exited {proc.returncode}: {err.decode()[-2000:]}")
-    return elapsed, rss.peak
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return Timing(elapsed, rss.peak, client, cpu_seconds(server) - server_before)
 
 
 def verify(data: Dataset, into: Path) -> None:
@@ -163,22 +184,25 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def one(tool: str, data: Dataset, login: Login, work: Path, round_no: int) -> list[Run]:
+def one(tool: str, data: Dataset, login: Login, work: Path, round_no: int,
+        server: list[int]) -> list[Run]:
     container = f"bench-{tool}-{data.name}-{round_no}"
     into = work / f"down-{tool}-{data.name}-{round_no}"
     into.mkdir()
     runs = []
     for direction in ("upload", "download"):
         argv, env, cwd = command(tool, direction, data, container, into, login)
-        seconds, peak = timed(argv, env, cwd)
-        runs.append(Run(tool, data.name, direction, seconds, peak, data.size, len(data.files)))
+        t = timed(argv, env, cwd, server)
+        runs.append(Run(tool, data.name, direction, t.seconds, t.peak_rss, data.size,
+                        len(data.files), t.client_cpu, t.server_cpu))
     verify(data, into)
     shutil.rmtree(into)
     return runs
 
 
 def table(runs: list[Run], tools: list[str]) -> tuple[str, dict[str, object]]:
-    lines = [f"{'workload':<10}{'direction':<10}" + "".join(f"{t:>22}" for t in tools)
+    width = 46
+    lines = [f"{'workload':<10}{'direction':<10}" + "".join(f"{t:>{width}}" for t in tools)
              + f"{'strato/best other':>20}"]
     verdicts: dict[str, object] = {}
     for workload in ("tree", "large"):
@@ -193,20 +217,24 @@ def table(runs: list[Run], tools: list[str]) -> tuple[str, dict[str, object]]:
                 rate = (f"{mine[0].files / seconds:,.0f} files/s" if workload == "tree"
                         else f"{mine[0].bytes / MiB / seconds:,.0f} MiB/s")
                 peak = max(r.peak_rss for r in mine) / MiB
-                cell[tool] = f"{seconds:6.1f}s {rate} {peak:3.0f}MB"
+                cpu = statistics.median(r.client_cpu for r in mine)
+                server_cpu = statistics.median(r.server_cpu for r in mine)
+                cell[tool] = (f"{seconds:5.1f}s {rate} {peak:3.0f}MB "
+                              f"cpu {cpu:.1f}+{server_cpu:.1f}s")
                 best[tool] = seconds
-            others = [s for t, s in best.items() if t != "strato"]
+            others = [s for t, s in best.items() if not t.startswith("strato")]
             ratio = min(others) / best["strato"] if others and "strato" in best else None
             target = 2.0 if workload == "tree" else 1.0
             verdicts[f"{workload}/{direction}"] = {"ratio": ratio, "target": target,
                                                    "pass": ratio is not None and ratio >= target,
                                                    "seconds": best}
             lines.append(f"{workload:<10}{direction:<10}"
-                         + "".join(f"{cell.get(t, '-'):>22}" for t in tools)
+                         + "".join(f"{cell.get(t, '-'):>{width}}" for t in tools)
                          + (f"{ratio:>14.2f}x (>= {target:.0f}x)" if ratio else ""))
     strato_peak = max((r.peak_rss for r in runs if r.tool == "strato"), default=0) / MiB
     verdicts["strato_peak_rss_mb"] = strato_peak
-    lines.append(f"strato client peak RSS {strato_peak:.0f} MB (target < 150 MB)")
+    lines.append(f"strato client peak RSS {strato_peak:.0f} MB (target < 150 MB); cells: wall "
+                 "time, rate, client peak RSS, CPU seconds client+server")
     return "\n".join(lines), verdicts
 
 
@@ -229,6 +257,9 @@ def main() -> None:
     if args.rounds:
         plan.rounds = min(max(args.rounds, 1), 5)
     tools = [t for t in args.tools.split(",") if t]
+    unknown = set(tools) - set(TOOLS) - set(EXTRA_TOOLS)
+    if unknown:
+        parser.error(f"unknown tools {sorted(unknown)}: {', '.join(TOOLS + EXTRA_TOOLS)}")
     if "rclone" in tools and not shutil.which("rclone"):
         print("rclone not installed (apt-get install rclone): left out", file=sys.stderr)
         tools.remove("rclone")
@@ -251,7 +282,8 @@ def main() -> None:
                 for data in datasets:
                     for tool in order:
                         print(f"round {round_no + 1}: {tool} {data.name}", flush=True)
-                        runs += one(tool, data, login, work, round_no)
+                        runs += one(tool, data, login, work, round_no,
+                                    strato_server.roots(server))
         finally:
             server.stop()
     text, verdicts = table(runs, tools)
