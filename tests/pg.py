@@ -1,0 +1,63 @@
+"""Throw-away PostgreSQL databases for tests: one per store or server under test, so tests
+are isolated from each other and from parallel pytest workers.
+
+The server is `STRATO_TEST_PG` (an admin URL; default the local trust-auth server that
+scripts/test starts). `STRATO_TEST_METADATA=postgresql://...` makes every test server use
+a fresh database on that server instead of SQLite (see harness.Server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import uuid
+
+import asyncpg
+
+ADMIN_URL = os.environ.get("STRATO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_METADATA = os.environ.get("STRATO_TEST_METADATA", "")
+"""A postgresql:// URL: servers under test keep their metadata there (a database each)."""
+
+_created: list[str] = []
+
+
+def _url(base: str, database: str) -> str:
+    return base.rsplit("/", 1)[0] + "/" + database
+
+
+async def _admin(sql: str, base: str) -> None:
+    try:
+        conn = await asyncpg.connect(base, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise RuntimeError(f"no PostgreSQL at {base} ({exc}): start one (scripts/test "
+                           "installs and starts Debian's) or set STRATO_TEST_PG") from exc
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(base: str = ADMIN_URL) -> str:
+    """A new empty database; returns its URL. Dropped when this process exits."""
+    name = f"strato_test_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(f"CREATE DATABASE {name}", base))
+    url = _url(base, name)
+    _created.append(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    """Drop it, closing the connections of any server still on it."""
+    base, name = url.rsplit("/", 1)
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", base + "/postgres"))
+    if url in _created:
+        _created.remove(url)
+
+
+@atexit.register
+def _drop_left() -> None:
+    for url in list(_created):
+        with contextlib.suppress(Exception):  # best effort at exit
+            drop_database(url)
