@@ -7,9 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Server
+from tests import pg
+from tests.harness import RUNNING, Server
 
 TESTER = ("test", "tester", "testing")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """With STRATO_TEST_METADATA, each server's database goes when its module ends (unless a
+    server still runs on it, such as the session's)."""
+    yield
+    if pg.SERVER_METADATA:
+        pg.drop_unused(RUNNING)
 
 
 @pytest.fixture(scope="session")

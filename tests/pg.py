@@ -13,6 +13,8 @@ import atexit
 import contextlib
 import os
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 
 import asyncpg
 
@@ -21,6 +23,7 @@ SERVER_METADATA = os.environ.get("STRATO_TEST_METADATA", "")
 """A postgresql:// URL: servers under test keep their metadata there (a database each)."""
 
 _created: list[str] = []
+_by_data_dir: dict[Path, str] = {}
 
 
 def _url(base: str, database: str) -> str:
@@ -54,6 +57,27 @@ def drop_database(url: str) -> None:
     asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", base + "/postgres"))
     if url in _created:
         _created.remove(url)
+
+
+def metadata_env(data_dir: Path) -> dict[str, str]:
+    """What a server or CLI run on `data_dir` needs in its environment: with
+    STRATO_TEST_METADATA, the URL of the data directory's own database (made on first use,
+    kept across restarts of servers on the directory); else nothing (SQLite)."""
+    if not SERVER_METADATA:
+        return {}
+    key = data_dir.resolve()
+    if key not in _by_data_dir:
+        _by_data_dir[key] = create_database(SERVER_METADATA)
+    return {"STRATO_METADATA": _by_data_dir[key]}
+
+
+def drop_unused(in_use: Iterable[Path]) -> None:
+    """Drop the databases of data directories no running server uses (a test module ends)."""
+    keep = {path.resolve() for path in in_use}
+    for data_dir, url in list(_by_data_dir.items()):
+        if data_dir not in keep:
+            del _by_data_dir[data_dir]
+            drop_database(url)
 
 
 @atexit.register
