@@ -71,6 +71,23 @@ def metadata_env(data_dir: Path) -> dict[str, str]:
     return {"STRATO_METADATA": _by_data_dir[key]}
 
 
+def database_of(data_dir: Path) -> str | None:
+    """The URL of the database the servers on `data_dir` use; None when they use SQLite."""
+    return _by_data_dir.get(data_dir.resolve()) if SERVER_METADATA else None
+
+
+def fetch(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Rows of one query (tests that look at what the server stored)."""
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def drop_unused(in_use: Iterable[Path]) -> None:
     """Drop the databases of data directories no running server uses (a test module ends)."""
     keep = {path.resolve() for path in in_use}

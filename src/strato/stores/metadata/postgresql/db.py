@@ -13,6 +13,7 @@ fsyncs as the SQLite writer's group commit makes them do.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ log = logging.getLogger("strato.metadata")
 POOL_SIZE = 10
 """Connections one worker process may hold; it opens them as concurrent requests need."""
 
+CLOSE_SECONDS = 10.0
 LEADER_LOCK = 0x5374_7261_746F_0002
 """Advisory lock key of the background-job runner ("Strato" + 2), per database."""
 
@@ -62,8 +64,11 @@ class Database:
     async def close(self) -> None:
         await self.release_lead()
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+            except TimeoutError:  # a query still running: do not hold up the shutdown
+                pool.terminate()
 
     async def connect(self) -> asyncpg.Connection:
         """A connection of its own (not from the pool)."""
@@ -81,14 +86,25 @@ class Database:
         assert self._pool is not None, "database not open"
         return self._pool
 
+    # Reads by a value holding NUL (which PostgreSQL text cannot hold, so nothing stored has
+    # it: a client's `?marker=%00`) find nothing, as they do on SQLite.
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self.pool.fetch(sql, *args)  # type: ignore[no-any-return]
+        try:
+            return await self.pool.fetch(sql, *args)  # type: ignore[no-any-return]
+        except asyncpg.CharacterNotInRepertoireError:
+            return []
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(sql, *args)
+        try:
+            return await self.pool.fetchrow(sql, *args)
+        except asyncpg.CharacterNotInRepertoireError:
+            return None
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.pool.fetchval(sql, *args)
+        try:
+            return await self.pool.fetchval(sql, *args)
+        except asyncpg.CharacterNotInRepertoireError:
+            return None
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the rows it changed."""
