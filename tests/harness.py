@@ -17,7 +17,11 @@ from pathlib import Path
 
 import httpx
 
+from tests import pg
+
 STARTUP_TIMEOUT = 60.0
+RUNNING: set[Path] = set()
+"""Data directories of the servers running now (their databases stay between modules)."""
 
 
 def free_port() -> int:
@@ -32,7 +36,7 @@ def strato(*args: str, data_dir: Path, check: bool = True, input: str | None = N
     return subprocess.run(
         [sys.executable, "-m", "strato", *args, "--data-dir", str(data_dir)],
         capture_output=True, text=True, check=check, input=input, timeout=120,
-        env={**os.environ, **(env or {})})
+        env={**os.environ, **pg.metadata_env(data_dir), **(env or {})})
 
 
 @dataclass
@@ -63,8 +67,10 @@ class Server:
              "--data-dir", str(self.data_dir), "--port", str(self.port),
              "--workers", str(self.workers),
              "--expirer-interval", "0.5", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **pg.metadata_env(self.data_dir), **self.env},
             start_new_session=True)
+        RUNNING.add(self.data_dir)
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
@@ -87,6 +93,7 @@ class Server:
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        RUNNING.discard(self.data_dir)
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -127,7 +134,9 @@ def in_process_server(data_dir: Path) -> Iterator[str]:
     from strato.server.settings import Settings
 
     port = free_port()
-    app = StratoApp(Settings(data_dir=data_dir, port=port, expirer_interval=3600.0))
+    metadata = pg.metadata_env(data_dir).get("STRATO_METADATA", "")
+    app = StratoApp(Settings(data_dir=data_dir, port=port, expirer_interval=3600.0,
+                             metadata=metadata))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

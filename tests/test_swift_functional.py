@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests import pg
+
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_FAILED = 2
 
 
 @pytest.mark.timeout(900)
-def test_swift_functional_suite_has_no_unexpected_failures() -> None:
-    env = {**os.environ, "STRATO_PYTHON": sys.executable}
+def test_swift_functional_suite_has_no_unexpected_failures(tmp_path: Path) -> None:
+    # with STRATO_TEST_METADATA, the script's server keeps its metadata in a fresh database
+    env = {**os.environ, **pg.metadata_env(tmp_path), "STRATO_PYTHON": sys.executable}
     env.setdefault("STRATO_FUNCTESTS_CACHE",
                    str(Path.home() / ".cache" / "strato-functests"))
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "functests")],

@@ -14,14 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import pg
 from tests.harness import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`strato ARGS` exactly as typed (no --data-dir added), from `cwd`."""
+def run(*args: str, cwd: Path, timeout: float = 60, metadata: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """`strato ARGS` exactly as typed (no --data-dir added), from `cwd`; `metadata`: the
+    data directory's STRATO_METADATA (pg.metadata_env) when it is shared with a Server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATO_")}
+    env.update(metadata or {})
     return subprocess.run([sys.executable, "-m", "strato", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
@@ -70,11 +74,12 @@ def test_admin_commands_refuse_a_directory_that_is_not_one(tmp_path: Path, index
 
 def test_init_prints_credentials_and_passwd_generate_resets_them(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    created = run("init", "--data-dir", str(data), cwd=tmp_path)
+    metadata = pg.metadata_env(data)
+    created = run("init", "--data-dir", str(data), cwd=tmp_path, metadata=metadata)
     assert created.returncode == 0, created.stderr
     passwords = dict(re.findall(r"(admin|demo) user:\s+\S+\s+password: (\S+)", created.stdout))
     assert set(passwords) == {"admin", "demo"}
-    again = run("init", "--data-dir", str(data), cwd=tmp_path)
+    again = run("init", "--data-dir", str(data), cwd=tmp_path, metadata=metadata)
     assert again.returncode == 4 and "already" in one_line_error(again)
     assert "password" not in again.stdout
 
@@ -84,7 +89,7 @@ def test_init_prints_credentials_and_passwd_generate_resets_them(tmp_path: Path)
         assert httpx.get(f"{srv.url}/auth/v1.0", headers={
             "X-Auth-User": "demo:demo", "X-Auth-Key": passwords["demo"]}).status_code == 200
         reset = run("user", "passwd", "--user", "demo", "--generate", "--data-dir", str(data),
-                    cwd=tmp_path)
+                    cwd=tmp_path, metadata=metadata)
         assert reset.returncode == 0, reset.stderr
         new = reset.stdout.strip()
         assert new and new != passwords["demo"] and not new.startswith("-")
@@ -94,11 +99,12 @@ def test_init_prints_credentials_and_passwd_generate_resets_them(tmp_path: Path)
         # cloud-config for someone who does not exist: refused, nothing on stdout
         for who in (("--user", "nobody", "--project", "demo"),
                     ("--user", "demo", "--project", "nowhere")):
-            refused = run("cloud-config", *who, "--data-dir", str(data), cwd=tmp_path)
+            refused = run("cloud-config", *who, "--data-dir", str(data), cwd=tmp_path,
+                          metadata=metadata)
             assert refused.returncode == 3 and refused.stdout == ""
             assert who[1] in one_line_error(refused) or who[3] in refused.stderr
         ok = run("cloud-config", "--user", "demo", "--project", "demo", "--data-dir",
-                 str(data), cwd=tmp_path)
+                 str(data), cwd=tmp_path, metadata=metadata)
         assert ok.returncode == 0 and "auth_url" in ok.stdout
     finally:
         srv.stop()

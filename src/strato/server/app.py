@@ -64,6 +64,11 @@ class Frontend(Protocol):
 
 
 def open_metadata(settings: Settings) -> MetadataStore:
+    """The metadata store the settings name (not opened yet)."""
+    if settings.metadata:
+        from strato.stores.metadata.postgresql import PostgresMetadataStore
+
+        return PostgresMetadataStore(settings.metadata)
     return SqliteMetadataStore(settings.data_dir / "metadata.db")
 
 

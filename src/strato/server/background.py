@@ -1,15 +1,19 @@
 """Background work that must run in exactly one place: expirer, orphan sweep, token purge,
 and the image service's scrubber (delayed delete), task take-over and task purge.
 
-Every worker tries to take an exclusive lock file in the data directory; the holder runs the
-jobs. If it dies, the kernel drops the lock and another worker takes over on its next try.
-(The PostgreSQL backend elects with an advisory lock instead.)
+Every worker of every node asks the metadata store for the lead (`MetadataStore.try_lead`:
+an exclusive lock file beside the SQLite database, a session advisory lock in PostgreSQL);
+the holder runs the jobs. If it dies, the lock goes with it and another worker takes over on
+its next try. A leader that loses its lock (its database connection broke) stops its jobs
+within LEAD_CHECK_SECONDS; every job is written so that a pass cut off midway and run again
+elsewhere does no harm (deletes check the row still names the blob they saw, task
+take-over is compare-and-set on the heartbeat).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +29,7 @@ from strato.stores.metadata.base import MetadataStore
 log = logging.getLogger("strato.background")
 
 RETRY_LOCK_SECONDS = 10.0
+LEAD_CHECK_SECONDS = 2.0
 
 
 class BackgroundRunner:
@@ -36,33 +41,33 @@ class BackgroundRunner:
         self.imports = imports
         self.meta = meta
         self.settings = settings
-        self._lock_fd: int | None = None
 
-    def try_lock(self) -> bool:
-        if self._lock_fd is not None:
-            return True
-        path = self.settings.data_dir / "background.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    async def _try_lead(self) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            return await self.meta.try_lead()
+        except Exception:
+            log.exception("cannot ask the metadata store for the background-job lead")
             return False
-        self._lock_fd = fd
-        log.info("background jobs run in worker pid %d", os.getpid())
-        return True
 
     async def run(self) -> None:
-        while not self.try_lock():
-            await asyncio.sleep(RETRY_LOCK_SECONDS)
-        image_jobs = None
-        if self.images is not None and self.imports is not None:
-            image_jobs = asyncio.create_task(self.run_images(self.images, self.imports))
-        try:
-            await self._run_storage()
-        finally:
-            if image_jobs is not None:
-                image_jobs.cancel()
+        while True:
+            while not await self._try_lead():
+                await asyncio.sleep(RETRY_LOCK_SECONDS)
+            log.info("background jobs run in worker pid %d", os.getpid())
+            jobs = [asyncio.create_task(self._run_storage())]
+            if self.images is not None and self.imports is not None:
+                jobs.append(asyncio.create_task(self.run_images(self.images, self.imports)))
+            try:
+                while await self._try_lead():
+                    await asyncio.sleep(LEAD_CHECK_SECONDS)
+                log.warning("worker pid %d lost the background-job lead; jobs stopped",
+                            os.getpid())
+            finally:
+                for job in jobs:
+                    job.cancel()
+                for job in jobs:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
 
     async def _run_storage(self) -> None:
         next_sweep = time.monotonic() + min(60.0, self.settings.sweep_interval)

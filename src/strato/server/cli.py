@@ -616,6 +616,7 @@ def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: st
 def _register_subcommands() -> None:
     """Commands that live in modules of their own (cli.py stays this size)."""
     from strato.server.cloud_config_cli import cloud_config
+    from strato.server.db_cli import db
     from strato.server.image_cli import image
     from strato.server.serve_cli import init, serve
 
@@ -623,6 +624,7 @@ def _register_subcommands() -> None:
     main.add_command(init)
     main.add_command(cloud_config)
     main.add_command(image)
+    main.add_command(db)
 
 
 _register_subcommands()

@@ -19,14 +19,15 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from strato.server.settings import Settings
 
 if TYPE_CHECKING:
     from strato.domain.identity import IdentityService
 
-__all__ = ["METADATA_FILE", "DataDirError", "check_initialised", "initialise", "open_failure",
-           "opened_identity"]
+__all__ = ["METADATA_FILE", "DataDirError", "check_initialised", "has_metadata", "initialise",
+           "open_failure", "opened_identity", "redacted", "store_errors"]
 
 METADATA_FILE = "metadata.db"
 
@@ -39,8 +40,18 @@ def metadata_path(settings: Settings) -> Path:
     return settings.data_dir / METADATA_FILE
 
 
+def has_metadata(settings: Settings) -> bool:
+    """Whether a metadata database may exist already (PostgreSQL's always may)."""
+    return bool(settings.metadata) or metadata_path(settings).exists()
+
+
 def not_initialised(settings: Settings) -> DataDirError:
     where = settings.data_dir
+    if settings.metadata:
+        return DataDirError(
+            f"the metadata database {redacted(settings.metadata)} holds no Strato cloud yet: "
+            "pass the right --metadata (or STRATO_METADATA), or create one with `strato init` "
+            "or `strato serve` and the same settings")
     return DataDirError(
         f"{where} is not a Strato data directory (no {METADATA_FILE} with a seeded identity): "
         f"pass the right --data-dir (or STRATO_DATA_DIR), or create one with "
@@ -49,13 +60,36 @@ def not_initialised(settings: Settings) -> DataDirError:
 
 def check_initialised(settings: Settings) -> None:
     """Before opening anything (opening would create the database): refuse a directory
-    without one."""
-    if not metadata_path(settings).is_file():
+    without one. (A PostgreSQL database is checked once opened: `is_bootstrapped`.)"""
+    if not settings.metadata and not metadata_path(settings).is_file():
         raise not_initialised(settings)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def store_errors(settings: Settings) -> tuple[type[Exception], ...]:
+    """What opening the configured metadata store raises when it cannot be used."""
+    if settings.metadata:
+        import asyncpg
+
+        return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
+                ValueError, RuntimeError)
+    return (sqlite3.Error, OSError)
 
 
 def open_failure(settings: Settings, exc: Exception) -> DataDirError:
     """A one-line account of why the metadata database could not be opened."""
+    if settings.metadata:
+        return DataDirError(f"cannot open the metadata database {redacted(settings.metadata)} "
+                            f"({exc.__class__.__name__}: {exc}): check that PostgreSQL runs "
+                            "there and the URL's user, password and database are right")
     path = metadata_path(settings)
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return DataDirError(f"{path} is not a usable Strato metadata database ({exc}): restore "
@@ -97,7 +131,7 @@ async def opened_identity(settings: Settings) -> AsyncIterator[IdentityService]:
     store = open_metadata(settings)
     try:
         await store.open()
-    except (sqlite3.Error, OSError) as exc:
+    except store_errors(settings) as exc:
         raise open_failure(settings, exc) from None
     try:
         identity = identity_service(settings, store, threads=1)

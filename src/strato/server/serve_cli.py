@@ -43,7 +43,7 @@ from strato.server.cli import (
     data_dir_option,
     settings_options,
 )
-from strato.server.datadir import DataDirError, initialise, metadata_path
+from strato.server.datadir import DataDirError, has_metadata, initialise, redacted
 from strato.server.logs import configure_logging, logging_config
 from strato.server.settings import Settings
 
@@ -74,8 +74,10 @@ def serve(config: str | None, **options: Any) -> None:
 
     from strato.server.connections import uvicorn_options
 
+    metadata = f", metadata in {redacted(settings.metadata)}" if settings.metadata else ""
     click.echo(f"Strato {__version__} serving {settings.base_url} "
-               f"(data in {settings.data_dir}, {settings.workers} workers)", err=True)
+               f"(data in {settings.data_dir}{metadata}, {settings.workers} workers)",
+               err=True)
     if settings.metrics_port:
         from strato.server.metrics import start_listener
 
@@ -98,7 +100,7 @@ def init(config: str | None, data_dir: Path | None) -> None:
     (`strato serve` does the same on its first start)."""
     settings = _settings(config, data_dir=data_dir)
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    if metadata_path(settings).exists():
+    if has_metadata(settings):
         probe = _initialise(settings)  # seeds a directory whose first start was cut short
         if not probe:
             _fail(f"{settings.data_dir} is a Strato data directory already: `strato user "

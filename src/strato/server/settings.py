@@ -81,6 +81,11 @@ class Settings(BaseSettings):
                          description="Worker processes (default: one per core).")
     data_dir: Path = Field(Path("./strato-data"),
                            description="Directory holding metadata, objects and state.")
+    metadata: str = Field(
+        "", description="Where the metadata lives: empty for the embedded SQLite database in "
+        "the data directory, or a PostgreSQL URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/"
+        "DATABASE; a password may also come from ~/.pgpass or PGPASSWORD) shared by every "
+        "node of a scaled-out cloud (docs/scale-out.md).")
     public_url: str | None = Field(
         None, description="External base URL for storage URLs and the service catalog "
         "(default: http://HOST:PORT).")
@@ -295,6 +300,15 @@ class Settings(BaseSettings):
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} exists and is not a directory: choose another data "
                              "directory")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("not a postgresql:// URL (leave empty for the embedded SQLite "
+                             "database)")
         return value
 
     @field_validator("log_level")

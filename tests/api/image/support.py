@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import pg
 from tests.harness import Server
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -194,6 +195,12 @@ def image_objects(server: Server, image_id: str) -> dict[str, int]:
     """container -> size of every object holding this image's bytes (stores and staging)."""
     import sqlite3
 
+    url = pg.database_of(server.data_dir)
+    if url is not None:  # names are bytea there
+        found = pg.fetch(url, "SELECT c.name, o.size FROM objects o JOIN containers c"
+                         " ON c.id = o.container_id WHERE c.account = $1 AND o.name = $2",
+                         b"\x00images", image_id.encode())
+        return {bytes(name).decode(): int(size) for name, size in found}  # type: ignore
     db = sqlite3.connect(f"file:{server.data_dir / 'metadata.db'}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT c.name, o.size FROM objects o JOIN containers c"

@@ -346,8 +346,9 @@ def flat(rows: list[Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def big(env: Env) -> tuple[ContainerRecord, list[str]]:
+def big(shared_env: Env) -> tuple[Env, ContainerRecord, list[str]]:
     """A container with a few thousand names in nested directories and odd characters."""
+    env = shared_env
     c = container(env)
     names = [f"d{i % 5}/s{i % 3}/f{i:04d}" for i in range(2400)]
     names += [f"top{i:03d}" for i in range(300)]
@@ -359,7 +360,7 @@ def big(env: Env) -> tuple[ContainerRecord, list[str]]:
                                    for n in names[start:start + 200]))
 
     env.run(load())
-    return c, names
+    return env, c, names
 
 
 QUERIES = [
@@ -389,16 +390,16 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[str(i) for i in range(len(QUERIES))])
-def test_listing_matches_reference(env: Env, big: tuple[ContainerRecord, list[str]],
+def test_listing_matches_reference(big: tuple[Env, ContainerRecord, list[str]],
                                    query: ListingQuery) -> None:
-    c, names = big
+    env, c, names = big
     got = flat(env.run(env.store.list_objects(c.id, query, 0.0)))
     assert got == reference(names, query)
 
 
-def test_listing_pages_through_everything(env: Env,
-                                          big: tuple[ContainerRecord, list[str]]) -> None:
-    c, names = big
+def test_listing_pages_through_everything(big: tuple[Env, ContainerRecord, list[str]]
+                                          ) -> None:
+    env, c, names = big
     for reverse in (False, True):
         seen: list[str] = []
         marker = ""

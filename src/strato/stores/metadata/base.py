@@ -489,7 +489,25 @@ class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.
         """Connect and migrate the schema to the current version."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Also gives up the lead (`try_lead`) if this process holds it."""
+
+    @abc.abstractmethod
+    async def try_lead(self) -> bool:
+        """Become, or stay, the one process of every process and node sharing this store
+        that runs the background jobs: True while this process holds the lead, which the
+        store gives to another within seconds of this process dying. Call it again before
+        each round of jobs: False means the lead was lost (stop, and try again later)."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> tuple[int, int]:
+        """(the stored schema's version, 0 if none; the version this release migrates to),
+        read without migrating."""
+
+    @abc.abstractmethod
+    async def upgrade(self) -> int:
+        """Migrate the schema to this release's version (as `open` does); returns the
+        version it was at."""
 
     @abc.abstractmethod
     async def check_writable(self, timeout: float) -> None:

@@ -7,7 +7,7 @@ past it (Swift's own container backend does the same).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Protocol, TypeVar
 
 from strato.stores.metadata.records import ListingQuery, Subdir
@@ -24,6 +24,9 @@ R = TypeVar("R", bound=Named)
 # is exclusive, `after` too unless after_inclusive (set when jumping past a common prefix:
 # `a/...` rolls up into `a/`, and the next page starts at `a0` itself, which may be a name)
 Fetch = Callable[[str | None, str | None, str, bool, int, bool], list[R]]
+AsyncFetch = Callable[[str | None, str | None, str, bool, int, bool], Awaitable[list[R]]]
+Step = tuple[str | None, str | None, str, bool, int, bool]
+"""The arguments of one fetch, in Fetch's order."""
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -40,6 +43,31 @@ def prefix_end(prefix: str) -> str | None:
 
 
 def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
+    """A page, for a backend that reads inline (SQLite)."""
+    steps = keyset_steps(query)
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(fetch(*step))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def keyset_listing_async(fetch: AsyncFetch[R], query: ListingQuery
+                               ) -> list[R | Subdir]:
+    """A page, for a backend that awaits its reads (PostgreSQL)."""
+    steps: Generator[Step, list[R], list[R | Subdir]] = keyset_steps(query)
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(await fetch(*step))
+    except StopIteration as done:
+        return done.value
+
+
+def keyset_steps(query: ListingQuery) -> Generator[Step, list[R], list[R | Subdir]]:
+    """The listing algorithm without I/O: yields each fetch it needs, is sent the rows,
+    returns the page (so the same code serves inline and awaited reads)."""
     prefix, delimiter = query.prefix, query.delimiter
     if query.path is not None:
         prefix = query.path.rstrip("/") + "/" if query.path else ""
@@ -61,7 +89,7 @@ def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
     batch = 1 if delimiter else limit
     while len(results) < limit:
         want = min(limit - len(results), batch)
-        rows = fetch(after, before, prefix, query.reverse, want, inclusive)
+        rows = yield (after, before, prefix, query.reverse, want, inclusive)
         inclusive = False
         if not rows:
             break

@@ -1,0 +1,62 @@
+"""The scale-out metadata backend: PostgreSQL, shared by any number of Strato nodes.
+
+Selected with `--metadata postgresql://USER@HOST:PORT/DATABASE` (or `STRATO_METADATA`, or
+`metadata` in the config file); the schema is created and migrated when a node starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from strato.stores.metadata.base import MetadataError, MetadataStore
+from strato.stores.metadata.postgresql.access_keys import PostgresAccessKeyStore
+from strato.stores.metadata.postgresql.db import Database
+from strato.stores.metadata.postgresql.identity import PostgresIdentityStore
+from strato.stores.metadata.postgresql.images import PostgresImageStore
+from strato.stores.metadata.postgresql.objects import PostgresObjectStore
+from strato.stores.metadata.postgresql.schema import LATEST
+
+
+class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, PostgresAccessKeyStore,
+                            PostgresImageStore, MetadataStore):
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def check_writable(self, timeout: float) -> None:
+        """A transaction that takes a write lock and changes nothing must commit within
+        `timeout`: the database is up, accepts writes (not a read-only standby) and this
+        node can reach it."""
+        try:
+            async with asyncio.timeout(timeout), self.db.transaction() as conn:
+                await conn.execute("SET TRANSACTION READ WRITE")
+                await conn.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
+        except TimeoutError:
+            raise MetadataError(f"PostgreSQL gave no write lock within {timeout:g} s") from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise MetadataError(f"PostgreSQL cannot take a write: {exc}") from None
+
+    async def try_lead(self) -> bool:
+        return await self.db.try_lead()
+
+    async def schema_version(self) -> tuple[int, int]:
+        return await self.db.version(), LATEST
+
+    async def upgrade(self) -> int:
+        conn = await self.db.connect()
+        try:
+            from strato.stores.metadata.postgresql.schema import migrate
+
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+
+__all__ = ["PostgresMetadataStore"]

@@ -1,0 +1,334 @@
+"""The object catalogue half of the PostgreSQL backend.
+
+Names are `bytea` (see schema.py): encoded on the way in, decoded on the way out.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from strato.stores.metadata.base import Conflict, NotFound, ObjectStore
+from strato.stores.metadata.listing import keyset_listing_async, prefix_end
+from strato.stores.metadata.postgresql.db import Database, affected
+from strato.stores.metadata.postgresql.schema import COUNTER_SHARDS
+from strato.stores.metadata.records import (
+    AccountRecord,
+    AccountStats,
+    ContainerRecord,
+    ListingQuery,
+    ObjectRecord,
+    Subdir,
+    counted_size,
+)
+
+_COUNTS = ("LEFT JOIN LATERAL (SELECT sum(object_count)::bigint AS objects,"
+           " sum(bytes_used)::bigint AS bytes FROM container_counters"
+           " WHERE container_id = c.id) s ON true")
+CONTAINER_SELECT = ("SELECT c.id, c.account, c.name, c.created_at, c.put_timestamp,"
+                    " coalesce(s.objects, 0), coalesce(s.bytes, 0), c.meta, c.policy"
+                    f" FROM containers c {_COUNTS}")
+"""A container with its counters folded from their shards."""
+OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
+
+REMOVE_SQL = (
+    f"WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[])"
+    f" AS t(c, n, b) WHERE o.container_id = t.c AND o.name = t.n"
+    f" AND (t.b IS NULL OR o.blob_id = t.b) RETURNING o.*),"
+    " blobs AS (DELETE FROM inline_blobs WHERE id IN"
+    " (SELECT blob_id FROM gone WHERE blob_id LIKE 'inline:%')),"
+    " counts AS (INSERT INTO container_counters AS k"
+    " SELECT container_id, $4::smallint, -count(*), -sum(counted_size(size, meta))"
+    " FROM gone GROUP BY container_id ON CONFLICT (container_id, shard) DO UPDATE"
+    " SET object_count = k.object_count + excluded.object_count,"
+    " bytes_used = k.bytes_used + excluded.bytes_used)"
+    f" SELECT {OBJECT_COLUMNS} FROM gone")
+"""Remove object rows (each only if it still refers to the given blob, when one is given)
+with their inline bytes and counters, in one statement; returns the rows removed."""
+
+
+def _container(row: Any) -> ContainerRecord:
+    return ContainerRecord(row[0], row[1].decode(), row[2].decode(), row[3], row[4], row[5],
+                           row[6], orjson.loads(row[7]), row[8])
+
+
+def _object(row: Any) -> ObjectRecord:
+    return ObjectRecord(row[0], row[1].decode(), row[2], row[3], row[4], row[5], row[6],
+                        orjson.loads(row[7]), row[8])
+
+
+def _merge(meta: dict[str, str], set_meta: dict[str, str], remove: Sequence[str]
+           ) -> dict[str, str]:
+    merged = dict(meta)
+    for key in remove:
+        merged.pop(key, None)
+    for key, value in set_meta.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _shard() -> int:
+    return random.randrange(COUNTER_SHARDS)
+
+
+def _range_clauses(after: str | None, before: str | None, prefix: str, inclusive: bool,
+                   params: list[Any]) -> str:
+    sql = ""
+    if after is not None:
+        params.append(after.encode())
+        sql += f" AND name {'>=' if inclusive else '>'} ${len(params)}"
+    if before is not None:
+        params.append(before.encode())
+        sql += f" AND name < ${len(params)}"
+    if prefix:
+        params.append(prefix.encode())
+        sql += f" AND name >= ${len(params)}"
+        end = prefix_end(prefix)
+        if end is not None:
+            params.append(end.encode())
+            sql += f" AND name < ${len(params)}"
+    return sql
+
+
+class PostgresObjectStore(ObjectStore):
+    db: Database
+
+    # accounts -------------------------------------------------------------------------
+    async def get_account(self, account: str) -> AccountRecord | None:
+        row = await self.db.fetchrow("SELECT created_at, meta FROM accounts WHERE name = $1",
+                                     account.encode())
+        return AccountRecord(account, row[0], orjson.loads(row[1])) if row else None
+
+    async def update_account_meta(self, account: str, set_meta: dict[str, str],
+                                  remove: Sequence[str], now: float) -> AccountRecord:
+        async with self.db.transaction() as conn:
+            await conn.execute("INSERT INTO accounts (name, created_at) VALUES ($1, $2)"
+                               " ON CONFLICT DO NOTHING", account.encode(), now)
+            row = await conn.fetchrow("SELECT created_at, meta FROM accounts WHERE name = $1"
+                                      " FOR UPDATE", account.encode())
+            meta = _merge(orjson.loads(row[1]), set_meta, remove)
+            await conn.execute("UPDATE accounts SET meta = $2 WHERE name = $1",
+                               account.encode(), _json(meta))
+            return AccountRecord(account, row[0], meta)
+
+    async def account_stats(self, account: str) -> AccountStats:
+        rows = await self.db.fetch(
+            "SELECT c.policy, count(*), coalesce(sum(s.objects), 0)::bigint,"
+            f" coalesce(sum(s.bytes), 0)::bigint FROM containers c {_COUNTS}"
+            " WHERE c.account = $1 GROUP BY c.policy", account.encode())
+        per_policy = {row[0]: AccountStats(0, 0, 0) for row in await self.db.fetch(
+            "SELECT policy FROM account_policies WHERE account = $1", account.encode())}
+        per_policy.update((r[0], AccountStats(r[1], r[2], r[3])) for r in rows)
+        return AccountStats(sum(r[1] for r in rows), sum(r[2] for r in rows),
+                            sum(r[3] for r in rows), per_policy)
+
+    async def list_containers(self, account: str, query: ListingQuery
+                              ) -> list[ContainerRecord | Subdir]:
+        async def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
+                        limit: int, inclusive: bool) -> list[ContainerRecord]:
+            params: list[Any] = [account.encode()]
+            where = _range_clauses(after, before, prefix, inclusive, params)
+            params.append(limit)
+            order = "DESC" if reverse else "ASC"
+            rows = await self.db.fetch(
+                f"SELECT * FROM (SELECT * FROM containers WHERE account = $1{where}"
+                f" ORDER BY name {order} LIMIT ${len(params)}) c {_COUNTS}"
+                f" ORDER BY c.name {order}", *params)
+            return [_container((r[0], r[1], r[2], r[3], r[4], r["objects"] or 0,
+                                r["bytes"] or 0, r[5], r[6])) for r in rows]
+
+        return await keyset_listing_async(fetch, query)
+
+    # containers -----------------------------------------------------------------------
+    async def get_container(self, account: str, name: str) -> ContainerRecord | None:
+        row = await self.db.fetchrow(f"{CONTAINER_SELECT} WHERE c.account = $1 AND c.name = $2",
+                                     account.encode(), name.encode())
+        return _container(row) if row else None
+
+    async def create_container(self, account: str, name: str, meta: dict[str, str],
+                               now: float, policy: str, *, require_policy: bool = False
+                               ) -> tuple[ContainerRecord, bool]:
+        key = (account.encode(), name.encode())
+        async with self.db.transaction() as conn:
+            while True:
+                row = await conn.fetchrow(
+                    f"{CONTAINER_SELECT} WHERE c.account = $1 AND c.name = $2"
+                    " FOR UPDATE OF c", *key)
+                if row:
+                    if require_policy and row[8] != policy:
+                        raise Conflict(name)
+                    merged = _merge(orjson.loads(row[7]), meta, ())
+                    await conn.execute(
+                        "UPDATE containers SET meta = $2, put_timestamp = $3 WHERE id = $1",
+                        row[0], _json(merged), now)
+                    return ContainerRecord(row[0], account, name, row[3], now, row[5], row[6],
+                                           merged, row[8]), False
+                clean = {k: v for k, v in meta.items() if v != ""}
+                new_id = await conn.fetchval(
+                    "INSERT INTO containers (account, name, created_at, put_timestamp, meta,"
+                    " policy) VALUES ($1, $2, $3, $3, $4, $5) ON CONFLICT DO NOTHING"
+                    " RETURNING id", *key, now, _json(clean), policy)
+                if new_id is None:
+                    continue  # created at this moment by another writer: merge into it
+                await conn.execute("INSERT INTO account_policies VALUES ($1, $2)"
+                                   " ON CONFLICT DO NOTHING", key[0], policy)
+                return ContainerRecord(new_id, account, name, now, now, 0, 0, clean,
+                                       policy), True
+
+    async def update_container_meta(self, account: str, name: str, set_meta: dict[str, str],
+                                    remove: Sequence[str], now: float | None = None
+                                    ) -> ContainerRecord:
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                f"{CONTAINER_SELECT} WHERE c.account = $1 AND c.name = $2 FOR UPDATE OF c",
+                account.encode(), name.encode())
+            if not row:
+                raise NotFound(name)
+            merged = _merge(orjson.loads(row[7]), set_meta, remove)
+            put_timestamp = row[4] if now is None else now
+            await conn.execute(
+                "UPDATE containers SET meta = $2, put_timestamp = $3 WHERE id = $1",
+                row[0], _json(merged), put_timestamp)
+            return ContainerRecord(row[0], account, name, row[3], put_timestamp, row[5],
+                                   row[6], merged, row[8])
+
+    async def container_policy(self, container_id: int) -> str | None:
+        return await self.db.fetchval(  # type: ignore[no-any-return]
+            "SELECT policy FROM containers WHERE id = $1", container_id)
+
+    async def container_policies(self) -> set[str]:
+        return {row[0] for row in await self.db.fetch("SELECT DISTINCT policy FROM containers")}
+
+    async def policy_stats(self) -> dict[str, AccountStats]:
+        rows = await self.db.fetch(
+            "SELECT c.policy, count(*), coalesce(sum(s.objects), 0)::bigint,"
+            f" coalesce(sum(s.bytes), 0)::bigint FROM containers c {_COUNTS}"
+            " GROUP BY c.policy")
+        return {row[0]: AccountStats(row[1], row[2], row[3]) for row in rows}
+
+    async def assign_legacy_policy(self, policy: str) -> int:
+        async with self.db.transaction() as conn:
+            await conn.execute("INSERT INTO account_policies SELECT DISTINCT account, $1"
+                               " FROM containers WHERE policy = '' ON CONFLICT DO NOTHING",
+                               policy)
+            return affected(await conn.execute(
+                "UPDATE containers SET policy = $1 WHERE policy = ''", policy))
+
+    async def delete_container(self, account: str, name: str) -> None:
+        async with self.db.transaction() as conn:
+            container_id = await conn.fetchval(
+                "SELECT id FROM containers WHERE account = $1 AND name = $2 FOR UPDATE",
+                account.encode(), name.encode())
+            if container_id is None:
+                raise NotFound(name)
+            if await conn.fetchval("SELECT 1 FROM objects WHERE container_id = $1 LIMIT 1",
+                                   container_id):
+                raise Conflict(name)
+            await conn.execute("DELETE FROM containers WHERE id = $1", container_id)
+
+    # objects --------------------------------------------------------------------------
+    async def get_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = $1 AND name = $2",
+            container_id, name.encode())
+        return _object(row) if row else None
+
+    async def put_object(self, record: ObjectRecord, data: bytes | None = None
+                         ) -> ObjectRecord | None:
+        try:
+            row = await self.db.fetchrow(
+                "SELECT * FROM put_object($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                record.container_id, record.name.encode(), record.blob_id, record.size,
+                record.etag, record.content_type, record.timestamp, _json(record.meta),
+                record.delete_at, data, _shard())
+        except asyncpg.NoDataFoundError:
+            raise NotFound(str(record.container_id)) from None
+        return _object(row) if row else None
+
+    async def update_object(self, container_id: int, name: str, meta: dict[str, str],
+                            content_type: str | None, delete_at: int | None,
+                            now: float | None = None) -> ObjectRecord:
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = $1 AND name = $2"
+                " FOR UPDATE", container_id, name.encode())
+            if not row:
+                raise NotFound(name)
+            old = _object(row)
+            new = old._replace(meta=meta, content_type=content_type or old.content_type,
+                               delete_at=delete_at,
+                               timestamp=old.timestamp if now is None else now)
+            await conn.execute(
+                "UPDATE objects SET meta = $3, content_type = $4, delete_at = $5,"
+                " timestamp = $6 WHERE container_id = $1 AND name = $2",
+                container_id, name.encode(), _json(meta), new.content_type, delete_at,
+                new.timestamp)
+            if counted_size(new) != counted_size(old):
+                await conn.execute(
+                    "INSERT INTO container_counters AS k VALUES ($1, $2, 0, $3)"
+                    " ON CONFLICT (container_id, shard) DO UPDATE"
+                    " SET bytes_used = k.bytes_used + excluded.bytes_used",
+                    container_id, _shard(), counted_size(new) - counted_size(old))
+            return new
+
+    async def _remove(self, records: Sequence[tuple[int, str, str | None]]
+                      ) -> list[ObjectRecord]:
+        rows = await self.db.fetch(
+            REMOVE_SQL, [r[0] for r in records], [r[1].encode() for r in records],
+            [r[2] for r in records], _shard())
+        return [_object(row) for row in rows]
+
+    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
+        removed = await self._remove([(container_id, name, None)])
+        return removed[0] if removed else None
+
+    async def delete_object_if(self, record: ObjectRecord) -> bool:
+        return bool(await self._remove([(record.container_id, record.name, record.blob_id)]))
+
+    async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
+        """One statement for a whole expirer batch."""
+        if not records:
+            return []
+        removed = {(r.container_id, r.name) for r in await self._remove(
+            [(r.container_id, r.name, r.blob_id) for r in records])}
+        return [r for r in records if (r.container_id, r.name) in removed]
+
+    async def list_objects(self, container_id: int, query: ListingQuery, now: float
+                           ) -> list[ObjectRecord | Subdir]:
+        async def fetch(after: str | None, before: str | None, prefix: str, reverse: bool,
+                        limit: int, inclusive: bool) -> list[ObjectRecord]:
+            params: list[Any] = [container_id]
+            where = _range_clauses(after, before, prefix, inclusive, params)
+            params += [int(now), limit]
+            rows = await self.db.fetch(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = $1{where}"
+                f" AND (delete_at IS NULL OR delete_at > ${len(params) - 1})"
+                f" ORDER BY name {'DESC' if reverse else 'ASC'} LIMIT ${len(params)}", *params)
+            return [_object(r) for r in rows]
+
+        return await keyset_listing_async(fetch, query)
+
+    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE delete_at IS NOT NULL"
+            " AND delete_at <= $1 ORDER BY delete_at LIMIT $2", int(now), limit)
+        return [_object(r) for r in rows]
+
+    async def blob_referenced(self, blob_id: str) -> bool:
+        return await self.db.fetchval("SELECT 1 FROM objects WHERE blob_id = $1 LIMIT 1",
+                                      blob_id) is not None
+
+    async def inline_data(self, blob_id: str) -> bytes | None:
+        return await self.db.fetchval(  # type: ignore[no-any-return]
+            "SELECT data FROM inline_blobs WHERE id = $1", blob_id)

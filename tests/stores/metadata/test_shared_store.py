@@ -1,0 +1,91 @@
+"""Several processes or nodes on one metadata store, run against every backend: one of them
+leads the background jobs and another takes over when it goes; concurrent writers of one
+container keep exact counters; schema versions are reported and migrated once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from strato.stores.metadata.postgresql import PostgresMetadataStore
+from strato.stores.metadata.postgresql.schema import LATEST
+from strato.stores.metadata.records import ObjectRecord
+from tests import pg
+from tests.stores.metadata.conftest import Env
+
+
+def test_one_store_leads_until_it_closes(make_env: Callable[[], Env]) -> None:
+    first, second = make_env(), make_env()
+    assert first.run(first.store.try_lead())
+    assert first.run(first.store.try_lead())  # asked again: still the leader
+    assert not second.run(second.store.try_lead())
+    first.run(first.store.close())
+    assert second.run(second.store.try_lead())
+    assert second.run(second.store.try_lead())
+
+
+def test_racing_writers_keep_exact_counters(make_env: Callable[[], Env]) -> None:
+    """Two stores (as two nodes) create the same container and PUT the same new names at
+    once: one container, each name counted once, every byte of the last write counted."""
+    a, b = make_env(), make_env()
+    acct = f"AUTH_{uuid.uuid4().hex}"
+
+    async def create(env: Env) -> tuple[int, bool]:
+        record, created = await env.store.create_container(acct, "c", {}, 1.0, "gold")
+        return record.id, created
+
+    made = [a.run(create(a)), b.run(create(b))]
+    assert made[0][0] == made[1][0] and sorted(c for _, c in made) == [False, True]
+    container_id = made[0][0]
+
+    async def put_all(env: Env, size: int) -> None:
+        await asyncio.gather(*(env.store.put_object(ObjectRecord(
+            container_id, f"o{i % 40}", uuid.uuid4().hex, size, "e" * 32, "text/plain",
+            1.0, {})) for i in range(120)))
+
+    for env, size in ((a, 3), (b, 5)):  # overwrites within each batch race on one name
+        env.run(put_all(env, size))
+    record = a.run(a.store.get_container(acct, "c"))
+    assert record is not None and (record.object_count, record.bytes_used) == (40, 200)
+    stats = b.run(b.store.account_stats(acct))
+    assert (stats.container_count, stats.object_count, stats.bytes_used) == (1, 40, 200)
+
+
+def test_schema_version_is_current_after_open(make_env: Callable[[], Env]) -> None:
+    env = make_env()
+    version, latest = env.run(env.store.schema_version())
+    assert version == latest > 0
+    assert env.run(env.store.upgrade()) == latest  # nothing left to migrate
+
+
+
+
+def test_postgresql_leader_that_loses_its_connection_is_replaced() -> None:
+    """The leader's session ends (its node died, or the database cut it off): another
+    store takes the lead, and the old leader learns it lost it. (SQLite's lead is a file
+    lock of the process: only the process's death releases it.)"""
+    url = pg.create_database()
+    first, second = PostgresMetadataStore(url), PostgresMetadataStore(url)
+
+    async def run() -> None:
+        try:
+            # two nodes starting at once on an empty database: one migrates, both open
+            await asyncio.gather(first.open(), second.open())
+            assert await first.schema_version() == (LATEST, LATEST)
+            assert await first.try_lead()
+            assert not await second.try_lead()
+            await second.db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())")
+            assert await second.try_lead()
+            assert not await first.try_lead()
+        finally:
+            await first.close()
+            await second.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        pg.drop_database(url)
