@@ -111,6 +111,11 @@ async def handle_container(sr: SwiftRequest) -> Response:
             raise authorizer.deny(sr.auth)
         if record is None:
             raise SwiftError(404)
+        # expired objects are gone from reads and listings, so they must not count either
+        if await storage.reap_expired(sr.account, record.id):
+            record = await storage.get_container(sr.account, sr.container)
+            if record is None:
+                raise SwiftError(404)
         headers = container_headers(sr, record)
         if method == "HEAD":
             headers["Content-Type"] = listing_content_type(listing_format(sr.request))

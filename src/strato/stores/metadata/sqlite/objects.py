@@ -326,10 +326,20 @@ class SqliteObjectStore(ObjectStore):
 
         return keyset_listing(fetch, query)
 
-    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
+    async def expired_objects(self, now: float, limit: int, *, account: str | None = None,
+                              container_id: int | None = None) -> list[ObjectRecord]:
+        # INDEXED BY: with a container filter the planner would otherwise walk the whole
+        # container through the primary key instead of the (short) expired part of the index
+        where, params = "", [now]
+        if container_id is not None:
+            where, params = " AND container_id = ?", [now, container_id]
+        elif account is not None:
+            where = " AND container_id IN (SELECT id FROM containers WHERE account = ?)"
+            params = [now, account]
         rows = self.db.query(
-            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE delete_at IS NOT NULL"
-            " AND delete_at <= ? ORDER BY delete_at LIMIT ?", (now, limit))
+            f"SELECT {OBJECT_COLUMNS} FROM objects INDEXED BY objects_delete_at"
+            f" WHERE delete_at IS NOT NULL AND delete_at <= ?{where}"
+            " ORDER BY delete_at LIMIT ?", (*params, limit))
         return [_object(r) for r in rows]
 
     async def blob_referenced(self, blob_id: str) -> bool:
