@@ -473,7 +473,7 @@ class StaticLargeObject(Feature):
 
         sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=chunks(),
                               query={"multipart-manifest": "put"}, account=dest[0])
-        return copied_from(await self._put(sub, call_next), source, dest, record)
+        return copied_from(await self._put(sub, call_next), source, record, headers)
 
     async def _version_manifest(self, sr: SwiftRequest, call_next: Handler
                                 ) -> tuple[Response, list[dict[str, Any]]] | None:
