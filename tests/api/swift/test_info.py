@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import swiftclient
 
+import strato
 from tests.harness import Server
 
 
@@ -20,6 +21,13 @@ def test_info_has_real_limits(server: Server) -> None:
     assert swift["max_meta_value_length"] == 256
     assert swift["max_meta_name_length"] == 128
     assert swift["max_meta_overall_size"] == 4096
+
+
+def test_info_version_is_a_swift_release_number(server: Server) -> None:
+    """Clients split `swift.version` into integers; Strato's own version has its own key."""
+    info = httpx.get(server.url + "/info").json()
+    assert [int(part) for part in info["swift"]["version"].split(".")] >= [2, 38]
+    assert info["strato"]["version"] == strato.__version__
 
 
 def test_info_via_swiftclient(server: Server) -> None:
