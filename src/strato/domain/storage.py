@@ -209,10 +209,13 @@ class StorageService:
         return await self.meta.list_objects(container.id, query, time.time())
 
     # ---- objects ------------------------------------------------------------------------
-    async def get_object(self, container: ContainerRecord, name: str) -> ObjectRecord | None:
-        """The live object; one past its delete-at time is already gone for readers."""
+    async def get_object(self, container: ContainerRecord, name: str, *,
+                         open_expired: bool = False) -> ObjectRecord | None:
+        """The live object; one past its delete-at time is already gone for readers, unless
+        `open_expired` (until the expirer reclaims it)."""
         record = await self.meta.get_object(container.id, name)
-        if record is None or (record.delete_at is not None and record.delete_at <= time.time()):
+        if record is None or (not open_expired and record.delete_at is not None
+                              and record.delete_at <= time.time()):
             return None
         return record
 
@@ -351,19 +354,21 @@ class StorageService:
         return old
 
     # ---- background work ----------------------------------------------------------------
-    async def expire_pass(self, batch: int = 500) -> int:
-        """Reclaim objects past their delete-at time, from the index; returns how many."""
-        return await self.reap_expired(batch=batch)
+    async def expire_pass(self, batch: int = 500, delay: float = 0.0) -> int:
+        """Reclaim objects at least `delay` seconds past their delete-at time, from the index;
+        returns how many."""
+        return await self.reap_expired(batch=batch, delay=delay)
 
     async def reap_expired(self, account: str | None = None, container_id: int | None = None,
-                           *, batch: int = 500) -> int:
+                           *, batch: int = 500, delay: float = 0.0) -> int:
         """Reclaim expired objects (of `account` or one container, else all) now; returns
         how many. Reads of counters call it first, so an expired object never counts nor
         keeps its container from being deleted while it waits for the expirer's next pass;
         when there is nothing to reap it costs one read of the delete-at index."""
         removed = 0
         while True:
-            expired = await self.meta.expired_objects(time.time(), batch, account=account,
+            expired = await self.meta.expired_objects(time.time() - delay, batch,
+                                                      account=account,
                                                       container_id=container_id)
             if not expired:
                 return removed

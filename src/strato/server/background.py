@@ -66,7 +66,8 @@ class BackgroundRunner:
         next_sweep = time.monotonic() + min(60.0, self.settings.sweep_interval)
         while True:
             try:
-                expired = await self.storage.expire_pass()
+                expired = await self.storage.expire_pass(
+                    delay=self.settings.expirer_delay_reaping)
                 if expired:
                     log.info("expirer reclaimed %d objects", expired)
                 if time.monotonic() >= next_sweep:

@@ -156,6 +156,23 @@ class Settings(BaseSettings):
         description="Objects up to this size keep their bytes in the metadata database, "
         "committed with their row: one disk flush per write instead of two. 0: none do.")
     expirer_interval: float = Field(30.0, description="Seconds between expirer passes.")
+    expirer_delay_reaping: float = Field(
+        0.0, ge=0, description="The expirer reclaims an object only this many seconds after "
+        "its delete-at time (Swift's delay_reaping), so `X-Open-Expired` can still reach it "
+        "meanwhile; a container read or DELETE reclaims its expired objects at once anyway.")
+    allow_open_expired: bool = Field(
+        False, description="GET, HEAD and POST with `X-Open-Expired: true` reach an object "
+        "past its delete-at time that is not yet reclaimed (a POST with a new X-Delete-At "
+        "restores it), as Swift's allow_open_expired.")
+    etag_quoter: bool = Field(
+        True, description="Offer Swift's etag_quoter: `X-Account-Rfc-Compliant-Etags` or "
+        "`X-Container-Rfc-Compliant-Etags: true` quote object ETags (RFC 7232).")
+    etag_quoter_by_default: bool = Field(
+        False, description="Quote object ETags where no account or container says otherwise "
+        "(etag_quoter's enable_by_default).")
+    crossdomain_policy: str = Field(
+        "", description="Serve /crossdomain.xml with these <allow-access-from .../> lines "
+        "for Flash and Silverlight clients (Swift's crossdomain; empty: not served).")
     sweep_interval: float = Field(3600.0,
                                   description="Seconds between orphan-blob sweeps.")
     sweep_min_age: float = Field(3600.0, description="An unreferenced blob or temp file must "

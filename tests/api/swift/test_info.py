@@ -65,3 +65,22 @@ def test_trans_id_on_every_response(server: Server, tester: tuple[str, str]) -> 
         assert resp.headers["X-Openstack-Request-Id"] == trans
         ids.add(trans)
     assert len(ids) == len(responses)
+
+
+def test_crossdomain_policy_is_served_only_when_configured(make_server: object) -> None:
+    policy = '<allow-access-from domain="*.example.com" secure="true" />'
+    srv: Server = make_server(extra_args=("--crossdomain-policy", policy))  # type: ignore[operator]
+    resp = httpx.get(srv.url + "/crossdomain.xml")
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/xml"
+    assert resp.text == (
+        '<?xml version="1.0"?>\n<!DOCTYPE cross-domain-policy SYSTEM '
+        '"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd" >\n'
+        f"<cross-domain-policy>\n{policy}\n</cross-domain-policy>")
+    assert httpx.get(srv.url + "/info").json()["crossdomain"] == {}
+    assert httpx.post(srv.url + "/crossdomain.xml").status_code == 412
+
+
+def test_crossdomain_is_off_by_default(server: Server) -> None:
+    assert httpx.get(server.url + "/crossdomain.xml").status_code == 412
+    info = httpx.get(server.url + "/info").json()
+    assert "crossdomain" not in info and info["swift"]["allow_open_expired"] is False

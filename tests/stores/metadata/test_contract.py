@@ -281,7 +281,11 @@ def test_expiry_index_and_guarded_delete(env: Env) -> None:
     env.run(s.put_object(obj(c, "early")))
     assert not env.run(s.delete_object_if(stale))
     assert env.run(s.get_object(c.id, "early")) is not None
-    assert env.run(s.delete_object_if(due[1]))
+    # ... nor one whose expiry a POST moved meanwhile (allow_open_expired restores that way)
+    moved = env.run(s.update_object(c.id, "late", {}, None, base + 10_000))
+    assert not env.run(s.delete_object_if(due[1]))
+    assert env.run(s.delete_objects_if([due[1]])) == []
+    assert env.run(s.delete_object_if(moved))
     assert env.run(s.get_object(c.id, "late")) is None
     rec = env.run(s.get_container(c.account, c.name))
     assert rec is not None and rec.object_count == 2

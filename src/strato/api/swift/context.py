@@ -14,6 +14,9 @@ from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 READ_METHODS = ("GET", "HEAD")
 READS = "reads"
 """State key of the request's read memo, shared with its GET/HEAD subrequests."""
+OPEN_EXPIRED = "open_expired"
+"""State key: the request may reach objects past their delete-at time (`X-Open-Expired`
+with `allow_open_expired` on), large object segments included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +76,15 @@ class SwiftRequest:
         key = (account, container, obj)
         if reads is not None and key in reads:
             return record, reads[key]
-        found = await self.services.storage.get_object(record, obj)
+        found = await self.services.storage.get_object(record, obj,
+                                                       open_expired=self.open_expired)
         if reads is not None:
             reads[key] = found
         return record, found
+
+    @property
+    def open_expired(self) -> bool:
+        return bool(self.state.get(OPEN_EXPIRED))
 
     @property
     def is_owner(self) -> bool:

@@ -64,5 +64,9 @@ class Capabilities:
     def register(self, name: str, section: dict[str, Any]) -> None:
         self._sections[name] = section
 
+    def add_to(self, name: str, entries: dict[str, Any]) -> None:
+        """Add keys to a section (`swift` holds proxy options such as allow_open_expired)."""
+        self._sections.setdefault(name, {}).update(entries)
+
     def document(self) -> dict[str, Any]:
         return self._sections

@@ -372,7 +372,8 @@ async def post_object(sr: SwiftRequest) -> Response:
         raise sr.services.authorizer.deny(sr.auth)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
-    record = await storage.get_object(container, sr.obj) if container else None
+    record = await storage.get_object(container, sr.obj, open_expired=sr.open_expired
+                                      ) if container else None
     if record is None or container is None:
         raise SwiftError(404)
     # an empty value is stored and shown, as Swift's object server does

@@ -149,7 +149,8 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_object_if(self, record: ObjectRecord) -> bool:
-        """Delete the row only if it still refers to `record.blob_id` (the expirer's race guard)."""
+        """Delete the row only if it still refers to `record.blob_id` with `record.delete_at`
+        (the expirer's race guard: an overwrite, or a POST that moved the expiry, wins)."""
 
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...

@@ -270,7 +270,8 @@ class _Reader:
         expected_etag = None
         for _ in range(SYMLOOP_MAX + 1):
             container = await self.containers.readable(container_name)
-            record = await self.sr.services.storage.get_object(container, obj)
+            record = await self.sr.services.storage.get_object(
+                container, obj, open_expired=self.sr.open_expired)
             if record is None:
                 raise SegmentError("404 Not Found")
             if expected_etag is not None and record.etag != expected_etag:

@@ -288,7 +288,8 @@ class SqliteObjectStore(ObjectStore):
         def tx(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?"
-                " AND blob_id = ?", (record.container_id, record.name, record.blob_id)).fetchone()
+                " AND blob_id = ? AND delete_at IS ?",
+                (record.container_id, record.name, record.blob_id, record.delete_at)).fetchone()
             if not row:
                 return False
             self._remove_row(conn, _object(row))
@@ -303,7 +304,8 @@ class SqliteObjectStore(ObjectStore):
             for record in records:
                 row = conn.execute(
                     f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?"
-                    " AND blob_id = ?", (record.container_id, record.name, record.blob_id)
+                    " AND blob_id = ? AND delete_at IS ?",
+                    (record.container_id, record.name, record.blob_id, record.delete_at)
                 ).fetchone()
                 if row:
                     self._remove_row(conn, _object(row))
