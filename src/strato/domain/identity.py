@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -67,6 +68,25 @@ class TooManyAttempts(Unauthorized):
 
 class IdentityConflict(Exception):
     pass
+
+
+class PasswordRejected(Exception):
+    """A new password the security compliance rules refuse; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordRules:
+    """Keystone's `[security_compliance]` password options."""
+
+    regex: str = ""
+    """A new password must match it in full (empty: any password)."""
+    description: str = ""
+    """What the regex asks for, in words, for the error and the domain config."""
+
+    def check(self, password: str) -> None:
+        if self.regex and re.fullmatch(self.regex, password) is None:
+            raise PasswordRejected("The password does not meet the requirements: "
+                                   f"{self.description or self.regex}.")
 
 
 class IdentityNotFound(Exception):
@@ -198,8 +218,9 @@ class ScopeRef:
 class IdentityService:
     def __init__(self, store: IdentityStore, *, token_ttl: int = 3600,
                  limits: LoginLimits | None = None, hasher: PasswordHasher | None = None,
-                 verified_ttl: float = 300.0) -> None:
+                 verified_ttl: float = 300.0, rules: PasswordRules | None = None) -> None:
         self.store = store
+        self.rules = rules or PasswordRules()
         self.token_ttl = token_ttl
         self.limits = limits or LoginLimits()
         self.passwords = hasher or PasswordHasher()
@@ -273,6 +294,16 @@ class IdentityService:
         await self.store.update_user(UserRecord(
             user.id, user.name, user.domain_id, await self.passwords.hash(password),
             user.enabled, user.default_project_id, user.extra))
+
+    async def change_password(self, user_id: str, original: str, new: str,
+                              client: str = "") -> None:
+        """A user's own change: the original password proves it (failures count toward
+        lockout like a login's); the new one must pass the password rules."""
+        user = await self.authenticate_password(UserRef(id=user_id), original, client)
+        self.rules.check(new)
+        await self.store.update_user(UserRecord(
+            user.id, user.name, user.domain_id, await self.passwords.hash(new), user.enabled,
+            user.default_project_id, user.extra))
 
     # ---- authentication -------------------------------------------------------------------
     async def authenticate_v1(self, auth_user: str, key: str, client: str = "") -> IssuedToken:

@@ -31,7 +31,7 @@ from strato.api.swift.context import SwiftServices
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
-from strato.domain.identity import IdentityService, LoginLimits
+from strato.domain.identity import IdentityService, LoginLimits, PasswordRules
 from strato.domain.images.config import ImageConfig, ImageQuotas
 from strato.domain.images.imports import ImportService, reclaim_scratch
 from strato.domain.images.service import ImageService
@@ -96,7 +96,9 @@ def identity_service(settings: Settings, store: MetadataStore, *, threads: int |
                          settings.login_max_failures_per_user, settings.login_lockout_seconds,
                          settings.login_refused_delay)
     return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
-                           verified_ttl=settings.login_verified_seconds)
+                           verified_ttl=settings.login_verified_seconds,
+                           rules=PasswordRules(settings.password_regex,
+                                               settings.password_regex_description))
 
 
 async def prepare_storage(settings: Settings) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -150,6 +151,13 @@ class Settings(BaseSettings):
         "secret it verified for this long (a keyed hash of it, bound to the stored hash), so "
         "repeated logins skip Argon2; a password change, disable or delete counts at once "
         "(0: always hash).")
+    password_regex: str = Field(
+        "", description="New passwords set through the identity API must match this "
+        "regular expression in full (Keystone's security_compliance password_regex; empty: "
+        "any).")
+    password_regex_description: str = Field(
+        "", description="What password_regex asks for, in words: shown in the error and in "
+        "GET /v3/domains/{id}/config/security_compliance.")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     inline_bytes: int = Field(
         64 * 1024, ge=0, le=1024 * 1024,
@@ -301,6 +309,15 @@ class Settings(BaseSettings):
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} exists and is not a directory: choose another data "
                              "directory")
+        return value
+
+    @field_validator("password_regex")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
     @field_validator("log_level")

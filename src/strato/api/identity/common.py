@@ -119,7 +119,14 @@ def field(document: dict[str, Any], key: str, kind: type = str, default: Any = N
 
 
 def iso(ts: float) -> str:
+    """A token time as Keystone writes one (`utils.isotime(subsecond=True)`): with `Z`."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stored_time(ts: float) -> str:
+    """A stored time (an application credential's `expires_at`) as Keystone's JSON
+    serializer writes its naive UTC datetime: six fraction digits, no zone."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def parse_iso(value: str | None) -> float | None:
