@@ -66,6 +66,11 @@ class TooManyAttempts(Unauthorized):
         self.retry_after = retry_after
 
 
+SWIFT_V1 = "swift_v1"
+"""Token `extra` key: issued by Swift's v1.0 auth, so Swift reads its container ACLs as
+tempauth does (a Keystone token gets keystoneauth's reading)."""
+
+
 class IdentityConflict(Exception):
     pass
 
@@ -322,7 +327,7 @@ class IdentityService:
         if project is None or not project.enabled or not roles:
             raise Unauthorized("The user has no role on the requested project.")
         return await self.issue_token(user, Scope(project, None, tuple(roles)),
-                                      methods=("password",))
+                                      methods=("password",), extra={SWIFT_V1: True})
 
     async def issue_token(self, user: UserRecord, scope: Scope, *,
                           methods: tuple[str, ...] = ("password",),

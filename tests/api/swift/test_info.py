@@ -38,6 +38,8 @@ def test_info_via_swiftclient(server: Server) -> None:
 
 def test_info_rejects_writes(server: Server) -> None:
     assert httpx.post(server.url + "/info").status_code == 405
+    options = httpx.options(server.url + "/info")  # as Swift's info controller, no token needed
+    assert (options.status_code, options.headers["Allow"]) == (200, "HEAD, GET, OPTIONS")
 
 
 def test_healthcheck(server: Server) -> None:

@@ -111,7 +111,8 @@ def can_read_object(sr: SwiftRequest, account: str, container: ContainerRecord |
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
         return True
     read_acl = container.meta.get("x-container-read") if container else None
-    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
+    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"),
+                               **sr.acl_scope(account))
 
 
 def can_write_object(sr: SwiftRequest, account: str, container: ContainerRecord | None
@@ -123,7 +124,7 @@ def can_write_object(sr: SwiftRequest, account: str, container: ContainerRecord 
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
         return True
     write_acl = container.meta.get("x-container-write") if container else None
-    return authorizer.can_write(sr.auth, write_acl)
+    return authorizer.can_write(sr.auth, write_acl, **sr.acl_scope(account))
 
 
 async def handle_object(sr: SwiftRequest) -> Response:

@@ -12,7 +12,13 @@ from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER
 from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
 from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
 from strato.api.swift.container import handle_container
-from strato.api.swift.context import OPEN_EXPIRED, SwiftRequest, SwiftServices
+from strato.api.swift.context import (
+    ACCOUNT_DOMAIN,
+    OPEN_EXPIRED,
+    SwiftRequest,
+    SwiftServices,
+    account_domain,
+)
 from strato.api.swift.crossdomain import PATH as CROSSDOMAIN_PATH
 from strato.api.swift.crossdomain import crossdomain_response
 from strato.api.swift.errors import SwiftError, error_response
@@ -83,8 +89,11 @@ class SwiftFrontend:
             return await handle_auth_v1(request, self.services.identity, self.services.base_url,
                                         self.services.authorizer.storage_prefix)
         if path == "/info":
+            if request.method == "OPTIONS":  # Swift's info controller answers it, token or not
+                return Response(200, {"Allow": "HEAD, GET, OPTIONS",
+                                      "Content-Type": "text/html; charset=UTF-8"}, b"")
             if request.method not in ("GET", "HEAD"):
-                raise SwiftError(405, headers={"Allow": "GET, HEAD"})
+                raise SwiftError(405, headers={"Allow": "HEAD, GET, OPTIONS"})
             return json_response(200, self.capabilities.document())
         if path == "/healthcheck":
             return text_response(200, "OK")
@@ -119,6 +128,7 @@ class SwiftFrontend:
                 "x-open-expired", "").lower() in TRUE_VALUES:
             sr.state[OPEN_EXPIRED] = True
         if auth is not None and not sr.is_owner:
+            sr.state[ACCOUNT_DOMAIN] = await account_domain(self.services, account)
             record = await self.services.storage.get_account(account)
             sr.state[ACCOUNT_ACCESS] = self.services.authorizer.account_access(
                 auth, record.meta.get(ACCOUNT_ACL_HEADER) if record else None)
