@@ -28,6 +28,7 @@ from strato.api.http import (
 from strato.api.swift.acl import Authorizer, service_role_rules
 from strato.api.swift.constraints import MAX_HEADER_COUNT, MAX_HEADER_SIZE
 from strato.api.swift.context import SwiftServices
+from strato.api.swift.domain_remap import DomainRemap
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
@@ -200,6 +201,12 @@ class StratoApp:
         self._background_task: asyncio.Task[None] | None = None
         self.access_log = AccessLog(False)
         """Set up at startup, in the worker process, once logging is configured."""
+        self.domain_remap = DomainRemap(
+            settings.storage_domain, settings.reseller_prefixes,
+            settings.domain_remap_default_reseller_prefix) if settings.storage_domain else None
+        if self.domain_remap is not None:
+            self.services.capabilities.register("domain_remap",
+                                                self.domain_remap.capabilities())
 
     async def startup(self) -> None:
         self.access_log = AccessLog(self.settings.access_log)
@@ -251,10 +258,18 @@ class StratoApp:
             request = Request.from_scope(scope, receive)
         except BadRequest as exc:
             return error_response(exc.status, str(exc)), None
+        remapped = self.domain_remap.remap(request) if self.domain_remap else None
+        if isinstance(remapped, Response):
+            return remapped, request
+        if remapped is not None:
+            request = remapped.request
         for frontend in self.frontends:
             if frontend.owns(request.path):
                 try:
-                    return await frontend.handle(request), request
+                    response = await frontend.handle(request)
+                    if remapped is not None:
+                        DomainRemap.restore_location(response, remapped)
+                    return response, request
                 except Exception:
                     log.exception("unhandled error in %s %s (%s)", request.method,
                                    request.path, request.trans_id)

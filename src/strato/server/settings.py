@@ -178,6 +178,13 @@ class Settings(BaseSettings):
     etag_quoter_by_default: bool = Field(
         False, description="Quote object ETags where no account or container says otherwise "
         "(etag_quoter's enable_by_default).")
+    storage_domain: list[str] = Field(
+        [], description="Domains under which <account>.<domain> and "
+        "<container>.<account>.<domain> host names are served as that account or container "
+        "(Swift's domain_remap; empty: off).")
+    domain_remap_default_reseller_prefix: str = Field(
+        "", description="Reseller prefix given to a remapped account label that has none "
+        "(domain_remap's default_reseller_prefix; empty: such hosts are not remapped).")
     crossdomain_policy: str = Field(
         "", description="Serve /crossdomain.xml with these <allow-access-from .../> lines "
         "for Flash and Silverlight clients (Swift's crossdomain; empty: not served).")
