@@ -22,6 +22,7 @@ from strato.api.identity.common import (
     member,
     read_json,
 )
+from strato.api.identity.ec2 import handle_credentials, handle_os_ec2
 from strato.api.identity.errors import KeystoneError
 from strato.api.identity.groups import groups_response, handle_groups
 from strato.api.identity.services import handle_catalog_admin
@@ -84,6 +85,8 @@ async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> 
         return await _users(api, request, parts[1:])
     if head == "groups":
         return await handle_groups(api, request, parts[1:])
+    if head == "credentials":
+        return await handle_credentials(api, request, parts[1:])
     if head in ("services", "endpoints", "regions"):
         return await handle_catalog_admin(api, request, parts)
     if head == "projects" and len(parts) <= 2:
@@ -286,6 +289,8 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
     sub = rest[1] if len(rest) > 1 else None
     if sub == "application_credentials":
         return await handle_app_credentials(api, request, caller, user.id, rest[2:])
+    if sub == "credentials" and rest[2:3] == ["OS-EC2"]:
+        return await handle_os_ec2(api, request, caller, user.id, rest[3:])
     if sub == "projects" and len(rest) == 2 and request.method in ("GET", "HEAD"):
         projects = await store.user_projects(user.id)
         return json_response(200, {"projects": [project_json(api, p) for p in projects],
