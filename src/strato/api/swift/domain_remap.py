@@ -19,6 +19,7 @@ import dataclasses
 from urllib.parse import quote
 
 from strato.api.http import Request, Response, text_response
+from strato.api.swift.headers import header_text
 
 PATH_ROOT = "v1"
 
@@ -43,7 +44,8 @@ class DomainRemap:
 
     def remap(self, request: Request) -> Remapped | Response | None:
         """The request as the path its host names, a 400, or None (not a remapped host)."""
-        host = request.headers.get("host", "")
+        # a label may be a UTF-8 container name (header values arrive as latin-1 text)
+        host = header_text(request.headers.get("host", ""))
         if ":" in host:
             host = host.rsplit(":", 1)[0]
         domain = next((d for d in self.domains if host.endswith(d)), None)

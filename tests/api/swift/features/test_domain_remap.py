@@ -42,6 +42,13 @@ def test_hosts_name_accounts_and_containers(make_server: object) -> None:
     assert moved.headers["Location"] == f"http://{host}/docs/"
     assert web.get("/docs/", headers={"Host": host}).content == b"docs"
     assert web.get("/new", headers={"Host": host}).content == b"via host"
+    # a UTF-8 container name as a host label (sent as raw UTF-8 bytes, as Swift's suite does)
+    utf8 = "\u00e9t\u00e9-" + uniq()
+    with raw(tester) as http:
+        assert http.put(utf8, headers={"X-Container-Read": ".r:*"}).status_code == 201
+        assert http.put(f"{utf8}/page", content=b"summer").status_code == 201
+    raw_host = f"{utf8}.{account}.example.net".encode()
+    assert web.get("/page", headers=[(b"Host", raw_host)]).content == b"summer"
     bad = web.get("/", headers={"Host": f"a.b.{account}.example.net"})
     assert (bad.status_code, bad.text) == (400, "Bad domain in host header")
     # other host names are served as before
