@@ -12,6 +12,7 @@ from strato.api.http import BadRequest, Request
 from strato.api.identity.catalog import CATALOG, Catalog
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import AuthContext, IdentityService
+from strato.stores.metadata.base import AccessKeyStore
 
 MAX_BODY = 64 * 1024
 ADMIN_ROLE = "admin"
@@ -23,6 +24,8 @@ class IdentityApi:
     base_url: str
     region: str
     catalog: Catalog = CATALOG
+    access_keys: AccessKeyStore | None = None
+    """Where EC2 credentials live (the metadata store's access keys)."""
 
     @property
     def identity_url(self) -> str:

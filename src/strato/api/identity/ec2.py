@@ -22,7 +22,7 @@ from strato.api.http import Request, Response, json_response
 from strato.api.identity.common import IdentityApi, is_admin, links, member, read_json
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import AuthContext
-from strato.stores.metadata.base import Conflict
+from strato.stores.metadata.base import AccessKeyStore, Conflict
 from strato.stores.metadata.records import AccessKeyRecord
 
 
@@ -47,6 +47,11 @@ def _credential_json(api: IdentityApi, record: AccessKeyRecord) -> dict[str, Any
             "links": {"self": f"{api.v3_url}/credentials/{cid}"}}
 
 
+def _keys(api: IdentityApi) -> AccessKeyStore:
+    assert api.access_keys is not None, "the identity front-end is built with its key store"
+    return api.access_keys
+
+
 def _may_manage(caller: AuthContext, user_id: str) -> None:
     if caller.user_id != user_id and not is_admin(caller):
         raise KeystoneError(403)
@@ -59,7 +64,7 @@ async def _create(api: IdentityApi, user_id: str, project_id: str, access: str |
     record = AccessKeyRecord(access or uuid.uuid4().hex, secret or uuid.uuid4().hex,
                              user_id, project_id, time.time())
     try:
-        return await api.identity.store.create_access_key(record)
+        return await _keys(api).create_access_key(record)
     except Conflict:
         raise KeystoneError(409, "Conflict occurred attempting to store credential - "
                             "Duplicate entry.") from None
@@ -69,7 +74,7 @@ async def handle_os_ec2(api: IdentityApi, request: Request, caller: AuthContext,
                         user_id: str, rest: list[str]) -> Response:
     """`/v3/users/{user_id}/credentials/OS-EC2[/{access}]`."""
     _may_manage(caller, user_id)
-    store = api.identity.store
+    store = _keys(api)
     base = f"{api.v3_url}/users/{user_id}/credentials/OS-EC2"
     if not rest:
         if request.method in ("GET", "HEAD"):
@@ -78,16 +83,16 @@ async def handle_os_ec2(api: IdentityApi, request: Request, caller: AuthContext,
                                        "links": links(base)})
         if request.method == "POST":
             project_id = member(await read_json(request), "tenant_id", kind=str)
-            record = await _create(api, user_id, project_id)
-            return json_response(201, {"credential": _ec2_json(api, record)})
+            made = await _create(api, user_id, project_id)
+            return json_response(201, {"credential": _ec2_json(api, made)})
         raise KeystoneError(405)
-    record = await store.get_access_key(rest[0])
-    if record is None or record.user_id != user_id or len(rest) > 1:
+    found = await store.get_access_key(rest[0])
+    if found is None or found.user_id != user_id or len(rest) > 1:
         raise KeystoneError(401, "EC2 access key not found.")
     if request.method in ("GET", "HEAD"):
-        return json_response(200, {"credential": _ec2_json(api, record)})
+        return json_response(200, {"credential": _ec2_json(api, found)})
     if request.method == "DELETE":
-        await store.delete_access_key(record.id)
+        await store.delete_access_key(found.id)
         return Response(204)
     raise KeystoneError(405)
 
@@ -96,7 +101,7 @@ async def handle_credentials(api: IdentityApi, request: Request, rest: list[str]
     """`/v3/credentials[/{id}]`, type `ec2`: a user's own (an admin's `?user_id=` filter
     lists another's)."""
     caller = await api.caller(request)
-    store = api.identity.store
+    store = _keys(api)
     if not rest:
         if request.method in ("GET", "HEAD"):
             user_id = request.query.get("user_id", caller.user_id)

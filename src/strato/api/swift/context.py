@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from strato.api.http import Request
 from strato.api.swift.acl import Authorizer
@@ -31,6 +31,13 @@ class SwiftServices:
     max_file_size: int
     settings: Any = None
     """The server settings (`strato.server.settings.Settings`), for feature options."""
+
+
+class AclScope(TypedDict):
+    """The keyword arguments of `Authorizer.can_read`/`can_write` that name the target."""
+
+    account: str
+    account_domain: str | None
 
 
 async def account_domain(services: SwiftServices, account: str) -> str | None:
@@ -94,12 +101,11 @@ class SwiftRequest:
             reads[key] = found
         return record, found
 
-    def acl_scope(self, account: str) -> dict[str, str | None]:
+    def acl_scope(self, account: str) -> AclScope:
         """`account` and, for the request's own account, its project's domain: what the
         authorizer needs to read a container ACL there."""
-        return {"account": account,
-                "account_domain": self.state.get(ACCOUNT_DOMAIN) if account == self.account
-                else None}
+        return AclScope(account=account, account_domain=self.state.get(ACCOUNT_DOMAIN)
+                        if account == self.account else None)
 
     @property
     def open_expired(self) -> bool:

@@ -87,7 +87,7 @@ class EtagQuoter(Feature):
             else:
                 assert sr.container is not None
                 record = await sr.get_container(sr.account, sr.container)
-            value = record.meta.get(_sysmeta(kind)) if record is not None else None
-            if value:
-                response.headers[f"X-{kind.title()}-Rfc-Compliant-Etags"] = value
+            stored = record.meta.get(_sysmeta(kind)) if record is not None else None
+            if stored:
+                response.headers[f"X-{kind.title()}-Rfc-Compliant-Etags"] = stored
         return response
