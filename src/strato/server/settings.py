@@ -173,8 +173,9 @@ class Settings(BaseSettings):
         "past its delete-at time that is not yet reclaimed (a POST with a new X-Delete-At "
         "restores it), as Swift's allow_open_expired.")
     etag_quoter: bool = Field(
-        True, description="Offer Swift's etag_quoter: `X-Account-Rfc-Compliant-Etags` or "
-        "`X-Container-Rfc-Compliant-Etags: true` quote object ETags (RFC 7232).")
+        False, description="Offer Swift's etag_quoter: `X-Account-Rfc-Compliant-Etags` or "
+        "`X-Container-Rfc-Compliant-Etags: true` quote object ETags (RFC 7232). Off by "
+        "default, as in Swift's pipeline: it costs an account read per object request.")
     etag_quoter_by_default: bool = Field(
         False, description="Quote object ETags where no account or container says otherwise "
         "(etag_quoter's enable_by_default).")

@@ -9,8 +9,9 @@ empty value or ``X-Remove-*-Rfc-Compliant-Etags`` removes the setting. With
 says otherwise. Already quoted ETags (SLO, DLO) stay as they are; listings keep bare hashes.
 
 The setting is kept in system metadata and shown back under the client's header name.
-`/info` lists `etag_quoter` with `enable_by_default`; `--no-etag-quoter` removes the
-feature.
+Off unless `etag_quoter` (`--etag-quoter`) is set, as Swift's sample pipeline leaves it out:
+an object request then also reads its account's row when the container says nothing.
+`/info` lists `etag_quoter` with `enable_by_default` while it is on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class EtagQuoter(Feature):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = self.services.settings
-        self.enabled = bool(settings is None or settings.etag_quoter)
+        self.enabled = bool(settings is not None and settings.etag_quoter)
         self.by_default = bool(settings is not None and settings.etag_quoter_by_default)
 
     def capabilities(self) -> dict[str, Any] | None:
