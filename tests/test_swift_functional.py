@@ -1,5 +1,6 @@
 """OpenStack Swift's own functional test suite (swift 2.38.3, `test/functional`) against a
-fresh Strato server, through scripts/functests.
+fresh Strato server, through scripts/functests: once with Swift v1.0 auth, once with
+Keystone v3 auth (the suite's `auth_version = 3` settings), so its Keystone-only tests run.
 
 The script fails only on a test that is not in tests/functional_expected_failures.txt (each
 entry says why it fails); it also reports listed tests that now pass so the list shrinks.
@@ -21,12 +22,14 @@ SETUP_FAILED = 2
 
 
 @pytest.mark.timeout(900)
-def test_swift_functional_suite_has_no_unexpected_failures(tmp_path: Path) -> None:
+@pytest.mark.parametrize("auth", ["v1", "v3"])
+def test_swift_functional_suite_has_no_unexpected_failures(auth: str, tmp_path: Path) -> None:
     # with STRATO_TEST_METADATA, the script's server keeps its metadata in a fresh database
     env = {**os.environ, **pg.metadata_env(tmp_path), "STRATO_PYTHON": sys.executable}
     env.setdefault("STRATO_FUNCTESTS_CACHE",
                    str(Path.home() / ".cache" / "strato-functests"))
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "functests")],
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "functests"),
+                             "--auth", auth],
                             capture_output=True, text=True, env=env, timeout=880)
     print(result.stdout)
     print(result.stderr, file=sys.stderr)

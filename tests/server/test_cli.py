@@ -52,6 +52,43 @@ def test_user_lifecycle_while_serving(server: Server) -> None:
                       check=False).returncode == 3
 
 
+def test_user_add_for_an_existing_user_never_ignores_an_argument(server: Server) -> None:
+    """A --password the command would not apply is refused (pointing at `user passwd`);
+    the user's own password with --project grants the role; what is created is said."""
+    first, second, user = uniq("p"), uniq("p"), uniq("u")
+    server.cli("user", "add", "--project", first, "--user", user, "--password", "old")
+    other = server.cli("user", "add", "--project", second, "--user", user, "--password",
+                       "new", "--role", "admin", check=False)
+    assert other.returncode == 4
+    assert f"strato user passwd --user {user}" in other.stderr
+    assert auth(server, f"{first}:{user}", "new").status_code == 401
+    assert auth(server, f"{first}:{user}", "old").status_code == 200
+    assert auth(server, f"{second}:{user}", "old").status_code == 401  # nothing granted
+    again = server.cli("user", "add", "--project", second, "--user", user, "--password",
+                       "old", "--role", "admin")
+    assert "password unchanged" in again.stderr and f"created project {second}" in again.stderr
+    assert auth(server, f"{second}:{user}", "old").status_code == 200
+    bare = server.cli("user", "add", "--user", user, "--password", "old", check=False)
+    assert bare.returncode == 4 and "--project" in bare.stderr
+    role = uniq("r")
+    made = server.cli("user", "add", "--project", second, "--user", uniq("u"), "--password",
+                      "pw", "--role", role)
+    assert f"created role {role}" in made.stderr
+
+
+def test_role_grant_and_revoke_say_what_happened(server: Server) -> None:
+    project, user = uniq("p"), uniq("u")
+    server.add_user(project, user, "pw")
+    granted = server.cli("role", "grant", "--user", user, "--project", project, "--role",
+                         "member")
+    assert "already held by" in granted.stderr
+    missing = server.cli("role", "revoke", "--user", user, "--project", project, "--role",
+                         "reader", check=False)
+    assert missing.returncode == 3 and "reader" in missing.stderr
+    assert "revoked from" in server.cli("role", "revoke", "--user", user, "--project",
+                                        project, "--role", "member").stderr
+
+
 def test_project_lifecycle(server: Server) -> None:
     name = uniq("proj")
     project_id = server.cli("project", "add", "--project", name).stdout.strip()

@@ -5,7 +5,9 @@ the account's `Temp-URL-Key`; the signature field reads
 `<project_id>:<access_key_id>:<hex hmac>`. Strato issues such keys per user and project
 (`strato access-key create --user U [--project P]`). The secret has to stay readable to
 verify HMACs, so it is stored as is in the metadata database (keep that file private, mode
-0600); it is shown once at creation, never listed and never logged. A key works only while
+0600); the CLI shows it once at creation and never lists it, and it is never logged (the
+Keystone EC2 API, where the same keys are EC2 credentials, shows it to its own user and to
+admins, as Keystone does: S3 clients need it back). A key works only while
 its user is enabled and still holds a role on the project, so removing the user or the role
 revokes every URL signed with it at once.
 """

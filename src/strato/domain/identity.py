@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -66,8 +67,32 @@ class TooManyAttempts(Unauthorized):
         self.retry_after = retry_after
 
 
+SWIFT_V1 = "swift_v1"
+"""Token `extra` key: issued by Swift's v1.0 auth, so Swift reads its container ACLs as
+tempauth does (a Keystone token gets keystoneauth's reading)."""
+
+
 class IdentityConflict(Exception):
     pass
+
+
+class PasswordRejected(Exception):
+    """A new password the security compliance rules refuse; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordRules:
+    """Keystone's `[security_compliance]` password options."""
+
+    regex: str = ""
+    """A new password must match it in full (empty: any password)."""
+    description: str = ""
+    """What the regex asks for, in words, for the error and the domain config."""
+
+    def check(self, password: str) -> None:
+        if self.regex and re.fullmatch(self.regex, password) is None:
+            raise PasswordRejected("The password does not meet the requirements: "
+                                   f"{self.description or self.regex}.")
 
 
 class IdentityNotFound(Exception):
@@ -215,10 +240,11 @@ class ScopeRef:
 class IdentityService:
     def __init__(self, store: IdentityStore, *, token_ttl: int = 3600,
                  limits: LoginLimits | None = None, hasher: PasswordHasher | None = None,
-                 verified_ttl: float = 300.0, observer: LoginObserver | None = None
-                 ) -> None:
+                 verified_ttl: float = 300.0, observer: LoginObserver | None = None,
+                 rules: PasswordRules | None = None) -> None:
         self.store = store
         self.observer = observer
+        self.rules = rules or PasswordRules()
         self.token_ttl = token_ttl
         self.limits = limits or LoginLimits()
         self.passwords = hasher or PasswordHasher()
@@ -293,6 +319,16 @@ class IdentityService:
             user.id, user.name, user.domain_id, await self.passwords.hash(password),
             user.enabled, user.default_project_id, user.extra))
 
+    async def change_password(self, user_id: str, original: str, new: str,
+                              client: str = "") -> None:
+        """A user's own change: the original password proves it (failures count toward
+        lockout like a login's); the new one must pass the password rules."""
+        user = await self.authenticate_password(UserRef(id=user_id), original, client)
+        self.rules.check(new)
+        await self.store.update_user(UserRecord(
+            user.id, user.name, user.domain_id, await self.passwords.hash(new), user.enabled,
+            user.default_project_id, user.extra))
+
     # ---- authentication -------------------------------------------------------------------
     async def authenticate_v1(self, auth_user: str, key: str, client: str = "") -> IssuedToken:
         """Swift v1.0 auth: `project:user` (or a plain `user`, scoped to its default project)."""
@@ -310,7 +346,7 @@ class IdentityService:
         if project is None or not project.enabled or not roles:
             raise Unauthorized("The user has no role on the requested project.")
         return await self.issue_token(user, Scope(project, None, tuple(roles)),
-                                      methods=("password",))
+                                      methods=("password",), extra={SWIFT_V1: True})
 
     async def issue_token(self, user: UserRecord, scope: Scope, *,
                           methods: tuple[str, ...] = ("password",),

@@ -134,7 +134,9 @@ class StorageService:
     async def account_stats(self, account: str) -> AccountStats:
         """Totals, and per policy (keyed by the policy's current name): every policy the
         account has had containers in, at zero once they are gone, as Swift reports them; a
-        policy since removed from the settings (it has no containers left) is left out."""
+        policy since removed from the settings (it has no containers left) is left out.
+        Expired objects waiting for the expirer are reaped first, so they never count."""
+        await self.reap_expired(account)
         stats = await self.meta.account_stats(account)
         per_policy: dict[str, AccountStats] = {}
         for stored, part in stats.per_policy.items():
@@ -188,22 +190,32 @@ class StorageService:
             raise ContainerNotFound(name) from exc
 
     async def delete_container(self, account: str, name: str) -> None:
-        try:
-            await self.meta.delete_container(account, name)
-        except NotFound as exc:
-            raise ContainerNotFound(name) from exc
-        except Conflict as exc:
-            raise ContainerNotEmpty(name) from exc
+        """Delete an empty container; objects past their delete-at time do not count (they
+        are reaped first, as they are already gone from reads and listings)."""
+        for attempt in range(2):
+            try:
+                await self.meta.delete_container(account, name)
+                return
+            except NotFound as exc:
+                raise ContainerNotFound(name) from exc
+            except Conflict as exc:
+                container = await self.meta.get_container(account, name)
+                if attempt or container is None or not await self.reap_expired(
+                        account, container.id):
+                    raise ContainerNotEmpty(name) from exc
 
     async def list_objects(self, container: ContainerRecord, query: ListingQuery
                            ) -> list[ObjectRecord | Subdir]:
         return await self.meta.list_objects(container.id, query, time.time())
 
     # ---- objects ------------------------------------------------------------------------
-    async def get_object(self, container: ContainerRecord, name: str) -> ObjectRecord | None:
-        """The live object; one past its delete-at time is already gone for readers."""
+    async def get_object(self, container: ContainerRecord, name: str, *,
+                         open_expired: bool = False) -> ObjectRecord | None:
+        """The live object; one past its delete-at time is already gone for readers, unless
+        `open_expired` (until the expirer reclaims it)."""
         record = await self.meta.get_object(container.id, name)
-        if record is None or (record.delete_at is not None and record.delete_at <= time.time()):
+        if record is None or (not open_expired and record.delete_at is not None
+                              and record.delete_at <= time.time()):
             return None
         return record
 
@@ -342,11 +354,24 @@ class StorageService:
         return old
 
     # ---- background work ----------------------------------------------------------------
-    async def expire_pass(self, batch: int = 500) -> int:
-        """Reclaim objects past their delete-at time, from the index; returns how many."""
+    async def expire_pass(self, batch: int = 500, delay: float = 0.0) -> int:
+        """Reclaim objects at least `delay` seconds past their delete-at time, from the index;
+        returns how many."""
+        return await self.reap_expired(batch=batch, delay=delay)
+
+    async def reap_expired(self, account: str | None = None, container_id: int | None = None,
+                           *, batch: int = 500, delay: float = 0.0) -> int:
+        """Reclaim expired objects (of `account` or one container, else all) now; returns
+        how many. Reads of counters call it first, so an expired object never counts nor
+        keeps its container from being deleted while it waits for the expirer's next pass;
+        when there is nothing to reap it costs one read of the delete-at index."""
         removed = 0
         while True:
-            expired = await self.meta.expired_objects(time.time(), batch)
+            expired = await self.meta.expired_objects(time.time() - delay, batch,
+                                                      account=account,
+                                                      container_id=container_id)
+            if not expired:
+                return removed
             # one metadata transaction per batch; a row replaced meanwhile is left alone
             for record in await self.meta.delete_objects_if(expired):
                 await self._delete_blob(record)

@@ -29,10 +29,11 @@ from strato.api.http import (
 from strato.api.swift.acl import Authorizer, service_role_rules
 from strato.api.swift.constraints import MAX_HEADER_COUNT, MAX_HEADER_SIZE
 from strato.api.swift.context import SwiftServices
+from strato.api.swift.domain_remap import DomainRemap
 from strato.api.swift.errors import error_response
 from strato.api.swift.info import Capabilities
 from strato.api.swift.router import SwiftFrontend, owns_path, unrouted
-from strato.domain.identity import IdentityService, LoginLimits, LoginObserver
+from strato.domain.identity import IdentityService, LoginLimits, LoginObserver, PasswordRules
 from strato.domain.images.config import ImageConfig, ImageQuotas
 from strato.domain.images.imports import ImportService, reclaim_scratch
 from strato.domain.images.service import ImageService
@@ -107,7 +108,9 @@ def identity_service(settings: Settings, store: MetadataStore, *, threads: int |
                          settings.login_max_failures_per_user, settings.login_lockout_seconds,
                          settings.login_refused_delay)
     return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
-                           verified_ttl=settings.login_verified_seconds, observer=observer)
+                           verified_ttl=settings.login_verified_seconds, observer=observer,
+                           rules=PasswordRules(settings.password_regex,
+                                               settings.password_regex_description))
 
 
 async def prepare_storage(settings: Settings) -> int:
@@ -221,6 +224,12 @@ class StratoApp:
         self._metrics_task: asyncio.Task[None] | None = None
         self.access_log = AccessLog(False)
         """Set up at startup, in the worker process, once logging is configured."""
+        self.domain_remap = DomainRemap(
+            settings.storage_domain, settings.reseller_prefixes,
+            settings.domain_remap_default_reseller_prefix) if settings.storage_domain else None
+        if self.domain_remap is not None:
+            self.services.capabilities.register("domain_remap",
+                                                self.domain_remap.capabilities())
 
     async def startup(self) -> None:
         self.access_log = AccessLog(self.settings.access_log)
@@ -285,10 +294,18 @@ class StratoApp:
             request = Request.from_scope(scope, receive)
         except BadRequest as exc:
             return error_response(exc.status, str(exc)), None, "other"
+        remapped = self.domain_remap.remap(request) if self.domain_remap else None
+        if isinstance(remapped, Response):
+            return remapped, request, "swift"
+        if remapped is not None:
+            request = remapped.request
         for frontend in self.frontends:
             if frontend.owns(request.path):
                 try:
-                    return await frontend.handle(request), request, frontend.name
+                    response = await frontend.handle(request)
+                    if remapped is not None:
+                        DomainRemap.restore_location(response, remapped)
+                    return response, request, frontend.name
                 except Exception:
                     log.exception("unhandled error in %s %s (%s)", request.method,
                                    request.path, request.trans_id)

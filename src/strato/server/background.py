@@ -74,7 +74,8 @@ class BackgroundRunner:
         while True:
             try:
                 with background_job("expirer"):
-                    expired = await self.storage.expire_pass()
+                    expired = await self.storage.expire_pass(
+                        delay=self.settings.expirer_delay_reaping)
                     job_items("expirer", "objects", expired)
                 if expired:
                     log.info("expirer reclaimed %d objects", expired)

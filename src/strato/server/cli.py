@@ -190,25 +190,52 @@ def user() -> None:
 @click.option("--role", default="member", show_default=True, help="Role on the project.")
 def user_add(config: str | None, data_dir: Path | None, name: str, password: str | None,
              project: str | None, role: str) -> None:
-    """Add a user, optionally with a role on a project."""
-    settings = _settings(config, data_dir=data_dir)
-    secret = password if password is not None else _prompt_password(settings)
+    """Add a user, optionally with a role on a project (the project and the role are
+    created if missing, and the command says so).
 
-    async def run(identity: IdentityService) -> None:
-        existing = await identity.store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
-        if existing is not None:
-            if project is None:
-                raise IdentityConflict(f"user {name!r} already exists")
-            await identity.grant(name, role, project=project)
-            return
-        await identity.add_user(name, secret, project=project, role=role)
+    For a user that exists, `--project` grants it the role; a `--password` other than the
+    user's own is refused (never silently ignored): `strato user passwd` changes it."""
+    settings = _settings(config, data_dir=data_dir)
+    store_user = _with_identity(settings, lambda identity: identity.store.get_user(
+        name=name, domain_id=DEFAULT_DOMAIN_ID))
+    secret = password
+    if store_user is None and secret is None:
+        secret = _prompt_password(settings)
+    elif store_user is not None and project is None:
+        _fail(f"user {name!r} already exists: give --project to grant it a role there, or "
+              f"change its password with `strato user passwd --user {name}`", EXIT_EXISTS)
+
+    async def run(identity: IdentityService) -> list[str]:
+        store = identity.store
+        created = [f"created {kind} {value}" for kind, value, found in (
+            ("project", project, project and await store.get_project(
+                name=project, domain_id=DEFAULT_DOMAIN_ID)),
+            ("role", role, await store.get_role(name=role))) if value and not found]
+        existing = await store.get_user(name=name, domain_id=DEFAULT_DOMAIN_ID)
+        if existing is None:
+            if secret is None:  # deleted since the first look: ask again rather than guess
+                raise IdentityConflict(f"user {name!r} was deleted meanwhile: run again")
+            await identity.add_user(name, secret, project=project, role=role)
+            return created
+        if project is None:
+            raise IdentityConflict(f"user {name!r} already exists")
+        if password is not None and not await identity.passwords.verify(
+                existing.password_hash, password):
+            raise IdentityConflict(
+                f"user {name!r} already exists with another password, which --password would "
+                f"not change: use `strato user passwd --user {name}`")
+        await identity.grant(name, role, project=project)
+        return created
 
     try:
-        _with_identity(settings, run)
+        notes = _with_identity(settings, run)
     except IdentityConflict as exc:
         _fail(str(exc), EXIT_EXISTS)
-    click.echo(f"user {name} ready" + (f" with role {role} on project {project}"
-                                       if project else ""), err=True)
+    for note in notes:
+        click.echo(note, err=True)
+    state = "ready" if store_user is None else "exists (password unchanged)"
+    click.echo(f"user {name} {state}" + (f", with role {role} on project {project}"
+                                         if project else ""), err=True)
 
 
 @user.command("list")
@@ -505,7 +532,7 @@ def _assignment(config: str | None, data_dir: Path | None, user_name: str,
                 project_name: str, role_name: str, *, grant: bool) -> None:
     settings = _settings(config, data_dir=data_dir)
 
-    async def run(identity: IdentityService) -> None:
+    async def run(identity: IdentityService) -> bool:
         store = identity.store
         user_record = await store.get_user(name=user_name, domain_id=DEFAULT_DOMAIN_ID)
         project_record = await store.get_project(name=project_name,
@@ -517,19 +544,25 @@ def _assignment(config: str | None, data_dir: Path | None, user_name: str,
             if record is None:
                 raise IdentityNotFound(f"{kind} {value!r}")
         assert user_record and project_record and role_record
-        if grant:
+        held = bool(await store.list_assignments(
+            user_id=user_record.id, project_id=project_record.id, role_id=role_record.id))
+        if grant and not held:
             await store.assign_role(role_record.id, user_record.id,
                                     project_id=project_record.id)
-        else:
+        elif not grant:
+            if not held:  # as Keystone's DELETE of an assignment that is not there: 404
+                raise IdentityNotFound(f"role {role_name!r} of user {user_name!r} on project "
+                                       f"{project_name!r} (not granted to the user itself)")
             await store.unassign_role(role_record.id, user_record.id,
                                       project_id=project_record.id)
+        return held
 
     try:
-        _with_identity(settings, run)
+        held = _with_identity(settings, run)
     except IdentityNotFound as exc:
         _fail(f"no such {exc}", EXIT_NOT_FOUND)
-    click.echo(f"role {role_name} {'granted to' if grant else 'revoked from'} {user_name} "
-               f"on project {project_name}", err=True)
+    done = ("already held by" if held else "granted to") if grant else "revoked from"
+    click.echo(f"role {role_name} {done} {user_name} on project {project_name}", err=True)
 
 
 @main.group("app-credential")

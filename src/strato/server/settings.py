@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -166,12 +167,44 @@ class Settings(BaseSettings):
         "secret it verified for this long (a keyed hash of it, bound to the stored hash), so "
         "repeated logins skip Argon2; a password change, disable or delete counts at once "
         "(0: always hash).")
+    password_regex: str = Field(
+        "", description="New passwords set through the identity API must match this "
+        "regular expression in full (Keystone's security_compliance password_regex; empty: "
+        "any).")
+    password_regex_description: str = Field(
+        "", description="What password_regex asks for, in words: shown in the error and in "
+        "GET /v3/domains/{id}/config/security_compliance.")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     inline_bytes: int = Field(
         64 * 1024, ge=0, le=1024 * 1024,
         description="Objects up to this size keep their bytes in the metadata database, "
         "committed with their row: one disk flush per write instead of two. 0: none do.")
     expirer_interval: float = Field(30.0, description="Seconds between expirer passes.")
+    expirer_delay_reaping: float = Field(
+        0.0, ge=0, description="The expirer reclaims an object only this many seconds after "
+        "its delete-at time (Swift's delay_reaping), so `X-Open-Expired` can still reach it "
+        "meanwhile; a container read or DELETE reclaims its expired objects at once anyway.")
+    allow_open_expired: bool = Field(
+        False, description="GET, HEAD and POST with `X-Open-Expired: true` reach an object "
+        "past its delete-at time that is not yet reclaimed (a POST with a new X-Delete-At "
+        "restores it), as Swift's allow_open_expired.")
+    etag_quoter: bool = Field(
+        False, description="Offer Swift's etag_quoter: `X-Account-Rfc-Compliant-Etags` or "
+        "`X-Container-Rfc-Compliant-Etags: true` quote object ETags (RFC 7232). Off by "
+        "default, as in Swift's pipeline: it costs an account read per object request.")
+    etag_quoter_by_default: bool = Field(
+        False, description="Quote object ETags where no account or container says otherwise "
+        "(etag_quoter's enable_by_default).")
+    storage_domain: list[str] = Field(
+        [], description="Domains under which <account>.<domain> and "
+        "<container>.<account>.<domain> host names are served as that account or container "
+        "(Swift's domain_remap; empty: off).")
+    domain_remap_default_reseller_prefix: str = Field(
+        "", description="Reseller prefix given to a remapped account label that has none "
+        "(domain_remap's default_reseller_prefix; empty: such hosts are not remapped).")
+    crossdomain_policy: str = Field(
+        "", description="Serve /crossdomain.xml with these <allow-access-from .../> lines "
+        "for Flash and Silverlight clients (Swift's crossdomain; empty: not served).")
     sweep_interval: float = Field(3600.0,
                                   description="Seconds between orphan-blob sweeps.")
     sweep_min_age: float = Field(3600.0, description="An unreferenced blob or temp file must "
@@ -309,6 +342,15 @@ class Settings(BaseSettings):
         if value and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("not a postgresql:// URL (leave empty for the embedded SQLite "
                              "database)")
+        return value
+
+    @field_validator("password_regex")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
     @field_validator("log_level")

@@ -133,3 +133,35 @@ def test_storage_policy_must_be_the_one_policy(tester: tuple[str, str]) -> None:
         assert http.head(name).status_code == 404
         assert http.put(name, headers={"X-Storage-Policy": "policy-0"}).status_code == 201
         assert http.head(name).headers["X-Storage-Policy"] == "Policy-0"
+
+
+def test_expired_objects_neither_count_nor_block_delete(make_server: object) -> None:
+    """An expired object is gone for readers and listings at once; the container's counters
+    and DELETE agree with that before the expirer's next pass (here: an hour away)."""
+    srv = make_server(extra_args=("--expirer-interval", "3600"))  # type: ignore[operator]
+    srv.add_user("test", "tester", "testing", role="admin")
+    tester = srv.auth_v1("test:tester", "testing")
+    name = uniq()
+    with raw(tester) as http:
+        assert http.put(name).status_code == 201
+        at = str(int(time.time()) + 2)
+        for obj in ("a", "b"):
+            assert http.put(f"{name}/{obj}", content=b"12345",
+                            headers={"X-Delete-At": at}).status_code == 201
+        assert http.put(f"{name}-keep").status_code == 201
+        assert http.put(f"{name}-keep/k", content=b"xyz",
+                        headers={"X-Delete-At": at}).status_code == 201
+        assert http.head(name).headers["X-Container-Object-Count"] == "2"
+        time.sleep(max(0.0, int(at) - time.time()) + 1.1)
+        assert http.get(f"{name}/a").status_code == 404
+        assert http.get(name, params={"format": "json"}).json() == []
+        head = http.head(name).headers
+        assert (head["X-Container-Object-Count"], head["X-Container-Bytes-Used"]) == ("0", "0")
+        listing = http.get("", params={"format": "json"}).json()
+        assert {(c["name"], c["count"], c["bytes"]) for c in listing} == {
+            (name, 0, 0), (f"{name}-keep", 0, 0)}
+        account = http.head("").headers
+        assert (account["X-Account-Object-Count"], account["X-Account-Bytes-Used"]) == ("0", "0")
+        assert http.delete(name).status_code == 204
+        assert http.delete(f"{name}-keep").status_code == 204
+        assert http.head(name).status_code == 404

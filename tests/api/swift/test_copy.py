@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
@@ -170,3 +171,49 @@ def test_cross_account_copy_reads_the_source_first(server: Server, tester: tuple
         assert resp.status_code == 403
         resp = http.request("COPY", f"{source}/src", headers={"Destination": f"{uniq()}/x"})
         assert resp.status_code == 404
+
+
+def test_copy_answers_with_the_new_objects_metadata(tester: tuple[str, str], source: str
+                                                    ) -> None:
+    """Swift's copy answers with where the data came from (always naming the account) and
+    the destination's user metadata and expiry; the source's expiry is carried over."""
+    account = tester[0].rsplit("/", 1)[1]
+    at = int(time.time()) + 3600
+    with raw(tester) as http:
+        assert http.post(f"{source}/src", headers={"X-Object-Meta-A": "1",
+                                                    "X-Delete-At": str(at)}).status_code == 202
+        for method, path, headers in (
+                ("COPY", f"{source}/src", {"Destination": f"{source}/dst"}),
+                ("PUT", f"{source}/dst2", {"X-Copy-From": f"{source}/src"})):
+            resp = http.request(method, path, headers={**headers, "X-Object-Meta-C": "3",
+                                                       "X-Object-Meta-Empty": ""})
+            assert resp.status_code == 201
+            assert resp.headers["X-Copied-From-Account"] == account
+            assert resp.headers["X-Copied-From"] == f"{source}/src"
+            assert (resp.headers["X-Object-Meta-A"], resp.headers["X-Object-Meta-C"],
+                    resp.headers["X-Object-Meta-Empty"]) == ("1", "3", "")
+            assert resp.headers["X-Delete-At"] == str(at)
+            dest = path if method == "PUT" else headers["Destination"]
+            head = http.head(dest).headers
+            assert head["X-Delete-At"] == str(at) and head["X-Object-Meta-Empty"] == ""
+        # X-Fresh-Metadata leaves the source's metadata and expiry behind
+        resp = http.request("COPY", f"{source}/src", headers={"Destination": f"{source}/new",
+                                                              "X-Fresh-Metadata": "true"})
+        assert "X-Delete-At" not in resp.headers and "X-Object-Meta-A" not in resp.headers
+        assert "X-Delete-At" not in http.head(f"{source}/new").headers
+
+
+def test_empty_metadata_values_are_kept_on_object_post(tester: tuple[str, str],
+                                                       source: str) -> None:
+    """Swift's object server stores and returns an empty value; on an account or a
+    container, an empty value removes the key instead."""
+    with raw(tester) as http:
+        assert http.post(f"{source}/src", headers={"X-Object-Meta-Test": "",
+                                                    "X-Object-Meta-Full": "x"}).status_code == 202
+        head = http.head(f"{source}/src").headers
+        assert head["X-Object-Meta-Test"] == "" and head["X-Object-Meta-Full"] == "x"
+        for path, kind in ((source, "Container"), ("", "Account")):
+            http.post(path, headers={f"X-{kind}-Meta-Gone": "1"})
+            assert http.head(path).headers[f"X-{kind}-Meta-Gone"] == "1"
+            http.post(path, headers={f"X-{kind}-Meta-Gone": ""})
+            assert f"X-{kind}-Meta-Gone" not in http.head(path).headers

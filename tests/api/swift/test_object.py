@@ -275,3 +275,42 @@ def test_connection_keep_alive_is_echoed(tester: tuple[str, str]) -> None:
         http.put(f"{name}/o", content=b"x")
         assert http.get(f"{name}/o", headers={"Connection": "keep-alive"}
                         ).headers["Connection"] == "keep-alive"
+
+
+def test_open_expired_reaches_an_expired_object_until_reclaimed(make_server: object) -> None:
+    """allow_open_expired: `X-Open-Expired: true` reads an expired object and a POST with a
+    new X-Delete-At restores it, as in Swift; without the option the header does nothing."""
+    srv = make_server(extra_args=(  # type: ignore[operator]
+        "--allow-open-expired", "--expirer-delay-reaping", "3600"))
+    srv.add_user("test", "tester", "testing", role="admin")
+    tester = srv.auth_v1("test:tester", "testing")
+    assert httpx.get(srv.url + "/info").json()["swift"]["allow_open_expired"] is True
+    name = new_container(tester)
+    opened = {"X-Open-Expired": "true"}
+    with raw(tester) as http:
+        at = int(time.time()) + 2
+        assert http.put(f"{name}/o", content=b"body", headers={"X-Delete-At": str(at)}
+                        ).status_code == 201
+        time.sleep(max(0.0, at - time.time()) + 1.1)
+        assert http.get(f"{name}/o").status_code == 404
+        assert http.get(f"{name}/o", headers={"X-Open-Expired": "false"}).status_code == 404
+        got = http.get(f"{name}/o", headers=opened)
+        assert (got.status_code, got.content, got.headers["X-Delete-At"]) == (200, b"body",
+                                                                               str(at))
+        assert http.head(f"{name}/o", headers=opened).status_code == 200
+        assert http.post(f"{name}/o", headers={"X-Object-Meta-Test": "x"}).status_code == 404
+        later = str(int(time.time()) + 3600)
+        assert http.post(f"{name}/o", headers={**opened, "X-Object-Meta-Test": "restored!",
+                                               "X-Delete-At": later}).status_code == 202
+        head = http.head(f"{name}/o")
+        assert head.status_code == 200 and head.headers["X-Object-Meta-Test"] == "restored!"
+        assert head.headers["X-Delete-At"] == later
+
+
+def test_open_expired_needs_the_option(tester: tuple[str, str]) -> None:
+    name = new_container(tester)
+    with raw(tester) as http:
+        at = int(time.time()) + 1
+        http.put(f"{name}/o", content=b"body", headers={"X-Delete-At": str(at)})
+        time.sleep(max(0.0, at - time.time()) + 1.1)
+        assert http.get(f"{name}/o", headers={"X-Open-Expired": "true"}).status_code == 404

@@ -301,11 +301,32 @@ def test_expiry_index_and_guarded_delete(env: Env) -> None:
     env.run(s.put_object(obj(c, "early")))
     assert not env.run(s.delete_object_if(stale))
     assert env.run(s.get_object(c.id, "early")) is not None
-    assert env.run(s.delete_object_if(due[1]))
+    # ... nor one whose expiry a POST moved meanwhile (allow_open_expired restores that way)
+    moved = env.run(s.update_object(c.id, "late", {}, None, base + 10_000))
+    assert not env.run(s.delete_object_if(due[1]))
+    assert env.run(s.delete_objects_if([due[1]])) == []
+    assert env.run(s.delete_object_if(moved))
     assert env.run(s.get_object(c.id, "late")) is None
     rec = env.run(s.get_container(c.account, c.name))
     assert rec is not None and rec.object_count == 2
 
+
+
+def test_expired_objects_of_one_account_or_container(env: Env) -> None:
+    """The filters the container and account reads reap with: only that part of the index."""
+    s = env.store
+    acct = account()
+    c1, c2 = container(env, acct, "one"), container(env, acct, "two")
+    other = container(env)
+    base = 2_000_000_000
+    for c in (c1, c2, other):
+        env.run(s.put_object(obj(c, "gone", delete_at=base)))
+        env.run(s.put_object(obj(c, "kept", delete_at=base + 100)))
+    due = env.run(s.expired_objects(base + 50, 1000, container_id=c2.id))
+    assert [(r.container_id, r.name) for r in due] == [(c2.id, "gone")]
+    due = env.run(s.expired_objects(base + 50, 1000, account=acct))
+    assert sorted(r.container_id for r in due) == sorted([c1.id, c2.id])
+    assert env.run(s.expired_objects(base + 50, 1, account=acct))[0].name == "gone"
 
 # ---- listings ---------------------------------------------------------------------------
 

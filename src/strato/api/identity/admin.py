@@ -15,17 +15,19 @@ from strato.api.identity.app_credentials import handle_app_credentials
 from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
 from strato.api.identity.common import (
     IdentityApi,
+    client_address,
     field,
     is_admin,
     links,
     member,
     read_json,
 )
+from strato.api.identity.ec2 import handle_credentials, handle_os_ec2
 from strato.api.identity.errors import KeystoneError
 from strato.api.identity.groups import groups_response, handle_groups
 from strato.api.identity.services import handle_catalog_admin
 from strato.api.identity.tokens import domain_json, project_json
-from strato.domain.identity import DEFAULT_DOMAIN_ID, new_id
+from strato.domain.identity import DEFAULT_DOMAIN_ID, PasswordRejected, Unauthorized, new_id
 from strato.stores.metadata.base import Conflict
 from strato.stores.metadata.records import (
     DomainRecord,
@@ -83,12 +85,16 @@ async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> 
         return await _users(api, request, parts[1:])
     if head == "groups":
         return await handle_groups(api, request, parts[1:])
+    if head == "credentials":
+        return await handle_credentials(api, request, parts[1:])
     if head in ("services", "endpoints", "regions"):
         return await handle_catalog_admin(api, request, parts)
     if head == "projects" and len(parts) <= 2:
         return await _projects(api, request, parts[1:])
     if head == "domains" and len(parts) <= 2:
         return await _domains(api, request, parts[1:])
+    if head == "domains" and parts[2:4] == ["config", "security_compliance"] and len(parts) <= 5:
+        return await _security_compliance(api, request, parts[1], parts[4:])
     if head == "roles" and len(parts) <= 2:
         return await _roles(api, request, parts[1:])
     raise KeystoneError(404)
@@ -96,7 +102,15 @@ async def handle_admin(api: IdentityApi, request: Request, parts: list[str]) -> 
 
 async def _domains(api: IdentityApi, request: Request, rest: list[str]) -> Response:
     store = api.identity.store
-    await api.admin(request)
+    caller = await api.caller(request)
+    if rest and request.method in ("GET", "HEAD") and rest[0] in (
+            caller.domain_id, caller.project_domain_id):
+        # Keystone's get_domain: any token scoped to the domain or to one of its projects
+        domain = await store.get_domain(id=rest[0])
+        if domain is not None:
+            return json_response(200, {"domain": domain_json(api, domain)})
+    if not is_admin(caller):
+        raise KeystoneError(403)
     if not rest:
         if request.method in ("GET", "HEAD"):
             return _collection(api, "domains", [domain_json(api, d)
@@ -139,6 +153,26 @@ async def _domains(api: IdentityApi, request: Request, rest: list[str]) -> Respo
             raise KeystoneError(409, str(exc)) from None
         return Response(204)
     raise KeystoneError(405)
+
+
+async def _security_compliance(api: IdentityApi, request: Request, domain_id: str,
+                               option: list[str]) -> Response:
+    """Keystone's readable part of the domain config: the password rules, for any token
+    (so a client can tell a user what a new password needs before it is refused)."""
+    await api.caller(request)
+    if request.method not in ("GET", "HEAD"):
+        raise KeystoneError(405)
+    if await api.identity.store.get_domain(id=domain_id) is None:
+        raise KeystoneError(404, f"Could not find domain: {domain_id}.")
+    rules = api.identity.rules
+    config = {"password_regex": rules.regex or None,
+              "password_regex_description": rules.description or None}
+    if option:
+        if option[0] not in config:
+            raise KeystoneError(403, f"Reading the default for option {option[0]} in group "
+                                "security_compliance is not supported")
+        config = {option[0]: config[option[0]]}
+    return json_response(200, {"config": config})
 
 
 async def _projects(api: IdentityApi, request: Request, rest: list[str]) -> Response:
@@ -234,6 +268,8 @@ async def _roles(api: IdentityApi, request: Request, rest: list[str]) -> Respons
 
 async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Response:
     store = api.identity.store
+    if len(rest) == 2 and rest[1] == "password":
+        return await _change_password(api, request, rest[0])
     caller = await api.caller(request)
     if not rest:
         if not is_admin(caller):
@@ -253,6 +289,8 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
     sub = rest[1] if len(rest) > 1 else None
     if sub == "application_credentials":
         return await handle_app_credentials(api, request, caller, user.id, rest[2:])
+    if sub == "credentials" and rest[2:3] == ["OS-EC2"]:
+        return await handle_os_ec2(api, request, caller, user.id, rest[3:])
     if sub == "projects" and len(rest) == 2 and request.method in ("GET", "HEAD"):
         projects = await store.user_projects(user.id)
         return json_response(200, {"projects": [project_json(api, p) for p in projects],
@@ -260,16 +298,6 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
     if sub == "groups" and len(rest) == 2 and request.method in ("GET", "HEAD"):
         return groups_response(api, await store.user_groups(user.id),
                                f"{api.v3_url}/users/{user.id}/groups")
-    if sub == "password" and len(rest) == 2 and request.method == "POST":
-        doc = member(await read_json(request), "user")
-        original = member(doc, "original_password", kind=str)
-        new = member(doc, "password", kind=str)
-        if not await api.identity.passwords.verify(user.password_hash, original):
-            raise KeystoneError(401, "The original password is not correct.")
-        await store.update_user(UserRecord(user.id, user.name, user.domain_id,
-                                           await api.identity.passwords.hash(new), user.enabled,
-                                           user.default_project_id, user.extra))
-        return Response(204)
     if sub is not None:
         raise KeystoneError(404)
     if request.method in ("GET", "HEAD"):
@@ -284,6 +312,8 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
                       if "default_project_id" in doc else user.default_project_id)
         field(doc, "description", nullable=True, where="user")
         password = field(doc, "password", nullable=True, where="user")
+        if password:
+            _check_password(api, password)
         password_hash = (await api.identity.passwords.hash(password) if password
                          else user.password_hash)
         user = UserRecord(user.id, name, user.domain_id, password_hash, enabled, project_id,
@@ -294,6 +324,32 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
         await store.delete_user(user.id)
         return Response(204)
     raise KeystoneError(405)
+
+
+async def _change_password(api: IdentityApi, request: Request, user_id: str) -> Response:
+    """`POST /v3/users/{id}/password`: a user changes its own password by proving the
+    current one. As in Keystone the call needs no token (a user whose password expired
+    has none); the original password is the proof, so failures count toward lockout."""
+    if request.method != "POST":
+        raise KeystoneError(405)
+    doc = member(await read_json(request), "user")
+    original = member(doc, "original_password", kind=str)
+    new = member(doc, "password", kind=str)
+    try:
+        await api.identity.change_password(user_id, original, new, client_address(request))
+    except Unauthorized:
+        raise KeystoneError(401, "The request you have made requires authentication."
+                            ) from None
+    except PasswordRejected as exc:
+        raise KeystoneError(400, str(exc)) from None
+    return Response(204)
+
+
+def _check_password(api: IdentityApi, password: str) -> None:
+    try:
+        api.identity.rules.check(password)
+    except PasswordRejected as exc:
+        raise KeystoneError(400, str(exc)) from None
 
 
 async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
@@ -308,6 +364,8 @@ async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
         raise KeystoneError(400, f"Could not find domain: {domain_id}.")
     if project_id and await store.get_project(id=project_id) is None:
         raise KeystoneError(400, f"Could not find project: {project_id}.")
+    if password:
+        _check_password(api, password)
     password_hash = await api.identity.passwords.hash(password) if password else "!"
     record = UserRecord(new_id(), name, domain_id, password_hash, enabled, project_id)
     try:

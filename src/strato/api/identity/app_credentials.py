@@ -15,11 +15,11 @@ from strato.api.identity.common import (
     field,
     invalid,
     is_admin,
-    iso,
     links,
     member,
     parse_iso,
     read_json,
+    stored_time,
 )
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import AuthContext, IdentityConflict, IdentityNotFound, Unauthorized
@@ -35,7 +35,7 @@ async def app_credential_json(api: IdentityApi, record: AppCredentialRecord
             roles.append({"id": role.id, "name": role.name, "domain_id": None})
     return {"id": record.id, "name": record.name, "description": record.description,
             "user_id": record.user_id, "project_id": record.project_id,
-            "expires_at": iso(record.expires_at) if record.expires_at else None,
+            "expires_at": stored_time(record.expires_at) if record.expires_at else None,
             "unrestricted": record.unrestricted, "roles": roles, "access_rules": [],
             "links": {"self": f"{api.v3_url}/users/{record.user_id}/application_credentials/"
                               f"{record.id}"}}

@@ -12,6 +12,7 @@ from strato.api.http import BadRequest, Request
 from strato.api.identity.catalog import CATALOG, Catalog
 from strato.api.identity.errors import KeystoneError
 from strato.domain.identity import AuthContext, IdentityService
+from strato.stores.metadata.base import AccessKeyStore
 
 MAX_BODY = 64 * 1024
 ADMIN_ROLE = "admin"
@@ -23,6 +24,8 @@ class IdentityApi:
     base_url: str
     region: str
     catalog: Catalog = CATALOG
+    access_keys: AccessKeyStore | None = None
+    """Where EC2 credentials live (the metadata store's access keys)."""
 
     @property
     def identity_url(self) -> str:
@@ -119,7 +122,14 @@ def field(document: dict[str, Any], key: str, kind: type = str, default: Any = N
 
 
 def iso(ts: float) -> str:
+    """A token time as Keystone writes one (`utils.isotime(subsecond=True)`): with `Z`."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stored_time(ts: float) -> str:
+    """A stored time (an application credential's `expires_at`) as Keystone's JSON
+    serializer writes its naive UTC datetime: six fraction digits, no zone."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def parse_iso(value: str | None) -> float | None:

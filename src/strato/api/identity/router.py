@@ -30,6 +30,8 @@ class IdentityServices(Protocol):
 
     settings: Any
     identity: IdentityService
+    meta: Any
+    """The metadata store; its access keys are the EC2 credentials."""
 
 
 class IdentityFrontend:
@@ -38,7 +40,8 @@ class IdentityFrontend:
 
     def __init__(self, services: IdentityServices) -> None:
         settings = services.settings
-        self.api = IdentityApi(services.identity, settings.base_url, settings.region)
+        self.api = IdentityApi(services.identity, settings.base_url, settings.region,
+                               access_keys=services.meta)
         # the storage account is named with the first reseller prefix (`AUTH_` by default)
         prefix = (getattr(settings, "reseller_prefixes", None) or ["AUTH_"])[0]
         CATALOG.register(CatalogService("object-store", "swift", f"/v1/{prefix}{{project_id}}"))

@@ -12,7 +12,7 @@ from strato.api.swift.constraints import (
     check_metadata,
     check_stored_metadata,
 )
-from strato.api.swift.context import SwiftRequest
+from strato.api.swift.context import SwiftRequest, account_domain
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import pick, removals, title_case, x_timestamp
 from strato.api.swift.listing import (
@@ -51,6 +51,9 @@ async def account_headers(sr: SwiftRequest) -> dict[str, str]:
         headers[f"{prefix}-Bytes-Used"] = str(part.bytes_used)
     # an account without a row yet exists implicitly (Swift's account_autocreate answers
     # with the current time too)
+    domain = await account_domain(sr.services, sr.account)
+    if domain is not None:  # as keystoneauth records it for the account's project
+        headers["X-Account-Project-Domain-Id"] = domain
     created = record.created_at if record is not None else time.time()
     headers["X-Timestamp"] = x_timestamp(created)
     headers["X-Put-Timestamp"] = x_timestamp(created)

@@ -6,10 +6,14 @@ account's project, or the reseller-admin role) may do everything; under a prefix
 service roles (`SERVICE_`), an owner must also present an `X-Service-Token` holding one of
 them, so data a service keeps for a user cannot be changed by the user alone.
 
-Container ACLs (`X-Container-Read`/`-Write`) grant others: `project:user` by id or name,
-`project:*`, `*:user`, `*:*`, role names, as tempauth's groups a project name or id (its
-users) or an account name (its owners), and referrer elements `.r:*`, `.r:host`,
-`.r:.domain`, `.r:-host` plus `.rlistings` for listings.
+Container ACLs (`X-Container-Read`/`-Write`) grant others, read as the middleware that
+would have issued the caller's token reads them. For a Keystone token, as keystoneauth:
+`project:user` by id (`project:*`, `*:user`, `*:*`), by name only while the user, its
+project and the account's project are all in the default domain, and a bare entry is a role
+name that counts in the caller's own project's account only. For a Swift v1.0 token, as
+tempauth's groups besides those: a bare entry may also name the user, its project (name or
+id: its users) or an account (its owners), and role names count anywhere. Referrer elements
+`.r:*`, `.r:host`, `.r:.domain`, `.r:-host` plus `.rlistings` for listings, for everyone.
 
 Account ACLs (`X-Account-Access-Control: {"admin": [...], "read-write": [...],
 "read-only": [...]}`, set by an owner) take the same entries: read-only lists and reads
@@ -28,7 +32,7 @@ from urllib.parse import urlparse
 import orjson
 
 from strato.api.swift.errors import SwiftError
-from strato.domain.identity import AuthContext
+from strato.domain.identity import DEFAULT_DOMAIN_ID, SWIFT_V1, AuthContext
 
 ACCOUNT_ACL_HEADER = "x-account-access-control"
 ACCOUNT_ACCESS = "account_access"
@@ -104,6 +108,26 @@ def referrer_allowed(referrer: str | None, allowed: tuple[str, ...]) -> bool:
                 pattern.startswith(".") and host.endswith(pattern)):
             ok = not negate
     return ok
+
+
+def keystone_matches(ctx: AuthContext, groups: tuple[str, ...], *, own_account: bool,
+                     names: bool) -> bool:
+    """keystoneauth's reading: `project:user` by id or `*` (by name when `names`), and a
+    role name, which counts only in the caller's own account (`own_account`)."""
+    projects = {ctx.project_id or "", "*"}
+    users = {ctx.user_id, "*"}
+    if names:
+        projects.add(ctx.project_name or "")
+        users.add(ctx.user_name)
+    for group in groups:
+        project, sep, user = group.partition(":")
+        if sep:
+            if project in projects and user in users and (ctx.project_id is not None
+                                                          or project == "*"):
+                return True
+        elif own_account and group.lower() in ctx.role_set:
+            return True
+    return False
 
 
 def group_matches(ctx: AuthContext, groups: tuple[str, ...],
@@ -195,18 +219,33 @@ class Authorizer:
     def deny(ctx: AuthContext | None) -> SwiftError:
         return SwiftError(403 if ctx is not None else 401)
 
+    def acl_matches(self, ctx: AuthContext, groups: tuple[str, ...], account: str,
+                    account_domain: str | None) -> bool:
+        """A container ACL's entries against the caller, read as its token's issuer would
+        (`account_domain`: the domain of the account's project, None if unknown)."""
+        if ctx.extra.get(SWIFT_V1):
+            return group_matches(ctx, groups, self.owned_accounts(ctx))
+        own = ctx.project_id is not None and self.account_prefix(account) is not None \
+            and account == (self.account_prefix(account) or "") + ctx.project_id
+        names = (ctx.user_domain_id == DEFAULT_DOMAIN_ID
+                 and ctx.project_domain_id in (None, DEFAULT_DOMAIN_ID)
+                 and (own or account_domain in (None, DEFAULT_DOMAIN_ID)))
+        return keystone_matches(ctx, groups, own_account=own, names=names)
+
     def can_read(self, ctx: AuthContext | None, read_acl: str | None, referrer: str | None,
-                 *, listing: bool = False) -> bool:
+                 *, listing: bool = False, account: str = "",
+                 account_domain: str | None = None) -> bool:
         acl = parse_acl(read_acl)
-        if ctx is not None and group_matches(ctx, acl.groups, self.owned_accounts(ctx)):
+        if ctx is not None and self.acl_matches(ctx, acl.groups, account, account_domain):
             return True
         if acl.referrers and referrer_allowed(referrer, acl.referrers):
             return acl.listings if listing else True
         return False
 
-    def can_write(self, ctx: AuthContext | None, write_acl: str | None) -> bool:
-        return ctx is not None and group_matches(ctx, parse_acl(write_acl).groups,
-                                                 self.owned_accounts(ctx))
+    def can_write(self, ctx: AuthContext | None, write_acl: str | None, *, account: str = "",
+                  account_domain: str | None = None) -> bool:
+        return ctx is not None and self.acl_matches(ctx, parse_acl(write_acl).groups,
+                                                    account, account_domain)
 
     def account_access(self, ctx: AuthContext | None, acl: str | None) -> str | None:
         """The highest level the account ACL grants the caller, or None."""

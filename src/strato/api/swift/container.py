@@ -109,10 +109,16 @@ async def handle_container(sr: SwiftRequest) -> Response:
         read_acl = record.meta.get("x-container-read") if record else None
         if not sr.is_owner and not sr.account_reader and not sr.state.get(
                 "authorize_override") and not authorizer.can_read(
-                sr.auth, read_acl, sr.headers.get("referer"), listing=True):
+                sr.auth, read_acl, sr.headers.get("referer"), listing=True,
+                **sr.acl_scope(sr.account)):
             raise authorizer.deny(sr.auth)
         if record is None:
             raise SwiftError(404)
+        # expired objects are gone from reads and listings, so they must not count either
+        if await storage.reap_expired(sr.account, record.id):
+            record = await storage.get_container(sr.account, sr.container)
+            if record is None:
+                raise SwiftError(404)
         headers = container_headers(sr, record)
         if method == "HEAD":
             headers["Content-Type"] = listing_content_type(listing_format(sr.request))

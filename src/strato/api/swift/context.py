@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from strato.api.http import POLICY, Request
 from strato.api.swift.acl import Authorizer
@@ -14,6 +14,12 @@ from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 READ_METHODS = ("GET", "HEAD")
 READS = "reads"
 """State key of the request's read memo, shared with its GET/HEAD subrequests."""
+ACCOUNT_DOMAIN = "account_domain"
+"""State key: the domain id of the request account's project (None: no such project), read
+once for keystoneauth's rule on names in container ACLs."""
+OPEN_EXPIRED = "open_expired"
+"""State key: the request may reach objects past their delete-at time (`X-Open-Expired`
+with `allow_open_expired` on), large object segments included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +31,22 @@ class SwiftServices:
     max_file_size: int
     settings: Any = None
     """The server settings (`strato.server.settings.Settings`), for feature options."""
+
+
+class AclScope(TypedDict):
+    """The keyword arguments of `Authorizer.can_read`/`can_write` that name the target."""
+
+    account: str
+    account_domain: str | None
+
+
+async def account_domain(services: SwiftServices, account: str) -> str | None:
+    """The domain id of the project behind `<prefix><project_id>`, or None."""
+    prefix = services.authorizer.account_prefix(account)
+    if prefix is None:
+        return None
+    project = await services.identity.store.get_project(id=account[len(prefix):])
+    return project.domain_id if project is not None else None
 
 
 @dataclass(slots=True)
@@ -80,10 +102,21 @@ class SwiftRequest:
         key = (account, container, obj)
         if reads is not None and key in reads:
             return record, reads[key]
-        found = await self.services.storage.get_object(record, obj)
+        found = await self.services.storage.get_object(record, obj,
+                                                       open_expired=self.open_expired)
         if reads is not None:
             reads[key] = found
         return record, found
+
+    def acl_scope(self, account: str) -> AclScope:
+        """`account` and, for the request's own account, its project's domain: what the
+        authorizer needs to read a container ACL there."""
+        return AclScope(account=account, account_domain=self.state.get(ACCOUNT_DOMAIN)
+                        if account == self.account else None)
+
+    @property
+    def open_expired(self) -> bool:
+        return bool(self.state.get(OPEN_EXPIRED))
 
     @property
     def is_owner(self) -> bool:

@@ -12,6 +12,11 @@ from strato import __version__
 from strato.api.swift import constraints as c
 from strato.domain.policies import PolicySet
 
+SWIFT_API_VERSION = "2.38.3"
+"""The Swift release whose API Strato matches (its functional suite passes against Strato).
+Clients parse `swift.version` as a dotted release number, so Strato's own version has a
+section of its own."""
+
 
 def policy_info(policies: PolicySet) -> list[dict[str, Any]]:
     """Swift's shape: name, every name comma-joined, `default` on the default only;
@@ -31,7 +36,7 @@ class Capabilities:
     def __init__(self, max_file_size: int, policies: PolicySet) -> None:
         self._sections: dict[str, dict[str, Any]] = {
             "swift": {
-                "version": f"strato-{__version__}",
+                "version": SWIFT_API_VERSION,
                 "max_file_size": max_file_size,
                 "max_meta_name_length": c.MAX_META_NAME_LENGTH,
                 "max_meta_value_length": c.MAX_META_VALUE_LENGTH,
@@ -53,10 +58,15 @@ class Capabilities:
             # Swift's functional suite and clients look for account ACL support here, where
             # tempauth (the v1.0 auth Strato also speaks) advertises it
             "tempauth": {"account_acls": True},
+            "strato": {"version": __version__},
         }
 
     def register(self, name: str, section: dict[str, Any]) -> None:
         self._sections[name] = section
+
+    def add_to(self, name: str, entries: dict[str, Any]) -> None:
+        """Add keys to a section (`swift` holds proxy options such as allow_open_expired)."""
+        self._sections.setdefault(name, {}).update(entries)
 
     def document(self) -> dict[str, Any]:
         return self._sections

@@ -113,7 +113,8 @@ def can_read_object(sr: SwiftRequest, account: str, container: ContainerRecord |
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_reader):
         return True
     read_acl = container.meta.get("x-container-read") if container else None
-    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"))
+    return authorizer.can_read(sr.auth, read_acl, sr.headers.get("referer"),
+                               **sr.acl_scope(account))
 
 
 def can_write_object(sr: SwiftRequest, account: str, container: ContainerRecord | None
@@ -125,7 +126,7 @@ def can_write_object(sr: SwiftRequest, account: str, container: ContainerRecord 
     if authorizer.is_owner(sr.auth, account) or (account == sr.account and sr.account_writer):
         return True
     write_acl = container.meta.get("x-container-write") if container else None
-    return authorizer.can_write(sr.auth, write_acl)
+    return authorizer.can_write(sr.auth, write_acl, **sr.acl_scope(account))
 
 
 async def handle_object(sr: SwiftRequest) -> Response:
@@ -282,11 +283,10 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     if dst_container is None:
         raise SwiftError(404)
     meta = request_meta(sr)
-    delete_at = delete_at_from(sr.headers)
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
+    delete_at = copied_delete_at(sr, None if fresh else src.delete_at)
     merged = {} if fresh else {k: v for k, v in src.meta.items() if "-sysmeta-" not in k}
-    merged.update(meta)
-    merged = {k: v for k, v in merged.items() if v != ""}
+    merged.update(meta)  # an empty value is kept, as Swift's PUT behind the copy keeps it
     content_type = sr.headers.get("content-type") or src.content_type
     try:
         if "range" in sr.headers:
@@ -303,13 +303,36 @@ async def copy_object(sr: SwiftRequest, source: tuple[str, str, str],
     headers = {
         "Etag": record.etag,
         "Last-Modified": last_modified(record.timestamp),
-        "X-Copied-From": quote(f"{src_container_name}/{src_name}"),
-        "X-Copied-From-Last-Modified": last_modified(src.timestamp),
         "Content-Type": "text/html; charset=UTF-8",
+        **copied_from_headers(source, src, record.meta, record.delete_at),
     }
-    if src_account != dst_account:
-        headers["X-Copied-From-Account"] = quote(src_account)
     return Response(201, headers)
+
+
+def copied_delete_at(sr: SwiftRequest, source_delete_at: int | None) -> int | None:
+    """A copy's expiry: the request's `X-Delete-At`/`-After`, else the source's (Swift's copy
+    carries the source's `X-Delete-At` over, unless `X-Fresh-Metadata`)."""
+    if "x-delete-at" in sr.headers or "x-delete-after" in sr.headers:
+        return delete_at_from(sr.headers)
+    return source_delete_at
+
+
+def copied_from_headers(source: tuple[str, str, str], src: ObjectRecord, meta: dict[str, str],
+                        delete_at: int | None) -> dict[str, str]:
+    """What Swift's copy adds to the 201: where the data came from (the account always) and
+    the new object's user metadata (empty values included) and expiry."""
+    account, container, name = source
+    headers = {
+        "X-Copied-From-Account": quote(account),
+        "X-Copied-From": quote(f"{container}/{name}"),
+        "X-Copied-From-Last-Modified": last_modified(src.timestamp),
+    }
+    for key, value in meta.items():
+        if key.startswith(META_PREFIXES):
+            headers[title_case(key)] = value
+    if delete_at is not None:
+        headers["X-Delete-At"] = str(delete_at)
+    return headers
 
 
 async def _copy_ranges(sr: SwiftRequest, src_container: ContainerRecord, src: ObjectRecord,
@@ -352,10 +375,11 @@ async def post_object(sr: SwiftRequest) -> Response:
         raise sr.services.authorizer.deny(sr.auth)
     meta = request_meta(sr)
     delete_at = delete_at_from(sr.headers)
-    record = await storage.get_object(container, sr.obj) if container else None
+    record = await storage.get_object(container, sr.obj, open_expired=sr.open_expired
+                                      ) if container else None
     if record is None or container is None:
         raise SwiftError(404)
-    meta = {k: v for k, v in meta.items() if v != ""}
+    # an empty value is stored and shown, as Swift's object server does
     # system metadata (and the SLO marker) describe the data, which a POST leaves alone
     meta = {**{k: v for k, v in record.meta.items() if _kept_on_post(k)}, **meta}
     try:

@@ -12,7 +12,15 @@ from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER
 from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
 from strato.api.swift.constraints import MAX_ACCOUNT_NAME_LENGTH
 from strato.api.swift.container import handle_container
-from strato.api.swift.context import SwiftRequest, SwiftServices
+from strato.api.swift.context import (
+    ACCOUNT_DOMAIN,
+    OPEN_EXPIRED,
+    SwiftRequest,
+    SwiftServices,
+    account_domain,
+)
+from strato.api.swift.crossdomain import PATH as CROSSDOMAIN_PATH
+from strato.api.swift.crossdomain import crossdomain_response
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.features import FEATURES
 from strato.api.swift.info import Capabilities
@@ -20,11 +28,13 @@ from strato.api.swift.object import handle_object
 from strato.api.swift.pipeline import PIPELINE, build_pipeline
 
 log = logging.getLogger("strato.swift")
+TRUE_VALUES = ("true", "1", "yes", "on", "t", "y")
+"""What Swift's config_true_value takes for true."""
 
 
 def owns_path(path: str) -> bool:
     return (path.startswith("/v1/") or path == "/v1" or path in AUTH_PATHS
-            or path in ("/info", "/healthcheck"))
+            or path in ("/info", "/healthcheck", CROSSDOMAIN_PATH))
 
 
 def unrouted(path: str) -> Response:
@@ -51,6 +61,12 @@ class SwiftFrontend:
             if section is not None:
                 capabilities.register(feature.name, section)
         self.pipeline = build_pipeline(features, endpoint)
+        settings = services.settings
+        self.allow_open_expired = bool(settings and settings.allow_open_expired)
+        capabilities.add_to("swift", {"allow_open_expired": self.allow_open_expired})
+        self.crossdomain_policy = settings.crossdomain_policy if settings else ""
+        if self.crossdomain_policy:
+            capabilities.register("crossdomain", {})
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -73,11 +89,18 @@ class SwiftFrontend:
             return await handle_auth_v1(request, self.services.identity, self.services.base_url,
                                         self.services.authorizer.storage_prefix)
         if path == "/info":
+            if request.method == "OPTIONS":  # Swift's info controller answers it, token or not
+                return Response(200, {"Allow": "HEAD, GET, OPTIONS",
+                                      "Content-Type": "text/html; charset=UTF-8"}, b"")
             if request.method not in ("GET", "HEAD"):
-                raise SwiftError(405, headers={"Allow": "GET, HEAD"})
+                raise SwiftError(405, headers={"Allow": "HEAD, GET, OPTIONS"})
             return json_response(200, self.capabilities.document())
         if path == "/healthcheck":
             return text_response(200, "OK")
+        if path == CROSSDOMAIN_PATH:
+            if self.crossdomain_policy and request.method == "GET":
+                return crossdomain_response(self.crossdomain_policy)
+            return unrouted(path)
         parts = path[len("/v1/"):].split("/", 2) if path.startswith("/v1/") else [""]
         account = parts[0]
         container = parts[1] if len(parts) > 1 and parts[1] else None
@@ -100,7 +123,12 @@ class SwiftFrontend:
                 auth = replace(auth, service_roles=service.roles)
         sr = SwiftRequest(request, self.services, account, container, obj, auth)
         sr.state[PIPELINE] = self.pipeline
+        if obj is not None and self.allow_open_expired and request.method in (
+                "GET", "HEAD", "POST") and request.headers.get(
+                "x-open-expired", "").lower() in TRUE_VALUES:
+            sr.state[OPEN_EXPIRED] = True
         if auth is not None and not sr.is_owner:
+            sr.state[ACCOUNT_DOMAIN] = await account_domain(self.services, account)
             record = await self.services.storage.get_account(account)
             sr.state[ACCOUNT_ACCESS] = self.services.authorizer.account_access(
                 auth, record.meta.get(ACCOUNT_ACL_HEADER) if record else None)

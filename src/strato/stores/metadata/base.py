@@ -147,12 +147,15 @@ class ObjectStore(abc.ABC):
         """Keyset page in byte order; rows past their delete-at time are left out."""
 
     @abc.abstractmethod
-    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
-        """Rows whose delete-at has passed, oldest first, from the delete-at index."""
+    async def expired_objects(self, now: float, limit: int, *, account: str | None = None,
+                              container_id: int | None = None) -> list[ObjectRecord]:
+        """Rows whose delete-at has passed, oldest first, from the delete-at index (never a
+        scan of a container), optionally only those of `account` or of one container."""
 
     @abc.abstractmethod
     async def delete_object_if(self, record: ObjectRecord) -> bool:
-        """Delete the row only if it still refers to `record.blob_id` (the expirer's race guard)."""
+        """Delete the row only if it still refers to `record.blob_id` with `record.delete_at`
+        (the expirer's race guard: an overwrite, or a POST that moved the expiry, wins)."""
 
     @abc.abstractmethod
     async def blob_referenced(self, blob_id: str) -> bool: ...

@@ -95,3 +95,26 @@ def test_prefix_matching_the_manifest_itself_is_read_raw(tester: tuple[str, str]
     assert http.post(f"{url}/{container}/q", headers={"X-Object-Meta-A": "b"}
                      ).status_code == 202
     assert http.get(f"{url}/{container}/q").content == b""
+
+
+def test_copy_with_range_copies_only_that_range(tester: tuple[str, str]) -> None:
+    """As Swift's copy: one range of a DLO is copied alone; several get all of it, as a
+    DLO's GET answers them."""
+    url, token = tester
+    http = httpx.Client(headers={"X-Auth-Token": token}, timeout=30)
+    container = f"cpr-{uuid.uuid4().hex[:8]}"
+    assert http.put(f"{url}/{container}").status_code == 201
+    parts = [os.urandom(600), os.urandom(400)]
+    for index, data in enumerate(parts):
+        assert http.put(f"{url}/{container}/seg/{index}", content=data).status_code == 201
+    assert http.put(f"{url}/{container}/dlo", content=b"",
+                    headers={"X-Object-Manifest": f"{container}/seg/"}).status_code == 201
+    whole = b"".join(parts)
+    resp = http.request("COPY", f"{url}/{container}/dlo",
+                        headers={"Destination": f"{container}/part", "Range": "bytes=590-609"})
+    assert resp.status_code == 201
+    got = http.get(f"{url}/{container}/part")
+    assert got.content == whole[590:610] and "X-Object-Manifest" not in got.headers
+    resp = http.put(f"{url}/{container}/both", headers={"X-Copy-From": f"{container}/dlo",
+                                                         "Range": "bytes=0-1,-1"})
+    assert resp.status_code == 201 and http.get(f"{url}/{container}/both").content == whole

@@ -340,3 +340,36 @@ def test_symlinks_to_and_as_segments_of_an_slo(tester: tuple[str, str]) -> None:
     assert via_link.status_code == 206 and via_link.content == b"aabb"
     assert via_link.headers["X-Static-Large-Object"] == "True"
     assert via_link.headers["Content-Location"].endswith(f"/{container}/slo")
+
+
+def test_copy_with_range_copies_only_that_range(tester: tuple[str, str]) -> None:
+    """As Swift's copy: the new object is what a GET with the request's Range answers."""
+    http, url = client(tester)
+    container = f"cpr-{uuid.uuid4().hex[:8]}"
+    parts = {"s1": os.urandom(1000), "s2": os.urandom(500)}
+    _put_segments(http, url, container, parts)
+    manifest = [{"path": f"/{container}/s1"}, {"path": f"/{container}/s2"}]
+    assert http.put(f"{url}/{container}/slo?multipart-manifest=put",
+                    json=manifest).status_code == 201
+    whole = parts["s1"] + parts["s2"]
+    resp = http.request("COPY", f"{url}/{container}/slo",
+                        headers={"Destination": f"{container}/part",
+                                 "Range": "bytes=990-1009", "X-Object-Meta-Kept": "yes"})
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["Etag"] == hashlib.md5(whole[990:1010]).hexdigest()
+    got = http.get(f"{url}/{container}/part")
+    assert got.content == whole[990:1010] and got.headers["X-Object-Meta-Kept"] == "yes"
+    assert "X-Static-Large-Object" not in got.headers
+    resp = http.put(f"{url}/{container}/tail", headers={"X-Copy-From": f"{container}/slo",
+                                                         "Range": "bytes=-7"})
+    assert resp.status_code == 201 and http.get(f"{url}/{container}/tail").content == whole[-7:]
+    # several ranges: the multipart/byteranges document a GET would answer
+    resp = http.put(f"{url}/{container}/multi", headers={"X-Copy-From": f"{container}/slo",
+                                                          "Range": "bytes=0-1,1499-"})
+    assert resp.status_code == 201
+    assert _multipart(http.get(f"{url}/{container}/multi")) == [
+        ("bytes 0-1/1500", whole[:2]), ("bytes 1499-1499/1500", whole[-1:])]
+    resp = http.put(f"{url}/{container}/none", headers={"X-Copy-From": f"{container}/slo",
+                                                         "Range": "bytes=2000-"})
+    assert resp.status_code == 416 and resp.headers["Content-Range"] == "bytes */1500"
+    assert http.head(f"{url}/{container}/none").status_code == 404

@@ -11,6 +11,7 @@ from strato.api.swift.features.archive import ArchiveDownload
 from strato.api.swift.features.bulk import BulkDelete, BulkUpload
 from strato.api.swift.features.cors import CORS
 from strato.api.swift.features.dlo import DynamicLargeObject
+from strato.api.swift.features.etag_quoter import EtagQuoter
 from strato.api.swift.features.formpost import FormPost
 from strato.api.swift.features.gatekeeper import Gatekeeper
 from strato.api.swift.features.object_versioning import ObjectVersioning
@@ -23,12 +24,13 @@ from strato.api.swift.features.tempurl import TempURL
 from strato.api.swift.features.versioned_writes import VersionedWrites
 from strato.api.swift.pipeline import Feature
 
-# Swift's proxy order: gatekeeper bulk tempurl ratelimit formpost (auth) staticweb copy
+# Swift's proxy order: gatekeeper etag-quoter bulk tempurl ratelimit formpost (auth) staticweb copy
 # container-quotas account-quotas slo dlo versioned_writes (legacy, then object versioning)
 # symlink
 FEATURES: list[type[Feature]] = [
     CORS,  # Swift's proxy adds CORS headers to every controller response: outermost here
     Gatekeeper,
+    EtagQuoter,  # right after gatekeeper, as Swift's pipeline places it
     BulkDelete,
     BulkUpload,
     ArchiveDownload,  # Strato's own: GET <container>?archive=tar

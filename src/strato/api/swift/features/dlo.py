@@ -145,7 +145,7 @@ class DynamicLargeObject(Feature):
         async for seg in segments.records():
             total += seg.size
         return await copy_assembled(sr, call_next, source, dest, record, total,
-                                    segments.pieces)
+                                    segments.pieces, multiple_ranges=False)
 
     @staticmethod
     async def _segments(sr: SwiftRequest, value: str) -> _Segments:

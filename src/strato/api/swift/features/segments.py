@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from strato.api.http import BadRequest, Response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.features.subrequest import make_subrequest, plain_headers, subrequest
-from strato.api.swift.headers import last_modified
-from strato.api.swift.object import STORED_HEADERS, can_read_object, split_target
+from strato.api.swift.object import (
+    STORED_HEADERS,
+    can_read_object,
+    copied_from_headers,
+    split_target,
+)
 from strato.api.swift.ranges import Unsatisfiable, multipart_body, parse_range
 from strato.stores.blob.base import BlobNotFound
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
@@ -223,10 +227,15 @@ async def readable_source(sr: SwiftRequest, source: Target
 
 
 def copy_headers(sr: SwiftRequest, record: ObjectRecord) -> dict[str, str]:
-    """The source's metadata (unless `X-Fresh-Metadata`) updated by the request's."""
+    """The source's metadata and expiry (unless `X-Fresh-Metadata`) updated by the
+    request's, as Swift's copy builds the PUT behind it."""
     fresh = sr.headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes", "on")
     headers = {} if fresh else {k: v for k, v in record.meta.items()
                                 if k.startswith("x-object-meta-") or k in STORED_HEADERS}
+    if not fresh and record.delete_at is not None:
+        headers["x-delete-at"] = str(record.delete_at)
+    if "x-delete-after" in sr.headers:
+        headers.pop("x-delete-at", None)
     headers.update({k: v for k, v in sr.headers.items()
                     if k.startswith("x-object-meta-") or k in STORED_HEADERS
                     or k in ("x-delete-at", "x-delete-after")})
@@ -234,32 +243,51 @@ def copy_headers(sr: SwiftRequest, record: ObjectRecord) -> dict[str, str]:
     return headers
 
 
-def copied_from(response: Response, source: Target, dest: Target,
-                record: ObjectRecord) -> Response:
+def copied_from(response: Response, source: Target, record: ObjectRecord,
+                headers: dict[str, str]) -> Response:
+    """Swift's copy headers on a successful copy made by a PUT with `headers`."""
     if response.status == 201:
-        response.headers["X-Copied-From"] = quote(f"{source[1]}/{source[2]}")
-        response.headers["X-Copied-From-Last-Modified"] = last_modified(record.timestamp)
-        if source[0] != dest[0]:
-            response.headers["X-Copied-From-Account"] = quote(source[0])
+        delete_at = headers.get("x-delete-at")
+        response.headers.update(copied_from_headers(
+            source, record, headers, int(delete_at) if delete_at is not None else None))
     return response
 
 
 async def copy_assembled(sr: SwiftRequest, call_next: Callable[[SwiftRequest],
                                                                 Awaitable[Response]],
                          source: Target, dest: Target, record: ObjectRecord, length: int,
-                         pieces: PieceSource) -> Response:
-    """Copy a large object as Swift's copy middleware does: its content becomes a new,
-    ordinary object (a PUT by the same caller, so write rights and quotas apply)."""
+                         pieces: PieceSource, *, multiple_ranges: bool = True) -> Response:
+    """Copy a large object as Swift's copy middleware does: what a GET with the request's
+    `Range` would answer becomes a new, ordinary object (a PUT by the same caller, so write
+    rights and quotas apply): one range, several as a multipart/byteranges document (when
+    `multiple_ranges`, else all of it, as a DLO's GET), or the whole content."""
     headers = copy_headers(sr, record)
-    headers["content-length"] = str(length)
+    try:
+        ranges = parse_range(sr.headers.get("range"), length)
+    except Unsatisfiable:
+        raise SwiftError(416, headers={"Content-Range": f"bytes */{length}"}) from None
+    if ranges is not None and len(ranges) > 1 and not multiple_ranges:
+        ranges = None
+
+    def read(start: int, end: int) -> AsyncIterator[bytes]:
+        return stream_pieces(sr, pieces(start, end))
+
+    if ranges is None or len(ranges) == 1:
+        start, end = ranges[0] if ranges else (0, length)
+        content, size = read(start, end), end - start
+    else:
+        boundary, size, content = multipart_body(ranges, length, record.content_type, read)
+        if "content-type" not in sr.headers:
+            headers["content-type"] = f"multipart/byteranges;boundary={boundary}"
+    headers["content-length"] = str(size)
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for chunk in stream_pieces(sr, pieces(0, length)):
+            async for chunk in content:
                 yield chunk
         except SegmentError as exc:
             raise BadRequest(f"Large object segment unreadable: {exc}", 409) from None
 
     sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=body(),
                           account=dest[0])
-    return copied_from(await call_next(sub), source, dest, record)
+    return copied_from(await call_next(sub), source, record, headers)

@@ -270,7 +270,8 @@ class _Reader:
         expected_etag = None
         for _ in range(SYMLOOP_MAX + 1):
             container = await self.containers.readable(container_name)
-            record = await self.sr.services.storage.get_object(container, obj)
+            record = await self.sr.services.storage.get_object(
+                container, obj, open_expired=self.sr.open_expired)
             if record is None:
                 raise SegmentError("404 Not Found")
             if expected_etag is not None and record.etag != expected_etag:
@@ -473,7 +474,7 @@ class StaticLargeObject(Feature):
 
         sub = make_subrequest(sr, "PUT", dest[1], dest[2], headers=headers, body=chunks(),
                               query={"multipart-manifest": "put"}, account=dest[0])
-        return copied_from(await self._put(sub, call_next), source, dest, record)
+        return copied_from(await self._put(sub, call_next), source, record, headers)
 
     async def _version_manifest(self, sr: SwiftRequest, call_next: Handler
                                 ) -> tuple[Response, list[dict[str, Any]]] | None:

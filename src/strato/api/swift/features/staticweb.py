@@ -130,7 +130,7 @@ class _Site:
         return bool(sr.state.get(AUTHORIZE_OVERRIDE)) or authorizer.is_owner(
             sr.auth, sr.account) or authorizer.can_read(
             sr.auth, self.record.meta.get("x-container-read") if self.record else None,
-            sr.headers.get("referer"), listing=True)
+            sr.headers.get("referer"), listing=True, **sr.acl_scope(sr.account))
 
     async def container(self) -> Response:
         if not self._may_list():

@@ -36,19 +36,21 @@ CONTAINER_SELECT = ("SELECT c.id, c.account, c.name, c.created_at, c.put_timesta
 OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
 
 REMOVE_SQL = (
-    f"WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[])"
-    f" AS t(c, n, b) WHERE o.container_id = t.c AND o.name = t.n"
-    f" AND (t.b IS NULL OR o.blob_id = t.b) RETURNING o.*),"
+    "WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[],"
+    " $4::bigint[], $5::bool[]) AS t(c, n, b, d, k) WHERE o.container_id = t.c"
+    " AND o.name = t.n AND (t.b IS NULL OR o.blob_id = t.b)"
+    " AND (NOT t.k OR o.delete_at IS NOT DISTINCT FROM t.d) RETURNING o.*),"
     " blobs AS (DELETE FROM inline_blobs WHERE id IN"
     " (SELECT blob_id FROM gone WHERE blob_id LIKE 'inline:%')),"
     " counts AS (INSERT INTO container_counters AS k"
-    " SELECT container_id, $4::smallint, -count(*), -sum(counted_size(size, meta))"
+    " SELECT container_id, $6::smallint, -count(*), -sum(counted_size(size, meta))"
     " FROM gone GROUP BY container_id ON CONFLICT (container_id, shard) DO UPDATE"
     " SET object_count = k.object_count + excluded.object_count,"
     " bytes_used = k.bytes_used + excluded.bytes_used)"
     f" SELECT {OBJECT_COLUMNS} FROM gone")
-"""Remove object rows (each only if it still refers to the given blob, when one is given)
-with their inline bytes and counters, in one statement; returns the rows removed."""
+"""Remove object rows (each only if it still refers to the given blob, when one is given,
+and, when asked, still has the given delete-at) with their inline bytes and counters, in one
+statement; returns the rows removed."""
 
 
 def _container(row: Any) -> ContainerRecord:
@@ -282,11 +284,14 @@ class PostgresObjectStore(ObjectStore):
                     container_id, _shard(), counted_size(new) - counted_size(old))
             return new
 
-    async def _remove(self, records: Sequence[tuple[int, str, str | None]]
-                      ) -> list[ObjectRecord]:
+    async def _remove(self, records: Sequence[tuple[int, str, str | None]],
+                      guards: Sequence[ObjectRecord] | None = None) -> list[ObjectRecord]:
+        """`guards` (one per record): also require the row's delete-at to be theirs."""
+        delete_at = [None if g.delete_at is None else int(g.delete_at) for g in guards] \
+            if guards else [None] * len(records)
         rows = await self.db.fetch(
             REMOVE_SQL, [r[0] for r in records], [r[1].encode() for r in records],
-            [r[2] for r in records], _shard())
+            [r[2] for r in records], delete_at, [guards is not None] * len(records), _shard())
         return [_object(row) for row in rows]
 
     async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
@@ -294,14 +299,14 @@ class PostgresObjectStore(ObjectStore):
         return removed[0] if removed else None
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
-        return bool(await self._remove([(record.container_id, record.name, record.blob_id)]))
+        return bool(await self.delete_objects_if([record]))
 
     async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         """One statement for a whole expirer batch."""
         if not records:
             return []
         removed = {(r.container_id, r.name) for r in await self._remove(
-            [(r.container_id, r.name, r.blob_id) for r in records])}
+            [(r.container_id, r.name, r.blob_id) for r in records], guards=records)}
         return [r for r in records if (r.container_id, r.name) in removed]
 
     async def list_objects(self, container_id: int, query: ListingQuery, now: float
@@ -319,10 +324,17 @@ class PostgresObjectStore(ObjectStore):
 
         return await keyset_listing_async(fetch, query)
 
-    async def expired_objects(self, now: float, limit: int) -> list[ObjectRecord]:
+    async def expired_objects(self, now: float, limit: int, *, account: str | None = None,
+                              container_id: int | None = None) -> list[ObjectRecord]:
+        where, params = "", [int(now), limit]
+        if container_id is not None:
+            where, params = " AND container_id = $3", [*params, container_id]
+        elif account is not None:
+            where = " AND container_id IN (SELECT id FROM containers WHERE account = $3)"
+            params = [*params, account.encode()]
         rows = await self.db.fetch(
             f"SELECT {OBJECT_COLUMNS} FROM objects WHERE delete_at IS NOT NULL"
-            " AND delete_at <= $1 ORDER BY delete_at LIMIT $2", int(now), limit)
+            f" AND delete_at <= $1{where} ORDER BY delete_at LIMIT $2", *params)
         return [_object(r) for r in rows]
 
     async def blob_referenced(self, blob_id: str) -> bool:
