@@ -51,7 +51,7 @@ def test_every_sh_block_runs(server: Server, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     prologue = "set -euo pipefail\nset -x\n"
     account = (f"ACCOUNT=$(strato auth --json | {sys.executable} -c 'import json, sys; "
                "print(json.load(sys.stdin)[\"storage_url\"].rsplit(\"/\", 1)[1])')\n")

@@ -67,7 +67,7 @@ def test_wait_prints_statuses_and_the_reason_of_a_failed_import(
                                      "--image-import-allowed-ports", ""))
     server.add_user("imgs", "owner", "owner-pass-1", role="admin")
     home = tmp_path / "h"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     env = {**clean_environ(home), **login_environ(server), "OS_PROJECT_NAME": "imgs",
            "OS_USERNAME": "owner", "OS_PASSWORD": "owner-pass-1"}
     cli = CLI(env, tmp_path)

@@ -44,7 +44,7 @@ ADMIN_COMMANDS = [
     ("user", "add", "--user", "u"),  # refused before it prompts for a password
     ("user", "passwd", "--user", "admin", "--generate"), ("project", "list"),
     ("role", "list"), ("app-credential", "list", "--user", "demo"),
-    ("access-key", "list", "--user", "demo"), ("image", "list"),
+    ("access-key", "list", "--user", "demo"), ("image-admin", "list"),
     ("cloud-config", "--user", "demo", "--project", "demo"),
 ]
 
@@ -179,10 +179,12 @@ def test_help_and_description_say_what_it_does() -> None:
     result = subprocess.run([sys.executable, "-m", "strato", "--help"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     text = " ".join(result.stdout.split())
-    for words in ("object storage (Swift", "identity (Keystone", "images (Glance",
-                  "strato init", "strato serve"):
+    for words in ("object storage with the Swift v1 API", "Keystone identity",
+                  "Glance v2 images", "client for it and for any Swift/OpenStack cloud",
+                  "strato serve", "Client commands", "Server commands"):
         assert words in text, words
-    assert {"serve", "init", "user", "project", "image", "cloud-config"} <= set(
+    assert {"serve", "init", "user", "project", "image", "image-admin", "cloud-config",
+            "upload", "download", "sync"} <= set(
         re.findall(r"^  ([a-z-]+)", result.stdout, re.M))
     description = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["description"]
     for words in ("object storage", "identity", "images"):

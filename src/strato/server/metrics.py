@@ -48,7 +48,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
                    2.5, 5.0, 10.0, 30.0, math.inf)
 
 REQUESTS = Counter("strato_requests", "HTTP requests answered, by API (swift, identity, "
-                   "image, other), method, status class and storage policy (Swift "
+                   "image, console, ops, other), method, status class and storage policy (Swift "
                    "container and object requests; empty otherwise).",
                    ["api", "method", "status", "policy"])
 DURATION = Histogram("strato_request_duration_seconds", "Time from a request's arrival "

@@ -102,6 +102,8 @@ def _empty_receive() -> Any:
 
 
 class ConsoleFrontend:
+    name = "console"
+
     def __init__(self, identity: IdentityService, swift: SwiftHandler, data_dir: Any,
                  storage_prefix: str) -> None:
         self.identity = identity
