@@ -159,8 +159,9 @@ def test_download_refuses_names_that_leave_the_directory(
 def fresh_account(server: Server, cli: CLI) -> CLI:
     """A project of its own, so --all sees only what the test made."""
     project = f"p{uuid.uuid4().hex[:8]}"
-    server.add_user(project, "owner", "owner-pass-1", role="admin")
-    return CLI({**cli.env, "OS_PROJECT_NAME": project, "OS_USERNAME": "owner",
+    user = f"owner-{project}"   # the session server is shared: a user of its own too
+    server.add_user(project, user, "owner-pass-1", role="admin")
+    return CLI({**cli.env, "OS_PROJECT_NAME": project, "OS_USERNAME": user,
                 "OS_PASSWORD": "owner-pass-1"}, cli.cwd)
 
 
