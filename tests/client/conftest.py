@@ -119,3 +119,13 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
+
+
+@pytest.fixture
+def fresh_account(server: Server, cli: CLI) -> CLI:
+    """A project of its own, so --all sees only what the test made."""
+    project = f"p{uuid.uuid4().hex[:8]}"
+    user = f"owner-{project}"   # the session server is shared: a user of its own too
+    server.add_user(project, user, "owner-pass-1", role="admin")
+    return CLI({**cli.env, "OS_PROJECT_NAME": project, "OS_USERNAME": user,
+                "OS_PASSWORD": "owner-pass-1"}, cli.cwd)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import swiftclient
 
 from tests.client.conftest import CLI, make_tree
@@ -153,16 +151,6 @@ def test_download_refuses_names_that_leave_the_directory(
     assert "../escape.txt" in result.err and "leave the output directory" in result.err
     assert (cli.cwd / "inside" / "ok.txt").read_bytes() == b"fine"
     assert not (cli.cwd / "escape.txt").exists()
-
-
-@pytest.fixture
-def fresh_account(server: Server, cli: CLI) -> CLI:
-    """A project of its own, so --all sees only what the test made."""
-    project = f"p{uuid.uuid4().hex[:8]}"
-    user = f"owner-{project}"   # the session server is shared: a user of its own too
-    server.add_user(project, user, "owner-pass-1", role="admin")
-    return CLI({**cli.env, "OS_PROJECT_NAME": project, "OS_USERNAME": user,
-                "OS_PASSWORD": "owner-pass-1"}, cli.cwd)
 
 
 def test_download_all_and_delete_all(fresh_account: CLI) -> None:

@@ -90,8 +90,8 @@ def test_segmented_transfer_and_temp_url(login: dict[str, str], tmp_path: Path) 
 
     async def work() -> str:
         async with sc.connect(**login) as cloud:
-            await cloud.objects.create_container(name)
-            await cloud.objects.post_account({"X-Account-Meta-Temp-URL-Key": "both-key"})
+            await cloud.objects.create_container(name, {
+                "X-Container-Meta-Temp-URL-Key": "both-key"})  # the shared account keeps none
             up = await cloud.upload(name, "big", source, options=options)
             assert up.segments == 4
             again = await cloud.upload(name, "big", source, options=options)
