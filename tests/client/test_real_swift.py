@@ -85,8 +85,9 @@ def test_segmented_transfer_and_temp_url(login: dict[str, str], tmp_path: Path) 
     name = f"both-big-{uuid.uuid4().hex[:8]}"
     source = tmp_path / "src.bin"
     source.write_bytes(os.urandom(3 * MiB + 17))
+    # segments beside the manifest: a container's temp URL key reaches only its container
     options = sc.TransferOptions(segment_size=MiB, threshold=MiB, piece_size=MiB,
-                                 concurrency=3)
+                                 concurrency=3, segment_container=name)
 
     async def work() -> str:
         async with sc.connect(**login) as cloud:

@@ -17,7 +17,7 @@ from tests.harness import Server
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's `chromium` package (scripts/test installs it); Playwright downloads no browser."""
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000  # generous: CI runs other suites on the same two cores
 
 
 @pytest.fixture(scope="module")
