@@ -12,7 +12,7 @@ import aiohttp
 
 from strato.client.auth import Auth, Token, select_endpoint
 from strato.client.errors import ConfigError, Unauthorized
-from strato.client.transport import Body, Response, Transport
+from strato.client.transport import Body, Response, Transport, read_whole
 
 #: A token this close to its expiry is renewed before use.
 RENEW_BEFORE_S = 60.0
@@ -56,10 +56,8 @@ class Session:
     async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                       params: Mapping[str, str] | None = None, body: Body = None,
                       ok: Callable[[int], bool] | None = None) -> Response:
-        async with self.stream(method, url, headers=headers, params=params, body=body,
-                               ok=ok) as response:
-            data = await response.read()
-            return Response(response.status, response.headers, data, str(response.url))
+        return await read_whole(self.stream(method, url, headers=headers, params=params,
+                                            body=body, ok=ok))
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,

@@ -69,6 +69,14 @@ class Response:
         return request_id(self.headers)
 
 
+async def read_whole(
+        streamed: contextlib.AbstractAsyncContextManager[aiohttp.ClientResponse]) -> Response:
+    """A streamed response read whole (Transport.request and Session.request)."""
+    async with streamed as response:
+        data = await response.read()
+        return Response(response.status, response.headers, data, str(response.url))
+
+
 def request_id(headers: Mapping[str, str]) -> str | None:
     for name in REQUEST_ID_HEADERS:
         if name in headers:
@@ -139,10 +147,8 @@ class Transport:
                       params: Mapping[str, str] | None = None, body: Body = None,
                       ok: Callable[[int], bool] | None = None) -> Response:
         """Send a request, retrying as the policy says; raise for an error status."""
-        async with self.stream(method, url, headers=headers, params=params, body=body,
-                               ok=ok) as response:
-            data = await response.read()
-            return Response(response.status, response.headers, data, str(response.url))
+        return await read_whole(self.stream(method, url, headers=headers, params=params,
+                                            body=body, ok=ok))
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
