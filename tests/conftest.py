@@ -41,7 +41,12 @@ def _drop_test_databases() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the session (two workers, as in production); tests use own containers."""
-    srv = Server(tmp_path_factory.mktemp("strato") / "data", workers=2).start()
+    yield from serve_with_tester(tmp_path_factory.mktemp("strato") / "data")
+
+
+def serve_with_tester(data: Path) -> Iterator[Server]:
+    """A running two-worker server on `data` whose `test:tester` is an admin; stops after."""
+    srv = Server(data, workers=2).start()
     project, user, password = TESTER
     srv.add_user(project, user, password, role="admin")
     try:

@@ -13,11 +13,26 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.conftest import serve_with_tester
 from tests.harness import Server
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's `chromium` package (scripts/test installs it); Playwright downloads no browser."""
 TIMEOUT_MS = 20_000  # generous: CI runs other suites on the same two cores
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of the module's own: the console lists an account's containers a page (100)
+    at a time, so containers other suites leave in the session's account would push a
+    test's container off the first page."""
+    yield from serve_with_tester(tmp_path_factory.mktemp("console") / "data")
+
+
+@pytest.fixture(scope="module")
+def tester(server: Server) -> tuple[str, str]:
+    """(storage URL, token) of `test:tester` on the module's server."""
+    return server.auth_v1("test:tester", "testing")
 
 
 @pytest.fixture(scope="module")
