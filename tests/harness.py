@@ -110,7 +110,9 @@ class Server:
         self.stop(signal.SIGKILL)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return strato(*args, data_dir=self.data_dir, check=check)
+        """The CLI on this server's data directory, in the server's environment (its
+        settings, as an operator's shell would have them)."""
+        return strato(*args, data_dir=self.data_dir, check=check, env=self.env)
 
     def add_user(self, project: str, user: str, password: str, role: str = "member") -> None:
         self.cli("user", "add", "--project", project, "--user", user, "--password", password,

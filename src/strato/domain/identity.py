@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from strato.domain.passwords import Credentials, HasherBusy, PasswordHasher
 from strato.stores.metadata.base import IdentityStore
@@ -80,19 +80,112 @@ class PasswordRejected(Exception):
     """A new password the security compliance rules refuse; the message says why."""
 
 
+class PasswordExpired(Unauthorized):
+    """The right password, past its expiry: only a change of it (which proves it) is let
+    through."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("The password is expired and needs to be changed for user: "
+                         f"{user_id}.")
+
+
+DAY = 86_400.0
+PASSWORD_SET_AT = "password_set_at"
+PASSWORD_EXPIRES_AT = "password_expires_at"
+PASSWORD_HISTORY = "password_history"
+PASSWORD_SELF_SERVICE = "password_self_service"
+"""Keys of a user's internal `extra`: when its password was set, when it expires (absent:
+never), the hashes of the passwords before it (newest first), and whether the user set it
+itself (the minimum age holds only then, so a user can change one an admin set at once)."""
+
+PasswordSetter = Literal["operator", "admin", "self"]
+"""Who sets a password: the operator on the host (`strato user`: no rules but expiry), an
+administrator through the API, or the user itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class PasswordRules:
-    """Keystone's `[security_compliance]` password options."""
+    """Keystone's `[security_compliance]` password options (0 turns a limit off)."""
 
     regex: str = ""
     """A new password must match it in full (empty: any password)."""
     description: str = ""
     """What the regex asks for, in words, for the error and the domain config."""
+    expires_days: int = 0
+    """A password set from now on expires this many days after it was set."""
+    minimum_age_days: int = 0
+    """A user may change its own password only this long after the last change."""
+    unique_last_count: int = 0
+    """A new password must differ from this many minus one of the latest (Keystone's
+    unique_last_password_count: the count includes the new password)."""
+    change_upon_first_use: bool = False
+    """A password an administrator sets through the API is expired at once, so the user's
+    first act is to change it."""
 
     def check(self, password: str) -> None:
         if self.regex and re.fullmatch(self.regex, password) is None:
             raise PasswordRejected("The password does not meet the requirements: "
                                    f"{self.description or self.regex}.")
+
+    def check_age(self, user: UserRecord, now: float) -> None:
+        """A self-service change too soon after the last one (which would let a user cycle
+        through the history back to an old password)."""
+        set_at = user.extra.get(PASSWORD_SET_AT)
+        if (not self.minimum_age_days or not isinstance(set_at, int | float)
+                or not user.extra.get(PASSWORD_SELF_SERVICE)):
+            return
+        allowed = set_at + self.minimum_age_days * DAY
+        if now < allowed:
+            days_left = int((allowed - now) // DAY)
+            raise PasswordRejected(
+                "You cannot change your password at this time due to the minimum password "
+                "age. Once you change your password, it must be used for "
+                f"{self.minimum_age_days} day(s) before it can be changed. Please try again "
+                f"in {days_left} day(s) or contact your administrator to reset your password.")
+
+    def recent_hashes(self, user: UserRecord) -> list[str]:
+        """The hashes a new password must not match: the current one and those before it,
+        unique_last_count - 1 in all."""
+        if self.unique_last_count <= 1 or not user.password_hash.startswith("$"):
+            return []
+        history = [h for h in user.extra.get(PASSWORD_HISTORY, []) if isinstance(h, str)]
+        return [user.password_hash, *history][:self.unique_last_count - 1]
+
+    def history_error(self) -> PasswordRejected:
+        return PasswordRejected(
+            "The new password cannot be identical to a previous password. The total number "
+            f"which includes the new password must be unique is {self.unique_last_count}.")
+
+    def expired(self, user: UserRecord, now: float) -> bool:
+        expires = user.extra.get(PASSWORD_EXPIRES_AT)
+        return isinstance(expires, int | float) and now >= expires
+
+    def state_after_change(self, user: UserRecord, now: float, by: PasswordSetter
+                           ) -> dict[str, Any]:
+        """`user.extra` once a new password replaces its own: when it was set, its expiry, and
+        the password it replaces at the head of the history."""
+        extra = dict(user.extra)
+        extra[PASSWORD_SET_AT] = now
+        extra[PASSWORD_SELF_SERVICE] = by == "self"
+        extra.pop(PASSWORD_EXPIRES_AT, None)
+        if by == "admin" and self.change_upon_first_use:
+            extra[PASSWORD_EXPIRES_AT] = now
+        elif self.expires_days:
+            extra[PASSWORD_EXPIRES_AT] = now + self.expires_days * DAY
+        keep = max(self.unique_last_count - 1, 0)
+        previous = [user.password_hash] if user.password_hash.startswith("$") else []
+        history = [*previous, *extra.get(PASSWORD_HISTORY, [])][:keep]
+        if history:
+            extra[PASSWORD_HISTORY] = history
+        else:
+            extra.pop(PASSWORD_HISTORY, None)
+        return extra
+
+
+def password_expires_at(user: UserRecord) -> float | None:
+    """When the user's password expires (None: never), for the user and token documents."""
+    expires = user.extra.get(PASSWORD_EXPIRES_AT)
+    return float(expires) if isinstance(expires, int | float) else None
 
 
 class IdentityNotFound(Exception):
@@ -294,9 +387,10 @@ class IdentityService:
         if await self.store.get_user(name=name, domain_id=domain_id):
             raise IdentityConflict(f"user {name!r} already exists")
         default_project = await self.ensure_project(project, domain_id) if project else None
-        user = await self.store.create_user(UserRecord(
-            new_id(), name, domain_id, await self.passwords.hash(password),
-            default_project_id=default_project.id if default_project else None))
+        user = await self.store.create_user(await self.with_password(UserRecord(
+            new_id(), name, domain_id, "!",
+            default_project_id=default_project.id if default_project else None),
+            password, "operator"))
         if default_project:
             await self.grant(name, role, project=default_project.name, domain_id=domain_id)
         return user
@@ -312,22 +406,34 @@ class IdentityService:
 
     async def set_password(self, user_name: str, password: str,
                            domain_id: str = DEFAULT_DOMAIN_ID) -> None:
+        """The operator's reset on the host (`strato user passwd`): no rules but expiry."""
         user = await self.store.get_user(name=user_name, domain_id=domain_id)
         if user is None:
             raise IdentityNotFound(f"user {user_name!r}")
-        await self.store.update_user(UserRecord(
-            user.id, user.name, user.domain_id, await self.passwords.hash(password),
-            user.enabled, user.default_project_id, user.extra))
+        await self.store.update_user(await self.with_password(user, password, "operator"))
+
+    async def with_password(self, user: UserRecord, password: str, by: PasswordSetter
+                            ) -> UserRecord:
+        """`user` with `password` as its new password. Through the API (`by` an admin or
+        the user) the password rules and history apply; an admin's is expired at once
+        under change_password_upon_first_use."""
+        if by != "operator":
+            self.rules.check(password)
+            for old in self.rules.recent_hashes(user):
+                if await self.passwords.verify(old, password):
+                    raise self.rules.history_error()
+        return replace(user, password_hash=await self.passwords.hash(password),
+                       extra=self.rules.state_after_change(user, time.time(), by))
 
     async def change_password(self, user_id: str, original: str, new: str,
                               client: str = "") -> None:
         """A user's own change: the original password proves it (failures count toward
-        lockout like a login's); the new one must pass the password rules."""
-        user = await self.authenticate_password(UserRef(id=user_id), original, client)
-        self.rules.check(new)
-        await self.store.update_user(UserRecord(
-            user.id, user.name, user.domain_id, await self.passwords.hash(new), user.enabled,
-            user.default_project_id, user.extra))
+        lockout like a login's; an expired one still proves it); the new one must pass the
+        password rules, the minimum age and the history."""
+        user = await self.authenticate_password(UserRef(id=user_id), original, client,
+                                                allow_expired=True)
+        self.rules.check_age(user, time.time())
+        await self.store.update_user(await self.with_password(user, new, "self"))
 
     # ---- authentication -------------------------------------------------------------------
     async def authenticate_v1(self, auth_user: str, key: str, client: str = "") -> IssuedToken:
@@ -450,9 +556,10 @@ class IdentityService:
             return None
         return await self.store.get_user(name=ref.name, domain_id=domain.id)
 
-    async def authenticate_password(self, ref: UserRef, password: str, client: str = ""
-                                    ) -> UserRecord:
-        """Check a password, refusing early while this user or client is locked out.
+    async def authenticate_password(self, ref: UserRef, password: str, client: str = "",
+                                    *, allow_expired: bool = False) -> UserRecord:
+        """Check a password, refusing early while this user or client is locked out, and
+        refusing a right one past its expiry unless `allow_expired` (a change of it).
 
         Failures are counted in the store, so the limits hold across every worker."""
         label = ref.label()
@@ -477,6 +584,10 @@ class IdentityService:
             raise Unauthorized("The request you have made requires authentication.")
         if pair_failed:
             await self.store.clear_login_failures(_pair_key(label, client))
+        if not allow_expired and self.rules.expired(user, now):
+            log.warning("refused login for user %s from %s: password expired", label,
+                        client or "?")
+            raise PasswordExpired(user.id)
         return user
 
     async def _check_secret(self, kind: str, subject: str | None, stored_hash: str | None,

@@ -109,8 +109,12 @@ def identity_service(settings: Settings, store: MetadataStore, *, threads: int |
                          settings.login_refused_delay)
     return IdentityService(store, token_ttl=settings.token_ttl, limits=limits, hasher=hasher,
                            verified_ttl=settings.login_verified_seconds, observer=observer,
-                           rules=PasswordRules(settings.password_regex,
-                                               settings.password_regex_description))
+                           rules=PasswordRules(
+                               settings.password_regex, settings.password_regex_description,
+                               expires_days=settings.password_expires_days,
+                               minimum_age_days=settings.minimum_password_age,
+                               unique_last_count=settings.unique_last_password_count,
+                               change_upon_first_use=settings.change_password_upon_first_use))
 
 
 async def prepare_storage(settings: Settings) -> int:

@@ -174,6 +174,21 @@ class Settings(BaseSettings):
     password_regex_description: str = Field(
         "", description="What password_regex asks for, in words: shown in the error and in "
         "GET /v3/domains/{id}/config/security_compliance.")
+    password_expires_days: int = Field(
+        0, ge=0, description="A password set from now on expires this many days after it is "
+        "set; a login with it then answers 401 until the user changes it with "
+        "POST /v3/users/{id}/password (Keystone's password_expires_days; 0: never).")
+    minimum_password_age: int = Field(
+        0, ge=0, description="Days a user must keep a password before changing it "
+        "itself (an administrator's reset is not limited; 0: no minimum).")
+    unique_last_password_count: int = Field(
+        0, ge=0, le=100, description="A new password must differ from this many minus one "
+        "of the user's latest passwords, the current one included (Keystone's count "
+        "includes the new password; 0 or 1: no history).")
+    change_password_upon_first_use: bool = Field(
+        False, description="A password an administrator sets through the identity API "
+        "(user create or update) is expired at once, so the user must change it before "
+        "anything else; host-side `strato user` commands are not affected.")
     max_file_size: int = Field(5 * 1024**3 + 2, description="Largest single object in bytes.")
     inline_bytes: int = Field(
         64 * 1024, ge=0, le=1024 * 1024,

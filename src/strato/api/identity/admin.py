@@ -8,6 +8,7 @@ next request on every worker, because tokens are checked against the store each 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from strato.api.http import Request, Response, json_response
@@ -21,13 +22,20 @@ from strato.api.identity.common import (
     links,
     member,
     read_json,
+    stored_time,
 )
 from strato.api.identity.ec2 import handle_credentials, handle_os_ec2
 from strato.api.identity.errors import KeystoneError
 from strato.api.identity.groups import groups_response, handle_groups
 from strato.api.identity.services import handle_catalog_admin
 from strato.api.identity.tokens import domain_json, project_json
-from strato.domain.identity import DEFAULT_DOMAIN_ID, PasswordRejected, Unauthorized, new_id
+from strato.domain.identity import (
+    DEFAULT_DOMAIN_ID,
+    PasswordRejected,
+    Unauthorized,
+    new_id,
+    password_expires_at,
+)
 from strato.stores.metadata.base import Conflict
 from strato.stores.metadata.records import (
     DomainRecord,
@@ -37,9 +45,15 @@ from strato.stores.metadata.records import (
 )
 
 
+def _expiry(user: UserRecord) -> str | None:
+    expires = password_expires_at(user)
+    return stored_time(expires) if expires is not None else None
+
+
 def user_json(api: IdentityApi, user: UserRecord) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": user.id, "name": user.name, "domain_id": user.domain_id,
-                           "enabled": user.enabled, "password_expires_at": None,
+                           "enabled": user.enabled,
+                           "password_expires_at": _expiry(user),
                            "options": {}, "links": {"self": f"{api.v3_url}/users/{user.id}"}}
     if user.default_project_id:
         doc["default_project_id"] = user.default_project_id
@@ -312,12 +326,9 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
                       if "default_project_id" in doc else user.default_project_id)
         field(doc, "description", nullable=True, where="user")
         password = field(doc, "password", nullable=True, where="user")
+        user = replace(user, name=name, enabled=enabled, default_project_id=project_id)
         if password:
-            _check_password(api, password)
-        password_hash = (await api.identity.passwords.hash(password) if password
-                         else user.password_hash)
-        user = UserRecord(user.id, name, user.domain_id, password_hash, enabled, project_id,
-                          user.extra)
+            user = await _with_password(api, user, password)
         await store.update_user(user)
         return json_response(200, {"user": user_json(api, user)})
     if request.method == "DELETE":
@@ -345,9 +356,11 @@ async def _change_password(api: IdentityApi, request: Request, user_id: str) -> 
     return Response(204)
 
 
-def _check_password(api: IdentityApi, password: str) -> None:
+async def _with_password(api: IdentityApi, user: UserRecord, password: str) -> UserRecord:
+    """An administrator's change (create or update): the rules and history apply, and with
+    change_password_upon_first_use the password is expired at once."""
     try:
-        api.identity.rules.check(password)
+        return await api.identity.with_password(user, password, "admin")
     except PasswordRejected as exc:
         raise KeystoneError(400, str(exc)) from None
 
@@ -364,10 +377,9 @@ async def _create_user(api: IdentityApi, doc: dict[str, Any]) -> Response:
         raise KeystoneError(400, f"Could not find domain: {domain_id}.")
     if project_id and await store.get_project(id=project_id) is None:
         raise KeystoneError(400, f"Could not find project: {project_id}.")
+    record = UserRecord(new_id(), name, domain_id, "!", enabled, project_id)
     if password:
-        _check_password(api, password)
-    password_hash = await api.identity.passwords.hash(password) if password else "!"
-    record = UserRecord(new_id(), name, domain_id, password_hash, enabled, project_id)
+        record = await _with_password(api, record, password)
     try:
         await store.create_user(record)
     except Conflict:

@@ -31,6 +31,7 @@ from strato.domain.identity import (
     TooManyAttempts,
     Unauthorized,
     UserRef,
+    password_expires_at,
 )
 
 
@@ -124,9 +125,12 @@ async def token_document(api: IdentityApi, ctx: AuthContext, *, catalog: bool
                          ) -> dict[str, Any]:
     store = api.identity.store
     user_domain = await store.get_domain(id=ctx.user_domain_id)
+    user = await store.get_user(id=ctx.user_id)
+    expires = password_expires_at(user) if user else None
     token: dict[str, Any] = {
         "methods": list(ctx.methods),
-        "user": {"id": ctx.user_id, "name": ctx.user_name, "password_expires_at": None,
+        "user": {"id": ctx.user_id, "name": ctx.user_name,
+                 "password_expires_at": iso(expires) if expires is not None else None,
                  "domain": {"id": ctx.user_domain_id,
                             "name": user_domain.name if user_domain else ctx.user_domain_id}},
         "audit_ids": [ctx.audit_id],
