@@ -30,9 +30,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from strato.domain.access_rules import Rule, permits
 from strato.domain.passwords import Credentials, HasherBusy, PasswordHasher
 from strato.stores.metadata.base import IdentityStore
 from strato.stores.metadata.records import (
+    AccessRuleRecord,
     AppCredentialRecord,
     DomainRecord,
     ProjectRecord,
@@ -47,6 +49,9 @@ log = logging.getLogger("strato.identity")
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
 SEED_ROLES = ("admin", "member", "reader", "ResellerAdmin")
+ACCESS_RULES = "access_rules"
+"""Key of a token's `extra`: its application credential's rules, [service, method, path]
+each (absent: no rules)."""
 VALIDATED_TOKENS = 10_000
 """Validated tokens a worker remembers (all forgotten at once when full)."""
 
@@ -285,6 +290,14 @@ class AuthContext:
     def has_any_role(self, names: list[str] | tuple[str, ...] | frozenset[str]) -> bool:
         """Whether the token holds one of `names` (compared case-insensitively)."""
         return not self.role_set.isdisjoint([n.lower() for n in names])
+
+    def allows(self, service: str, method: str, path: str) -> bool:
+        """Whether the token may make this request at all: only a token from an application
+        credential with access rules is limited (`path` relative to the service's root)."""
+        rules = self.extra.get(ACCESS_RULES)
+        if not isinstance(rules, list):
+            return True
+        return permits(rules, service, method, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,8 +702,11 @@ class IdentityService:
         self, user_id: str, project_id: str, name: str, *, secret: str | None = None,
         role_names: list[str] | None = None, expires_at: float | None = None,
         description: str = "", unrestricted: bool = False,
+        access_rules: list[Rule | str] | None = None,
     ) -> tuple[AppCredentialRecord, str]:
-        """A new credential on `project_id` with at most the user's roles there."""
+        """A new credential on `project_id` with at most the user's roles there. Each access
+        rule is a (service, method, path) or the id of one of the user's rules; a rule
+        equal to one the user has keeps that one's id, as Keystone's do."""
         held = {r.name: r for r in await self.store.user_roles(user_id, project_id=project_id)}
         if not held:
             raise Unauthorized("The user has no role on the project.")
@@ -700,13 +716,41 @@ class IdentityService:
             raise IdentityNotFound(f"role {missing[0]!r} is not held on the project")
         if await self.store.get_app_credential(name=name, user_id=user_id):
             raise IdentityConflict(f"application credential {name!r} already exists")
+        rules = None if access_rules is None else await self._resolve_rules(user_id,
+                                                                            access_rules)
         secret = secret or new_secret(48)
         record = AppCredentialRecord(
             new_id(), name, user_id, project_id, await self.passwords.hash(secret),
             tuple(held[r].id for r in wanted), time.time(), expires_at, description,
-            unrestricted)
+            unrestricted, rules)
         await self.store.create_app_credential(record)
         return record, secret
+
+    async def list_access_rules(self, user_id: str) -> list[AccessRuleRecord]:
+        """The user's access rules: those its application credentials hold (a rule lives
+        as long as a credential uses it)."""
+        found: dict[str, AccessRuleRecord] = {}
+        for record in await self.store.list_app_credentials(user_id):
+            for rule in record.access_rules or ():
+                found.setdefault(rule.id, rule)
+        return list(found.values())
+
+    async def _resolve_rules(self, user_id: str, wanted: list[Rule | str]
+                             ) -> tuple[AccessRuleRecord, ...]:
+        known = await self.list_access_rules(user_id)
+        by_id = {r.id: r for r in known}
+        by_rule = {(r.service, r.method, r.path): r for r in known}
+        rules: dict[str, AccessRuleRecord] = {}
+        for item in wanted:
+            if isinstance(item, str):
+                if item not in by_id:
+                    raise IdentityNotFound(f"Could not find access rule: {item}.")
+                rule = by_id[item]
+            else:
+                rule = by_rule.get(item) or AccessRuleRecord(new_id(), *item)
+                by_rule[item] = rule
+            rules.setdefault(rule.id, rule)
+        return tuple(rules.values())
 
     async def authenticate_app_credential(self, *, id: str | None, name: str | None,
                                           user: UserRef | None, secret: str,
@@ -749,7 +793,16 @@ class IdentityService:
             raise Unauthorized("The user has no role on the credential's project.")
         return await self.issue_token(
             account, Scope(project, None, tuple(roles)), methods=("application_credential",),
-            expires_at=live.expires_at, extra={"app_cred_id": live.id})
+            expires_at=live.expires_at, extra=_app_cred_extra(live))
+
+
+def _app_cred_extra(record: AppCredentialRecord) -> dict[str, object]:
+    """What a token made from `record` carries: the credential, and its access rules so
+    every service checks them without a lookup."""
+    extra: dict[str, object] = {"app_cred_id": record.id}
+    if record.access_rules is not None:
+        extra[ACCESS_RULES] = [[r.service, r.method, r.path] for r in record.access_rules]
+    return extra
 
 
 def _pair_key(label: str, client: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from strato.api.http import Request, Response, json_response
-from strato.api.identity.app_credentials import handle_app_credentials
+from strato.api.identity.app_credentials import handle_access_rules, handle_app_credentials
 from strato.api.identity.assignments import handle_grant, handle_role_assignments, role_json
 from strato.api.identity.common import (
     IdentityApi,
@@ -303,6 +303,8 @@ async def _users(api: IdentityApi, request: Request, rest: list[str]) -> Respons
     sub = rest[1] if len(rest) > 1 else None
     if sub == "application_credentials":
         return await handle_app_credentials(api, request, caller, user.id, rest[2:])
+    if sub == "access_rules":
+        return await handle_access_rules(api, request, caller, user.id, rest[2:])
     if sub == "credentials" and rest[2:3] == ["OS-EC2"]:
         return await handle_os_ec2(api, request, caller, user.id, rest[3:])
     if sub == "projects" and len(rest) == 2 and request.method in ("GET", "HEAD"):

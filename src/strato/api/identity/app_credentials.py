@@ -22,8 +22,9 @@ from strato.api.identity.common import (
     stored_time,
 )
 from strato.api.identity.errors import KeystoneError
+from strato.domain.access_rules import InvalidRule, Rule, check_rule
 from strato.domain.identity import AuthContext, IdentityConflict, IdentityNotFound, Unauthorized
-from strato.stores.metadata.records import AppCredentialRecord
+from strato.stores.metadata.records import AccessRuleRecord, AppCredentialRecord
 
 
 async def app_credential_json(api: IdentityApi, record: AppCredentialRecord
@@ -36,9 +37,46 @@ async def app_credential_json(api: IdentityApi, record: AppCredentialRecord
     return {"id": record.id, "name": record.name, "description": record.description,
             "user_id": record.user_id, "project_id": record.project_id,
             "expires_at": stored_time(record.expires_at) if record.expires_at else None,
-            "unrestricted": record.unrestricted, "roles": roles, "access_rules": [],
+            "unrestricted": record.unrestricted, "roles": roles,
+            "access_rules": [access_rule_json(api, record.user_id, rule)
+                             for rule in record.access_rules or ()],
             "links": {"self": f"{api.v3_url}/users/{record.user_id}/application_credentials/"
                               f"{record.id}"}}
+
+
+def access_rule_json(api: IdentityApi, user_id: str, rule: AccessRuleRecord
+                     ) -> dict[str, Any]:
+    return {"id": rule.id, "service": rule.service, "method": rule.method,
+            "path": rule.path,
+            "links": {"self": f"{api.v3_url}/users/{user_id}/access_rules/{rule.id}"}}
+
+
+async def handle_access_rules(api: IdentityApi, request: Request, caller: AuthContext,
+                              user_id: str, rest: list[str]) -> Response:
+    """`/v3/users/{user}/access_rules[/{id}]`: the rules a user's application credentials
+    hold. A rule lives as long as a credential uses it, so deleting one always finds it in
+    use (Keystone keeps unused rules until deleted; here they go with their last user)."""
+    if caller.user_id != user_id and not is_admin(caller):
+        raise KeystoneError(403)
+    rules = await api.identity.list_access_rules(user_id)
+    if not rest:
+        if request.method not in ("GET", "HEAD"):
+            raise KeystoneError(405)
+        wanted = {k: request.query[k] for k in ("service", "method", "path")
+                  if k in request.query}
+        docs = [access_rule_json(api, user_id, r) for r in rules
+                if all(getattr(r, k) == v for k, v in wanted.items())]
+        return json_response(200, {"access_rules": docs,
+                                   "links": links(f"{api.v3_url}/users/{user_id}/access_rules")})
+    found = next((r for r in rules if len(rest) == 1 and r.id == rest[0]), None)
+    if found is None:
+        raise KeystoneError(404, f"Could not find access rule: {'/'.join(rest)}.")
+    if request.method in ("GET", "HEAD"):
+        return json_response(200, {"access_rule": access_rule_json(api, user_id, found)})
+    if request.method == "DELETE":
+        raise KeystoneError(403, f"Cannot delete access rule {found.id}: it is in use by an "
+                            "application credential.")
+    raise KeystoneError(405)
 
 
 async def handle_app_credentials(api: IdentityApi, request: Request, caller: AuthContext,
@@ -86,6 +124,9 @@ async def _create(api: IdentityApi, request: Request, caller: AuthContext) -> Re
     expires_at = parse_iso(field(doc, "expires_at", nullable=True, where=where))
     description = field(doc, "description", str, "", nullable=True, where=where)
     unrestricted = field(doc, "unrestricted", bool, False, where=where)
+    rules = field(doc, "access_rules", list, None, nullable=True, where=where)
+    wanted_rules = None if rules is None else [_access_rule(r, f"{where}/access_rules")
+                                                for r in rules]
     roles = field(doc, "roles", list, [], where=where)
     for role in roles:
         if not isinstance(role, dict):
@@ -105,11 +146,28 @@ async def _create(api: IdentityApi, request: Request, caller: AuthContext) -> Re
         record, secret = await api.identity.create_app_credential(
             caller.user_id, caller.project_id, name, secret=secret,
             role_names=role_names or None, expires_at=expires_at, description=description,
-            unrestricted=unrestricted)
+            unrestricted=unrestricted, access_rules=wanted_rules)
     except IdentityConflict as exc:
         raise KeystoneError(409, str(exc)) from None
-    except (IdentityNotFound, Unauthorized) as exc:
+    except IdentityNotFound as exc:
+        if str(exc).startswith("Could not find access rule"):
+            raise KeystoneError(404, str(exc)) from None
+        raise KeystoneError(403, str(exc)) from None
+    except Unauthorized as exc:
         raise KeystoneError(403, str(exc)) from None
     body = await app_credential_json(api, record)
     body["secret"] = secret
     return json_response(201, {"application_credential": body})
+
+
+def _access_rule(value: object, where: str) -> Rule | str:
+    """A rule of a create body: an existing rule's id, or a new service, method and path."""
+    if not isinstance(value, dict):
+        raise invalid(where, value, dict)
+    if "id" in value and not ({"service", "method", "path"} & value.keys()):
+        rule_id = field(value, "id", str, where=where)
+        return str(rule_id)
+    try:
+        return check_rule(value.get("service"), value.get("method"), value.get("path"))
+    except InvalidRule as exc:
+        raise KeystoneError(400, f"Invalid input for field '{where}': {exc}.") from None

@@ -18,6 +18,10 @@ MAX_BODY = 64 * 1024
 ADMIN_ROLE = "admin"
 
 
+PREFIX = "/identity"
+"""Where the identity API is mounted; its paths (and access rules) are relative to it."""
+
+
 @dataclass(slots=True)
 class IdentityApi:
     identity: IdentityService
@@ -29,7 +33,7 @@ class IdentityApi:
 
     @property
     def identity_url(self) -> str:
-        return f"{self.base_url}/identity"
+        return f"{self.base_url}{PREFIX}"
 
     @property
     def v3_url(self) -> str:
@@ -40,6 +44,11 @@ class IdentityApi:
         token = request.headers.get("x-auth-token")
         ctx = await self.identity.validate_token(token) if token else None
         if ctx is None:
+            raise KeystoneError(401)
+        path = request.path.removeprefix(PREFIX)
+        if not (request.method == "GET" and path.rstrip("/").endswith("/v3/auth/tokens")
+                ) and not ctx.allows("identity", request.method, path):
+            # a token can always read itself; anything else its access rules must name
             raise KeystoneError(401)
         return ctx
 

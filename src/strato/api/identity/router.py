@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from strato.api.http import Request, Response, json_response
 from strato.api.identity.admin import handle_admin
 from strato.api.identity.catalog import CATALOG, CatalogService
-from strato.api.identity.common import IdentityApi
+from strato.api.identity.common import PREFIX, IdentityApi
 from strato.api.identity.discovery import root_document, v3_version
 from strato.api.identity.errors import KeystoneError, error_response
 from strato.api.identity.tokens import handle_auth_lists, handle_tokens
@@ -22,7 +22,6 @@ from strato.domain.identity import IdentityService
 
 log = logging.getLogger("strato.identity.api")
 
-PREFIX = "/identity"
 
 
 class IdentityServices(Protocol):

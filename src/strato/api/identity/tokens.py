@@ -157,6 +157,10 @@ async def token_document(api: IdentityApi, ctx: AuthContext, *, catalog: bool
         if record is not None:
             token["application_credential"] = {"id": record.id, "name": record.name,
                                                "restricted": not record.unrestricted}
+            if record.access_rules is not None:
+                token["application_credential"]["access_rules"] = [
+                    {"id": r.id, "service": r.service, "method": r.method, "path": r.path}
+                    for r in record.access_rules]
     return token
 
 

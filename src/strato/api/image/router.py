@@ -109,6 +109,11 @@ class ImageFrontend:
     async def _caller(self, request: Request) -> ImageCaller:
         token = request.headers.get("x-auth-token")
         ctx = await self.api.identity.validate_token(token) if token else None
+        if ctx is not None and not ctx.allows("image", request.method,
+                                              request.path[len(PREFIX):]):
+            log.info("%s %s: the token's access rules do not allow it", request.method,
+                     request.path)
+            ctx = None
         if ctx is None:
             raise Unauthenticated("This server could not verify that you are authorized to "
                                   "access the document you requested.")

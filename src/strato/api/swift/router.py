@@ -115,6 +115,10 @@ class SwiftFrontend:
         token = request.headers.get("x-auth-token") or request.headers.get("x-storage-token")
         identity = self.services.identity
         auth = await identity.validate_token(token) if token else None
+        if auth is not None and not auth.allows("object-store", request.method, path):
+            # as keystonemiddleware: a token its access rules refuse is no token at all
+            log.info("%s %s: the token's access rules do not allow it", request.method, path)
+            auth = None
         service_token = request.headers.get("x-service-token")
         if auth is not None and service_token:
             # as keystonemiddleware: an invalid service token just adds no service roles

@@ -202,6 +202,19 @@ class AppCredentialRecord:
     expires_at: float | None = None
     description: str = ""
     unrestricted: bool = False
+    access_rules: tuple[AccessRuleRecord, ...] | None = None
+    """The only requests its tokens may make (None: any the roles allow), as Keystone's."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRuleRecord:
+    """One request an application credential's tokens may make: a service type, an HTTP
+    method and a path template (`*` one segment, `**` any, `{name}` one segment)."""
+
+    id: str
+    service: str
+    method: str
+    path: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,9 @@ from strato.stores.metadata.records import (
     TokenView,
     UserRecord,
 )
+from strato.stores.metadata.rows import APP_CRED_COLUMNS, app_cred, app_cred_values
 
 USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
-APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, created_at, expires_at,"
-                    " description, unrestricted")
 TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
                  " audit_id, extra")
 
@@ -81,11 +80,6 @@ def _user(row: Any) -> UserRecord:
 def _token(row: Any) -> TokenRecord:
     return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5],
                        tuple(orjson.loads(row[6])), row[7], orjson.loads(row[8]))
-
-
-def _app_cred(row: Any) -> AppCredentialRecord:
-    return AppCredentialRecord(row[0], row[1], row[2], row[3], row[4],
-                               tuple(orjson.loads(row[5])), row[6], row[7], row[8], row[9])
 
 
 def _project(row: Any) -> ProjectRecord:
@@ -410,10 +404,8 @@ class PostgresIdentityStore(IdentityStore):
     async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:
         await self._insert(
             f"INSERT INTO app_credentials ({APP_CRED_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            record.id, record.name, record.user_id, record.project_id, record.secret_hash,
-            orjson.dumps(list(record.role_ids)).decode(), record.created_at,
-            record.expires_at, record.description, record.unrestricted)
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            *app_cred_values(record))
         return record
 
     async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
@@ -423,12 +415,12 @@ class PostgresIdentityStore(IdentityStore):
             return None
         row = await self.db.fetchrow(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials{where}",
                                      *params)
-        return _app_cred(row) if row else None
+        return app_cred(row) if row else None
 
     async def list_app_credentials(self, user_id: str) -> list[AppCredentialRecord]:
         rows = await self.db.fetch(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials"
                                    " WHERE user_id = $1 ORDER BY name", user_id)
-        return [_app_cred(r) for r in rows]
+        return [app_cred(r) for r in rows]
 
     async def delete_app_credential(self, app_cred_id: str) -> bool:
         async with self.db.transaction() as conn:

@@ -284,6 +284,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX image_tasks_status ON image_tasks (status, heartbeat);
     CREATE INDEX image_tasks_expiry ON image_tasks (expires_at) WHERE expires_at IS NOT NULL;
     """,
+    # 2: application credentials' access rules (JSON; NULL: unrestricted by rules)
+    r"""
+    ALTER TABLE app_credentials ADD COLUMN access_rules text;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

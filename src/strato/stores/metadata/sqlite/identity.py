@@ -21,13 +21,12 @@ from strato.stores.metadata.records import (
     TokenView,
     UserRecord,
 )
+from strato.stores.metadata.rows import APP_CRED_COLUMNS, app_cred, app_cred_values
 from strato.stores.metadata.sqlite.db import Database
 
 T = TypeVar("T")
 
 USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
-APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, created_at, expires_at,"
-                    " description, unrestricted")
 TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
                  " audit_id, extra")
 
@@ -79,11 +78,6 @@ def _user(row: tuple[Any, ...]) -> UserRecord:
 def _token(row: tuple[Any, ...]) -> TokenRecord:
     return TokenRecord(row[0], row[1], row[2], row[3], row[4], row[5],
                        tuple(orjson.loads(row[6])), row[7], orjson.loads(row[8]))
-
-
-def _app_cred(row: tuple[Any, ...]) -> AppCredentialRecord:
-    return AppCredentialRecord(row[0], row[1], row[2], row[3], row[4],
-                               tuple(orjson.loads(row[5])), row[6], row[7], row[8], bool(row[9]))
 
 
 def _target(project_id: str | None, domain_id: str | None) -> str:
@@ -442,10 +436,8 @@ class SqliteIdentityStore(IdentityStore):
     # application credentials ----------------------------------------------------------
     async def create_app_credential(self, record: AppCredentialRecord) -> AppCredentialRecord:
         await self._insert(
-            f"INSERT INTO app_credentials ({APP_CRED_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (record.id, record.name, record.user_id, record.project_id, record.secret_hash,
-             orjson.dumps(list(record.role_ids)).decode(), record.created_at,
-             record.expires_at, record.description, int(record.unrestricted)))
+            f"INSERT INTO app_credentials ({APP_CRED_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            app_cred_values(record))
         return record
 
     async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
@@ -455,12 +447,12 @@ class SqliteIdentityStore(IdentityStore):
             return None
         row = self.db.query_one(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials{where}",
                                 params)
-        return _app_cred(row) if row else None
+        return app_cred(row) if row else None
 
     async def list_app_credentials(self, user_id: str) -> list[AppCredentialRecord]:
         rows = self.db.query(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials"
                              " WHERE user_id = ? ORDER BY name", (user_id,))
-        return [_app_cred(r) for r in rows]
+        return [app_cred(r) for r in rows]
 
     async def delete_app_credential(self, app_cred_id: str) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
