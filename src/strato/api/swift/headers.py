@@ -7,6 +7,10 @@ import math
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 
+VERSION_ID = "x-object-sysmeta-version-id"
+"""Where object versioning keeps an object's version id; the core, SLO and DLO answer it as
+X-Object-Version-Id (or X-Copied-From-Version-Id on a copy's source)."""
+
 
 def title_case(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))

@@ -18,6 +18,7 @@ from strato.api.swift.constraints import (
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import (
+    VERSION_ID,
     header_text,
     last_modified,
     pick,
@@ -327,6 +328,9 @@ def copied_from_headers(source: tuple[str, str, str], src: ObjectRecord, meta: d
         "X-Copied-From": quote(f"{container}/{name}"),
         "X-Copied-From-Last-Modified": last_modified(src.timestamp),
     }
+    version_id = src.meta.get(VERSION_ID)
+    if version_id:  # the source's X-Object-Version-Id, when it has one
+        headers["X-Copied-From-Version-Id"] = version_id
     for key, value in meta.items():
         if key.startswith(META_PREFIXES):
             headers[title_case(key)] = value

@@ -60,7 +60,19 @@ def test_versions_markers_and_version_ids(tester: tuple[str, str]) -> None:
                            headers={**auth, "Destination": f"{name}/obj"})
     assert copied.status_code == 201
     assert copied.headers["x-object-version-id"] not in ids
+    assert copied.headers["x-copied-from-version-id"] == ids[1]  # as Swift's copy says
     assert swift.get_object(url, token, name, "obj")[1] == b"two"
+    # the current version copied elsewhere names the version it came from
+    current = swift.head_object(url, token, name, "obj")["x-object-version-id"]
+    plain = f"plain-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, plain)
+    out = httpx.request("COPY", f"{url}/{name}/obj", headers={**auth,
+                                                               "Destination": f"{plain}/o"})
+    assert out.status_code == 201 and out.headers["x-copied-from-version-id"] == current
+    # and an unversioned source names none
+    back = httpx.request("COPY", f"{url}/{plain}/o", headers={**auth,
+                                                              "Destination": f"{plain}/p"})
+    assert back.status_code == 201 and "x-copied-from-version-id" not in back.headers
 
 
 def test_version_api_errors_and_container_delete(tester: tuple[str, str]) -> None:

@@ -45,13 +45,12 @@ from strato.api.swift.features.segments import (
     stream_pieces,
 )
 from strato.api.swift.features.subrequest import plain_headers, subrequest
-from strato.api.swift.headers import title_case
+from strato.api.swift.headers import VERSION_ID, title_case
 from strato.api.swift.object import OBJECT_SYSMETA, can_read_object, object_headers
 from strato.api.swift.pipeline import Feature, Handler
 from strato.stores.metadata.records import ContainerRecord, ListingQuery, ObjectRecord
 
 MANIFEST = "x-object-manifest"
-VERSION_ID = "x-object-sysmeta-version-id"
 FORMAT_ERROR = "X-Object-Manifest must be in the format container/prefix"
 
 

@@ -50,7 +50,7 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.features.subrequest import subrequest
 from strato.api.swift.features.versioned_writes import LOCATION as LEGACY_LOCATION
-from strato.api.swift.headers import header_text, listing_date
+from strato.api.swift.headers import VERSION_ID, header_text, listing_date
 from strato.api.swift.listing import listing_format, listing_query, render
 from strato.api.swift.object import OBJECT_SYSMETA, can_write_object, split_target
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
@@ -69,7 +69,6 @@ from strato.stores.metadata.records import (
 )
 
 ENABLED = "x-container-sysmeta-versions-enabled"
-VERSION_ID = "x-object-sysmeta-version-id"
 HIDDEN_PREFIX = "\x00versions\x00"
 DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"

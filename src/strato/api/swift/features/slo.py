@@ -71,7 +71,7 @@ from strato.api.swift.features.subrequest import (
 )
 from strato.api.swift.features.symlink import ETAG as SYMLINK_ETAG
 from strato.api.swift.features.symlink import SYMLOOP_MAX, is_symlink, link_target
-from strato.api.swift.headers import listing_date
+from strato.api.swift.headers import VERSION_ID, listing_date
 from strato.api.swift.object import (
     OBJECT_SYSMETA,
     can_read_object,
@@ -91,7 +91,6 @@ MAX_RECURSION_DEPTH = 10
 SYSMETA_SLO_ETAG = "x-object-sysmeta-slo-etag"
 SYSMETA_SLO_SIZE = "x-object-sysmeta-slo-size"
 MARKER = "x-static-large-object"
-VERSION_ID = "x-object-sysmeta-version-id"
 RESERVED_HEADER_MESSAGE = ("X-Static-Large-Object is a reserved header. To create a static "
                            "large object add query param multipart-manifest=put.")
 _HEARTBEAT_REASONS = {
