@@ -5,6 +5,7 @@ wait for `active` with the server's reason when an image fails."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from strato.client.progress import progress_for
 UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.I)
 IMPORT_METHODS = ("glance-direct", "web-download")
 #: Image properties Glance types as numbers or booleans rather than strings.
-TYPED = {"min_disk": int, "min_ram": int, "protected": lambda v: v.lower() in ("true", "1")}
+TYPED: dict[str, Callable[[str], Any]] = {
+    "min_disk": int, "min_ram": int, "protected": lambda v: v.lower() in ("true", "1")}
 
 
 def parse_properties(values: tuple[str, ...]) -> dict[str, Any]:

@@ -154,7 +154,7 @@ async def _unchanged(store: ObjectStore, container: str, files: Sequence[LocalFi
 @json_option
 @quiet_option
 @click.pass_context
-def upload(ctx: click.Context, container: str, paths: tuple[Path, ...],
+def upload(ctx: click.Context, /, container: str, paths: tuple[Path, ...],
            object_name_: str | None, **opts: Any) -> None:
     """Upload files or directories (recursively) to CONTAINER.
 

@@ -76,8 +76,8 @@ class Bars:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        for task in list(self.bars.values()):
-            self.progress.remove_task(task)
+        for bar in list(self.bars.values()):
+            self.progress.remove_task(bar)
         self.bars.clear()
         if kind is None:
             task = self.progress.tasks[self.total]

@@ -651,8 +651,8 @@ class IdentityService:
             else:
                 domain = await self.resolve_domain(scope.project_domain_id,
                                                    scope.project_domain_name)
-                project = domain and await self.store.get_project(name=scope.project_name,
-                                                                  domain_id=domain.id)
+                project = await self.store.get_project(
+                    name=scope.project_name, domain_id=domain.id) if domain else None
             roles = await self.store.user_roles(user.id, project_id=project.id) if (
                 project is not None and project.enabled) else []
             if project is None or not roles:

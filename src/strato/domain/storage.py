@@ -266,8 +266,9 @@ class StorageService:
                     held.clear()
                 await writer.write(chunk)
             if writer is None:
-                data: bytes | None = b"".join(held)
-                etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+                inline = b"".join(held)
+                data: bytes | None = inline
+                etag = hashlib.md5(inline, usedforsecurity=False).hexdigest()
             else:
                 data = None
                 etag = await writer.finish()

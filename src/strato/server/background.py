@@ -117,7 +117,8 @@ class BackgroundRunner:
                 disk: tuple[int, int] | None = policy.blobs.disk_usage()
             except OSError:
                 disk = None
-            record_policy(policy.name, *totals[policy.name], disk)
+            containers, objects, nbytes = totals[policy.name]
+            record_policy(policy.name, containers, objects, nbytes, disk)
 
     async def run_images(self, images: ImageService, imports: ImportService) -> None:
         """Tasks whose worker died are taken over within seconds; the scrubber runs every

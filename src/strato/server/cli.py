@@ -249,7 +249,7 @@ def user_list(config: str | None, data_dir: Path | None, as_json: bool) -> None:
     async def run(identity: IdentityService) -> list[dict[str, Any]]:
         rows = []
         for record in await identity.store.list_users():
-            grants = []
+            grants: list[str] = []
             for project in await identity.store.user_projects(record.id):
                 roles = await identity.store.user_roles(record.id, project_id=project.id)
                 grants.extend(f"{project.name}:{r.name}" for r in roles)
@@ -386,8 +386,13 @@ def access_key() -> None:
 
 def _with_access_keys(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from strato.domain.access_keys import AccessKeyService
+    from strato.stores.metadata.base import MetadataStore
 
-    return _with_identity(settings, lambda identity: fn(AccessKeyService(identity.store)))
+    def keys(identity: IdentityService) -> Awaitable[T]:
+        assert isinstance(identity.store, MetadataStore)  # the whole store, keys included
+        return fn(AccessKeyService(identity.store))
+
+    return _with_identity(settings, keys)
 
 
 @access_key.command("create")

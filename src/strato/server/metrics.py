@@ -196,7 +196,7 @@ def registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROC_ENV):
         return REGISTRY
     collected = CollectorRegistry()
-    _multiprocess.MultiProcessCollector(collected)
+    _multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
     return collected
 
 

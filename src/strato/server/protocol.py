@@ -35,7 +35,7 @@ import asyncio
 import collections
 import os
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httptools
@@ -217,7 +217,11 @@ async def sendfile(transport: asyncio.BaseTransport, fd: int, offset: int, count
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
     waiter = loop.create_future()
-    loop.add_writer(fd, lambda: waiter.done() or waiter.set_result(None))
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    loop.add_writer(fd, wake)
     try:
         await waiter
     finally:
@@ -427,7 +431,8 @@ class SwiftHttpProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.scope is not self.scope:
             return  # a websocket upgrade: no cycle for this request
         self.cycle.__class__ = CaseKeepingCycle
-        self.cycle.pending, self.cycle.pending_size = collections.deque(), 0
+        cycle = cast(CaseKeepingCycle, self.cycle)
+        cycle.pending, cycle.pending_size = collections.deque(), 0
         if self.transport.get_extra_info("sslcontext") is None:  # sendfile cannot encrypt
             self.scope["extensions"] = {ZERO_COPY: {}}
         if self.scope["method"] == "PUT" and not plainly_framed(self.headers):

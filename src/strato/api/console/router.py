@@ -152,7 +152,7 @@ class ConsoleFrontend:
             if method not in SAFE_METHODS:
                 return _405("GET")
             _, ctx = await self._session(request)
-            projects = await self.identity.store.user_projects(ctx.user_id)  # type: ignore[attr-defined]
+            projects = await self.identity.store.user_projects(ctx.user_id)
             return json_response(200, {"projects": sorted(
                 ({"id": p.id, "name": p.name} for p in projects if p.enabled),
                 key=lambda p: p["name"])})

@@ -138,10 +138,10 @@ async def _create(api: IdentityApi, request: Request, caller: AuthContext) -> Re
         if role.get("name"):
             role_names.append(role["name"])
         elif role.get("id"):
-            record = await api.identity.store.get_role(id=role["id"])
-            if record is None:
+            held = await api.identity.store.get_role(id=role["id"])
+            if held is None:
                 raise KeystoneError(404, f"Could not find role: {role['id']}.")
-            role_names.append(record.name)
+            role_names.append(held.name)
     try:
         record, secret = await api.identity.create_app_credential(
             caller.user_id, caller.project_id, name, secret=secret,

@@ -109,11 +109,11 @@ async def authenticate(api: IdentityApi, request: Request) -> IssuedToken:
             where = "identity/application_credential"
             doc = member(identity_doc, "application_credential")
             secret = member(doc, "secret", kind=str)
-            user = field(doc, "user", dict, where=where)
-            user_ref = _user_ref(user, f"{where}/user") if user is not None else None
+            owner = field(doc, "user", dict, where=where)
+            owner_ref = _user_ref(owner, f"{where}/user") if owner is not None else None
             return await service.authenticate_app_credential(
                 id=field(doc, "id", where=where), name=field(doc, "name", where=where),
-                user=user_ref, secret=secret, client=client)
+                user=owner_ref, secret=secret, client=client)
     except TooManyAttempts as exc:
         raise KeystoneError(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
     except Unauthorized as exc:

@@ -209,7 +209,7 @@ def _operations(ir: ImageRequest, body: Any, media_type: str) -> list[tuple[str,
                                  "\"remove\", \"replace\".")
             op, path = found[0], raw[found[0]]
         else:
-            op, path = raw.get("op"), raw.get("path")
+            op, path = str(raw.get("op")), raw.get("path")
             if op not in ("add", "remove", "replace"):
                 raise BadRequest(f"Invalid operation: `{op}`: expected add, remove or "
                                  "replace.")

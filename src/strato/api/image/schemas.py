@@ -542,8 +542,9 @@ class Schemas:
         self.disk_formats = tuple(disk_formats)
         self.container_formats = tuple(container_formats)
         self.multi_store = multi_store
-        self.custom_properties: dict[str, dict[str, Any]] = copy.deepcopy(
-            dict(DEFAULT_CUSTOM_PROPERTIES if custom_properties is None else custom_properties))
+        chosen = DEFAULT_CUSTOM_PROPERTIES if custom_properties is None else custom_properties
+        self.custom_properties: dict[str, dict[str, Any]] = {
+            name: copy.deepcopy(dict(spec)) for name, spec in chosen.items()}
         self._documents: dict[str, dict[str, Any]] | None = None
         self._validators: dict[str, Any] = {}
 

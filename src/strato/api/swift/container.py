@@ -96,9 +96,9 @@ async def handle_container(sr: SwiftRequest) -> Response:
         for key in remove:
             set_meta.setdefault(key, "")
         try:
-            record, created = await storage.create_container(sr.account, sr.container,
+            made, created = await storage.create_container(sr.account, sr.container,
                                                              set_meta, policy)
-            sr.note_policy(sr.account, sr.container, record)
+            sr.note_policy(sr.account, sr.container, made)
         except PolicyConflict:  # a container's policy is fixed at creation, as in Swift
             raise SwiftError(409) from None
         return Response(201 if created else 202, {"Content-Type": "text/html; charset=UTF-8"})
@@ -116,9 +116,10 @@ async def handle_container(sr: SwiftRequest) -> Response:
             raise SwiftError(404)
         # expired objects are gone from reads and listings, so they must not count either
         if await storage.reap_expired(sr.account, record.id):
-            record = await storage.get_container(sr.account, sr.container)
-            if record is None:
+            reread = await storage.get_container(sr.account, sr.container)
+            if reread is None:
                 raise SwiftError(404)
+            record = reread
         headers = container_headers(sr, record)
         if method == "HEAD":
             headers["Content-Type"] = listing_content_type(listing_format(sr.request))

@@ -201,11 +201,11 @@ async def put_object(sr: SwiftRequest) -> Response:
     request = sr.request
     if "x-copy-from" in sr.headers:
         check_object_name(sr.obj)
-        container, obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
+        src_container, src_obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
         if request.content_length not in (None, 0) or request.chunked:
             raise SwiftError(400, "Copy requests require a zero byte body")
         src_account = unquote(header_text(sr.headers.get("x-copy-from-account", sr.account)))
-        return await copy_object(sr, (src_account, container, obj),
+        return await copy_object(sr, (src_account, src_container, src_obj),
                                  (sr.account, sr.container, sr.obj))
     storage = sr.services.storage
     container = await _container(sr, sr.account, sr.container)

@@ -9,6 +9,7 @@ in Glance, so ids do not leak.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import time
@@ -42,6 +43,7 @@ from strato.stores.blob.base import BlobReader
 from strato.stores.metadata import base as store_errors
 from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.records import (
+    ContainerRecord,
     ImageMemberRecord,
     ImageQuery,
     ImageRecord,
@@ -467,7 +469,8 @@ class ImageService:
         await self.data.delete(await self.data.store_container(name), image_id)
 
     # ---- members ------------------------------------------------------------------------
-    async def members(self, caller: ImageCaller, image_id: str) -> list[ImageMemberRecord]:
+    async def members(self, caller: ImageCaller, image_id: str
+                      ) -> builtins.list[ImageMemberRecord]:  # `list` is a method here
         image = await self.get(caller, image_id)
         _shared_only(image)
         members = await self.meta.list_members(image_id)
@@ -550,7 +553,8 @@ class ImageService:
         data and recording it leaves one); returns how many. Data of an upload or import in
         progress is left alone."""
         removed = 0
-        containers = [(await self.data.staging_container(), None)]
+        containers: builtins.list[tuple[ContainerRecord, str | None]] = [
+            (await self.data.staging_container(), None)]
         containers += [(await self.data.store_container(name), name)
                        for name, _ in self.stores()]
         for container, store in containers:

@@ -31,6 +31,7 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter
 
@@ -102,7 +103,7 @@ class LocalBlobWriter(BlobWriter):
         self._small: list[bytes] = []  # the body while it is small
         self._buffers: list[mmap.mmap] | None = None  # [filling, spare] once it is large
         self._filled = 0
-        self._inflight: asyncio.Future[list[object]] | None = None
+        self._inflight: asyncio.Future[Any] | None = None
         self._sync: asyncio.Future[None] | None = None  # the write-back in progress
         self._direct = False
         self._unsynced = 0
@@ -141,7 +142,9 @@ class LocalBlobWriter(BlobWriter):
         loop = asyncio.get_running_loop()
         if (self._store.fsync and not self._direct and self._unsynced >= SYNC_BYTES
                 and self._sync_done()):
-            self._sync = loop.run_in_executor(None, os.fdatasync, self._fd)
+            fd = self._fd
+            assert fd is not None  # the file is open while data is handed off
+            self._sync = loop.run_in_executor(None, os.fdatasync, fd)
             self._unsynced = 0
         # every future is waited for, even after an error
         self._inflight = asyncio.gather(loop.run_in_executor(None, self._md5.update, data),
@@ -243,7 +246,7 @@ class LocalBlobWriter(BlobWriter):
             # here (abort also runs while the request is being cancelled)
             asyncio.gather(*busy, return_exceptions=True).add_done_callback(self._discard)
 
-    def _discard(self, done: asyncio.Future[list[object]] | None = None) -> None:
+    def _discard(self, done: asyncio.Future[Any] | None = None) -> None:
         self._buffers = None  # unmapped once the threads' views of them are gone
         if self._fd is not None:
             os.close(self._fd)

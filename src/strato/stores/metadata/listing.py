@@ -44,13 +44,14 @@ def prefix_end(prefix: str) -> str | None:
 
 def keyset_listing(fetch: Fetch[R], query: ListingQuery) -> list[R | Subdir]:
     """A page, for a backend that reads inline (SQLite)."""
-    steps = keyset_steps(query)
+    steps: Generator[Step, list[R], list[R | Subdir]] = keyset_steps(query)
     try:
         step = next(steps)
         while True:
             step = steps.send(fetch(*step))
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        page: list[R | Subdir] = done.value
+        return page
 
 
 async def keyset_listing_async(fetch: AsyncFetch[R], query: ListingQuery
@@ -62,7 +63,8 @@ async def keyset_listing_async(fetch: AsyncFetch[R], query: ListingQuery
         while True:
             step = steps.send(await fetch(*step))
     except StopIteration as done:
-        return done.value
+        page: list[R | Subdir] = done.value
+        return page
 
 
 def keyset_steps(query: ListingQuery) -> Generator[Step, list[R], list[R | Subdir]]:

@@ -4,17 +4,20 @@ whose SQL is the same on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from strato.stores.metadata.records import AccessRuleRecord, AppCredentialRecord
 
+if TYPE_CHECKING:
+    import asyncpg
+
 APP_CRED_COLUMNS = ("id, name, user_id, project_id, secret_hash, role_ids, created_at, expires_at,"
                     " description, unrestricted, access_rules")
 
 
-def app_cred(row: Sequence[Any]) -> AppCredentialRecord:
+def app_cred(row: Sequence[Any] | asyncpg.Record) -> AppCredentialRecord:
     rules = None if row[10] is None else tuple(
         AccessRuleRecord(r["id"], r["service"], r["method"], r["path"])
         for r in orjson.loads(row[10]))

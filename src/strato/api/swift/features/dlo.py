@@ -22,7 +22,7 @@ being a manifest; a plain `DELETE` removes only the manifest.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -87,7 +87,7 @@ class _Segments:
                 return
             page = await _page(self.sr, self.container, self.prefix, page[-1].name)
 
-    async def pieces(self, start: int, end: int) -> AsyncIterator[Piece]:
+    async def pieces(self, start: int, end: int) -> AsyncGenerator[Piece, None]:
         offset = 0
         async for record in self.records():
             seg_start, seg_end = offset, offset + record.size
@@ -158,6 +158,7 @@ class DynamicLargeObject(Feature):
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "version-id" in sr.request.query:
             return await self._get_version(sr, call_next)
+        assert sr.container is not None and sr.obj is not None  # an object request
         container, record = await sr.get_object(sr.account, sr.container, sr.obj)
         if container is None or not can_read_object(sr, sr.account, container):
             return await call_next(sr)

@@ -167,8 +167,8 @@ class Quotas(Feature):
             account = sr.headers.get("destination-account", sr.account)
             source = (sr.account, sr.container, sr.obj)
         elif "x-copy-from" in sr.headers:
-            src_container, src_obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
-            source = (sr.headers.get("x-copy-from-account", sr.account), src_container, src_obj)
+            src_name, src_obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
+            source = (sr.headers.get("x-copy-from-account", sr.account), src_name, src_obj)
         container = await storage.get_container(account, container_name)
         if container is None:
             return  # the core answers 404

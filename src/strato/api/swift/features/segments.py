@@ -9,7 +9,7 @@ the segments it touches.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -132,7 +132,7 @@ async def stream_pieces(sr: SwiftRequest, pieces: AsyncIterator[Piece],
             reader.close()
 
 
-PieceSource = Callable[[int, int], AsyncIterator[Piece]]
+PieceSource = Callable[[int, int], AsyncGenerator[Piece, None]]
 """Pieces covering bytes [start, end) of the large object."""
 
 

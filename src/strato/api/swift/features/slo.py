@@ -36,7 +36,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -146,7 +146,7 @@ def _inline(seg: dict[str, Any]) -> bytes:
     raw = seg.get("_raw")
     if raw is None:
         raw = seg["_raw"] = base64.b64decode(seg["data"])
-    return raw  # type: ignore[no-any-return]
+    return raw
 
 
 def raw_manifest(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -313,7 +313,7 @@ class _Reader:
         return self._subs[path]
 
     async def pieces(self, entries: list[dict[str, Any]], first: int, last: int,
-                     depth: int = 1) -> AsyncIterator[Piece]:
+                     depth: int = 1) -> AsyncGenerator[Piece, None]:
         """Pieces for bytes first..last (inclusive) of the object the entries describe."""
         for seg in entries:
             length = segment_length(seg)
@@ -400,7 +400,7 @@ class StaticLargeObject(Feature):
             offset = sum(segment_length(s) for s in entries[:part - 1])
             size = segment_length(entries[part - 1])
 
-        def source_pieces(start: int, end: int) -> AsyncIterator[Piece]:
+        def source_pieces(start: int, end: int) -> AsyncGenerator[Piece, None]:
             return reader.pieces(entries, offset + start, offset + end - 1)
 
         return await copy_assembled(sr, call_next, source, dest, record, size, source_pieces)
@@ -419,6 +419,7 @@ class StaticLargeObject(Feature):
     async def _get(self, sr: SwiftRequest, call_next: Handler) -> Response:
         if "version-id" in sr.request.query:
             return await self._get_version(sr, call_next)
+        assert sr.container is not None and sr.obj is not None  # an object request
         container, record = await sr.get_object(sr.account, sr.container, sr.obj)
         if container is None or not can_read_object(sr, sr.account, container):
             return await call_next(sr)
@@ -451,7 +452,7 @@ class StaticLargeObject(Feature):
             entries = await self._entries(reader, record)
         final = entries or []
 
-        def source(start: int, end: int) -> AsyncIterator[Piece]:
+        def source(start: int, end: int) -> AsyncGenerator[Piece, None]:
             return reader.pieces(final, start, end - 1)
 
         return await large_object_response(sr, headers, size, record.content_type, source)
@@ -524,7 +525,7 @@ class StaticLargeObject(Feature):
             headers.pop("Content-Type", None)
             return Response(status, headers, b"")
 
-        def source(start: int, end: int) -> AsyncIterator[Piece]:
+        def source(start: int, end: int) -> AsyncGenerator[Piece, None]:
             return reader.pieces(entries, start, end - 1)
 
         return await large_object_response(sr, headers, size, headers["Content-Type"], source)
@@ -547,7 +548,7 @@ class StaticLargeObject(Feature):
         if head:
             return Response(206, headers)
 
-        def source(lo: int, hi: int) -> AsyncIterator[Piece]:
+        def source(lo: int, hi: int) -> AsyncGenerator[Piece, None]:
             return reader.pieces(entries, lo, hi - 1)
 
         return Response(206, headers, await checked_stream(sr, source, start, end),

@@ -78,14 +78,14 @@ def parse_signature(value: str) -> tuple[str, str] | None:
         except (binascii.Error, ValueError):
             return None
         return name, raw.hex()
-    name = HEX_LENGTHS.get(len(value))
-    if name is None:
+    digest = HEX_LENGTHS.get(len(value))
+    if digest is None:
         return None
     try:
         bytes.fromhex(value)
     except ValueError:
         return None
-    return name, value.lower()
+    return digest, value.lower()
 
 
 MAX_EXPIRES = 253402300799

@@ -90,7 +90,7 @@ class Database:
     # it: a client's `?marker=%00`) find nothing, as they do on SQLite.
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
-            return await self.pool.fetch(sql, *args)  # type: ignore[no-any-return]
+            return await self.pool.fetch(sql, *args)
         except asyncpg.CharacterNotInRepertoireError:
             return []
 
@@ -112,7 +112,7 @@ class Database:
         return affected(status)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 

@@ -213,11 +213,11 @@ class PostgresImageStore(ImageStore):
                          ) -> list[TaskRecord]:
         if sort_key not in TASK_SORT_KEYS or sort_dir not in ("asc", "desc"):
             raise ValueError(f"invalid sort {sort_key}:{sort_dir}")
-        clauses, params = ["TRUE"], []
-        for column, value in (("owner", owner), ("status", status), ("type", type),
+        clauses, params = ["TRUE"], list[Any]()
+        for column, wanted in (("owner", owner), ("status", status), ("type", type),
                               ("image_id", image_id)):
-            if value is not None:
-                params.append(value)
+            if wanted is not None:
+                params.append(wanted)
                 clauses.append(f"{column} = ${len(params)}")
         op = ">" if sort_dir == "asc" else "<"
         key = f"coalesce({sort_key}, {TASK_SORT_KEYS[sort_key]})"

@@ -119,6 +119,7 @@ class PostgresObjectStore(ObjectStore):
                                " ON CONFLICT DO NOTHING", account.encode(), now)
             row = await conn.fetchrow("SELECT created_at, meta FROM accounts WHERE name = $1"
                                       " FOR UPDATE", account.encode())
+            assert row is not None  # inserted above if missing, in this transaction
             meta = _merge(orjson.loads(row[1]), set_meta, remove)
             await conn.execute("UPDATE accounts SET meta = $2 WHERE name = $1",
                                account.encode(), _json(meta))
@@ -326,7 +327,7 @@ class PostgresObjectStore(ObjectStore):
 
     async def expired_objects(self, now: float, limit: int, *, account: str | None = None,
                               container_id: int | None = None) -> list[ObjectRecord]:
-        where, params = "", [int(now), limit]
+        where, params = "", list[Any]([int(now), limit])
         if container_id is not None:
             where, params = " AND container_id = $3", [*params, container_id]
         elif account is not None:

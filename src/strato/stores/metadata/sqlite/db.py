@@ -136,7 +136,8 @@ class Database:
         return self.reader.execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-        return self.reader.execute(sql, params).fetchone()
+        row: tuple[Any, ...] | None = self.reader.execute(sql, params).fetchone()
+        return row
 
     async def write(self, fn: Callable[[sqlite3.Connection], T], *, marked: bool = False) -> T:
         """Run `fn` in an IMMEDIATE transaction on the writer thread (possibly sharing the

@@ -337,7 +337,7 @@ class SqliteObjectStore(ObjectStore):
                               container_id: int | None = None) -> list[ObjectRecord]:
         # INDEXED BY: with a container filter the planner would otherwise walk the whole
         # container through the primary key instead of the (short) expired part of the index
-        where, params = "", [now]
+        where, params = "", list[Any]([now])
         if container_id is not None:
             where, params = " AND container_id = ?", [now, container_id]
         elif account is not None:
