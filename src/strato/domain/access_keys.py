@@ -1,15 +1,15 @@
 """Per-user access keys: an id and a secret a user signs HP Cloud style temp URLs with.
 
 HP Cloud Object Storage let scripts sign a temp URL with a personal access key instead of
-the account's `Temp-URL-Key`; the signature field reads
-`<project_id>:<access_key_id>:<hex hmac>`. Strato issues such keys per user and project
-(`strato access-key create --user U [--project P]`). The secret has to stay readable to
-verify HMACs, so it is stored as is in the metadata database (keep that file private, mode
-0600); the CLI shows it once at creation and never lists it, and it is never logged (the
-Keystone EC2 API, where the same keys are EC2 credentials, shows it to its own user and to
-admins, as Keystone does: S3 clients need it back). A key works only while
-its user is enabled and still holds a role on the project, so removing the user or the role
-revokes every URL signed with it at once.
+the account's `Temp-URL-Key`; the signature field reads `<project_id>:<access_key_id>:<hex
+hmac>`. Strato issues such keys per user and project (`strato access-key create --user U
+[--project P]`). The secret has to stay readable to verify HMACs, so it cannot be hashed:
+the metadata store keeps it encrypted with the credential key repository
+(`stores/metadata/secretbox.py`, `strato credential-key`); the CLI shows it once at creation
+and never lists it, and it is never logged (the Keystone EC2 API, where the same keys are
+EC2 credentials, shows it to its own user and to admins, as Keystone does: S3 clients need
+it back). A key works only while its user is enabled and still holds a role on the project,
+so removing the user or the role revokes every URL signed with it at once.
 """
 
 from __future__ import annotations

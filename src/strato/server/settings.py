@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(
         None, description="PEM private key of tls_cert, unencrypted (unset: the key follows "
         "the chain in tls_cert). Readable by the server's user only.")
+    credential_key_repository: Path | None = Field(
+        None, description="Directory of the keys that encrypt access-key (EC2) secrets in "
+        "the metadata (`strato credential-key`; default: DATA_DIR/credential-keys). Every "
+        "node sharing a PostgreSQL metadata database needs a copy; back it up apart from the "
+        "database.")
     region: str = Field("RegionOne", description="Region name in the service catalog.")
     token_ttl: int = Field(3600, description="Token lifetime in seconds.")
     fsync: bool = Field(True, description="fsync object data and metadata before "
@@ -423,6 +428,10 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    @property
+    def credential_keys_path(self) -> Path:
+        return self.credential_key_repository or self.data_dir / "credential-keys"
 
     @property
     def base_url(self) -> str:
