@@ -202,3 +202,23 @@ def test_missing_key_repository_is_a_clear_error(make_server: object, tmp_path: 
     shutil.move(aside, keys)
     srv.start()
     assert _signed_get(srv, path, project_id, cred["access"], cred["secret"]) == 200
+
+
+def test_node_without_the_new_key_refuses_until_it_gets_it(make_server: object,
+                                                           tmp_path: Path) -> None:
+    """Another node (here, the CLI on a copy of the repository) rotates: this server cannot
+    open the re-encrypted secrets, so it refuses their signatures with 401 and logs why, not
+    a 500; once the new key is copied over, the next request works, with no restart."""
+    srv: Server = make_server()  # type: ignore[operator]
+    token, user_id, project_id = _admin(srv)
+    path = _object(srv, token, project_id)
+    cred = _ec2_credential(srv, token, user_id, project_id)
+    assert _signed_get(srv, path, project_id, cred["access"], cred["secret"]) == 200
+    other_node = tmp_path / "other-node-keys"
+    shutil.copytree(srv.data_dir / "credential-keys", other_node)
+    strato("credential-key", "rotate", data_dir=srv.data_dir,
+           env={"STRATO_CREDENTIAL_KEY_REPOSITORY": str(other_node)})
+    assert _signed_get(srv, path, project_id, cred["access"], cred["secret"]) == 401
+    assert f"access key {cred['access']} refused" in srv.log_path.read_text()
+    shutil.copy2(other_node / "2", srv.data_dir / "credential-keys" / "2")
+    assert _signed_get(srv, path, project_id, cred["access"], cred["secret"]) == 200

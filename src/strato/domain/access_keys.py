@@ -14,12 +14,16 @@ so removing the user or the role revokes every URL signed with it at once.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 
 from strato.domain.identity import DEFAULT_DOMAIN_ID, IdentityNotFound, new_secret
 from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.records import AccessKeyRecord, UserRecord
+from strato.stores.metadata.secretbox import CredentialKeyError
+
+log = logging.getLogger("strato.identity")
 
 
 class AccessKeyService:
@@ -66,8 +70,13 @@ class AccessKeyService:
 
     async def resolve(self, key_id: str, project_id: str) -> tuple[AccessKeyRecord,
                                                                      tuple[str, ...]] | None:
-        """The live key and its user's role names on the project, or None."""
-        record = await self.store.get_access_key(key_id)
+        """The live key and its user's role names on the project, or None (also when its
+        secret cannot be decrypted here: the signature is refused, and the cause logged)."""
+        try:
+            record = await self.store.get_access_key(key_id)
+        except CredentialKeyError as exc:
+            log.error("access key %s refused: %s", key_id, exc)
+            return None
         if record is None or record.project_id != project_id:
             return None
         user = await self.store.get_user(id=record.user_id)
