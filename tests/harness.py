@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -50,10 +51,19 @@ class Server:
     """Run the server through this (e.g. `setpriv` with fewer capabilities)."""
     process: subprocess.Popen[bytes] | None = None
     passwords: dict[str, str] = field(default_factory=dict)
+    cacert: Path | None = None
+    """The CA that signed the server's certificate, when it serves TLS (`--tls-cert` among
+    `extra_args`): the URL is then https and the readiness probe verifies against it."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.cacert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx should verify this server's certificate with."""
+        return ssl.create_default_context(cafile=self.cacert) if self.cacert else True
 
     @property
     def log_path(self) -> Path:
@@ -77,7 +87,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthcheck", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthcheck", timeout=1,
+                             verify=self.verify).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -120,7 +131,7 @@ class Server:
 
     def auth_v1(self, user: str, key: str) -> tuple[str, str]:
         """(storage URL, token) through Swift v1.0 auth."""
-        resp = httpx.get(f"{self.url}/auth/v1.0",
+        resp = httpx.get(f"{self.url}/auth/v1.0", verify=self.verify,
                          headers={"X-Auth-User": user, "X-Auth-Key": key})
         resp.raise_for_status()
         return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]

@@ -24,6 +24,7 @@ SERVER_COMMANDS = {
     "app-credential": "Manage application credentials.",
     "cloud-config": "Print a clouds.yaml (or OS_* variables) for a user.",
     "image-admin": "The image service on a data directory: list, show, scrub, restore.",
+    "credential-key": "The keys that encrypt access-key secrets: setup, rotate.",
     "db": "The metadata database: schema status and upgrade (SQLite or PostgreSQL).",
 }
 

@@ -106,6 +106,36 @@ def test_swift_variables_select_v1_auth(monkeypatch: pytest.MonkeyPatch) -> None
     resolved = load_cloud()
     assert resolved.auth_type == "v1password"
     assert resolved.auth["username"] == "demo:demo"
+    assert resolved.verify is True
+
+
+def test_ca_bundle_from_clouds_yaml_os_cacert_and_insecure(
+        clean_login_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where swift and openstacksdk take a CA bundle: `cacert` in clouds.yaml, OS_CACERT for
+    the OS_* and ST_* logins (not for a named cloud: openstacksdk ignores it there too), and
+    `insecure` turning verification off."""
+    clouds = clean_login_env / "clouds.yaml"
+    clouds.write_text(yaml.safe_dump({"clouds": {
+        "tls": {"auth": {"auth_url": "https://k.example/v3", "username": "a"},
+                "cacert": "/etc/ca.pem"},
+        "lax": {"auth": {"auth_url": "https://k.example/v3", "username": "a"},
+                "insecure": True}}}))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    assert load_cloud("tls").verify == "/etc/ca.pem"
+    assert load_cloud("lax").verify is False
+    monkeypatch.setenv("OS_CACERT", "/etc/other.pem")
+    assert load_cloud("tls").verify == "/etc/ca.pem"
+    assert loader.OpenStackConfig().get_one(cloud="tls").cacert == "/etc/ca.pem"
+    monkeypatch.setenv("ST_AUTH", "https://s.example/auth/v1.0")
+    monkeypatch.setenv("ST_USER", "demo:demo")
+    monkeypatch.setenv("ST_KEY", "pw")
+    assert load_cloud().verify == "/etc/other.pem"
+    monkeypatch.delenv("OS_CLIENT_CONFIG_FILE")
+    for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OS_AUTH_URL", "https://k.example/v3")
+    monkeypatch.setenv("OS_USERNAME", "a")
+    assert load_cloud().verify == "/etc/other.pem"
 
 
 def test_broken_file_is_a_clear_error(clean_login_env: Path) -> None:

@@ -227,5 +227,7 @@ def _v1_cloud(env: Mapping[str, str], given: Mapping[str, Any]) -> CloudConfig:
     auth = {"auth_url": given.get("auth_url") or env.get("ST_AUTH", ""),
             "username": given.get("username") or env.get("ST_USER", ""),
             "password": given.get("password") or env.get("ST_KEY", "")}
+    # swift reads OS_CACERT with ST_* variables too
+    tls = {"cacert": env["OS_CACERT"]} if env.get("OS_CACERT") else {}
     return CloudConfig(name=None, auth_type="v1password", auth=auth,
-                       verify=_verify(given), source="environment (ST_*)")
+                       verify=_verify({**tls, **given}), source="environment (ST_*)")

@@ -1,25 +1,29 @@
 """Per-user access keys: an id and a secret a user signs HP Cloud style temp URLs with.
 
 HP Cloud Object Storage let scripts sign a temp URL with a personal access key instead of
-the account's `Temp-URL-Key`; the signature field reads
-`<project_id>:<access_key_id>:<hex hmac>`. Strato issues such keys per user and project
-(`strato access-key create --user U [--project P]`). The secret has to stay readable to
-verify HMACs, so it is stored as is in the metadata database (keep that file private, mode
-0600); the CLI shows it once at creation and never lists it, and it is never logged (the
-Keystone EC2 API, where the same keys are EC2 credentials, shows it to its own user and to
-admins, as Keystone does: S3 clients need it back). A key works only while
-its user is enabled and still holds a role on the project, so removing the user or the role
-revokes every URL signed with it at once.
+the account's `Temp-URL-Key`; the signature field reads `<project_id>:<access_key_id>:<hex
+hmac>`. Strato issues such keys per user and project (`strato access-key create --user U
+[--project P]`). The secret has to stay readable to verify HMACs, so it cannot be hashed:
+the metadata store keeps it encrypted with the credential key repository
+(`stores/metadata/secretbox.py`, `strato credential-key`); the CLI shows it once at creation
+and never lists it, and it is never logged (the Keystone EC2 API, where the same keys are
+EC2 credentials, shows it to its own user and to admins, as Keystone does: S3 clients need
+it back). A key works only while its user is enabled and still holds a role on the project,
+so removing the user or the role revokes every URL signed with it at once.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 
 from strato.domain.identity import DEFAULT_DOMAIN_ID, IdentityNotFound, new_secret
 from strato.stores.metadata.base import MetadataStore
 from strato.stores.metadata.records import AccessKeyRecord, UserRecord
+from strato.stores.metadata.secretbox import CredentialKeyError
+
+log = logging.getLogger("strato.identity")
 
 
 class AccessKeyService:
@@ -66,8 +70,13 @@ class AccessKeyService:
 
     async def resolve(self, key_id: str, project_id: str) -> tuple[AccessKeyRecord,
                                                                      tuple[str, ...]] | None:
-        """The live key and its user's role names on the project, or None."""
-        record = await self.store.get_access_key(key_id)
+        """The live key and its user's role names on the project, or None (also when its
+        secret cannot be decrypted here: the signature is refused, and the cause logged)."""
+        try:
+            record = await self.store.get_access_key(key_id)
+        except CredentialKeyError as exc:
+            log.error("access key %s refused: %s", key_id, exc)
+            return None
         if record is None or record.project_id != project_id:
             return None
         user = await self.store.get_user(id=record.user_id)

@@ -50,6 +50,7 @@ from strato.server.operations import OperationsFrontend
 from strato.server.settings import Settings
 from strato.stores.blob.local import LocalBlobStore
 from strato.stores.metadata.base import MetadataStore
+from strato.stores.metadata.secretbox import KeyRepository, SecretBox
 from strato.stores.metadata.sqlite import SqliteMetadataStore
 
 log = logging.getLogger("strato.server")
@@ -65,12 +66,17 @@ class Frontend(Protocol):
 
 
 def open_metadata(settings: Settings) -> MetadataStore:
-    """The metadata store the settings name (not opened yet)."""
+    """The metadata store the settings name (not opened yet), sealing secrets with the
+    credential key repository."""
+    store: MetadataStore
     if settings.metadata:
         from strato.stores.metadata.postgresql import PostgresMetadataStore
 
-        return PostgresMetadataStore(settings.metadata)
-    return SqliteMetadataStore(settings.data_dir / "metadata.db")
+        store = PostgresMetadataStore(settings.metadata)
+    else:
+        store = SqliteMetadataStore(settings.data_dir / "metadata.db")
+    store.secret_box = SecretBox(KeyRepository(settings.credential_keys_path))
+    return store
 
 
 def build_policies(settings: Settings) -> PolicySet:

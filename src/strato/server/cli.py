@@ -100,9 +100,11 @@ def _with_identity(settings: Settings, fn: Callable[[IdentityService], Awaitable
                 raise not_initialised(settings)
             return await fn(identity)
 
+    from strato.stores.metadata.secretbox import CredentialKeyError
+
     try:
         return asyncio.run(run())
-    except DataDirError as exc:
+    except (DataDirError, CredentialKeyError) as exc:
         _fail(str(exc))
         raise
 
@@ -654,6 +656,7 @@ def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: st
 def _register_subcommands() -> None:
     """Commands that live in modules of their own (cli.py stays this size)."""
     from strato.server.cloud_config_cli import cloud_config
+    from strato.server.credential_keys import credential_key
     from strato.server.db_cli import db
     from strato.server.image_cli import image
     from strato.server.serve_cli import init, serve
@@ -663,6 +666,7 @@ def _register_subcommands() -> None:
     main.add_command(cloud_config)
     main.add_command(image)
     main.add_command(db)
+    main.add_command(credential_key)
 
 
 _register_subcommands()

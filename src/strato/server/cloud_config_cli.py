@@ -40,14 +40,17 @@ def _quote(value: str) -> str:
               help="Name of the cloud entry.")
 @click.option("--secure", "secure_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the password into this secure.yaml instead.")
+@click.option("--cacert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CA bundle that verifies the server's TLS certificate (one the clients do "
+              "not already trust, such as a self-signed one).")
 @click.option("--env", "as_env", is_flag=True, help="Print OS_* exports instead.")
 @click.option("--v3-url", is_flag=True, help="Use the versioned auth URL .../identity/v3.")
 @click.option("--no-domains", is_flag=True,
               help="Leave out the domain keys (the server defaults them to Default).")
 def cloud_config(config: str | None, data_dir: Path | None, user_name: str,
                  project_name: str, password: str | None, base_url: str | None,
-                 cloud_name: str, secure_file: Path | None, as_env: bool, v3_url: bool,
-                 no_domains: bool) -> None:
+                 cloud_name: str, secure_file: Path | None, cacert: Path | None,
+                 as_env: bool, v3_url: bool, no_domains: bool) -> None:
     """Print a clouds.yaml (or OS_* exports) for openstacksdk, openstack and swift.
 
     The user and project must exist in the data directory (in the Default domain)."""
@@ -79,6 +82,8 @@ def cloud_config(config: str | None, data_dir: Path | None, user_name: str,
                "OS_INTERFACE": "public"}
         if password is not None:
             env["OS_PASSWORD"] = password
+        if cacert is not None:
+            env["OS_CACERT"] = str(cacert.resolve())
         for key, value in env.items():
             click.echo(f"export {key}={shlex.quote(value)}")
         return
@@ -92,6 +97,8 @@ def cloud_config(config: str | None, data_dir: Path | None, user_name: str,
         lines.append(f"      password: {_quote(password)}")
     lines += [f"    region_name: {_quote(settings.region)}", "    interface: public",
               "    identity_api_version: 3"]
+    if cacert is not None:
+        lines.append(f"    cacert: {_quote(str(cacert.resolve()))}")
     click.echo("\n".join(lines))
     if secure_file is not None:
         assert password is not None

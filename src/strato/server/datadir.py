@@ -115,11 +115,23 @@ def make_directory(settings: Settings) -> None:
 async def initialise(settings: Settings) -> dict[str, str]:
     """Create the directory and database if need be and seed the identity; returns the
     generated passwords by user name, empty when it was initialised already."""
+    from strato.server.credential_keys import prepare_credential_keys
+    from strato.stores.metadata.base import AccessKeyStore
+    from strato.stores.metadata.secretbox import CredentialKeyError
+
     make_directory(settings)
     async with opened_identity(settings) as identity:
-        if await identity.is_bootstrapped():
-            return {}
-        return await identity.bootstrap()
+        passwords = {} if await identity.is_bootstrapped() else await identity.bootstrap()
+        assert isinstance(identity.store, AccessKeyStore)
+        try:
+            await prepare_credential_keys(settings, identity.store)
+        except CredentialKeyError as exc:
+            raise DataDirError(str(exc)) from None
+        except OSError as exc:
+            raise DataDirError(f"cannot create the credential key repository "
+                               f"{settings.credential_keys_path} ({exc.strerror or exc})"
+                               ) from None
+        return passwords
 
 
 @contextlib.asynccontextmanager

@@ -64,6 +64,7 @@ def serve(config: str | None, **options: Any) -> None:
         check_address(settings.metrics_host, settings.metrics_port)
     metrics_dir()
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    tls = _tls_options(settings)
     configure_logging(settings.log_level, settings.log_format)
     passwords = _initialise(settings)
     _prepare_storage(settings)
@@ -89,7 +90,7 @@ def serve(config: str | None, **options: Any) -> None:
                 loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
                 access_log=False, log_level=settings.log_level,
                 log_config=logging_config(settings.log_level, settings.log_format),
-                server_header=False, **uvicorn_options(settings))
+                server_header=False, **uvicorn_options(settings), **tls)
 
 
 @click.command()
@@ -159,6 +160,22 @@ def check_address(host: str, port: int) -> None:
             _fail(f"cannot listen on {where} ({exc.strerror or exc}): fix --host or --port")
 
 
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options (none without a certificate), once the certificate and key are
+    known to load: a bad file is one line before the banner, not a traceback per worker."""
+    from strato.server.tls import TlsError, context, context_factory
+
+    if settings.tls_cert is None:
+        return {}
+    cert = settings.tls_cert.resolve()
+    key = settings.tls_key.resolve() if settings.tls_key else None
+    try:
+        context(cert, key)
+    except TlsError as exc:
+        _fail(str(exc))
+    return {"ssl_context_factory": context_factory(cert, key)}
+
+
 def _initialise(settings: Settings) -> dict[str, str]:
     try:
         return asyncio.run(initialise(settings))
@@ -206,6 +223,8 @@ def _print_welcome(settings: Settings, passwords: dict[str, str]) -> None:
     base = settings.base_url
     data = "" if settings.data_dir == Path("strato-data").resolve() else \
         f" --data-dir {settings.data_dir}"
+    ca_hint = ("  export OS_CACERT=/path/to/ca.pem   # the CA of --tls-cert, unless the "
+               "system trusts it\n") if settings.tls_cert else ""
     click.echo(f"""
 First start: created domain 'Default', projects 'admin', 'demo' and 'Default'.
   admin user: admin   password: {passwords['admin']}   (roles admin, ResellerAdmin)
@@ -217,7 +236,7 @@ Use the swift CLI right away:
   export ST_AUTH={base}/auth/v1.0
   export ST_USER=demo:demo
   export ST_KEY={passwords['demo']}
-  swift stat
+{ca_hint}  swift stat
 
 Or write a clouds.yaml for openstack/openstacksdk (Keystone at {base}/identity):
   strato cloud-config{data} --user demo --project demo --password "$ST_KEY" > clouds.yaml

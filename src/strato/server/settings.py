@@ -89,7 +89,18 @@ class Settings(BaseSettings):
         "node of a scaled-out cloud (docs/scale-out.md).")
     public_url: str | None = Field(
         None, description="External base URL for storage URLs and the service catalog "
-        "(default: http://HOST:PORT).")
+        "(default: http://HOST:PORT, https with tls_cert).")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain (leaf first): serve HTTPS only on the main "
+        "port, TLS 1.2 and 1.3 with forward-secret AEAD ciphers (docs/security.md).")
+    tls_key: Path | None = Field(
+        None, description="PEM private key of tls_cert, unencrypted (unset: the key follows "
+        "the chain in tls_cert). Readable by the server's user only.")
+    credential_key_repository: Path | None = Field(
+        None, description="Directory of the keys that encrypt access-key (EC2) secrets in "
+        "the metadata (`strato credential-key`; default: DATA_DIR/credential-keys). Every "
+        "node sharing a PostgreSQL metadata database needs a copy; back it up apart from the "
+        "database.")
     region: str = Field("RegionOne", description="Region name in the service catalog.")
     token_ttl: int = Field(3600, description="Token lifetime in seconds.")
     fsync: bool = Field(True, description="fsync object data and metadata before "
@@ -350,6 +361,13 @@ class Settings(BaseSettings):
                              "directory")
         return value
 
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> Settings:
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ValueError("tls_key is set without tls_cert: set both (--tls-cert, "
+                             "--tls-key) or neither")
+        return self
+
     @field_validator("metadata")
     @classmethod
     def _metadata_url(cls, value: str) -> str:
@@ -427,13 +445,18 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
+    def credential_keys_path(self) -> Path:
+        return self.credential_key_repository or self.data_dir / "credential-keys"
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def to_env(self) -> dict[str, str]:
         """The settings as `STRATO_*` variables, so worker processes rebuild the same object."""

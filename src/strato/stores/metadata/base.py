@@ -35,6 +35,7 @@ from strato.stores.metadata.records import (
     TokenView,
     UserRecord,
 )
+from strato.stores.metadata.secretbox import PREFIX, CredentialKeyError, SecretBox
 
 
 class MetadataError(Exception):
@@ -376,7 +377,53 @@ class IdentityStore(abc.ABC):
 
 
 class AccessKeyStore(abc.ABC):
-    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures."""
+    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures.
+
+    Records carry the secret in clear; the backends store it sealed by `secret_box`
+    (`secretbox.py`), which whoever opens the store sets (`server/app.py: open_metadata`)."""
+
+    secret_box: SecretBox | None = None
+
+    def seal_secret(self, secret: str) -> str:
+        return self._box().seal(secret)
+
+    def open_secret(self, stored: str) -> str:
+        return self._box().open(stored) if stored.startswith(PREFIX) else stored
+
+    def _box(self) -> SecretBox:
+        if self.secret_box is None:
+            raise CredentialKeyError("this metadata store has no credential key repository "
+                                     "to seal access-key secrets with")
+        return self.secret_box
+
+    async def reseal_access_keys(self) -> int:
+        """Encrypt with the primary key every secret that is in clear (written before
+        encryption) or sealed with an older key; returns how many were rewritten. Each row
+        is replaced only if it still holds what was read, so a concurrent change wins."""
+        box = self._box()
+        done = 0
+        for key_id, stored in await self.stored_access_key_secrets():
+            if box.is_current(stored):
+                continue
+            if await self.replace_access_key_secret(key_id, stored,
+                                                    box.seal(box.open(stored))):
+                done += 1
+        if done:
+            await self.drop_old_row_versions()
+        return done
+
+    @abc.abstractmethod
+    async def drop_old_row_versions(self) -> None:
+        """Rid the storage of the versions of access-key rows just replaced, where the
+        backend keeps them (SQLite's write-ahead log, PostgreSQL's dead tuples)."""
+
+    @abc.abstractmethod
+    async def stored_access_key_secrets(self) -> list[tuple[str, str]]:
+        """(key id, secret as stored) of every access key."""
+
+    @abc.abstractmethod
+    async def replace_access_key_secret(self, key_id: str, old: str, new: str) -> bool:
+        """Store `new` as the key's secret if it still holds `old`."""
 
     @abc.abstractmethod
     async def create_access_key(self, record: AccessKeyRecord) -> AccessKeyRecord: ...
