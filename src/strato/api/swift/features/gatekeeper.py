@@ -43,7 +43,9 @@ class Gatekeeper(Feature):
         removed = [key for key in headers if is_reserved(key)]
         for key in removed:
             del headers[key]
-        headers.pop("x-timestamp", None)
+        inbound = headers.pop("x-timestamp", None)
+        if inbound is not None:  # believed only on a signed container sync push
+            sr.state["inbound_x_timestamp"] = inbound
         if removed:
             log.debug("removed reserved request headers %s (%s)", removed,
                       sr.request.trans_id)
