@@ -6,10 +6,11 @@ write's own transaction (`sync_changes`); setting or changing the destination qu
 object the container holds. A pass takes up to `container_sync_batch` queued changes per
 container, looks at each name's current state and pushes it, as Swift's sync daemon does:
 
-- a live object: a signed HEAD of the remote copy first; if the remote `X-Timestamp` is
-  as new or newer, nothing is sent (this is also what stops two containers syncing to each
-  other from echoing writes back and forth); else a signed PUT of the data, streamed from
-  the store, with its `X-Timestamp`, content type, ETag, user metadata and `X-Delete-At`. A
+- a live object: a signed PUT of the data, streamed from the store, with its
+  `X-Timestamp`, content type, ETag, user metadata and `X-Delete-At`. The remote keeps it
+  only if it is newer than its own copy (else 409), which is also what stops two
+  containers syncing to each other from echoing writes back and forth; for an object over
+  64 KiB a signed HEAD asks first, so the data travels only when needed. A
   POST moves an object's timestamp, so metadata changes travel as a PUT too. A Static
   Large Object goes as its stored manifest with `X-Static-Large-Object: True`; its segments
   travel only if their own container syncs (as in Swift: sync the segment container too).
@@ -41,6 +42,10 @@ from strato.stores.metadata.records import ContainerRecord, ObjectRecord, SyncCh
 log = logging.getLogger("strato.container_sync")
 
 PARALLEL_PUSHES = 8
+HEAD_FIRST_BYTES = 64 * 1024
+"""Past this size, a HEAD asks whether the remote already has this version before the data
+goes; a smaller object is just PUT, and a remote that has it as new answers 409 (Swift:
+202), which costs no more than the HEAD would have."""
 MAX_BACKOFF = 300.0
 SLO_MARKER = "x-static-large-object"
 DONE_STATUSES = {"PUT": (409,), "DELETE": (404, 409)}
@@ -124,8 +129,9 @@ class ContainerSyncJob:
         async def push(group: list[SyncChange]) -> None:
             nonlocal sent
             async with gate:
-                sent += await self._push(container, target, user_key, group[-1].name,
-                                         max(c.timestamp for c in group))
+                pushed = await self._push(container, target, user_key, group[-1].name,
+                                          max(c.timestamp for c in group))
+                sent += pushed
                 done.extend(c.id for c in group)
 
         try:
@@ -149,18 +155,19 @@ class ContainerSyncJob:
             return await self._send("DELETE", url, path, x_timestamp(changed_at), target,
                                     user_key) is not None
         stamp = x_timestamp(record.timestamp)
-        head = await self._send("HEAD", url, path, stamp, target, user_key)
-        remote = _float(head.get("x-timestamp")) if head is not None else None
-        if remote is not None and remote >= record.timestamp:
-            return False  # the remote copy is as new: nothing to send
+        if record.size > HEAD_FIRST_BYTES:
+            head = await self._send("HEAD", url, path, stamp, target, user_key)
+            remote = _float(head.get("x-timestamp")) if head is not None else None
+            if remote is not None and remote >= record.timestamp:
+                return False  # the remote copy is as new: nothing to send
         try:
-            await self._put(container, record, url, path, stamp, target, user_key)
+            return await self._put(container, record, url, path, stamp, target, user_key)
         except ObjectNotFound:
             return False  # deleted meanwhile: its delete is queued behind this change
-        return True
 
     async def _put(self, container: ContainerRecord, record: ObjectRecord, url: str,
-                   path: str, stamp: str, target: SyncTarget, user_key: str) -> None:
+                   path: str, stamp: str, target: SyncTarget, user_key: str) -> bool:
+        """Whether the remote took it (False: it holds this version or a newer one)."""
         headers = {"Content-Type": record.content_type, "Content-Length": str(record.size)}
         for key, value in record.meta.items():
             if "-sysmeta-" in key:
@@ -181,7 +188,8 @@ class ContainerSyncJob:
             finally:
                 reader.close()
 
-        await self._send("PUT", url, path, stamp, target, user_key, headers, body())
+        return await self._send("PUT", url, path, stamp, target, user_key, headers,
+                                body()) is not None
 
     async def _send(self, method: str, url: str, path: str, stamp: str, target: SyncTarget,
                     user_key: str, headers: dict[str, str] | None = None,
