@@ -219,6 +219,10 @@ def test_wrong_key_unknown_realm_and_older_writes_are_refused(
     assert (bad.status_code, bad.text) == (400, "No realm key for 'nope'")
     bad = b.post("guarded", headers={"X-Container-Sync-To": f"//test_realm/north/{account_b}/x"})
     assert (bad.status_code, bad.text) == (400, "No cluster endpoint for 'test_realm' 'north'")
+    assert b.put("versioned", headers={"X-Versions-Enabled": "true"}).status_code == 201
+    bad = b.post("versioned", headers={"X-Container-Sync-To": f"//test_realm/west/{account_b}/x"})
+    assert (bad.status_code, bad.text) == (400, "Cannot configure container sync on a "
+                                                "container with object versioning configured.")
     # a client's own X-Timestamp, without a signature, is not believed
     assert b.put("guarded/p", content=b"x", headers={"X-Timestamp": "1000000000.00000"}
                  ).status_code == 201

@@ -10,7 +10,8 @@ Realms and clusters come from the `container_sync_realms` file (see
 `strato.domain.container_sync`); `/info` lists them under `container_sync.realms`. A
 destination that names an unknown realm or cluster is refused with 400 and Swift's text
 (`No realm key for 'r'`, `No cluster endpoint for 'r' 'c'`); only the
-`//realm/cluster/account/container` form is accepted (not full URLs). Sync-To and the key are
+`//realm/cluster/account/container` form is accepted (not full URLs), and not on a container
+with object versioning configured (400, as in Swift). Sync-To and the key are
 owner-only headers: others neither see nor set them, and they never reach the logs.
 
 Pushed writes carry `X-Container-Sync-Auth: <realm> <nonce> <sig>` instead of a token. A
@@ -32,6 +33,7 @@ from urllib.parse import quote
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.object_versioning import ENABLED as VERSIONS_ENABLED
 from strato.api.swift.object import (
     AUTHORIZE_OVERRIDE,
     OVERRIDE_SCOPE,
@@ -69,6 +71,10 @@ class ContainerSync(Feature):
                     self.realms.validate(value)
                 except ValueError as exc:
                     raise SwiftError(400, str(exc)) from None
+                record = await sr.services.storage.get_container(sr.account, sr.container)
+                if record is not None and VERSIONS_ENABLED in record.meta:
+                    raise SwiftError(400, "Cannot configure container sync on a container "
+                                     "with object versioning configured.")
         auth = sr.headers.pop("x-container-sync-auth", None)
         if auth is None or sr.container is None:
             return await call_next(sr)
