@@ -53,6 +53,8 @@ def override_allows(sr: SwiftRequest, account: str, container: ContainerRecord |
         return True
     return account == scope[0] and (scope[1] is None or (
         container is not None and container.name == scope[1]))
+
+
 SYNC_TIMESTAMP = "sync_timestamp"
 """`sr.state` key: the X-Timestamp of a signed container sync push, kept as the object's
 timestamp (the write is refused with 409 unless it is newer than the stored object)."""

@@ -33,6 +33,7 @@ from urllib.parse import quote
 from strato.api.http import Response
 from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError
+from strato.api.swift.features.gatekeeper import INBOUND_TIMESTAMP
 from strato.api.swift.features.object_versioning import ENABLED as VERSIONS_ENABLED
 from strato.api.swift.object import (
     AUTHORIZE_OVERRIDE,
@@ -45,9 +46,6 @@ from strato.domain.container_sync import Realms, verify
 
 log = logging.getLogger("strato.container_sync")
 
-INBOUND_TIMESTAMP = "inbound_x_timestamp"
-"""`sr.state` key: the client's X-Timestamp, which the gatekeeper takes off the request and
-keeps here for a signed sync push (the only request whose timestamp is believed)."""
 INVALID_BODY = b"X-Container-Sync-Auth header not valid; contact cluster operator for support."
 
 
