@@ -223,6 +223,13 @@ def test_wrong_key_unknown_realm_and_older_writes_are_refused(
     bad = b.post("versioned", headers={"X-Container-Sync-To": f"//test_realm/west/{account_b}/x"})
     assert (bad.status_code, bad.text) == (400, "Cannot configure container sync on a "
                                                 "container with object versioning configured.")
+    assert b.put("source", headers={"X-Container-Sync-To": f"//test_realm/west/{account_b}/x",
+                                    "X-Container-Sync-Key": SYNC_KEY}).status_code == 201
+    bad = b.post("source", headers={"X-Versions-Enabled": "true"})
+    assert (bad.status_code, bad.text) == (400, "Cannot enable object versioning on a "
+                                                "container configured as source of container "
+                                                "syncing.")
+    assert b.post("guarded", headers={"X-Versions-Enabled": "true"}).status_code == 204
     # a client's own X-Timestamp, without a signature, is not believed
     assert b.put("guarded/p", content=b"x", headers={"X-Timestamp": "1000000000.00000"}
                  ).status_code == 201
