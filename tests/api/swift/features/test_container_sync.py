@@ -55,11 +55,11 @@ def listing(http: httpx.Client, container: str) -> dict[str, str]:
         marker = page[-1]["name"]
 
 
-def wait_for(check: Callable[[], bool], until: float, what: str) -> None:
+def wait_for(check: Callable[[], bool], until: float, what: str, pause: float = 0.5) -> None:
     while not check():
         if time.monotonic() > until:
             raise AssertionError(f"not synced in time: {what}")
-        time.sleep(0.5)
+        time.sleep(pause)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
                      headers={"X-Object-Meta-Origin": "west"}).status_code == 201
     for srv_client, name, to in ((a, "segs", f"//test_realm/west/{account_b}/segs"),
                                  (b, "segs", ""),
-                                 (a, "src", f"//test_realm/west/{account_b}/dst"),
+                                 (a, "src", ""),
                                  (b, "dst", f"//test_realm/east/{account_a}/src")):
         headers = {"X-Container-Sync-Key": SYNC_KEY}
         if to:
@@ -131,9 +131,12 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
     assert a.put("src/big", params={"multipart-manifest": "put"},
                  content=json.dumps(manifest).encode()).status_code == 201
 
-    # the source dies mid-sync (SIGKILL: nothing flushed on the way out) and comes back
+    # the source starts syncing what it holds, dies midway (SIGKILL: nothing flushed on the
+    # way out) and comes back
+    assert a.post("src", headers={"X-Container-Sync-To": f"//test_realm/west/{account_b}/dst"}
+                  ).status_code == 204
     wait_for(lambda: int(b.head("dst").headers["X-Container-Object-Count"]) >= BACK + 100,
-             until, "first batches")
+             until, "first batches", pause=0.05)
     assert int(b.head("dst").headers["X-Container-Object-Count"]) < BACK + OBJECTS
     east.kill()
     east.start()
