@@ -350,6 +350,12 @@ class PostgresObjectStore(ObjectStore):
     # container sync -------------------------------------------------------------------
     async def set_container_sync(self, container_id: int, enabled: bool, now: float) -> None:
         async with self.db.transaction() as conn:
+            # PUTs in flight (they hold the container row FOR KEY SHARE) finish first and
+            # are seen below; later ones wait, then find the sync row and queue themselves.
+            # A POST or DELETE does not take that lock: one racing this very moment may go
+            # unqueued until the name's next write
+            await conn.execute("SELECT 1 FROM containers WHERE id = $1 FOR UPDATE",
+                               container_id)
             await conn.execute("DELETE FROM sync_changes WHERE container_id = $1", container_id)
             await conn.execute("DELETE FROM container_sync WHERE container_id = $1",
                                container_id)
