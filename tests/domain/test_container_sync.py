@@ -36,6 +36,12 @@ def realms(tmp_path: Path) -> Realms:
 def test_info_lists_realms_with_clusters_upper_case(realms: Realms) -> None:
     assert realms.info() == {"REALM1": {"clusters": {"ALPHA": {}, "BETA": {}}}}
     assert Realms.load(None).info() == {}
+    assert realms.info("//realm1/beta")["REALM1"]["clusters"] == {
+        "ALPHA": {}, "BETA": {"current": True}}
+    realms.check_current("//Realm1/Alpha")
+    for wrong in ("//realm1/gamma", "//keysonly/x", "realm1", "//realm1/beta/x"):
+        with pytest.raises(RealmsError):
+            realms.check_current(wrong)
 
 
 def test_validate_resolves_a_target_or_gives_swifts_message(realms: Realms) -> None:

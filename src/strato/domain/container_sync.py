@@ -82,10 +82,24 @@ class Realms:
             realms[section.upper()] = Realm(key, options.get("key2", "").strip(), clusters)
         return cls(realms)
 
-    def info(self) -> dict[str, dict[str, dict[str, dict[str, object]]]]:
-        """`/info` `container_sync.realms`: each realm with clusters, as Swift lists them."""
-        return {name: {"clusters": {cluster: {} for cluster in realm.clusters}}
-                for name, realm in self.realms.items() if realm.clusters}
+    def info(self, current: str = "") -> dict[str, dict[str, dict[str, dict[str, object]]]]:
+        """`/info` `container_sync.realms`: each realm with clusters, as Swift lists them;
+        `current` (`//realm/cluster`) marks this cluster with `"current": true`."""
+        listed: dict[str, dict[str, dict[str, dict[str, object]]]] = {
+            name: {"clusters": {cluster: {} for cluster in realm.clusters}}
+            for name, realm in self.realms.items() if realm.clusters}
+        realm, _, cluster = current.strip("/").upper().partition("/")
+        if cluster and cluster in listed.get(realm, {}).get("clusters", {}):
+            listed[realm]["clusters"][cluster]["current"] = True
+        return listed
+
+    def check_current(self, current: str) -> None:
+        """Refuse a `//realm/cluster` for this cluster that the realms do not list."""
+        realm, _, cluster = current.strip("/").upper().partition("/")
+        if not cluster or "/" in cluster or cluster not in self.realms.get(
+                realm, Realm("")).clusters:
+            raise RealmsError(f"container_sync_current {current!r} is not a //REALM/CLUSTER "
+                              "of the container sync realms file")
 
     def keys(self, realm: str) -> list[str]:
         """The realm's key and key2 (either signs), none for an unknown realm."""

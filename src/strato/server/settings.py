@@ -210,6 +210,9 @@ class Settings(BaseSettings):
         "container-sync-realms.conf format ([realm] sections with key, key2 and "
         "cluster_<name> = <endpoint URL ending in /v1/>). Unset: no realm is known, so no "
         "container can sync (X-Container-Sync-To is refused).")
+    container_sync_current: str = Field(
+        "", description="This cluster's place in the realms, as //REALM/CLUSTER: `/info` "
+        "marks it `current`, as Swift's container_sync `current` option (empty: none).")
     container_sync_interval: float = Field(
         30.0, gt=0, description="Seconds between container sync passes (each pushes what "
         "changed in syncing containers since the last).")
@@ -362,6 +365,14 @@ class Settings(BaseSettings):
 
         Realms.load(value)  # a bad file stops the server at start, not at the first push
         return value
+
+    @model_validator(mode="after")
+    def _current_cluster(self) -> Settings:
+        if self.container_sync_current:
+            from strato.domain.container_sync import Realms
+
+            Realms.load(self.container_sync_realms).check_current(self.container_sync_current)
+        return self
 
     @field_validator("password_regex")
     @classmethod

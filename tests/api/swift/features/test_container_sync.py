@@ -25,7 +25,7 @@ REALM_KEY = "realm-secret"
 SYNC_KEY = "container-secret"
 OBJECTS = 1000
 BACK = 50
-DEADLINE = 100.0
+DEADLINE = 120.0
 """Seconds the whole exchange may take (a loaded CI machine included)."""
 
 
@@ -75,8 +75,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Ser
            "STRATO_CONTAINER_SYNC_INTERVAL": "0.5",
            # small batches, so the source's restart falls in the middle of the sync
            "STRATO_CONTAINER_SYNC_BATCH": "100"}
-    servers = [Server(tmp_path / f"data-{i}", port=port, env=env)
-               for i, port in enumerate(ports)]
+    servers = [Server(tmp_path / f"data-{i}", port=port,
+                      env={**env, "STRATO_CONTAINER_SYNC_CURRENT": f"//test_realm/{place}"})
+               for i, (port, place) in enumerate(zip(ports, ("east", "west"), strict=True))]
     try:
         for srv in servers:
             srv.start()
@@ -95,7 +96,9 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
     account_b = urlparse(str(b.base_url)).path.split("/")[2]
     info = httpx.get(east.url + "/info").json()
     assert info["container_sync"] == {
-        "realms": {"TEST_REALM": {"clusters": {"EAST": {}, "WEST": {}}}}}
+        "realms": {"TEST_REALM": {"clusters": {"EAST": {"current": True}, "WEST": {}}}}}
+    assert httpx.get(west.url + "/info").json()["container_sync"]["realms"]["TEST_REALM"][
+        "clusters"] == {"EAST": {}, "WEST": {"current": True}}
 
     # the destination's own objects exist before it syncs back: they go too
     assert b.put("dst").status_code == 201

@@ -56,9 +56,10 @@ class ContainerSync(Feature):
         super().__init__(services)
         settings = services.settings
         self.realms = Realms.load(settings.container_sync_realms if settings else None)
+        self.current = settings.container_sync_current if settings else ""
 
     def capabilities(self) -> dict[str, Any]:
-        return {"realms": self.realms.info()}
+        return {"realms": self.realms.info(self.current)}
 
     async def handle(self, sr: SwiftRequest, call_next: Handler) -> Response:
         method = sr.request.method
