@@ -92,7 +92,9 @@ class ContainerSync(Feature):
         sr.state[OVERRIDE_SCOPE] = (sr.account, sr.container)
         sr.state[SLO_OVERRIDE] = True
         try:
-            sr.state[SYNC_TIMESTAMP] = float(x_timestamp) if x_timestamp != "0" else None
+            # Swift's internal form may add an offset (`<time>_<hex>`): the time is what counts
+            seconds = x_timestamp.partition("_")[0]
+            sr.state[SYNC_TIMESTAMP] = float(seconds) if x_timestamp != "0" else None
         except ValueError:
             raise SwiftError(400, f"X-Timestamp should be a UNIX timestamp float value; "
                              f"was {x_timestamp!r}") from None
