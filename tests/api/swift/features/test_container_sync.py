@@ -25,8 +25,10 @@ REALM_KEY = "realm-secret"
 SYNC_KEY = "container-secret"
 OBJECTS = 1000
 BACK = 50
-DEADLINE = 120.0
-"""Seconds the whole exchange may take (a loaded CI machine included)."""
+DEADLINE = 150.0
+"""Seconds the whole exchange may take. Unloaded it takes well under a minute; on a 2-core
+machine at a load of 17 it took 38 s on SQLite and 104 s on PostgreSQL (1,000 uploads
+26 s, the source's restart 13 s, the sync about 22 objects/s), so the bound leaves room."""
 
 
 def sign(method: str, path: str, stamp: str, nonce: str, realm_key: str, key: str) -> str:
