@@ -14,6 +14,8 @@ container, looks at each name's current state and pushes it, as Swift's sync dae
   POST moves an object's timestamp, so metadata changes travel as a PUT too. A Static
   Large Object goes as its stored manifest with `X-Static-Large-Object: True`; its segments
   travel only if their own container syncs (as in Swift: sync the segment container too).
+  A symlink goes as a symlink (`X-Symlink-Target`, `-Account`, and for a static link
+  `-Etag` and `-Bytes`), its target unchecked on arrival.
 - a gone object: a signed DELETE carrying the time of the delete; 404 (already gone) and
   409 (the remote holds a newer object) count as done.
 
@@ -48,6 +50,9 @@ goes; a smaller object is just PUT, and a remote that has it as new answers 409 
 202), which costs no more than the HEAD would have."""
 MAX_BACKOFF = 300.0
 SLO_MARKER = "x-static-large-object"
+SYMLINK_HEADERS = {f"x-object-sysmeta-symlink-{part}": f"X-Symlink-{part.title()}"
+                   for part in ("target", "target-account", "target-etag", "target-bytes")}
+"""A symlink's stored target, and the headers that set it on a PUT."""
 DONE_STATUSES = {"PUT": (409,), "DELETE": (404, 409)}
 """Answers that mean the remote already has this state (or a newer one)."""
 
@@ -170,9 +175,10 @@ class ContainerSyncJob:
         """Whether the remote took it (False: it holds this version or a newer one)."""
         headers = {"Content-Type": record.content_type, "Content-Length": str(record.size)}
         for key, value in record.meta.items():
-            if "-sysmeta-" in key:
-                continue
-            headers[key] = value
+            if key in SYMLINK_HEADERS:  # a symlink goes as one: its target, as stored
+                headers[SYMLINK_HEADERS[key]] = value
+            elif "-sysmeta-" not in key:
+                headers[key] = value
         if record.meta.get(SLO_MARKER, "").lower() in ("true", "1", "yes", "on"):
             headers[SLO_MARKER] = "True"  # the stored manifest goes as it is
         else:

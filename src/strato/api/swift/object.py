@@ -61,6 +61,9 @@ timestamp (the write is refused with 409 unless it is newer than the stored obje
 SLO_OVERRIDE = "slo_override"
 """`sr.state` key: a container sync push may PUT a Static Large Object manifest in its
 stored form (`X-Static-Large-Object: True`), unchecked, as its segments sync separately."""
+SYMLINK_OVERRIDE = "symlink_override"
+"""`sr.state` key: a container sync push may PUT a static symlink as its source holds it
+(`X-Symlink-Target-Etag` and `-Bytes`), unchecked, as its target may arrive later."""
 STORED_HEADERS = ("content-disposition", "content-encoding")
 POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"

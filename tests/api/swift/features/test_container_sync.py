@@ -136,6 +136,13 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
     assert a.put("src/big", params={"multipart-manifest": "put"},
                  content=json.dumps(manifest).encode()).status_code == 201
 
+    # symlinks travel as symlinks: a dynamic one and a static one (target etag and size)
+    assert a.put("src/link", headers={"X-Symlink-Target": "src/obj-0500"}).status_code == 201
+    target_etag = a.head("src/obj-0501").headers["Etag"]
+    assert a.put("src/static", headers={"X-Symlink-Target": "src/obj-0501",
+                                        "X-Symlink-Target-Etag": target_etag}
+                 ).status_code == 201
+
     # the source starts syncing what it holds, dies midway (SIGKILL: nothing flushed on the
     # way out) and comes back
     assert a.post("src", headers={"X-Container-Sync-To": f"//test_realm/west/{account_b}/dst"}
@@ -155,7 +162,7 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
         assert a.delete(f"src/obj-{i:04d}").status_code == 204
     assert b.delete("dst/back-000").status_code == 204
 
-    total = OBJECTS - 50 + 1 + BACK - 1  # deleted on the source, the SLO, deleted on west
+    total = OBJECTS - 50 + 3 + BACK - 1  # deleted on the source; SLO, links; deleted on west
     wait_for(lambda: len(listing(a, "src")) == total and listing(b, "dst") == listing(a, "src"),
              until, "both containers hold the same objects")
     wait_for(lambda: b.head("dst/obj-0099").headers.get("X-Object-Meta-Posted") == "p99",
@@ -176,6 +183,13 @@ def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]
     assert b.head("dst/obj-0120").status_code == 404
     back = a.get("src/back-007")
     assert back.content == b"back 7" and back.headers["X-Object-Meta-Origin"] == "west"
+    link = b.head("dst/link", params={"symlink": "get"})
+    assert link.headers["X-Symlink-Target"] == "src/obj-0500"
+    static = b.head("dst/static", params={"symlink": "get"})
+    assert static.headers["X-Symlink-Target"] == "src/obj-0501"
+    assert static.headers["X-Symlink-Target-Etag"] == target_etag
+    assert static.headers["X-Symlink-Target-Bytes"] == a.head("src/obj-0501").headers[
+        "Content-Length"]
     wait_for(lambda: b.head("segs/big/1").status_code == 200, until, "SLO segments")
     big = b.get("dst/big")
     assert big.status_code == 200

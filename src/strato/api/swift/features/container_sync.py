@@ -18,10 +18,10 @@ Pushed writes carry `X-Container-Sync-Auth: <realm> <nonce> <sig>` instead of a 
 valid signature (realm key or key2, with the destination container's own sync key,
 compared in constant time) lets the request act as the container's owner on that container
 only, keeps the sender's `X-Timestamp` (a push older than the stored object gets 409 and
-changes nothing) and lets a Static Large Object manifest through in its stored form, as its
-segments may not have arrived yet. A bad one gets 401 `X-Container-Sync-Auth header not
-valid; contact cluster operator for support.` The pushing half is a background job
-(`strato.server.container_sync`).
+changes nothing) and lets a Static Large Object manifest in its stored form and a static
+symlink through unchecked, as their segments or target may not have arrived yet. A bad one
+gets 401 `X-Container-Sync-Auth header not valid; contact cluster operator for support.`
+The pushing half is a background job (`strato.server.container_sync`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from strato.api.swift.object import (
     AUTHORIZE_OVERRIDE,
     OVERRIDE_SCOPE,
     SLO_OVERRIDE,
+    SYMLINK_OVERRIDE,
     SYNC_TIMESTAMP,
 )
 from strato.api.swift.pipeline import Feature, Handler
@@ -91,6 +92,7 @@ class ContainerSync(Feature):
         sr.state[AUTHORIZE_OVERRIDE] = True
         sr.state[OVERRIDE_SCOPE] = (sr.account, sr.container)
         sr.state[SLO_OVERRIDE] = True
+        sr.state[SYMLINK_OVERRIDE] = True
         try:
             # Swift's internal form may add an offset (`<time>_<hex>`): the time is what counts
             seconds = x_timestamp.partition("_")[0]
