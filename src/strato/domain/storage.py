@@ -30,6 +30,7 @@ from strato.stores.metadata.records import (
 )
 
 log = logging.getLogger("strato.storage")
+SYNC_TO = "x-container-sync-to"
 
 
 class StorageError(Exception):
@@ -54,6 +55,11 @@ class EtagMismatch(StorageError):
 
 class ObjectTooLarge(StorageError):
     pass
+
+
+class OlderThanStored(StorageError):
+    """A write carrying its own timestamp (a container sync push) is not newer than the
+    object it would replace or delete: the stored object wins, as in Swift (409)."""
 
 
 class PolicyConflict(StorageError):
@@ -174,20 +180,44 @@ class StorageService:
         """Create (in `policy`, else the default), or update an existing container's
         metadata. Naming another policy than an existing container's raises PolicyConflict."""
         chosen = policy or self.policies.default
+        before = await self._sync_to(account, name, meta, ())
         try:
-            return await self.meta.create_container(account, name, meta, time.time(),
-                                                    chosen.name,
-                                                    require_policy=policy is not None)
+            record, created = await self.meta.create_container(
+                account, name, meta, time.time(), chosen.name,
+                require_policy=policy is not None)
         except Conflict as exc:
             raise PolicyConflict(name) from exc
+        await self._sync_changed(record, before)
+        return record, created
+
+    async def _sync_to(self, account: str, name: str, set_meta: dict[str, str],
+                       remove: Sequence[str]) -> str | None:
+        """The container's sync destination before a metadata change that may move it
+        (None: the change leaves it alone, so nothing is read)."""
+        if SYNC_TO not in set_meta and SYNC_TO not in remove:
+            return None
+        record = await self.meta.get_container(account, name)
+        return record.meta.get(SYNC_TO, "") if record is not None else ""
+
+    async def _sync_changed(self, record: ContainerRecord, before: str | None) -> None:
+        """A new or changed `X-Container-Sync-To` queues every object for the new place (as
+        Swift resets the sync points); removing it stops the sync and drops the queue."""
+        if before is None:
+            return
+        after = record.meta.get(SYNC_TO, "")
+        if after != before:
+            await self.meta.set_container_sync(record.id, bool(after), time.time())
 
     async def update_container(self, account: str, name: str, set_meta: dict[str, str],
                                remove: Sequence[str] = ()) -> ContainerRecord:
+        before = await self._sync_to(account, name, set_meta, remove)
         try:
-            return await self.meta.update_container_meta(account, name, set_meta, remove,
-                                                         now=time.time())
+            record = await self.meta.update_container_meta(account, name, set_meta, remove,
+                                                           now=time.time())
         except NotFound as exc:
             raise ContainerNotFound(name) from exc
+        await self._sync_changed(record, before)
+        return record
 
     async def delete_container(self, account: str, name: str) -> None:
         """Delete an empty container; objects past their delete-at time do not count (they
@@ -239,7 +269,7 @@ class StorageService:
         self, container: ContainerRecord, name: str, body: AsyncIterable[bytes], *,
         content_type: str, meta: dict[str, str], expected_etag: str | None = None,
         expected_size: int | None = None, delete_at: int | None = None,
-        max_size: int | None = None,
+        max_size: int | None = None, timestamp: float | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Store a stream durably; returns (new record, replaced record or None).
 
@@ -247,6 +277,8 @@ class StorageService:
         a blob, starting with what was held. `max_size` replaces the object size limit (the
         image service has its own)."""
         limit = self.max_file_size if max_size is None else max_size
+        if timestamp is not None:
+            await self._check_newer(container, name, timestamp)
         blobs = self.policy_of(container).blobs
         writer: BlobWriter | None = None if self.inline_bytes else blobs.writer()
         held: list[bytes] = []
@@ -284,7 +316,8 @@ class StorageService:
             raise
         blob_id = new_inline_id() if writer is None else writer.blob_id
         record = ObjectRecord(container.id, name, blob_id, size, etag, content_type,
-                              round(time.time(), 5), meta, delete_at)
+                              round(time.time(), 5) if timestamp is None else timestamp,
+                              meta, delete_at)
         return record, await self._commit_row(record, blobs, data)
 
     async def copy_object(self, container: ContainerRecord, source: ObjectRecord,
@@ -345,7 +378,18 @@ class StorageService:
         except NotFound as exc:
             raise ObjectNotFound(record.name) from exc
 
-    async def delete_object(self, container: ContainerRecord, name: str) -> ObjectRecord:
+    async def _check_newer(self, container: ContainerRecord, name: str, timestamp: float
+                           ) -> None:
+        """Refuse a write timestamped no later than the stored object (checked before the
+        write: two sync pushes of one name racing each other may still both land)."""
+        stored = await self.meta.get_object(container.id, name)
+        if stored is not None and stored.timestamp >= timestamp:
+            raise OlderThanStored(name)
+
+    async def delete_object(self, container: ContainerRecord, name: str, *,
+                            timestamp: float | None = None) -> ObjectRecord:
+        if timestamp is not None:
+            await self._check_newer(container, name, timestamp)
         old = await self.meta.delete_object(container.id, name)
         if old is None:
             raise ObjectNotFound(name)

@@ -1,5 +1,5 @@
 """Background work that must run in exactly one place: expirer, orphan sweep, token purge,
-and the image service's scrubber (delayed delete), task take-over and task purge.
+container sync, and the image service's scrubber (delayed delete), task take-over and task purge.
 
 Every worker of every node asks the metadata store for the lead (`MetadataStore.try_lead`:
 an exclusive lock file beside the SQLite database, a session advisory lock in PostgreSQL);
@@ -18,10 +18,12 @@ import logging
 import os
 import time
 
+from strato.domain.container_sync import Realms
 from strato.domain.images.imports import HEARTBEAT_SECONDS, ImportService
 from strato.domain.images.service import ImageService
 from strato.domain.policies import UnknownPolicy
 from strato.domain.storage import StorageService
+from strato.server.container_sync import ContainerSyncJob
 from strato.server.metrics import background_job, job_items, record_policy
 from strato.server.settings import Settings
 from strato.stores.metadata.base import MetadataStore
@@ -41,6 +43,7 @@ class BackgroundRunner:
         self.imports = imports
         self.meta = meta
         self.settings = settings
+        self.sync_realms = Realms.load(settings.container_sync_realms)
 
     async def _try_lead(self) -> bool:
         try:
@@ -55,6 +58,8 @@ class BackgroundRunner:
                 await asyncio.sleep(RETRY_LOCK_SECONDS)
             log.info("background jobs run in worker pid %d", os.getpid())
             jobs = [asyncio.create_task(self._run_storage())]
+            if self.sync_realms.realms:
+                jobs.append(asyncio.create_task(self.run_container_sync()))
             if self.images is not None and self.imports is not None:
                 jobs.append(asyncio.create_task(self.run_images(self.images, self.imports)))
             try:
@@ -98,6 +103,28 @@ class BackgroundRunner:
             except Exception:
                 log.exception("background pass failed; retrying next interval")
             await asyncio.sleep(self.settings.expirer_interval)
+
+    async def run_container_sync(self) -> None:
+        """Push what changed in syncing containers, every `container_sync_interval`."""
+        job = ContainerSyncJob(self.storage, self.sync_realms,
+                               self.settings.container_sync_batch)
+        try:
+            while True:
+                pushed = 0
+                try:
+                    with background_job("container_sync"):
+                        pushed = await job.run_pass()
+                        job_items("container_sync", "objects", pushed)
+                    if pushed:
+                        log.info("container sync sent %d writes", pushed)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("container sync pass failed; retrying next interval")
+                if not job.backlog:  # else more is waiting: go on at once
+                    await asyncio.sleep(self.settings.container_sync_interval)
+        finally:
+            await job.close()
 
     async def record_policies(self) -> None:
         """Each policy's containers, objects and bytes (one grouped read of the containers'

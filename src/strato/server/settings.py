@@ -231,6 +231,20 @@ class Settings(BaseSettings):
     crossdomain_policy: str = Field(
         "", description="Serve /crossdomain.xml with these <allow-access-from .../> lines "
         "for Flash and Silverlight clients (Swift's crossdomain; empty: not served).")
+    container_sync_realms: Path | None = Field(
+        None, description="Container sync realms and clusters: a file in Swift's "
+        "container-sync-realms.conf format ([realm] sections with key, key2 and "
+        "cluster_<name> = <endpoint URL ending in /v1/>). Unset: no realm is known, so no "
+        "container can sync (X-Container-Sync-To is refused).")
+    container_sync_current: str = Field(
+        "", description="This cluster's place in the realms, as //REALM/CLUSTER: `/info` "
+        "marks it `current`, as Swift's container_sync `current` option (empty: none).")
+    container_sync_interval: float = Field(
+        30.0, gt=0, description="Seconds between container sync passes (each pushes what "
+        "changed in syncing containers since the last).")
+    container_sync_batch: int = Field(
+        1000, ge=1, description="Most changes one container sync pass pushes per container, "
+        "so one busy container cannot hold up the others.")
     sweep_interval: float = Field(3600.0,
                                   description="Seconds between orphan-blob sweeps.")
     sweep_min_age: float = Field(3600.0, description="An unreferenced blob or temp file must "
@@ -376,6 +390,22 @@ class Settings(BaseSettings):
             raise ValueError("not a postgresql:// URL (leave empty for the embedded SQLite "
                              "database)")
         return value
+
+    @field_validator("container_sync_realms")
+    @classmethod
+    def _realms_file(cls, value: Path | None) -> Path | None:
+        from strato.domain.container_sync import Realms
+
+        Realms.load(value)  # a bad file stops the server at start, not at the first push
+        return value
+
+    @model_validator(mode="after")
+    def _current_cluster(self) -> Settings:
+        if self.container_sync_current:
+            from strato.domain.container_sync import Realms
+
+            Realms.load(self.container_sync_realms).check_current(self.container_sync_current)
+        return self
 
     @field_validator("password_regex")
     @classmethod

@@ -241,6 +241,39 @@ def test_update_object_replaces_meta_only(env: Env) -> None:
         env.run(s.update_object(c.id, "missing", {}, None, None))
 
 
+def test_sync_queue_follows_every_write_of_a_syncing_container(env: Env) -> None:
+    """Turning sync on queues what the container holds; then every write (PUT, POST,
+    delete, the expirer's guarded delete) queues its name, in order, until dropped; other
+    containers queue nothing; turning sync off, or deleting the container, empties it."""
+    s = env.store
+    c = container(env)
+    other = container(env, name="other")
+    env.run(s.put_object(obj(c, "before")))
+    assert env.run(s.sync_changes(c.id, 10)) == []
+    env.run(s.set_container_sync(c.id, True, 5.0))
+    assert env.run(s.syncing_containers()) == [(c.id, c.account, "c")]
+    assert [ch.name for ch in env.run(s.sync_changes(c.id, 10))] == ["before"]
+    env.run(s.put_object(obj(c, "é", delete_at=50)))
+    env.run(s.put_object(obj(other, "elsewhere")))
+    env.run(s.update_object(c.id, "before", {"x-object-meta-a": "1"}, None, None, now=2000.0))
+    env.run(s.delete_object(c.id, "before"))
+    expired = env.run(s.get_object(c.id, "é"))
+    assert expired is not None and env.run(s.delete_objects_if([expired]))
+    changes = env.run(s.sync_changes(c.id, 10))
+    assert [ch.name for ch in changes] == ["before", "é", "before", "before", "é"]
+    assert changes[2].timestamp == 2000.0
+    assert env.run(s.sync_changes(other.id, 10)) == []
+    env.run(s.drop_sync_changes(c.id, [ch.id for ch in changes[:3]]))
+    assert env.run(s.sync_changes(c.id, 10)) == changes[3:]
+    assert env.run(s.sync_changes(c.id, 1)) == changes[3:4]
+    env.run(s.set_container_sync(c.id, False, 6.0))
+    assert env.run(s.sync_changes(c.id, 10)) == [] and env.run(s.syncing_containers()) == []
+    env.run(s.set_container_sync(other.id, True, 7.0))
+    env.run(s.delete_object(other.id, "elsewhere"))
+    env.run(s.delete_container(other.account, "other"))
+    assert env.run(s.sync_changes(other.id, 10)) == [] and env.run(s.syncing_containers()) == []
+
+
 def test_blob_references(env: Env) -> None:
     s = env.store
     c = container(env)

@@ -31,6 +31,7 @@ from strato.domain.storage import (
     EtagMismatch,
     ObjectNotFound,
     ObjectTooLarge,
+    OlderThanStored,
 )
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
 
@@ -53,6 +54,17 @@ def override_allows(sr: SwiftRequest, account: str, container: ContainerRecord |
         return True
     return account == scope[0] and (scope[1] is None or (
         container is not None and container.name == scope[1]))
+
+
+SYNC_TIMESTAMP = "sync_timestamp"
+"""`sr.state` key: the X-Timestamp of a signed container sync push, kept as the object's
+timestamp (the write is refused with 409 unless it is newer than the stored object)."""
+SLO_OVERRIDE = "slo_override"
+"""`sr.state` key: a container sync push may PUT a Static Large Object manifest in its
+stored form (`X-Static-Large-Object: True`), unchecked, as its segments sync separately."""
+SYMLINK_OVERRIDE = "symlink_override"
+"""`sr.state` key: a container sync push may PUT a static symlink as its source holds it
+(`X-Symlink-Target-Etag` and `-Bytes`), unchecked, as its target may arrive later."""
 STORED_HEADERS = ("content-disposition", "content-encoding")
 POST_PRESERVED = ("x-static-large-object",)
 ACCEPTED_BODY = b"<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
@@ -238,7 +250,10 @@ async def put_object(sr: SwiftRequest) -> Response:
     try:
         record, _ = await storage.put_object(
             container, sr.obj, request.stream(), content_type=content_type, meta=meta,
-            expected_etag=sr.headers.get("etag"), delete_at=delete_at)
+            expected_etag=sr.headers.get("etag"), delete_at=delete_at,
+            timestamp=sr.state.get(SYNC_TIMESTAMP))
+    except OlderThanStored:
+        raise SwiftError(409) from None
     except ClientDisconnect:
         raise SwiftError(499) from None
     except BadRequest as exc:
@@ -415,7 +430,10 @@ async def delete_object(sr: SwiftRequest) -> Response:
         if (record.delete_at or 0) != expected_expiry:
             raise SwiftError(412, "X-If-Delete-At and X-Delete-At do not match")
     try:
-        await sr.services.storage.delete_object(container, sr.obj)
+        await sr.services.storage.delete_object(container, sr.obj,
+                                                timestamp=sr.state.get(SYNC_TIMESTAMP))
+    except OlderThanStored:
+        raise SwiftError(409) from None
     except ObjectNotFound:
         raise SwiftError(404) from None
     return Response(204, {"Content-Type": "text/html; charset=UTF-8"})

@@ -30,6 +30,7 @@ from strato.stores.metadata.records import (
     ProjectRecord,
     RoleRecord,
     Subdir,
+    SyncChange,
     TaskRecord,
     TokenRecord,
     TokenView,
@@ -164,6 +165,25 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def inline_data(self, blob_id: str) -> bytes | None:
         """The bytes of an inline blob; None once its row is gone."""
+
+    # container sync: a change log per syncing container, written in the transaction of
+    # each object write, read and trimmed by the sync job
+    @abc.abstractmethod
+    async def set_container_sync(self, container_id: int, enabled: bool, now: float) -> None:
+        """Start syncing a container (every object it holds is queued) or stop (its queue
+        goes)."""
+
+    @abc.abstractmethod
+    async def syncing_containers(self) -> list[tuple[int, str, str]]:
+        """(id, account, name) of every container that syncs."""
+
+    @abc.abstractmethod
+    async def sync_changes(self, container_id: int, limit: int) -> list[SyncChange]:
+        """The oldest queued changes of a container, oldest first."""
+
+    @abc.abstractmethod
+    async def drop_sync_changes(self, container_id: int, ids: Sequence[int]) -> None:
+        """Forget changes once pushed (this is the persisted sync point)."""
 
     async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         """`delete_object_if` for many rows; returns those removed. Backends batch it."""

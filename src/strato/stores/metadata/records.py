@@ -73,6 +73,15 @@ class ObjectRecord(NamedTuple):
     delete_at: int | None = None
 
 
+class SyncChange(NamedTuple):
+    """An object name that changed in a syncing container; `timestamp` is when (for a
+    delete, the time the remote DELETE carries)."""
+
+    id: int
+    name: str
+    timestamp: float
+
+
 @dataclass(frozen=True, slots=True)
 class Subdir:
     """A rolled-up common prefix in a delimiter listing."""

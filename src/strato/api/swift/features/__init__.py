@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from strato.api.swift.features.archive import ArchiveDownload
 from strato.api.swift.features.bulk import BulkDelete, BulkUpload
+from strato.api.swift.features.container_sync import ContainerSync
 from strato.api.swift.features.cors import CORS
 from strato.api.swift.features.dlo import DynamicLargeObject
 from strato.api.swift.features.etag_quoter import EtagQuoter
@@ -24,13 +25,14 @@ from strato.api.swift.features.tempurl import TempURL
 from strato.api.swift.features.versioned_writes import VersionedWrites
 from strato.api.swift.pipeline import Feature
 
-# Swift's proxy order: gatekeeper etag-quoter bulk tempurl ratelimit formpost (auth) staticweb copy
-# container-quotas account-quotas slo dlo versioned_writes (legacy, then object versioning)
-# symlink
+# Swift's proxy order: gatekeeper etag-quoter container_sync bulk tempurl ratelimit formpost
+# (auth) staticweb copy container-quotas account-quotas slo dlo versioned_writes (legacy, then
+# object versioning) symlink
 FEATURES: list[type[Feature]] = [
     CORS,  # Swift's proxy adds CORS headers to every controller response: outermost here
     Gatekeeper,
     EtagQuoter,  # right after gatekeeper, as Swift's pipeline places it
+    ContainerSync,
     BulkDelete,
     BulkUpload,
     ArchiveDownload,  # Strato's own: GET <container>?archive=tar

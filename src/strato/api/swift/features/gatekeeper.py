@@ -6,7 +6,8 @@ too. The gatekeeper runs first in the pipeline and removes every such header fro
 requests — so a client can neither forge feature state nor steer internal behaviour — and
 from every response, so stored state never leaks. Features set system metadata through the
 request state, which no client can reach. `X-Timestamp` sent by a client is dropped as well:
-the server alone decides when a write happened.
+the server alone decides when a write happened, except for a container sync push whose
+signature the `container_sync` feature checks (the value waits in the request state for it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.pipeline import Feature, Handler
 
 log = logging.getLogger("strato.api.swift.features.gatekeeper")
+INBOUND_TIMESTAMP = "inbound_x_timestamp"
+"""`sr.state` key: the client's X-Timestamp, taken off the request (see the docstring)."""
 
 _RESERVED = re.compile(
     r"x-(account|container|object)-sysmeta-|x-object-transient-sysmeta-|x-backend"
@@ -43,7 +46,9 @@ class Gatekeeper(Feature):
         removed = [key for key in headers if is_reserved(key)]
         for key in removed:
             del headers[key]
-        headers.pop("x-timestamp", None)
+        inbound = headers.pop("x-timestamp", None)
+        if inbound is not None:  # believed only on a signed container sync push
+            sr.state[INBOUND_TIMESTAMP] = inbound
         if removed:
             log.debug("removed reserved request headers %s (%s)", removed,
                       sr.request.trans_id)

@@ -178,6 +178,10 @@ class ObjectVersioning(Feature):
         if enabled and (legacy or (record is not None and record.meta.get(LEGACY_LOCATION))):
             raise SwiftError(400, "Cannot enable object versioning on a container that is "
                              "already using the legacy versioned writes feature.")
+        if record is not None and record.meta.get("x-container-sync-to"):
+            # container sync pushes current objects only, never their versions (as Swift)
+            raise SwiftError(400, "Cannot enable object versioning on a container "
+                             "configured as source of container syncing.")
         if not sr.is_owner:
             raise sr.services.authorizer.deny(sr.auth)
         if enabled:

@@ -74,6 +74,7 @@ from strato.api.swift.features.symlink import SYMLOOP_MAX, is_symlink, link_targ
 from strato.api.swift.headers import VERSION_ID, listing_date
 from strato.api.swift.object import (
     OBJECT_SYSMETA,
+    SLO_OVERRIDE,
     can_read_object,
     can_write_object,
     guess_type,
@@ -370,6 +371,8 @@ class StaticLargeObject(Feature):
                 return await self._manifest_get(sr, call_next)
             return await self._get(sr, call_next)
         if MARKER in sr.headers:
+            if method == "PUT" and sr.state.get(SLO_OVERRIDE):
+                return await self._put_stored(sr, call_next)
             raise SwiftError(400, RESERVED_HEADER_MESSAGE)
         if method == "COPY" and "version-id" in sr.request.query:
             # the versioning feature turns it into a PUT from the version, which comes back
@@ -622,6 +625,22 @@ class StaticLargeObject(Feature):
         if problems:
             return Response(400, {"Content-Type": fmt},
                             report.render(fmt, {}, problems, "upload"))
+        return await self._store(sr, call_next, entries, total)
+
+    async def _put_stored(self, sr: SwiftRequest, call_next: Handler) -> Response:
+        """A container sync push of a manifest in its stored form: kept as sent, since its
+        segments sync on their own and may arrive later (Swift's slo_override)."""
+        try:
+            body = await sr.request.body(MAX_MANIFEST_SIZE)
+            entries = orjson.loads(body)
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise ValueError("not a list of segments")
+            total = sum(segment_length(seg) for seg in entries)
+            slo_etag(entries)
+        except (BadRequest, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise SwiftError(400, f"Invalid stored manifest: {exc}") from None
+        sr.headers.pop(MARKER, None)
+        sr.headers.pop("etag", None)
         return await self._store(sr, call_next, entries, total)
 
     async def _heartbeat(self, sr: SwiftRequest, call_next: Handler,

@@ -37,7 +37,12 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.features.subrequest import plain_headers, subrequest
 from strato.api.swift.headers import header_text
-from strato.api.swift.object import OBJECT_SYSMETA, OVERRIDE_SCOPE, split_target
+from strato.api.swift.object import (
+    OBJECT_SYSMETA,
+    OVERRIDE_SCOPE,
+    SYMLINK_OVERRIDE,
+    split_target,
+)
 from strato.api.swift.pipeline import PIPELINE, Feature, Handler
 from strato.stores.metadata.records import ObjectRecord
 
@@ -209,7 +214,12 @@ class Symlink(Feature):
             etag = etag[1:-1]
         if etag and any(c in etag for c in ';"\\'):
             raise SwiftError(400, "Bad X-Symlink-Target-Etag format")
-        if etag:
+        if etag and sr.state.get(SYMLINK_OVERRIDE):
+            # a container sync push: the target may not have arrived yet
+            sysmeta.update({ETAG: etag, BYTES: sr.headers.get("x-symlink-target-bytes", "0")})
+            if not sr.headers.get("content-type"):
+                sr.headers["content-type"] = "application/symlink"
+        elif etag:
             sysmeta.update(await self._static_target(sr, call_next, account, container, obj,
                                                      etag))
         elif not sr.headers.get("content-type"):

@@ -23,6 +23,7 @@ from strato.stores.metadata.records import (
     ListingQuery,
     ObjectRecord,
     Subdir,
+    SyncChange,
     counted_size,
 )
 
@@ -238,6 +239,7 @@ class PostgresObjectStore(ObjectStore):
             if await conn.fetchval("SELECT 1 FROM objects WHERE container_id = $1 LIMIT 1",
                                    container_id):
                 raise Conflict(name)
+            await conn.execute("DELETE FROM sync_changes WHERE container_id = $1", container_id)
             await conn.execute("DELETE FROM containers WHERE id = $1", container_id)
 
     # objects --------------------------------------------------------------------------
@@ -345,3 +347,38 @@ class PostgresObjectStore(ObjectStore):
     async def inline_data(self, blob_id: str) -> bytes | None:
         return await self.db.fetchval(  # type: ignore[no-any-return]
             "SELECT data FROM inline_blobs WHERE id = $1", blob_id)
+
+    # container sync -------------------------------------------------------------------
+    async def set_container_sync(self, container_id: int, enabled: bool, now: float) -> None:
+        async with self.db.transaction() as conn:
+            # PUTs in flight (they hold the container row FOR KEY SHARE) finish first and
+            # are seen below; later ones wait, then find the sync row and queue themselves.
+            # A POST or DELETE does not take that lock: one racing this very moment may go
+            # unqueued until the name's next write
+            await conn.execute("SELECT 1 FROM containers WHERE id = $1 FOR UPDATE",
+                               container_id)
+            await conn.execute("DELETE FROM sync_changes WHERE container_id = $1", container_id)
+            await conn.execute("DELETE FROM container_sync WHERE container_id = $1",
+                               container_id)
+            if enabled:  # a new or changed destination gets everything, as in Swift
+                await conn.execute("INSERT INTO container_sync VALUES ($1, $2)",
+                                   container_id, now)
+                await conn.execute(
+                    "INSERT INTO sync_changes (container_id, name, timestamp)"
+                    " SELECT container_id, name, timestamp FROM objects"
+                    " WHERE container_id = $1 ORDER BY name", container_id)
+
+    async def syncing_containers(self) -> list[tuple[int, str, str]]:
+        return [(row[0], row[1].decode(), row[2].decode()) for row in await self.db.fetch(
+            "SELECT s.container_id, c.account, c.name FROM container_sync s"
+            " JOIN containers c ON c.id = s.container_id ORDER BY s.container_id")]
+
+    async def sync_changes(self, container_id: int, limit: int) -> list[SyncChange]:
+        rows = await self.db.fetch("SELECT id, name, timestamp FROM sync_changes"
+                                   " WHERE container_id = $1 ORDER BY id LIMIT $2",
+                                   container_id, limit)
+        return [SyncChange(row[0], row[1].decode(), row[2]) for row in rows]
+
+    async def drop_sync_changes(self, container_id: int, ids: Sequence[int]) -> None:
+        await self.db.execute("DELETE FROM sync_changes WHERE container_id = $1"
+                              " AND id = ANY($2::bigint[])", container_id, list(ids))

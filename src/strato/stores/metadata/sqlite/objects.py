@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +18,20 @@ from strato.stores.metadata.records import (
     ListingQuery,
     ObjectRecord,
     Subdir,
+    SyncChange,
     counted_size,
     is_inline,
 )
 from strato.stores.metadata.sqlite.db import Database
+
+LOG_CHANGE = ("INSERT INTO sync_changes (container_id, name, timestamp) SELECT ?, ?, ?"
+              " WHERE EXISTS (SELECT 1 FROM container_sync WHERE container_id = ?)")
+"""Queue a changed name for container sync, if its container syncs (one primary-key
+probe for the others)."""
+
+
+def _log_change(conn: sqlite3.Connection, container_id: int, name: str, when: float) -> None:
+    conn.execute(LOG_CHANGE, (container_id, name, when, container_id))
 
 CONTAINER_COLUMNS = ("id, account, name, created_at, put_timestamp, object_count, bytes_used,"
                      " meta, policy")
@@ -197,6 +208,8 @@ class SqliteObjectStore(ObjectStore):
             if conn.execute("SELECT 1 FROM objects WHERE container_id = ? LIMIT 1",
                             (row[0],)).fetchone():
                 raise Conflict(name)
+            conn.execute("DELETE FROM sync_changes WHERE container_id = ?", (row[0],))
+            conn.execute("DELETE FROM container_sync WHERE container_id = ?", (row[0],))
             conn.execute("DELETE FROM containers WHERE id = ?", (row[0],))
 
         await self.db.write(tx)
@@ -233,6 +246,7 @@ class SqliteObjectStore(ObjectStore):
                 " bytes_used = bytes_used + ? WHERE id = ?",
                 (0 if old else 1, counted_size(record) - (counted_size(old) if old else 0),
                  record.container_id))
+            _log_change(conn, record.container_id, record.name, record.timestamp)
             return old
 
         return await self.db.write(tx)
@@ -257,6 +271,7 @@ class SqliteObjectStore(ObjectStore):
             if counted_size(new) != counted_size(old):
                 conn.execute("UPDATE containers SET bytes_used = bytes_used + ? WHERE id = ?",
                              (counted_size(new) - counted_size(old), container_id))
+            _log_change(conn, container_id, name, timestamp)
             return new
 
         return await self.db.write(tx)
@@ -288,6 +303,7 @@ class SqliteObjectStore(ObjectStore):
         conn.execute(
             "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
             " WHERE id = ?", (counted_size(old), old.container_id))
+        _log_change(conn, old.container_id, old.name, time.time())
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -356,3 +372,34 @@ class SqliteObjectStore(ObjectStore):
     async def inline_data(self, blob_id: str) -> bytes | None:
         row = self.db.query_one("SELECT data FROM inline_blobs WHERE id = ?", (blob_id,))
         return row[0] if row else None
+
+    # container sync -------------------------------------------------------------------
+    async def set_container_sync(self, container_id: int, enabled: bool, now: float) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sync_changes WHERE container_id = ?", (container_id,))
+            conn.execute("DELETE FROM container_sync WHERE container_id = ?", (container_id,))
+            if enabled:  # a new or changed destination gets everything, as in Swift
+                conn.execute("INSERT INTO container_sync VALUES (?, ?)", (container_id, now))
+                conn.execute("INSERT INTO sync_changes (container_id, name, timestamp)"
+                             " SELECT container_id, name, timestamp FROM objects"
+                             " WHERE container_id = ? ORDER BY name", (container_id,))
+
+        await self.db.write(tx)
+
+    async def syncing_containers(self) -> list[tuple[int, str, str]]:
+        return [(row[0], row[1], row[2]) for row in self.db.query(
+            "SELECT s.container_id, c.account, c.name FROM container_sync s"
+            " JOIN containers c ON c.id = s.container_id ORDER BY s.container_id")]
+
+    async def sync_changes(self, container_id: int, limit: int) -> list[SyncChange]:
+        rows = self.db.query("SELECT id, name, timestamp FROM sync_changes"
+                             " WHERE container_id = ? ORDER BY id LIMIT ?",
+                             (container_id, limit))
+        return [SyncChange(*row) for row in rows]
+
+    async def drop_sync_changes(self, container_id: int, ids: Sequence[int]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM sync_changes WHERE id = ? AND container_id = ?",
+                             [(i, container_id) for i in ids])
+
+        await self.db.write(tx)

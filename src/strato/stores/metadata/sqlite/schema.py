@@ -238,7 +238,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX image_tasks_status ON image_tasks (status, heartbeat);
     CREATE INDEX image_tasks_expiry ON image_tasks (expires_at) WHERE expires_at IS NOT NULL;
     """,
-    # 10: application credentials' access rules (JSON; NULL: unrestricted by rules)
+    # 10: container sync: the containers that sync (X-Container-Sync-To and a key set) and,
+    # for each, the names changed since they were last pushed (the sync point: a change row
+    # goes once its push succeeded, so a restart resumes where the last pass stopped)
+    """
+    CREATE TABLE container_sync (
+        container_id INTEGER PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
+        enabled_at REAL NOT NULL
+    );
+    CREATE TABLE sync_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        container_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        timestamp REAL NOT NULL
+    );
+    CREATE INDEX sync_changes_container ON sync_changes (container_id, id);
+    """,
+    # 11: application credentials' access rules (JSON; NULL: unrestricted by rules)
     r"""
     ALTER TABLE app_credentials ADD COLUMN access_rules TEXT;
     """,
