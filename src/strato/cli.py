@@ -25,6 +25,9 @@ SERVER_COMMANDS = {
     "cloud-config": "Print a clouds.yaml (or OS_* variables) for a user.",
     "image-admin": "The image service on a data directory: list, show, scrub, restore.",
     "db": "The metadata database: schema status and upgrade (SQLite or PostgreSQL).",
+    "audit": "The auditor (bit rot): its last pass, quarantined objects, a pass now.",
+    "backup": "Copy the metadata and blobs to a directory, online.",
+    "restore": "Bring a backup back into a data directory.",
 }
 
 
