@@ -13,10 +13,11 @@ Taking one while the server writes, in this order, and why:
 2. copy the metadata with SQLite's online backup API: one consistent snapshot, taken in a
    single step, so the server's writers are not blocked (WAL) and the copy is never a mix.
 3. rows of the snapshot written during step 1 may name blobs step 1 did not see: link
-   those now. One deleted meanwhile (the object was overwritten or deleted again after the
-   snapshot) cannot be had any more: its row leaves the backup, with its share of the
-   container's counters, and `backup.json` lists it. Such an object was written while the
-   backup ran; nothing acknowledged before it began is ever left out.
+   those now. If one was deleted meanwhile (its object was overwritten or deleted again
+   after the snapshot), steps 2 and 3 are done again: the new snapshot has the newer
+   version, whose blob is there. Only if that keeps happening (SNAPSHOTS times: a name
+   overwritten several times a second while the backup runs) do such rows leave the backup,
+   with their share of the container's counters, listed in `backup.json` and on stderr.
 
 So the backup is self-consistent: every row names a blob that is in it, and the counters
 are those of the rows. Hard links share the disk with the data: a backup on the same
@@ -47,6 +48,8 @@ from strato.server.settings import Settings
 FORMAT = 1
 MANIFEST = "backup.json"
 BLOBS = "blobs"
+SNAPSHOTS = 5
+"""Snapshots taken at most while one names a blob already deleted (see step 3)."""
 
 
 class BackupError(Exception):
@@ -139,42 +142,19 @@ def backup(settings: Settings, dest: Path, *, copy: bool = False) -> BackupRepor
         objects = root / "objects"
         for path in _blob_files(objects):
             copier.put(path, _blob_path(dest / BLOBS / name / "objects", path.name))
-    # 2. one consistent snapshot of the metadata
+    # 2 and 3, again while a row of the snapshot names a blob deleted since (see above)
     target_db = dest / METADATA_FILE
-    source = sqlite3.connect(f"file:{source_db}?mode=ro", uri=True)
-    try:
-        target = sqlite3.connect(target_db)
-        try:
-            source.backup(target)  # pages=-1: all in one step, one snapshot
-            target.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            target.close()
-    finally:
-        source.close()
-    # 3. blobs of rows written while step 1 ran; rows whose blob is gone leave the backup
     report = BackupReport()
-    db = sqlite3.connect(target_db, isolation_level=None)
+    missing: list[tuple[int, str, int, str]] = []
+    for _ in range(SNAPSHOTS):
+        _snapshot(source_db, target_db)
+        missing = _link_named(settings, dest, target_db, roots, copier, report)
+        if not missing:
+            break
+    if missing:
+        _drop_rows(target_db, missing)
+    db = sqlite3.connect(target_db)
     try:
-        policy_of = dict(db.execute("SELECT id, policy FROM containers").fetchall())
-        rows = db.execute("SELECT o.container_id, o.name, o.blob_id, o.size, o.meta, "
-                          "c.account, c.name FROM objects o JOIN containers c "
-                          "ON c.id = o.container_id WHERE o.blob_id NOT LIKE 'inline:%'"
-                          ).fetchall()
-        missing = []
-        for container_id, name, blob_id, size, meta, account, container in rows:
-            policy = policy_of.get(container_id) or next(
-                p.name for p in settings.storage_policies if p.default)
-            policy = _canonical(settings, policy)
-            target_path = _blob_path(dest / BLOBS / policy / "objects", blob_id)
-            if target_path.exists() or copier.put(
-                    _blob_path(roots[policy] / "objects", blob_id), target_path):
-                report.blobs += 1
-                continue
-            missing.append((container_id, name, size, meta))
-            report.left_out.append({"account": account, "container": container,
-                                    "object": name, "blob_id": blob_id})
-        if missing:
-            _drop_rows(db, missing)
         report.objects = db.execute("SELECT count(*) FROM objects").fetchone()[0]
     finally:
         db.close()
@@ -188,6 +168,51 @@ def backup(settings: Settings, dest: Path, *, copy: bool = False) -> BackupRepor
     return report
 
 
+def _snapshot(source_db: Path, target_db: Path) -> None:
+    """Step 2: SQLite's online backup, all pages in one step: one consistent snapshot, and
+    the server's writers go on meanwhile (WAL)."""
+    source = sqlite3.connect(source_db)  # only read (read-only opening wants a -shm file)
+    try:
+        target = sqlite3.connect(target_db)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _link_named(settings: Settings, dest: Path, target_db: Path, roots: dict[str, Path],
+                copier: Copier, report: BackupReport) -> list[tuple[int, str, int, str]]:
+    """Step 3: link the blobs the snapshot's rows name that step 1 did not see; returns the
+    rows whose blob is gone (and notes them in `report.left_out`, replacing any earlier
+    attempt's)."""
+    db = sqlite3.connect(target_db)
+    try:
+        policy_of = dict(db.execute("SELECT id, policy FROM containers").fetchall())
+        rows = db.execute("SELECT o.container_id, o.name, o.blob_id, o.size, o.meta, "
+                          "c.account, c.name FROM objects o JOIN containers c "
+                          "ON c.id = o.container_id WHERE o.blob_id NOT LIKE 'inline:%'"
+                          ).fetchall()
+    finally:
+        db.close()
+    default = next(p.name for p in settings.storage_policies if p.default)
+    missing = []
+    report.left_out, report.blobs = [], 0
+    for container_id, name, blob_id, size, meta, account, container in rows:
+        policy = _canonical(settings, policy_of.get(container_id) or default)
+        target_path = _blob_path(dest / BLOBS / policy / "objects", blob_id)
+        if target_path.exists() or copier.put(
+                _blob_path(roots[policy] / "objects", blob_id), target_path):
+            report.blobs += 1
+            continue
+        missing.append((container_id, name, size, meta))
+        report.left_out.append({"account": account, "container": container, "object": name,
+                                "blob_id": blob_id})
+    return missing
+
+
 def _canonical(settings: Settings, stored: str) -> str:
     """The configured policy a container's stored policy name (or alias) means."""
     for policy in settings.storage_policies:
@@ -196,18 +221,22 @@ def _canonical(settings: Settings, stored: str) -> str:
     raise BackupError(f"containers use storage policy {stored!r}, which is not configured")
 
 
-def _drop_rows(db: sqlite3.Connection, rows: list[tuple[int, str, int, str]]) -> None:
+def _drop_rows(target_db: Path, rows: list[tuple[int, str, int, str]]) -> None:
     """Remove rows from the backup with their share of the counters (as the store does)."""
     from strato.stores.metadata.records import UNCOUNTED
 
-    db.execute("BEGIN IMMEDIATE")
-    for container_id, name, size, meta in rows:
-        counted = 0 if UNCOUNTED in json.loads(meta) else size
-        db.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
-                   (container_id, name))
-        db.execute("UPDATE containers SET object_count = object_count - 1, "
-                   "bytes_used = bytes_used - ? WHERE id = ?", (counted, container_id))
-    db.execute("COMMIT")
+    db = sqlite3.connect(target_db, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for container_id, name, size, meta in rows:
+            counted = 0 if UNCOUNTED in json.loads(meta) else size
+            db.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
+                       (container_id, name))
+            db.execute("UPDATE containers SET object_count = object_count - 1, "
+                       "bytes_used = bytes_used - ? WHERE id = ?", (counted, container_id))
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 def _drop_unreferenced(dest: Path, target_db: Path, roots: dict[str, Path]) -> None:
