@@ -225,7 +225,7 @@ def main() -> None:
     print(f"{soak.ops} operations in {args.minutes:g} min "
           f"({result['ops_per_second']}/s, target {args.rate:g}/s), {soak.errors} errors "
           f"{soak.error_kinds or ''}")
-    for key, v in result["flat"].items():  # type: ignore[union-attr]
+    for key, v in verdict(soak.samples).items():
         print(f"{key:8} first third {v['first']:>9}  last third {v['last']:>9}  "
               f"{'flat' if v['flat'] else 'GROWS'}")
 
