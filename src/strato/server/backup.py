@@ -165,6 +165,7 @@ def backup(settings: Settings, dest: Path, *, copy: bool = False) -> BackupRepor
                 "policies": sorted(roots), "objects": report.objects, "blobs": report.blobs,
                 "left_out": report.left_out}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    os.sync()  # a backup reported done is on the disk
     return report
 
 
