@@ -26,6 +26,9 @@ SERVER_COMMANDS = {
     "image-admin": "The image service on a data directory: list, show, scrub, restore.",
     "credential-key": "The keys that encrypt access-key secrets: setup, rotate.",
     "db": "The metadata database: schema status and upgrade (SQLite or PostgreSQL).",
+    "audit": "The auditor (bit rot): its last pass, quarantined objects, a pass now.",
+    "backup": "Copy the metadata and blobs to a directory, online.",
+    "restore": "Bring a backup back into a data directory.",
 }
 
 

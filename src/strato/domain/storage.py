@@ -424,6 +424,31 @@ class StorageService:
             if len(expired) < batch:
                 return removed
 
+    async def quarantine_object(self, record: ObjectRecord, reason: str, *, account: str = "",
+                                container: str = "") -> str | None:
+        """The object's blob is corrupt or unreadable: move it to quarantine
+        (`BlobStore.quarantine`), then remove the row (if it still names that blob) with its
+        share of the counters, so GET and HEAD answer 404 and listings leave it out. One
+        copy only: the object is lost, and the log says so. Returns where the blob went, or
+        None if it was gone already (an overwrite freed it meanwhile)."""
+        try:
+            blobs = await self._blobs(record.container_id)
+        except ContainerNotFound:
+            return None
+        details: dict[str, object] = {
+            "account": account, "container": container, "object": record.name,
+            "container_id": record.container_id, "etag": record.etag, "size": record.size,
+            "reason": reason, "quarantined_at": time.time()}
+        where = blobs.quarantine(record.blob_id, details)
+        if where is None:
+            return None
+        removed = await self.meta.delete_object_if(record)
+        log.error("OBJECT LOST: %s/%s/%s (blob %s): %s; its bytes are in %s%s; restore it "
+                  "from a backup or upload it again", account or "?", container or
+                  record.container_id, record.name, record.blob_id, reason, where,
+                  "" if removed else " (its row had changed already)")
+        return where
+
     async def sweep_pass(self, min_age: float) -> tuple[int, int]:
         """Remove unreferenced blobs and stale temp files older than `min_age` seconds, in
         every policy's store.

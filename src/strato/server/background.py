@@ -1,5 +1,6 @@
 """Background work that must run in exactly one place: expirer, orphan sweep, token purge,
-container sync, and the image service's scrubber (delayed delete), task take-over and task purge.
+container sync, the auditor (bit rot, `strato.domain.auditor`), and the image service's
+scrubber (delayed delete), task take-over and task purge.
 
 Every worker of every node asks the metadata store for the lead (`MetadataStore.try_lead`:
 an exclusive lock file beside the SQLite database, a session advisory lock in PostgreSQL);
@@ -17,7 +18,9 @@ import contextlib
 import logging
 import os
 import time
+from pathlib import Path
 
+from strato.domain.auditor import Auditor
 from strato.domain.container_sync import Realms
 from strato.domain.images.imports import HEARTBEAT_SECONDS, ImportService
 from strato.domain.images.service import ImageService
@@ -32,6 +35,12 @@ log = logging.getLogger("strato.background")
 
 RETRY_LOCK_SECONDS = 10.0
 LEAD_CHECK_SECONDS = 2.0
+
+
+def auditor_state_file(settings: Settings) -> Path:
+    """Where the auditor leaves its progress for `strato audit status` (in the data
+    directory of the node whose worker leads)."""
+    return settings.data_dir / "auditor.json"
 
 
 class BackgroundRunner:
@@ -60,6 +69,8 @@ class BackgroundRunner:
             jobs = [asyncio.create_task(self._run_storage())]
             if self.sync_realms.realms:
                 jobs.append(asyncio.create_task(self.run_container_sync()))
+            if self.settings.auditor_bytes_per_second > 0:
+                jobs.append(asyncio.create_task(self._run_auditor()))
             if self.images is not None and self.imports is not None:
                 jobs.append(asyncio.create_task(self.run_images(self.images, self.imports)))
             try:
@@ -125,6 +136,22 @@ class BackgroundRunner:
                     await asyncio.sleep(self.settings.container_sync_interval)
         finally:
             await job.close()
+
+    async def _run_auditor(self) -> None:
+        """A pass over every blob, then `auditor_interval` of rest; a pass cut off (lost
+        lead, stop) starts over from the beginning on the next leader."""
+        auditor = Auditor(self.storage, self.settings.auditor_bytes_per_second,
+                          state_file=auditor_state_file(self.settings),
+                          observer=lambda kind, count: job_items("auditor", kind, count))
+        while True:
+            try:
+                with background_job("auditor"):
+                    await auditor.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("auditor pass failed; retrying next interval")
+            await asyncio.sleep(self.settings.auditor_interval)
 
     async def record_policies(self) -> None:
         """Each policy's containers, objects and bytes (one grouped read of the containers'

@@ -655,6 +655,8 @@ def app_credential_delete(config: str | None, data_dir: Path | None, cred_id: st
 
 def _register_subcommands() -> None:
     """Commands that live in modules of their own (cli.py stays this size)."""
+    from strato.server.audit_cli import audit
+    from strato.server.backup_cli import backup, restore
     from strato.server.cloud_config_cli import cloud_config
     from strato.server.credential_keys import credential_key
     from strato.server.db_cli import db
@@ -667,6 +669,9 @@ def _register_subcommands() -> None:
     main.add_command(image)
     main.add_command(db)
     main.add_command(credential_key)
+    main.add_command(audit)
+    main.add_command(backup)
+    main.add_command(restore)
 
 
 _register_subcommands()

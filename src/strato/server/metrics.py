@@ -76,7 +76,8 @@ JOB_LAST_SUCCESS = Gauge("strato_background_last_success_timestamp_seconds", "Wh
                          multiprocess_mode="max")
 JOB_ITEMS = Counter("strato_background_items", "What background jobs did: objects expired, "
                     "blobs and temp files swept, tokens and tasks purged, images scrubbed, "
-                    "tasks taken over.", ["job", "kind"])
+                    "tasks taken over, blobs and bytes audited and blobs quarantined (job "
+                    "auditor, kinds blobs, bytes, quarantined).", ["job", "kind"])
 
 POLICY_CONTAINERS = Gauge("strato_policy_containers", "Containers in a storage policy.",
                           ["policy"], multiprocess_mode="mostrecent")

@@ -249,6 +249,13 @@ class Settings(BaseSettings):
                                   description="Seconds between orphan-blob sweeps.")
     sweep_min_age: float = Field(3600.0, description="An unreferenced blob or temp file must "
                                  "be at least this old (seconds) before the sweep removes it.")
+    auditor_bytes_per_second: int = Field(
+        10_000_000, ge=0, description="The auditor re-reads stored blobs at most this fast "
+        "and quarantines any whose bytes no longer match their MD5 (bit rot); the object "
+        "then answers 404 and the log says it is lost. 0: no auditor.")
+    auditor_interval: float = Field(
+        3600.0, gt=0, description="Seconds from the end of one auditor pass over every blob "
+        "to the start of the next.")
     tempurl_methods: list[str] = Field(["GET", "HEAD", "PUT", "POST", "DELETE"],
                                        description="HTTP methods temp URLs may be signed for.")
     tempurl_allowed_digests: list[str] = Field(["sha1", "sha256", "sha512"],

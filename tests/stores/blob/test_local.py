@@ -293,3 +293,28 @@ def test_sweep_leaves_a_live_writers_file_and_directories(tmp_path: Path) -> Non
     run(writer.finish())
     run(writer.commit())
     assert not live_tmp.exists()
+
+
+def test_quarantine_moves_the_blob_out_of_reach_and_keeps_it(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    blob_id = run(write(store, b"rotten bytes"))
+    kept = run(write(store, b"sound bytes"))
+    reader = store.open(blob_id)  # a GET already under way keeps what it opened
+    where = store.quarantine(blob_id, {"object": "a/b/c", "reason": "MD5 differs"})
+    assert where == str(tmp_path / "quarantined" / "objects" / blob_id)
+    assert Path(where).read_bytes() == b"rotten bytes"
+    with pytest.raises(BlobNotFound):
+        store.open(blob_id)
+    assert run(read_all(reader)) == b"rotten bytes"
+    reader.close()
+    assert blob_id not in set(store.iter_blobs(time.time() + 1))
+    assert kept in set(store.iter_blobs(time.time() + 1))
+    assert list(store.quarantined()) == [(blob_id, {"blob_id": blob_id, "object": "a/b/c",
+                                                    "reason": "MD5 differs", "size": 12})]
+    assert store.quarantine(blob_id) is None  # gone already: nothing to move
+    with pytest.raises(BlobNotFound):
+        store.quarantine("../../etc/passwd")
+
+
+async def read_all(reader: local.LocalBlobReader) -> bytes:
+    return b"".join([chunk async for chunk in reader.iter_range(0, reader.size)])

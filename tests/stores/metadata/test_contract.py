@@ -285,6 +285,22 @@ def test_blob_references(env: Env) -> None:
     assert not env.run(s.blob_referenced(rec.blob_id))
 
 
+def test_object_by_blob_names_the_object_a_blob_holds(env: Env) -> None:
+    """The auditor's look-up from a file on disk to its object (account and container by
+    name: the log and the quarantine note say which object was lost)."""
+    s = env.store
+    c = container(env, name="snapé")
+    rec = obj(c, "café/photo", size=7)
+    assert env.run(s.object_by_blob(rec.blob_id)) is None
+    env.run(s.put_object(rec))
+    found = env.run(s.object_by_blob(rec.blob_id))
+    assert found is not None
+    assert found[:2] == (c.account, "snapé") and found[2].name == "café/photo"
+    assert (found[2].container_id, found[2].blob_id, found[2].size) == (c.id, rec.blob_id, 7)
+    env.run(s.put_object(obj(c, "café/photo")))
+    assert env.run(s.object_by_blob(rec.blob_id)) is None
+
+
 def test_inline_bytes_live_and_go_with_their_row(env: Env) -> None:
     """An inline blob's bytes commit with its row and leave with it: on overwrite (by a
     file-backed or another inline object), on delete, on a guarded (expirer) delete; a

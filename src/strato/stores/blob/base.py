@@ -102,5 +102,15 @@ class BlobStore(abc.ABC):
         readiness check. Leaves nothing behind."""
 
     @abc.abstractmethod
+    def quarantine(self, blob_id: str, details: dict[str, object] | None = None) -> str | None:
+        """Move a blob found corrupt (or unreadable) out of reach of every reader, keeping
+        its bytes for an operator (Swift's quarantine, not a delete); `details` (what object
+        it was, why) are kept beside it. Returns where it went, or None if it was gone."""
+
+    @abc.abstractmethod
+    def quarantined(self) -> Iterator[tuple[str, dict[str, object]]]:
+        """(blob id, details) of every quarantined blob."""
+
+    @abc.abstractmethod
     def disk_usage(self) -> tuple[int, int]:
         """(bytes free for unprivileged writers, bytes in all) of the storage under it."""

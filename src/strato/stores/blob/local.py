@@ -1,8 +1,9 @@
 """Blobs as files on a local (or shared POSIX) filesystem.
 
 Layout: `<root>/objects/<id[0:2]>/<id[2:4]>/<id>`, temp files in `<root>/tmp` on the same
-filesystem so the final rename is atomic. The write sequence, and why each step is where
-it is:
+filesystem so the final rename is atomic; blobs found corrupt are moved (never deleted) to
+`<root>/quarantined/objects/<id>`, with `<id>.json` beside each saying what it was and why.
+The write sequence, and why each step is where it is:
 
 1. stream into a temp file, hashing as we go (large bodies in worker threads, written with
    O_DIRECT, see LocalBlobWriter) - nothing is visible under an object name;
@@ -25,6 +26,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import mmap
 import os
 import secrets
@@ -43,6 +45,7 @@ ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the len
 SYNC_BYTES = 32 << 20  # without O_DIRECT, written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
+QUARANTINE_DIR = "quarantined/objects"  # under the store's root, as Swift's <device>/quarantined
 
 
 class BlobStoreMismatch(Exception):
@@ -326,6 +329,49 @@ class LocalBlobStore(BlobStore):
         with contextlib.suppress(OSError):
             os.unlink(probe)
         return None
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / QUARANTINE_DIR
+
+    def quarantine(self, blob_id: str, details: dict[str, object] | None = None) -> str | None:
+        """Rename the blob into the quarantine directory (same filesystem: atomic, so from
+        then on no reader opens it; a GET that opened it before keeps its descriptor). The
+        details go first, so a quarantined blob always has them; the caller then removes the
+        object's row (`StorageService.quarantine_object`), which a crash in between leaves to
+        the auditor's next pass. Returns the new path, or None if the blob was already gone
+        (deleted by an overwrite, or quarantined by another process)."""
+        source = self._file(blob_id)
+        target = self.quarantine_dir / blob_id
+        note = self.quarantine_dir / f"{blob_id}.json"
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"blob_id": blob_id, **(details or {})}, default=str))
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            note.unlink(missing_ok=True)
+            return None
+        if self.fsync:  # the move must survive a power cut, or the corrupt file comes back
+            _fsync_dir(self.quarantine_dir)
+            _fsync_dir(Path(source).parent)
+        return str(target)
+
+    def quarantined(self) -> Iterator[tuple[str, dict[str, object]]]:
+        if not self.quarantine_dir.is_dir():
+            return
+        for entry in sorted(os.scandir(self.quarantine_dir), key=lambda e: e.name):
+            if not _valid_id(entry.name):
+                continue
+            try:
+                details = json.loads((self.quarantine_dir / f"{entry.name}.json").read_text())
+            except (OSError, ValueError):
+                details = {}
+            if not isinstance(details, dict):
+                details = {}
+            details.setdefault("blob_id", entry.name)
+            with contextlib.suppress(OSError):
+                details.setdefault("size", entry.stat().st_size)
+            yield entry.name, details
 
     def disk_usage(self) -> tuple[int, int]:
         disk = os.statvfs(self.root)

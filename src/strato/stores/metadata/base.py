@@ -163,6 +163,11 @@ class ObjectStore(abc.ABC):
     async def blob_referenced(self, blob_id: str) -> bool: ...
 
     @abc.abstractmethod
+    async def object_by_blob(self, blob_id: str) -> tuple[str, str, ObjectRecord] | None:
+        """(account, container name, row) of the object whose row names `blob_id`, or None
+        (the auditor's look-up from a file on disk to what it should hold)."""
+
+    @abc.abstractmethod
     async def inline_data(self, blob_id: str) -> bytes | None:
         """The bytes of an inline blob; None once its row is gone."""
 

@@ -344,6 +344,17 @@ class PostgresObjectStore(ObjectStore):
         return await self.db.fetchval("SELECT 1 FROM objects WHERE blob_id = $1 LIMIT 1",
                                       blob_id) is not None
 
+    async def object_by_blob(self, blob_id: str) -> tuple[str, str, ObjectRecord] | None:
+        columns = ", ".join(f"o.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
+        row = await self.db.fetchrow(
+            f"SELECT c.account, c.name, {columns} FROM objects o"
+            " JOIN containers c ON c.id = o.container_id WHERE o.blob_id = $1 LIMIT 1",
+            blob_id)
+        if row is None:
+            return None
+        account, container = (v.decode() if isinstance(v, bytes) else v for v in row[:2])
+        return account, container, _object(tuple(row)[2:])
+
     async def inline_data(self, blob_id: str) -> bytes | None:
         return await self.db.fetchval(  # type: ignore[no-any-return]
             "SELECT data FROM inline_blobs WHERE id = $1", blob_id)

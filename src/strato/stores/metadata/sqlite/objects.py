@@ -369,6 +369,14 @@ class SqliteObjectStore(ObjectStore):
         return self.db.query_one("SELECT 1 FROM objects WHERE blob_id = ? LIMIT 1",
                                  (blob_id,)) is not None
 
+    async def object_by_blob(self, blob_id: str) -> tuple[str, str, ObjectRecord] | None:
+        columns = ", ".join(f"o.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
+        row = self.db.query_one(
+            f"SELECT c.account, c.name, {columns} FROM objects o"
+            " JOIN containers c ON c.id = o.container_id WHERE o.blob_id = ? LIMIT 1",
+            (blob_id,))
+        return None if row is None else (row[0], row[1], _object(row[2:]))
+
     async def inline_data(self, blob_id: str) -> bytes | None:
         row = self.db.query_one("SELECT data FROM inline_blobs WHERE id = ?", (blob_id,))
         return row[0] if row else None
