@@ -69,7 +69,7 @@ def open_metadata(settings: Settings) -> MetadataStore:
     if settings.metadata:
         from strato.stores.metadata.postgresql import PostgresMetadataStore
 
-        return PostgresMetadataStore(settings.metadata)
+        return PostgresMetadataStore(settings.metadata, settings.data_dir / "identity.mark")
     return SqliteMetadataStore(settings.data_dir / "metadata.db")
 
 
