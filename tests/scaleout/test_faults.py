@@ -5,8 +5,9 @@ several clients, while one node is SIGKILLed and started again and then PostgreS
 
 What must hold: every acknowledged write reads back intact; a request fails only when it
 was in flight on the killed node (at most one per client) or met the database while it was
-away; nothing half-written is ever visible (each listed object reads back whole, with the
-bytes of one write); the orphan sweep leaves no blob without a row and no temp file.
+away (answered 503: try again); nothing half-written is ever visible (each listed object
+reads back whole, with the bytes of one write); the orphan sweep leaves no blob without a
+row and no temp file.
 
 The database is a PostgreSQL server of the test's own (`private_pg.py`): the machine's
 shared one serves the other tests. The nodes are processes on loopback ports, not hosts in
@@ -265,6 +266,8 @@ def test_acknowledged_writes_survive_a_node_kill_and_a_database_crash(cluster: C
     others = [f for f in failures if f not in on_killed and f not in during_db]
     assert not others, (cluster.windows, others[:5])
     assert len(on_killed) <= CLIENTS  # one request in flight per client at most
+    # a node tells the client to try again, rather than reporting an error of its own
+    assert not [f for f in during_db if f.detail.startswith("500")], during_db[:3]
     last = max((f.end for f in during_db), default=db_from) - (db_to - DB_GRACE)
     print(f"failed: {len(on_killed)} in flight on the killed node, {len(during_db)} during "
           f"the database crash (window {db_to - db_from:.1f} s, the last {last:+.1f} s after "

@@ -512,6 +512,12 @@ class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.
         """Migrate the schema to this release's version (as `open` does); returns the
         version it was at."""
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc` means the database cannot be reached now (restarting, or the
+        network to it is down), so the request may succeed when tried again: a node answers
+        503, not 500. An embedded database is never away."""
+        return False
+
     @abc.abstractmethod
     async def check_writable(self, timeout: float) -> None:
         """Raise MetadataError (saying why, for an operator) unless a write could commit

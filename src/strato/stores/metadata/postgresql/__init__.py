@@ -19,6 +19,11 @@ from strato.stores.metadata.postgresql.images import PostgresImageStore
 from strato.stores.metadata.postgresql.objects import PostgresObjectStore
 from strato.stores.metadata.postgresql.schema import LATEST
 
+UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+               asyncpg.InterfaceError, ConnectionError, TimeoutError)
+"""What a request meets while PostgreSQL restarts or cannot be reached: the connection
+refused, closed under it, or the server shutting down or still starting."""
+
 
 class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, PostgresAccessKeyStore,
                             PostgresImageStore, MetadataStore):
@@ -43,6 +48,9 @@ class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, Postgres
             raise MetadataError(f"PostgreSQL gave no write lock within {timeout:g} s") from None
         except (OSError, asyncpg.PostgresError) as exc:
             raise MetadataError(f"PostgreSQL cannot take a write: {exc}") from None
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, UNAVAILABLE)
 
     def change_mark(self) -> bytes | None:
         return self.db.mark()
