@@ -256,9 +256,10 @@ class IdentityStore(abc.ABC):
     async def revoke_token(self, token_hash: str) -> bool: ...
 
     def change_mark(self) -> bytes | None:
-        """A value that differs, in every process, from any read before a write that could
-        change a `token_view` was acknowledged; None if the backend cannot tell (then
-        nothing may reuse a token it validated earlier)."""
+        """A value that differs, in every process of this host, from any read before a
+        write that could change a `token_view` was acknowledged (in processes of other
+        hosts sharing the store: within the backend's stated bound); None if the backend
+        cannot tell now (then nothing may reuse a token it validated earlier)."""
         return None
 
     @abc.abstractmethod
