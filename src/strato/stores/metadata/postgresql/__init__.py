@@ -20,9 +20,10 @@ from strato.stores.metadata.postgresql.objects import PostgresObjectStore
 from strato.stores.metadata.postgresql.schema import LATEST
 
 UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
-               asyncpg.InterfaceError, ConnectionError, TimeoutError)
+               ConnectionError, TimeoutError)
 """What a request meets while PostgreSQL restarts or cannot be reached: the connection
-refused, closed under it, or the server shutting down or still starting."""
+refused, closed under it, or the server shutting down or still starting. (Not asyncpg's
+InterfaceError: that is mostly a connection misused, a bug to report as one.)"""
 
 
 class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, PostgresAccessKeyStore,
