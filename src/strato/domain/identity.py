@@ -7,7 +7,9 @@ only their SHA-256, so a copy of the database cannot be replayed as credentials.
 Validation reuses a token's context while the store's change mark (`change_mark`, shared by
 every process) is what it was when the token was read: every write that could change a
 validated token (revocation, a user, project, role, group or assignment change) changes the
-mark before it is acknowledged, so revocation still takes effect at once on every worker.
+mark before it is acknowledged, so revocation still takes effect at once on every worker of
+the host. On PostgreSQL, other nodes' marks change when the write's notification arrives,
+and every second regardless (docs/scale-out.md, "Token reuse").
 
 Logins check secrets through `passwords.Credentials`: Argon2id on a pool of its own, and a
 memory of secrets verified recently that is keyed by the stored hash read fresh from the

@@ -72,7 +72,7 @@ def open_metadata(settings: Settings) -> MetadataStore:
     if settings.metadata:
         from strato.stores.metadata.postgresql import PostgresMetadataStore
 
-        store = PostgresMetadataStore(settings.metadata)
+        store = PostgresMetadataStore(settings.metadata, settings.data_dir / "identity.mark")
     else:
         store = SqliteMetadataStore(settings.data_dir / "metadata.db")
     store.secret_box = SecretBox(KeyRepository(settings.credential_keys_path))
@@ -316,7 +316,12 @@ class StratoApp:
                     if remapped is not None:
                         DomainRemap.restore_location(response, remapped)
                     return response, request, frontend.name
-                except Exception:
+                except Exception as exc:
+                    if self.services.meta.unavailable(exc):
+                        log.warning("metadata database unavailable in %s %s (%s): %s",
+                                    request.method, request.path, request.trans_id, exc)
+                        return (error_response(503, headers={"Retry-After": "1"}), request,
+                                frontend.name)
                     log.exception("unhandled error in %s %s (%s)", request.method,
                                    request.path, request.trans_id)
                     return error_response(500), request, frontend.name

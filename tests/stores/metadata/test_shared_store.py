@@ -10,7 +10,12 @@ from collections.abc import Callable
 
 from strato.stores.metadata.postgresql import PostgresMetadataStore
 from strato.stores.metadata.postgresql.schema import LATEST
-from strato.stores.metadata.records import ObjectRecord
+from strato.stores.metadata.records import (
+    DomainRecord,
+    ObjectRecord,
+    TokenRecord,
+    UserRecord,
+)
 from tests import pg
 from tests.stores.metadata.conftest import Env
 
@@ -89,3 +94,42 @@ def test_postgresql_leader_that_loses_its_connection_is_replaced() -> None:
         asyncio.run(run())
     finally:
         pg.drop_database(url)
+
+
+async def _live_mark(env: Env) -> bytes:
+    """The store's change mark once it has one (PostgreSQL's listener connects lazily)."""
+    for _ in range(100):
+        if (mark := env.store.change_mark()) is not None:
+            return mark
+        await asyncio.sleep(0.05)
+    raise AssertionError("no change mark within 5 s")
+
+
+async def _heard(env: Env, seconds: float) -> int:
+    """Notifications the store's listener received after `seconds` of running its loop."""
+    await asyncio.sleep(seconds)
+    assert isinstance(env.store, PostgresMetadataStore)
+    return env.store.db.listener.heard
+
+
+def test_identity_written_through_one_node_changes_every_nodes_mark(
+        make_env: Callable[[], Env]) -> None:
+    """What lets a worker reuse a token it validated: a revocation (or any identity write)
+    through another node changes its mark, and issuing tokens does not."""
+    a, b = make_env(), make_env()
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    a.run(a.store.create_domain(DomainRecord(user, user, True, "")))
+    a.run(a.store.create_user(UserRecord(user, user, user, "x", True, None, {})))
+    token = TokenRecord(uuid.uuid4().hex, user, None, None, 1.0, 2e9, ("password",), "a", {})
+    before = b.run(_live_mark(b))
+    postgres = isinstance(b.store, PostgresMetadataStore)
+    heard = b.run(_heard(b, 0.3)) if postgres else 0
+    a.run(a.store.save_token(token))  # a new token changes no validated one
+    if postgres:
+        assert b.run(_heard(b, 0.5)) == heard
+    else:
+        assert b.store.change_mark() == before
+    a.run(a.store.revoke_token(token.token_hash))
+    if postgres:  # told by NOTIFY, not just the mark's periodic change
+        assert b.run(_heard(b, 2.0)) > heard
+    assert b.store.change_mark() not in (before, None)

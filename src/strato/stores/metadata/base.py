@@ -282,9 +282,10 @@ class IdentityStore(abc.ABC):
     async def revoke_token(self, token_hash: str) -> bool: ...
 
     def change_mark(self) -> bytes | None:
-        """A value that differs, in every process, from any read before a write that could
-        change a `token_view` was acknowledged; None if the backend cannot tell (then
-        nothing may reuse a token it validated earlier)."""
+        """A value that differs, in every process of this host, from any read before a
+        write that could change a `token_view` was acknowledged (in processes of other
+        hosts sharing the store: within the backend's stated bound); None if the backend
+        cannot tell now (then nothing may reuse a token it validated earlier)."""
         return None
 
     @abc.abstractmethod
@@ -583,6 +584,12 @@ class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.
     async def upgrade(self) -> int:
         """Migrate the schema to this release's version (as `open` does); returns the
         version it was at."""
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc` means the database cannot be reached now (restarting, or the
+        network to it is down), so the request may succeed when tried again: a node answers
+        503, not 500. An embedded database is never away."""
+        return False
 
     @abc.abstractmethod
     async def check_writable(self, timeout: float) -> None:

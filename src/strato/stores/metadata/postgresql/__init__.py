@@ -7,6 +7,7 @@ Selected with `--metadata postgresql://USER@HOST:PORT/DATABASE` (or `STRATO_META
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
 
@@ -18,11 +19,17 @@ from strato.stores.metadata.postgresql.images import PostgresImageStore
 from strato.stores.metadata.postgresql.objects import PostgresObjectStore
 from strato.stores.metadata.postgresql.schema import LATEST
 
+UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+               ConnectionError, TimeoutError)
+"""What a request meets while PostgreSQL restarts or cannot be reached: the connection
+refused, closed under it, or the server shutting down or still starting. (Not asyncpg's
+InterfaceError: that is mostly a connection misused, a bug to report as one.)"""
+
 
 class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, PostgresAccessKeyStore,
                             PostgresImageStore, MetadataStore):
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
+    def __init__(self, url: str, mark_path: Path | None = None) -> None:
+        self.db = Database(url, mark_path)
 
     async def open(self) -> None:
         await self.db.open()
@@ -42,6 +49,12 @@ class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, Postgres
             raise MetadataError(f"PostgreSQL gave no write lock within {timeout:g} s") from None
         except (OSError, asyncpg.PostgresError) as exc:
             raise MetadataError(f"PostgreSQL cannot take a write: {exc}") from None
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, UNAVAILABLE)
+
+    def change_mark(self) -> bytes | None:
+        return self.db.mark()
 
     async def try_lead(self) -> bool:
         return await self.db.try_lead()

@@ -1,5 +1,6 @@
-"""PostgreSQL plumbing: a connection pool per worker (asyncpg), migrations at open, and the
-advisory lock that elects the one process running background jobs.
+"""PostgreSQL plumbing: a connection pool per worker (asyncpg), migrations at open, the
+advisory lock that elects the one process running background jobs, and the listener that
+tells a worker when identity changed on any node (so it may reuse tokens it validated).
 
 asyncpg was measured against psycopg 3 with psycopg_pool (`bench/pg_drivers.py`): the same
 SQL cost the client a quarter less CPU per object upsert and per 1,000-row listing page,
@@ -16,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from strato.stores.metadata.postgresql.schema import current_version, migrate
+from strato.stores.metadata.sqlite.db import ChangeMark
 
 log = logging.getLogger("strato.metadata")
 
@@ -31,6 +36,15 @@ POOL_SIZE = 10
 CLOSE_SECONDS = 10.0
 LEADER_LOCK = 0x5374_7261_746F_0002
 """Advisory lock key of the background-job runner ("Strato" + 2), per database."""
+
+IDENTITY_CHANNEL = "strato_identity"
+"""Notified at the commit of every write that could change a validated token (schema
+version 2's triggers on the identity tables)."""
+REUSE_SECONDS = 1.0
+"""A worker reads a token afresh at least this often, whatever the notifications say: the
+bound on a change being missed while the listener's connection is silently gone."""
+LISTEN_RETRY = (0.5, 5.0)
+"""First and longest wait before connecting the listener again after losing it."""
 
 SESSION_SETTINGS = {
     # a leader whose host vanished (no FIN) is noticed within seconds, not hours, so
@@ -43,10 +57,16 @@ SESSION_SETTINGS = {
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, mark_path: Path | None = None) -> None:
+        """`mark_path`: a file the processes of this host share (in the data directory), so
+        a marked write counts at once for every worker here, as on SQLite; other nodes
+        learn of it through NOTIFY."""
         self.url = url
         self._pool: asyncpg.Pool | None = None
         self._leader: asyncpg.Connection | None = None
+        self._mark_path = mark_path
+        self._local: ChangeMark | None = None
+        self.listener = IdentityListener(self.connect)
 
     async def open(self, *, upgrade: bool = True) -> None:
         """Connect; with `upgrade`, migrate the schema first (under the migration lock)."""
@@ -60,9 +80,32 @@ class Database:
                 log.info("metadata schema migrated from version %d to %d", before, version)
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=POOL_SIZE,
                                                server_settings=SESSION_SETTINGS)
+        if self._mark_path is not None:
+            try:
+                self._local = ChangeMark(self._mark_path)
+            except (OSError, ValueError):  # no shared mapping here: NOTIFY alone tells
+                self._local = None
+
+    def mark(self) -> bytes | None:
+        """The store's change mark (`IdentityStore.change_mark`): the listener's, with this
+        host's shared mark; None while the listener is not listening."""
+        mark = self.listener.mark()
+        if mark is None or self._local is None:
+            return mark
+        return mark + self._local.read()
+
+    def changed(self) -> None:
+        """A marked write ended (committed or not: a spurious change only costs a read):
+        every worker of this host reads tokens afresh from now on."""
+        if self._local is not None:
+            self._local.change()
 
     async def close(self) -> None:
+        await self.listener.stop()
         await self.release_lead()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -151,6 +194,84 @@ class Database:
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await self._leader.close(timeout=5)
             self._leader = None
+
+
+class IdentityListener:
+    """LISTEN on `IDENTITY_CHANNEL` on a connection of its own, counting notifications.
+
+    `mark()` is the store's `change_mark`: it changes when a notification arrives, when the
+    connection is made again, and every `REUSE_SECONDS`; it is None (reuse nothing) until
+    the listener first listens and whenever its connection is lost. A worker that read the
+    mark before reading a token and finds it unchanged later has seen every notification
+    sent since, so a change committed on any node stops the reuse once its notification
+    arrives (milliseconds), and within `REUSE_SECONDS` even when one never does.
+
+    It starts on the first `mark()` (from a running event loop), so commands that never
+    validate a token (the CLI) open no listening connection."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self._count = 0
+        self.heard = 0
+        """Notifications received (for tests and diagnostics)."""
+        self._live = False
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+
+    def mark(self) -> bytes | None:
+        if not self._live:
+            if self._task is None and not self._stopped:
+                self._task = asyncio.get_running_loop().create_task(self._listen())
+            return None
+        return struct.pack("<qq", self._count, int(time.monotonic() / REUSE_SECONDS))
+
+    def _notified(self, *_: object) -> None:
+        self._count += 1
+        self.heard += 1
+
+    async def _listen(self) -> None:
+        wait = LISTEN_RETRY[0]
+        while True:
+            try:
+                conn, lost = await self._subscribe()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.debug("identity listener not connected (%s); again in %g s", exc, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, LISTEN_RETRY[1])
+                continue
+            wait = LISTEN_RETRY[0]
+            self._count += 1  # notifications sent while nobody listened are lost
+            self._live = True
+            try:
+                await lost.wait()
+                log.warning("lost the identity listener's connection: tokens are read afresh "
+                            "on every request until it is back")
+            finally:
+                self._live = False
+                self._count += 1
+                if not conn.is_closed():
+                    conn.terminate()
+
+    async def _subscribe(self) -> tuple[asyncpg.Connection, asyncio.Event]:
+        """A listening connection, and the event set when it ends."""
+        lost = asyncio.Event()
+        conn = await self._connect()
+        try:
+            conn.add_termination_listener(lambda _: lost.set())
+            await conn.add_listener(IDENTITY_CHANNEL, self._notified)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn, lost
+
+    async def stop(self) -> None:
+        self._live = False
+        self._stopped = True
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def affected(status: str) -> int:

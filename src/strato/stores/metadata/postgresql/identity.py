@@ -6,6 +6,8 @@ validates every token against the database instead of reusing an earlier validat
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -93,11 +95,32 @@ def _target(project_id: str | None, domain_id: str | None) -> str:
 class PostgresIdentityStore(IdentityStore):
     db: Database
 
-    async def _insert(self, sql: str, *params: Any) -> None:
+    async def _insert(self, sql: str, *params: Any, marked: bool = True) -> None:
+        """One statement; `marked` (a write that could change a validated token) also
+        changes this host's mark at once (other nodes learn of it by NOTIFY)."""
         try:
             await self.db.execute(sql, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(str(exc)) from exc
+        finally:
+            if marked:
+                self.db.changed()
+
+    async def _write(self, sql: str, *params: Any) -> int:
+        """One marked statement; returns the rows it changed."""
+        try:
+            return await self.db.execute(sql, *params)
+        finally:
+            self.db.changed()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A marked transaction."""
+        try:
+            async with self.db.transaction() as conn:
+                yield conn
+        finally:
+            self.db.changed()
 
     async def _statements(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
         """Several statements in one transaction; a constraint they break is a Conflict."""
@@ -107,6 +130,8 @@ class PostgresIdentityStore(IdentityStore):
                     await conn.execute(sql, *params)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(str(exc)) from exc
+        finally:
+            self.db.changed()
 
     # domains --------------------------------------------------------------------------
     async def get_domain(self, *, id: str | None = None, name: str | None = None
@@ -212,7 +237,7 @@ class PostgresIdentityStore(IdentityStore):
 
     async def unassign_role(self, role_id: str, user_id: str, *, project_id: str | None = None,
                             domain_id: str | None = None) -> None:
-        await self.db.execute(
+        await self._write(
             "DELETE FROM assignments WHERE role_id = $1 AND user_id = $2 AND target = $3",
             role_id, user_id, _target(project_id, domain_id))
 
@@ -241,7 +266,7 @@ class PostgresIdentityStore(IdentityStore):
             f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             token.token_hash, token.user_id, token.project_id, token.domain_id,
             token.issued_at, token.expires_at, orjson.dumps(list(token.methods)).decode(),
-            token.audit_id, orjson.dumps(token.extra).decode())
+            token.audit_id, orjson.dumps(token.extra).decode(), marked=False)
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
         row = await self.db.fetchrow(
@@ -258,13 +283,13 @@ class PostgresIdentityStore(IdentityStore):
         return TokenView(_token(row[:9]), _user(row[9:16]), project, tuple(roles))
 
     async def revoke_token(self, token_hash: str) -> bool:
-        return await self.db.execute("DELETE FROM tokens WHERE token_hash = $1",
+        return await self._write("DELETE FROM tokens WHERE token_hash = $1",
                                      token_hash) > 0
 
     async def purge_tokens(self, now: float) -> int:
         """Also forgets failed-login counters whose lockout has passed, so the table stays
         small whatever names and addresses an attacker tries."""
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             await conn.execute(
                 "DELETE FROM login_failures WHERE locked_until < $1 AND first_at < $2",
                 now, now - LOGIN_FAILURE_MEMORY)
@@ -280,7 +305,7 @@ class PostgresIdentityStore(IdentityStore):
 
     async def delete_domain(self, domain_id: str) -> None:
         target = (f"domain:{domain_id}",)
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             for table in ("projects", "users", "groups"):
                 if await conn.fetchval(f"SELECT 1 FROM {table} WHERE domain_id = $1 LIMIT 1",
                                        domain_id):
@@ -361,7 +386,7 @@ class PostgresIdentityStore(IdentityStore):
                            group_id, user_id)
 
     async def remove_group_member(self, group_id: str, user_id: str) -> bool:
-        return await self.db.execute("DELETE FROM group_members WHERE group_id = $1 AND"
+        return await self._write("DELETE FROM group_members WHERE group_id = $1 AND"
                                      " user_id = $2", group_id, user_id) > 0
 
     async def group_members(self, group_id: str) -> list[UserRecord]:
@@ -388,7 +413,7 @@ class PostgresIdentityStore(IdentityStore):
     async def unassign_group_role(self, role_id: str, group_id: str, *,
                                   project_id: str | None = None,
                                   domain_id: str | None = None) -> None:
-        await self.db.execute(
+        await self._write(
             "DELETE FROM group_assignments WHERE role_id = $1 AND group_id = $2"
             " AND target = $3", role_id, group_id, _target(project_id, domain_id))
 
@@ -423,7 +448,7 @@ class PostgresIdentityStore(IdentityStore):
         return [app_cred(r) for r in rows]
 
     async def delete_app_credential(self, app_cred_id: str) -> bool:
-        async with self.db.transaction() as conn:
+        async with self._transaction() as conn:
             await conn.execute("DELETE FROM tokens WHERE extra::json ->> 'app_cred_id' = $1",
                                app_cred_id)
             return affected(await conn.execute("DELETE FROM app_credentials WHERE id = $1",

@@ -13,6 +13,8 @@ What differs from the SQLite schema, and why:
   one row lock held until their commit is on disk.
 - `put_object` is a function: the object row, its inline bytes and the counters change in
   one round trip, and a PUT racing another PUT of a new name cannot count it twice.
+- Identity tables carry statement triggers that `NOTIFY strato_identity` (version 2): the
+  nodes' token reuse listens (`postgresql/db.py`, `IdentityListener`).
 """
 
 from __future__ import annotations
@@ -322,6 +324,22 @@ MIGRATIONS: list[str] = [
     r"""
     ALTER TABLE app_credentials ADD COLUMN access_rules text;
     """,
+    # 4: every write that could change a validated token tells every node (NOTIFY, sent at
+    # commit), so the tokens their workers reuse are dropped within milliseconds; issuing a
+    # token (INSERT INTO tokens) and counting failed logins change no validated token
+    r"""
+    CREATE FUNCTION strato_identity_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('strato_identity', '');
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER tokens_changed AFTER UPDATE OR DELETE OR TRUNCATE ON tokens
+        FOR EACH STATEMENT EXECUTE FUNCTION strato_identity_changed();
+    """ + "".join(f"""
+    CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION strato_identity_changed();
+    """ for table in ("domains", "projects", "users", "roles", "assignments", "app_credentials",
+                      "groups", "group_members", "group_assignments")),
 ]
 
 LATEST = len(MIGRATIONS)
