@@ -234,6 +234,8 @@ async def put_object(sr: SwiftRequest) -> Response:
     content_type = sr.headers.get("content-type") or guess_type(sr.obj)
     if sr.headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
         content_type = guess_type(sr.obj)
+    if length is not None:
+        storage.check_room(container, length)  # 507 before a byte is read (no 100 Continue)
     try:
         record, _ = await storage.put_object(
             container, sr.obj, request.stream(), content_type=content_type, meta=meta,
