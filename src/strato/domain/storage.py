@@ -8,6 +8,7 @@ of two. It knows nothing of HTTP; the Swift, Glance and console front-ends all c
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import secrets
@@ -71,6 +72,10 @@ class InsufficientStorage(StorageError):
     def __init__(self, where: str) -> None:
         super().__init__(where)
         self.where = where
+
+
+class ObjectUnreadable(StorageError):
+    """The disk could not read the object's bytes (EIO); its blob is quarantined."""
 
 
 class PolicyConflict(StorageError):
@@ -265,6 +270,35 @@ class StorageService:
             log.warning("policy %s: %d bytes free, a PUT of %d refused", policy.name, free,
                         length)
             raise InsufficientStorage(policy.name)
+
+    # ---- read errors --------------------------------------------------------------------
+    def read_failed(self, container: ContainerRecord, record: ObjectRecord,
+                    exc: BaseException) -> bool:
+        """An error while reading `record`'s blob: if the disk could not read it (EIO), the
+        blob is quarantined, as Swift's object server does, and logged; later reads find the
+        object missing (404) until it is written again. Returns whether it was that."""
+        if not (isinstance(exc, OSError) and exc.errno == errno.EIO) or is_inline(
+                record.blob_id):
+            return False
+        policy = self.policy_of(container)
+        moved = policy.blobs.quarantine(record.blob_id)
+        log.error("read error on object %s in container %s (policy %s, blob %s): %s; "
+                  "blob quarantined to %s", record.name, container.name, policy.name,
+                  record.blob_id, exc, moved or "(already gone)")
+        return True
+
+    def probe(self, container: ContainerRecord, record: ObjectRecord, reader: BlobReader,
+              offset: int) -> None:
+        """Read the first byte to be sent before answering, so that a blob the disk cannot
+        read gets a 5xx rather than a 200 cut short. Raises ObjectUnreadable (the reader is
+        closed then). A page-cached byte costs one system call."""
+        try:
+            reader.probe(offset)
+        except OSError as exc:
+            if not self.read_failed(container, record, exc):
+                raise
+            reader.close()
+            raise ObjectUnreadable(record.name) from exc
 
     async def put_object(
         self, container: ContainerRecord, name: str, body: AsyncIterable[bytes], *,

@@ -60,6 +60,12 @@ class BlobReader(abc.ABC):
         """All the blob's bytes, when they are already in memory; else None."""
         return None
 
+    def probe(self, offset: int) -> None:
+        """Read the byte at `offset` (if any), so that a disk that cannot read the blob
+        raises its OSError before an answer has started rather than in the middle of it.
+        Bytes in memory need no check."""
+        return
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
@@ -97,6 +103,12 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def delete(self, blob_id: str) -> None:
         """Missing blobs are not an error (deletes are retried by the sweeper)."""
+
+    @abc.abstractmethod
+    def quarantine(self, blob_id: str) -> str | None:
+        """Move a blob that cannot be trusted (unreadable, or corrupt) out of reach, kept for
+        the operator rather than deleted, as Swift quarantines; readers then find it missing.
+        Returns where it went (for the log), or None if it was already gone."""
 
     @abc.abstractmethod
     def iter_blobs(self, older_than: float) -> Iterator[str]:

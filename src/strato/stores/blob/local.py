@@ -42,6 +42,9 @@ ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the len
 SYNC_BYTES = 32 << 20  # without O_DIRECT, written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
+QUARANTINE_DIR = "quarantined/objects"
+"""Under the store's root: blobs taken out of service, by id (Swift's
+`<device>/quarantined/objects/`)."""
 
 
 class BlobStoreMismatch(Exception):
@@ -273,6 +276,11 @@ class LocalBlobReader(BlobReader):
     def fileno(self) -> int | None:
         return self._fd
 
+    def probe(self, offset: int) -> None:
+        if offset < self.size:
+            assert self._fd is not None, "reader closed"
+            os.pread(self._fd, 1, offset)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -404,6 +412,20 @@ class LocalBlobStore(BlobStore):
     def _unlink(self, blob_id: str) -> None:
         with contextlib.suppress(FileNotFoundError, BlobNotFound):
             os.unlink(self.path_for(blob_id))
+
+    # ---- quarantine (shared by the read path's EIO handling and the auditor) ------------
+    def quarantine(self, blob_id: str) -> str | None:
+        """`objects/<..>/<id>` -> `quarantined/objects/<id>`: a rename on the same filesystem,
+        so it works on a disk that fails reads; the sweep never looks there, and an operator
+        can inspect or remove it. Nothing refers to the new name."""
+        source = self.path_for(blob_id)
+        target = self.root / QUARANTINE_DIR / blob_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            return None
+        return str(target.relative_to(self.root))
 
     def iter_blobs(self, older_than: float) -> Iterator[str]:
         for level1 in sorted(self.objects_dir.iterdir()):
