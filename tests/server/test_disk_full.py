@@ -1,7 +1,8 @@
 """A full disk (issue 14): the server's data directory on a small tmpfs made by the test.
 
 PUTs that find no room get Swift's `507 Insufficient Storage`, before the body is read when
-its length is announced and while it streams otherwise (or when the disk fills meanwhile);
+its length is announced and while it streams otherwise (or when the disk fills meanwhile),
+and image uploads get Glance's 413;
 the partial file is removed, nothing half-written is visible, the counters still equal the
 listing, reads keep working throughout, and writes work again once space is freed. With
 SQLite the metadata database is on the full filesystem too.
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.image.support import OCTET, Glance
 from tests.harness import Server
 from tests.tmpfs import small_tmpfs
 
@@ -86,8 +88,19 @@ def test_full_disk_gets_507_and_recovers(full_disk: Path) -> None:
         assert http.put(f"{url}/c").status_code == 201
         for name, data in stored.items():
             assert http.put(f"{url}/c/{name}", content=data).status_code == 201
+        glance = Glance(srv, "admin", srv.passwords["admin"], "admin")
+        image = glance.create(name="too-big")["id"]
         filler = full_disk / "filler"
         fill(filler, leave=3 * MIB)
+
+        # image data: Glance's 413, and the image is ready for another try
+        resp = glance.http.put(f"/images/{image}/file", content=os.urandom(8 * MIB),
+                               headers=OCTET)
+        assert resp.status_code == 413, resp.text
+        assert "Image storage media is full" in resp.text
+        assert glance.status(image) == "queued"
+        glance.close()
+        assert not temp_files(srv)
 
         # announced length past the free space: 507 before the body, no 100 Continue
         path = url[url.index("/v1/"):]
