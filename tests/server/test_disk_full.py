@@ -107,10 +107,10 @@ def test_full_disk_gets_507_and_recovers(full_disk: Path) -> None:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
             sock.sendall(f"PUT {path}/c/huge HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n"
                          f"Content-Length: {8 * MIB}\r\nExpect: 100-continue\r\n\r\n".encode())
-            head = b""
-            while not head.endswith(SWIFT_507.encode()) and (got := sock.recv(65536)):
-                head += got
-            head = head.decode()
+            raw = b""
+            while not raw.endswith(SWIFT_507.encode()) and (got := sock.recv(65536)):
+                raw += got
+        head = raw.decode()
         assert head.startswith("HTTP/1.1 507 Insufficient Storage\r\n"), head
         assert head.endswith(SWIFT_507) and "100 Continue" not in head, head
 
