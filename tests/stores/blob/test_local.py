@@ -293,3 +293,18 @@ def test_sweep_leaves_a_live_writers_file_and_directories(tmp_path: Path) -> Non
     run(writer.finish())
     run(writer.commit())
     assert not live_tmp.exists()
+
+
+def test_quarantine_moves_a_blob_out_of_service(tmp_path: Path) -> None:
+    """Kept for the operator under quarantined/objects/, not deleted; readers and the sweep
+    no longer see it; a second call (or an unknown id) finds nothing to move."""
+    store = LocalBlobStore(tmp_path)
+    blob_id = run(write(store, b"rotten"))
+    assert store.quarantine(blob_id) == f"quarantined/objects/{blob_id}"
+    assert (tmp_path / "quarantined" / "objects" / blob_id).read_bytes() == b"rotten"
+    with pytest.raises(BlobNotFound):
+        store.open(blob_id)
+    assert list(store.iter_blobs(time.time() + 60)) == []
+    assert store.quarantine(blob_id) is None
+    with pytest.raises(BlobNotFound):
+        store.quarantine("../../etc")
