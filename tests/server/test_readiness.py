@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.harness import Server
+from tests.tmpfs import small_tmpfs
 
 # root that honours file modes, as the `strato` user of the systemd unit would
 NO_DAC_OVERRIDE = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
@@ -27,16 +27,8 @@ TMPFS_BYTES = 4 << 20
 @pytest.fixture(scope="module")
 def tiny_fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A 4 MiB tmpfs for one policy, unmounted afterwards."""
-    mount = tmp_path_factory.mktemp("tinyfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES},mode=0755",
-                           "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): "
-                    f"{done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path_factory.mktemp("tinyfs"), TMPFS_BYTES) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture(scope="module")

@@ -3,30 +3,39 @@ objects, image data)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from strato.api.http import Body, FileBody
 from strato.stores.blob.base import BlobReader
 
+OnError = Callable[[BaseException], object]
+"""Told of an error reading the blob mid-answer (the domain quarantines an unreadable one)."""
 
-def blob_body(reader: BlobReader, start: int, end: int) -> Body:
+
+def blob_body(reader: BlobReader, start: int, end: int, on_error: OnError | None = None
+              ) -> Body:
     """Bytes [start, end) of the blob as a response body, sent straight from its file where
     the blob store has one; the blob is released once sent."""
     data = reader.contents()
     if data is not None:
         reader.close()
         return data[start:end]
-    chunks = closing(reader, reader.iter_range(start, end))
+    chunks = closing(reader, reader.iter_range(start, end), on_error)
     fd = reader.fileno()
     if fd is None:
         return chunks
-    return FileBody(fd, start, end - start, chunks, reader.close)
+    return FileBody(fd, start, end - start, chunks, reader.close, on_error)
 
 
-async def closing(reader: BlobReader, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def closing(reader: BlobReader, body: AsyncIterator[bytes],
+                  on_error: OnError | None = None) -> AsyncIterator[bytes]:
     """Stream `body`, then release the blob whether the client read it all or not."""
     try:
         async for chunk in body:
             yield chunk
+    except OSError as exc:
+        if on_error is not None:
+            on_error(exc)
+        raise
     finally:
         reader.close()

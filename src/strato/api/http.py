@@ -30,7 +30,7 @@ REASONS = {
     416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",
     429: "Too Many Requests", 431: "Request Header Fields Too Large",
     499: "Client Disconnect", 500: "Internal Error", 501: "Not Implemented",
-    503: "Service Unavailable",
+    503: "Service Unavailable", 507: "Insufficient Storage",
 }
 
 
@@ -152,13 +152,16 @@ class FileBody:
     kernel's sendfile) gets the file itself and the bytes never pass through Python; anything
     else iterates the same bytes as chunks. `release` frees the file either way."""
 
-    __slots__ = ("_chunks", "_release", "count", "fd", "offset")
+    __slots__ = ("_chunks", "_release", "count", "fd", "offset", "on_error")
 
     def __init__(self, fd: int, offset: int, count: int, chunks: AsyncIterator[bytes],
-                 release: Callable[[], None]) -> None:
+                 release: Callable[[], None],
+                 on_error: Callable[[BaseException], object] | None = None) -> None:
         self.fd, self.offset, self.count = fd, offset, count
         self._chunks = chunks
         self._release = release
+        self.on_error = on_error
+        """Told of an error reading the file while it is sent (sendfile's EIO)."""
 
     def __aiter__(self) -> FileBody:
         return self
@@ -242,6 +245,10 @@ async def send_response(send: Send, response: Response, *, head: bool = False,
         try:
             await send({"type": ZERO_COPY, "file": body.fd, "offset": body.offset,
                         "count": body.count})
+        except OSError as exc:
+            if body.on_error is not None:
+                body.on_error(exc)
+            raise
         finally:
             await body.aclose()
         return body.count

@@ -8,6 +8,8 @@ of two. It knows nothing of HTTP; the Swift, Glance and console front-ends all c
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import logging
 import secrets
@@ -16,7 +18,14 @@ from collections.abc import AsyncIterable, Sequence
 from dataclasses import replace
 
 from strato.domain.policies import PolicySet, StoragePolicy, UnknownPolicy
-from strato.stores.blob.base import BlobNotFound, BlobReader, BlobStore, BlobWriter, MemoryReader
+from strato.stores.blob.base import (
+    BlobNotFound,
+    BlobReader,
+    BlobStore,
+    BlobWriter,
+    MemoryReader,
+    out_of_space,
+)
 from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
     INLINE,
@@ -62,6 +71,20 @@ class OlderThanStored(StorageError):
     object it would replace or delete: the stored object wins, as in Swift (409)."""
 
 
+class InsufficientStorage(StorageError):
+    """No room for the write: the policy's filesystem (or quota) or the metadata database is
+    full. Nothing was stored; what was written of it is gone. `where` names the policy or
+    `metadata`, for the operator (and Swift's `Drive:` line)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class ObjectUnreadable(StorageError):
+    """The disk could not read the object's bytes (EIO); its blob is quarantined."""
+
+
 class PolicyConflict(StorageError):
     """The container exists in another storage policy; a policy is never changed."""
 
@@ -80,6 +103,8 @@ class StorageService:
         """Objects up to this size are kept in the metadata store (0: none are)."""
         self._stores: dict[int, BlobStore] = {}
         """container id -> its policy's blob store; never stale (see domain.policies)."""
+        self._row_removals: set[asyncio.Task[bool]] = set()
+        """Rows of quarantined blobs being removed (held so they are not collected)."""
 
     # ---- policies -----------------------------------------------------------------------
     def policy_of(self, container: ContainerRecord) -> StoragePolicy:
@@ -265,6 +290,58 @@ class StorageService:
                 record = fresh
         raise ObjectNotFound(record.name)
 
+    def check_room(self, container: ContainerRecord, length: int) -> None:
+        """Before reading a body of announced `length`: InsufficientStorage if its policy's
+        filesystem has less room than that, so a client learns it before sending anything
+        (Swift's object server reserves the length with fallocate for the same answer). A
+        body kept inline needs no file. One statvfs call."""
+        if length <= self.inline_bytes:
+            return
+        policy = self.policy_of(container)
+        free, _ = policy.blobs.disk_usage()
+        if free < length:
+            log.warning("policy %s: %d bytes free, a PUT of %d refused", policy.name, free,
+                        length)
+            raise InsufficientStorage(policy.name)
+
+    # ---- read errors --------------------------------------------------------------------
+    def read_failed(self, container: ContainerRecord, record: ObjectRecord,
+                    exc: BaseException) -> bool:
+        """An error while reading `record`'s blob: if the disk could not read it (EIO), the
+        blob is quarantined, as Swift's object server does, and logged; later reads find the
+        object missing (404) until it is written again. Returns whether it was that."""
+        if not (isinstance(exc, OSError) and exc.errno == errno.EIO) or is_inline(
+                record.blob_id):
+            return False
+        policy = self.policy_of(container)
+        moved = policy.blobs.quarantine(record.blob_id, {
+            "account": container.account, "container": container.name,
+            "object": record.name, "container_id": record.container_id, "etag": record.etag,
+            "size": record.size, "reason": f"read error: {exc}", "quarantined_at": time.time()})
+        log.error("read error on object %s in container %s (policy %s, blob %s): %s; "
+                  "blob quarantined to %s", record.name, container.name, policy.name,
+                  record.blob_id, exc, moved or "(already gone)")
+        if moved is not None:
+            # as the auditor does: the row goes too, so HEAD and listings agree with GET (a
+            # pass of the auditor finishes this if the worker stops first)
+            task = asyncio.get_running_loop().create_task(self.meta.delete_object_if(record))
+            self._row_removals.add(task)
+            task.add_done_callback(self._row_removals.discard)
+        return True
+
+    def probe(self, container: ContainerRecord, record: ObjectRecord, reader: BlobReader,
+              offset: int) -> None:
+        """Read the first byte to be sent before answering, so that a blob the disk cannot
+        read gets a 5xx rather than a 200 cut short. Raises ObjectUnreadable (the reader is
+        closed then). A page-cached byte costs one system call."""
+        try:
+            reader.probe(offset)
+        except OSError as exc:
+            if not self.read_failed(container, record, exc):
+                raise
+            reader.close()
+            raise ObjectUnreadable(record.name) from exc
+
     async def put_object(
         self, container: ContainerRecord, name: str, body: AsyncIterable[bytes], *,
         content_type: str, meta: dict[str, str], expected_etag: str | None = None,
@@ -275,15 +352,19 @@ class StorageService:
 
         The body is held in memory while it fits in `inline_bytes`; past that it streams into
         a blob, starting with what was held. `max_size` replaces the object size limit (the
-        image service has its own)."""
+        image service has its own). A full filesystem, before or while the body streams, is
+        InsufficientStorage, and the partial file is removed."""
         limit = self.max_file_size if max_size is None else max_size
         if timestamp is not None:
             await self._check_newer(container, name, timestamp)
-        blobs = self.policy_of(container).blobs
-        writer: BlobWriter | None = None if self.inline_bytes else blobs.writer()
+        policy = self.policy_of(container)
+        blobs = policy.blobs
+        writer: BlobWriter | None = None
         held: list[bytes] = []
         size = 0
         try:
+            if not self.inline_bytes:
+                writer = blobs.writer()
             async for chunk in body:
                 size += len(chunk)
                 if size > limit:
@@ -310,9 +391,13 @@ class StorageService:
                 raise EtagMismatch(name)
             if writer is not None:
                 await writer.commit()
-        except BaseException:
+        except BaseException as exc:
             if writer is not None:
                 await writer.abort()
+            if out_of_space(exc):
+                log.warning("policy %s is full: a PUT of %s failed after %d bytes (%s)",
+                            policy.name, name, size, exc)
+                raise InsufficientStorage(policy.name) from exc
             raise
         blob_id = new_inline_id() if writer is None else writer.blob_id
         record = ObjectRecord(container.id, name, blob_id, size, etag, content_type,
@@ -340,6 +425,12 @@ class StorageService:
                 blob_id = await blobs.copy(source.blob_id, source_blobs)
         except (BlobNotFound, ContainerNotFound) as exc:
             raise ObjectNotFound(source.name) from exc
+        except OSError as exc:
+            if out_of_space(exc):  # a link needs a directory entry, a cross-disk copy blocks
+                log.warning("policy %s is full: a copy to %s failed (%s)",
+                            self.policy_of(container).name, name, exc)
+                raise InsufficientStorage(self.policy_of(container).name) from exc
+            raise
         record = source._replace(container_id=container.id, name=name, blob_id=blob_id,
                                  content_type=content_type, meta=meta,
                                  timestamp=round(time.time(), 5),
@@ -355,6 +446,14 @@ class StorageService:
         except NotFound as exc:
             await self._drop_blob(blobs, record.blob_id)
             raise ContainerNotFound(str(record.container_id)) from exc
+        except Exception as exc:
+            if not self.meta.out_of_space(exc):
+                raise  # it may have committed (a lost connection): the sweeper decides
+            # the database refused the row, so nothing refers to the new blob
+            await self._drop_blob(blobs, record.blob_id)
+            log.warning("metadata store is full: the row of %s was not written (%s)",
+                        record.name, exc)
+            raise InsufficientStorage("metadata") from exc
         if old is not None and old.blob_id != record.blob_id:
             await self._drop_blob(blobs, old.blob_id)
         return old

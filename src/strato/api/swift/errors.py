@@ -36,6 +36,14 @@ class SwiftError(Exception):
         self.headers = headers or {}
 
 
+def insufficient_storage(drive: str) -> SwiftError:
+    """Swift's 507 for a write that found no room, with its body naming the drive (here the
+    storage policy, or `metadata` for the database)."""
+    return SwiftError(507, "<html><h1>Insufficient Storage</h1><p>There was not enough space "
+                      f"to save the resource. Drive: {drive}</p></html>",
+                      {"Content-Type": "text/html; charset=UTF-8"})
+
+
 def error_response(status: int, message: str | None = None,
                    headers: dict[str, str] | None = None) -> Response:
     """Plain text when there is a specific message (as Swift's constraints give), else HTML."""

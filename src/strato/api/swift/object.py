@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+from functools import partial
 from urllib.parse import quote, unquote
 
 from strato.api.bodies import blob_body, closing
@@ -31,6 +32,7 @@ from strato.domain.storage import (
     EtagMismatch,
     ObjectNotFound,
     ObjectTooLarge,
+    ObjectUnreadable,
     OlderThanStored,
 )
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord
@@ -193,12 +195,18 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Range"] = f"bytes */{length}"
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
+    try:  # a blob the disk cannot read: 503 (and quarantined), not a 200 cut short
+        storage.probe(container, record, reader, ranges[0][0] if ranges else 0)
+    except ObjectUnreadable:
+        raise SwiftError(503) from None
+    failed = partial(storage.read_failed, container, record)
     if ranges is None or length == 0:  # a suffix range of an empty object: all of it
-        return Response(200, headers, blob_body(reader, 0, length), content_length=length)
+        return Response(200, headers, blob_body(reader, 0, length, failed),
+                        content_length=length)
     if len(ranges) == 1:
         start, end = ranges[0]
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{length}"
-        return Response(206, headers, blob_body(reader, start, end),
+        return Response(206, headers, blob_body(reader, start, end, failed),
                         content_length=end - start)
     boundary, total, body = multipart_body(ranges, length, record.content_type,
                                            reader.iter_range)
@@ -247,6 +255,8 @@ async def put_object(sr: SwiftRequest) -> Response:
     content_type = sr.headers.get("content-type") or guess_type(sr.obj)
     if sr.headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
         content_type = guess_type(sr.obj)
+    if length is not None:
+        storage.check_room(container, length)  # 507 before a byte is read (no 100 Continue)
     try:
         record, _ = await storage.put_object(
             container, sr.obj, request.stream(), content_type=content_type, meta=meta,

@@ -21,11 +21,12 @@ from strato.api.swift.context import (
 )
 from strato.api.swift.crossdomain import PATH as CROSSDOMAIN_PATH
 from strato.api.swift.crossdomain import crossdomain_response
-from strato.api.swift.errors import SwiftError, error_response
+from strato.api.swift.errors import SwiftError, error_response, insufficient_storage
 from strato.api.swift.features import FEATURES
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
 from strato.api.swift.pipeline import PIPELINE, build_pipeline
+from strato.domain.storage import InsufficientStorage
 
 log = logging.getLogger("strato.swift")
 TRUE_VALUES = ("true", "1", "yes", "on", "t", "y")
@@ -70,7 +71,10 @@ class SwiftFrontend:
 
     async def handle(self, request: Request) -> Response:
         try:
-            response = await self._dispatch(request)
+            try:
+                response = await self._dispatch(request)
+            except InsufficientStorage as full:  # from any write path: PUT, COPY, SLO, bulk
+                raise insufficient_storage(full.where) from None
         except SwiftError as exc:
             if exc.status >= 400:
                 log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,

@@ -69,6 +69,12 @@ class QuotaExceeded(ImageError):
     status = 413
 
 
+class StorageFull(ImageError):
+    """Glance answers a store with no room 413, `Image storage media is full: ...`."""
+
+    status = 413
+
+
 class RangeNotSatisfiable(ImageError):
     status = 416
 

@@ -38,7 +38,7 @@ from strato.domain.images.model import (
     NotFound,
     QuotaExceeded,
 )
-from strato.domain.storage import ObjectNotFound, StorageService
+from strato.domain.storage import InsufficientStorage, ObjectNotFound, StorageService
 from strato.stores.blob.base import BlobReader
 from strato.stores.metadata import base as store_errors
 from strato.stores.metadata.base import MetadataStore
@@ -339,6 +339,9 @@ class ImageService:
                                 f"{max_bytes} bytes.") from None
         except InvalidImageData as exc:
             raise BadRequest(f"Image data is not acceptable: {exc}") from None
+        except InsufficientStorage as exc:
+            raise model.StorageFull(f"Image storage media is full: no space left in store "
+                                    f"{exc.where}") from None
         if declared_size is not None and written.size != declared_size:
             await self.data.delete(container, image.id)
             raise BadRequest(f"Image size {written.size} does not match the declared size "

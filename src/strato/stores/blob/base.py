@@ -7,11 +7,21 @@ the object is overwritten meanwhile, and a server-side copy can share data safel
 from __future__ import annotations
 
 import abc
+import errno
 from collections.abc import AsyncIterator, Iterator
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""The errors of a write that found no room: the filesystem is full, or the writer's quota is
+(Swift's object server answers both with 507)."""
 
 
 class BlobNotFound(Exception):
     pass
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether a blob store's error means its filesystem (or quota) has no room left."""
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE
 
 
 class BlobWriter(abc.ABC):
@@ -49,6 +59,12 @@ class BlobReader(abc.ABC):
     def contents(self) -> bytes | None:
         """All the blob's bytes, when they are already in memory; else None."""
         return None
+
+    def probe(self, offset: int) -> None:
+        """Read the byte at `offset` (if any), so that a disk that cannot read the blob
+        raises its OSError before an answer has started rather than in the middle of it.
+        Bytes in memory need no check."""
+        return
 
     @abc.abstractmethod
     def close(self) -> None: ...

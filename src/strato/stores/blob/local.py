@@ -45,7 +45,9 @@ ALIGN = 4096  # O_DIRECT wants the buffer's address, the file offset and the len
 SYNC_BYTES = 32 << 20  # without O_DIRECT, written back this often, in the background
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 LABEL_FILE = "storage-policy"
-QUARANTINE_DIR = "quarantined/objects"  # under the store's root, as Swift's <device>/quarantined
+QUARANTINE_DIR = "quarantined/objects"
+"""Under the store's root: blobs taken out of service, by id (Swift's
+`<device>/quarantined/objects/`)."""
 
 
 class BlobStoreMismatch(Exception):
@@ -278,6 +280,11 @@ class LocalBlobReader(BlobReader):
 
     def fileno(self) -> int | None:
         return self._fd
+
+    def probe(self, offset: int) -> None:
+        if offset < self.size:
+            assert self._fd is not None, "reader closed"
+            os.pread(self._fd, 1, offset)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -568,6 +568,11 @@ class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.
     async def close(self) -> None:
         """Also gives up the lead (`try_lead`) if this process holds it."""
 
+    def out_of_space(self, exc: BaseException) -> bool:
+        """Whether `exc`, raised by a write, means the database had no room to store it (the
+        write did not happen); each backend knows its own error."""
+        return False
+
     @abc.abstractmethod
     async def try_lead(self) -> bool:
         """Become, or stay, the one process of every process and node sharing this store

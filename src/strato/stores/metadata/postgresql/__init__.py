@@ -37,6 +37,10 @@ class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, Postgres
     async def close(self) -> None:
         await self.db.close()
 
+    def out_of_space(self, exc: BaseException) -> bool:
+        """SQLSTATE 53100 (disk_full): the server refused the statement, nothing committed."""
+        return isinstance(exc, asyncpg.DiskFullError)
+
     async def check_writable(self, timeout: float) -> None:
         """A transaction that takes a write lock and changes nothing must commit within
         `timeout`: the database is up, accepts writes (not a read-only standby) and this

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 
 from strato.stores.metadata.base import MetadataError, MetadataStore
@@ -59,6 +60,11 @@ class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, SqliteAccessKe
         finally:
             conn.close()
         return before
+
+    def out_of_space(self, exc: BaseException) -> bool:
+        """SQLITE_FULL: the database or its WAL could not grow (the transaction rolled back)."""
+        return isinstance(exc, sqlite3.Error) and getattr(
+            exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
     async def check_writable(self, timeout: float) -> None:
         problem = await self.db.check_writable(timeout)
