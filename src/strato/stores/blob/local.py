@@ -358,9 +358,10 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             note.unlink(missing_ok=True)
             return None
-        if self.fsync:  # the move must survive a power cut, or the corrupt file comes back
-            _fsync_dir(self.quarantine_dir)
-            _fsync_dir(Path(source).parent)
+        # no fsync: it is the row's removal that takes the object out of service; a move
+        # lost at a power cut leaves the blob in objects/, where a read or the auditor meets
+        # it again (if its row is back) or the sweep removes it (if not). And a failing disk
+        # is best written to as little as possible.
         return str(target)
 
     def quarantined(self) -> Iterator[tuple[str, dict[str, object]]]:
