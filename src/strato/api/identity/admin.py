@@ -39,7 +39,7 @@ from strato.stores.metadata.records import (
 
 def user_json(api: IdentityApi, user: UserRecord) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": user.id, "name": user.name, "domain_id": user.domain_id,
-                           "enabled": user.enabled, "password_expires_at": None,
+                           "enabled": user.enabled, "password_expires_at": None,  # nosec B105  # a field name, no secret
                            "options": {}, "links": {"self": f"{api.v3_url}/users/{user.id}"}}
     if user.default_project_id:
         doc["default_project_id"] = user.default_project_id

@@ -126,7 +126,7 @@ async def token_document(api: IdentityApi, ctx: AuthContext, *, catalog: bool
     user_domain = await store.get_domain(id=ctx.user_domain_id)
     token: dict[str, Any] = {
         "methods": list(ctx.methods),
-        "user": {"id": ctx.user_id, "name": ctx.user_name, "password_expires_at": None,
+        "user": {"id": ctx.user_id, "name": ctx.user_name, "password_expires_at": None,  # nosec B105  # a field name, no secret
                  "domain": {"id": ctx.user_domain_id,
                             "name": user_domain.name if user_domain else ctx.user_domain_id}},
         "audit_ids": [ctx.audit_id],
