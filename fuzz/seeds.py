@@ -26,8 +26,13 @@ def seeds(target: str) -> list[bytes]:
         plain = _tar({"c/a.txt": b"hello", "c/d/": b"", "c/é.txt": b"x" * 600})
         gnu = _tar({"c/" + "n" * 120: b"long", "c/x": b"1"}, tarfile.GNU_FORMAT)
         ustar = _tar({"c/" + "p" * 90 + "/q": b"u"}, tarfile.USTAR_FORMAT)
+        out = io.BytesIO()   # a PAX size record (once a 500 when not a number)
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo("c/p")
+            info.size, info.pax_headers = 3, {"size": "3", "mtime": "1.5"}
+            tar.addfile(info, io.BytesIO(b"abc"))
         return [b"\x00" + plain, b"\x00" + gnu, b"\x00" + ustar, b"\x01G" + plain,
-                b"\x02B" + gnu]
+                b"\x02B" + gnu, b"\x00" + out.getvalue()]
     if target == "slo":
         return [json.dumps(doc).encode() for doc in (
             [{"path": "/c/s1", "etag": None, "size_bytes": 1}, {"path": "c/s2"}],
