@@ -28,7 +28,7 @@ AUTH_KEYS = frozenset({
     "default_domain_id", "default_domain_name",
 })
 #: Old spellings openstacksdk still accepts, and what they mean.
-ALIASES = {"tenant_name": "project_name", "tenant_id": "project_id", "auth_token": "token"}
+ALIASES = {"tenant_name": "project_name", "tenant_id": "project_id", "auth_token": "token"}  # nosec B105  # option names
 #: `OS_*` variables that only choose among clouds; alone they make no cloud of their own.
 SELECTORS = frozenset({"OS_CLOUD", "OS_REGION_NAME", "OS_CLIENT_CONFIG_FILE",
                        "OS_CLIENT_SECURE_FILE", "OS_CLOUD_NAME"})

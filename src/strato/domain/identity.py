@@ -97,10 +97,10 @@ class PasswordExpired(Unauthorized):
 
 
 DAY = 86_400.0
-PASSWORD_SET_AT = "password_set_at"
-PASSWORD_EXPIRES_AT = "password_expires_at"
-PASSWORD_HISTORY = "password_history"
-PASSWORD_SELF_SERVICE = "password_self_service"
+PASSWORD_SET_AT = "password_set_at"  # nosec B105  # a key name, no secret
+PASSWORD_EXPIRES_AT = "password_expires_at"  # nosec B105  # a key name, no secret
+PASSWORD_HISTORY = "password_history"  # nosec B105  # a key name, no secret
+PASSWORD_SELF_SERVICE = "password_self_service"  # nosec B105  # a key name, no secret
 """Keys of a user's internal `extra`: when its password was set, when it expires (absent:
 never), the hashes of the passwords before it (newest first), and whether the user set it
 itself (the minimum age holds only then, so a user can change one an admin set at once)."""

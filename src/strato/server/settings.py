@@ -489,7 +489,7 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # nosec B104  # compares, binds nothing
         if ":" in host:
             host = f"[{host}]"
         scheme = "https" if self.tls_cert else "http"

@@ -58,7 +58,7 @@ _CHECK_WORDS: Final = {  # oslo's safety check name -> what a user reads
     "banned": "is a format that is never accepted",
     "mbr": "has an invalid partition table (protective MBR)",
     "version": "has an unsupported version",
-    "passphrase": "cannot be opened with the passphrase",
+    "passphrase": "cannot be opened with the passphrase",  # nosec B105  # an error message
 }
 _SELF_EXPLAINED: Final = frozenset({"backing_file", "data_file", "banned"})
 

@@ -170,6 +170,23 @@ def test_malicious_archive_changes_nothing_outside_the_upload_path(
     assert not created & {"..", ".", "escape", "escape2", "a", "link", "hard", "dev"}
 
 
+def test_a_bad_pax_size_is_an_invalid_archive_not_a_500(tester: tuple[str, str]) -> None:
+    """Found by fuzzing (fuzz/targets.py, `tar`): a PAX `size` record that is not a number
+    escaped as a ValueError (a 500), and a negative one made a member of negative size."""
+    http, url = http_client(tester)
+    container = f"pax-size-{uuid.uuid4().hex[:8]}"
+    for size in ("abc", "-5", ""):
+        body = _tar([_file(f"{container}/a", b"abc", size=size)], "w")
+        response = http.put(f"{url}?extract-archive=tar", content=body,
+                            headers={"Accept": "application/json"})
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["Response Status"] == "400 Bad Request", (size, report)
+        assert "Invalid Tar File" in report["Response Body"]
+        assert report["Number Files Created"] == 0
+    assert http.get(f"{url}/{container}/a").status_code == 404
+
+
 def test_archive_bombs_are_bounded(make_server: object, tmp_path: Path) -> None:
     server: Server = make_server(env={"STRATO_MAX_FILE_SIZE": "100000"})  # type: ignore[operator]
     server.add_user("bomb", "user", "pw", role="admin")

@@ -130,6 +130,8 @@ class TarStream:
             if not _checksum_ok(block):
                 raise tarfile.ReadError("bad checksum")
             size = _number(block[124:136])
+            if size < 0:   # a base-256 field can say so: no member has a negative size
+                raise tarfile.ReadError("negative member size")
             kind = block[156:157]
             padded = size + (-size % BLOCK)
             if kind in (b"x", b"g"):
@@ -147,8 +149,13 @@ class TarStream:
             headers = {**self._global, **pax}
             name = headers.get("path") or long_name or self._ustar_name(block)
             if "size" in headers:
-                size = int(headers["size"])
+                try:
+                    size = int(headers["size"])
+                except ValueError:
+                    raise tarfile.ReadError("invalid PAX size") from None
                 padded = size + (-size % BLOCK)
+            if size < 0:
+                raise tarfile.ReadError("negative member size")
             self._left = padded
             if kind == b"5":
                 name = name.rstrip("/")   # as tarfile reads a directory's name

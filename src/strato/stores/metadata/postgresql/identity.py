@@ -30,10 +30,10 @@ from strato.stores.metadata.records import (
 from strato.stores.metadata.rows import APP_CRED_COLUMNS, app_cred, app_cred_values
 
 USER_COLUMNS = "id, name, domain_id, password_hash, enabled, default_project_id, extra"
-TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"
+TOKEN_COLUMNS = ("token_hash, user_id, project_id, domain_id, issued_at, expires_at, methods,"  # nosec B105  # column names
                  " audit_id, extra")
 
-_TOKEN_TARGET = ("CASE WHEN t.project_id IS NOT NULL AND t.project_id <> ''"
+_TOKEN_TARGET = ("CASE WHEN t.project_id IS NOT NULL AND t.project_id <> ''"  # nosec B105  # SQL text
                  " THEN 'project:' || t.project_id ELSE 'domain:' || t.domain_id END")
 TOKEN_VIEW_SQL = (
     "SELECT t.token_hash, t.user_id, t.project_id, t.domain_id, t.issued_at, t.expires_at,"

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing of the parsers that read client bytes (atheris); see run.py."""
