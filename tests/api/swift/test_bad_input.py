@@ -42,7 +42,7 @@ def send_raw(tester: tuple[str, str], request: bytes, *, close: bool = False) ->
         if close:
             sock.shutdown(socket.SHUT_WR)
         reply = b""
-        while True:  # every request here says Connection: close
+        while True:  # every request here says Connection: close  # weak-tests: ok (reads to EOF)
             data = sock.recv(65536)
             if not data:
                 break
