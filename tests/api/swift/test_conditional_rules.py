@@ -25,11 +25,13 @@ def date(seconds: float) -> str:
     ({"if-match": f'"{ETAG}"'}, None),
     ({"if-match": f'W/"{ETAG}"'}, None),
     ({"if-match": f'"other", "{ETAG}"'}, None),
+    ({"if-match": f'"other",{ETAG}'}, None),
     ({"if-match": "*"}, None),
     ({"if-match": '"other"'}, 412),
     ({"if-match": ""}, 412),  # an empty list matches nothing
     ({"if-none-match": ETAG}, 304),
     ({"if-none-match": f'"x", W/"{ETAG}"'}, 304),
+    ({"if-none-match": f'"x",W/"{ETAG}"'}, 304),
     ({"if-none-match": "*"}, 304),
     ({"if-none-match": '"other"'}, None),
     ({"if-none-match": ""}, None),
