@@ -176,8 +176,12 @@ def test_container_read_and_write() -> None:
     assert authz().can_read(None, ".r:*,.rlistings", None, listing=True, account="AUTH_p1")
     assert not authz().can_read(None, ".r:a.com", "http://b.com/", account="AUTH_p1")
     assert authz().can_read(None, ".r:a.com", "http://a.com/x", account="AUTH_p1")
-    assert not authz().can_read(other, "p1-name:u2-name", None, account="AUTH_p1",
+    assert not authz().can_read(other, "p2-name:u2-name", None, account="AUTH_p1",
                                 account_domain="d")  # names do not count across domains
+    # a v1.0 token's owners are named by their account
+    v1_owner = ctx("member", project="p2", v1=True)
+    assert authz().can_read(v1_owner, "AUTH_p2", None, account="AUTH_p1")
+    assert not authz().can_read(v1_owner, "AUTH_p3", None, account="AUTH_p1")
     assert authz().can_read(other, "p2-name:u2-name", None, account="AUTH_p1",
                             account_domain="default")
     assert not authz().can_read(other, None, None, account="AUTH_p1")
@@ -237,6 +241,7 @@ def test_bad_account_acl_is_400(value: str) -> None:
     with pytest.raises(SwiftError) as err:
         clean_account_acl(value)
     assert err.value.status == 400
+    assert (err.value.message or "").startswith("Invalid X-Account-Access-Control: ")
 
 
 def test_service_role_rules_group_by_prefix() -> None:
