@@ -65,3 +65,5 @@ def test_path_with_or_without_its_trailing_slash() -> None:
     for path in ("dir", "dir/"):
         page = keyset_listing(Rows(names).fetch, ListingQuery(path=path, limit=10))
         assert page == [Row("dir/a"), Row("dir/b/")], path
+    page = keyset_listing(Rows(["X/", "X/a", "Y"]).fetch, ListingQuery(path="X", limit=10))
+    assert page == [Row("X/a")]  # only slashes are trimmed from the path
