@@ -43,7 +43,8 @@ def test_rclone_sync_and_check_v3(server: Server, ks_user: KeystoneUser, tmp_pat
     back = tmp_path / "back"
     down = rclone("sync", remote, str(back))
     assert down.returncode == 0, down.stderr
-    for path in source.rglob("*"):
-        if path.is_file():
-            assert (back / path.relative_to(source)).read_bytes() == path.read_bytes()
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(back) == files(source) and files(source)
     assert rclone("purge", remote).returncode == 0

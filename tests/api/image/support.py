@@ -239,7 +239,7 @@ class RawPut:
     def response_status(self) -> int:
         """The status line of the answer (after the whole body was sent)."""
         received = b""
-        while b"\r\n" not in received:
+        while b"\r\n" not in received:  # weak-tests: ok (reads a status line)
             chunk = self.sock.recv(4096)
             if not chunk:
                 break

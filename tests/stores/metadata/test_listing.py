@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from strato.stores.metadata.listing import keyset_listing
+from strato.stores.metadata.listing import keyset_listing, prefix_end
 from strato.stores.metadata.records import ListingQuery, Subdir
 
 
@@ -45,3 +45,25 @@ def test_plain_names_with_a_delimiter_still_fill_the_page() -> None:
     page = keyset_listing(rows.fetch, ListingQuery(delimiter="/", limit=1000))
     assert [r.name for r in page] == [f"o{i:05d}" for i in range(1000)]  # type: ignore[union-attr]
     assert rows.read <= 1100
+
+
+def test_prefix_end_bounds_every_name_under_the_prefix() -> None:
+    assert prefix_end("") is None
+    assert prefix_end("ab") == "ac"
+    assert prefix_end("a\U0010ffff") is None  # nothing sorts after the last code point
+    assert prefix_end("a\ud7ff") == "a\ue000"  # surrogates are no UTF-8: skipped
+
+
+def test_a_name_starting_with_the_delimiter_rolls_up_into_it() -> None:
+    rows = Rows(["/a", "/b", "c", "d/e"])
+    page = keyset_listing(rows.fetch, ListingQuery(delimiter="/", limit=10))
+    assert page == [Subdir("/"), Row("c"), Subdir("d/")]
+
+
+def test_path_with_or_without_its_trailing_slash() -> None:
+    names = ["dir/", "dir/a", "dir/b/", "dir/b/c", "dirt"]
+    for path in ("dir", "dir/"):
+        page = keyset_listing(Rows(names).fetch, ListingQuery(path=path, limit=10))
+        assert page == [Row("dir/a"), Row("dir/b/")], path
+    page = keyset_listing(Rows(["X/", "X/a", "Y"]).fetch, ListingQuery(path="X", limit=10))
+    assert page == [Row("X/a")]  # only slashes are trimmed from the path

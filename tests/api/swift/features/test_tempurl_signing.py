@@ -8,7 +8,13 @@ import hmac
 
 from swiftclient.utils import generate_temp_url
 
-from strato.api.swift.features.tempurl import parse_expires, parse_signature, sign
+from strato.api.swift.features.tempurl import (
+    MAX_EXPIRES,
+    key_bytes,
+    parse_expires,
+    parse_signature,
+    sign,
+)
 
 
 def test_hex_and_base64_forms_parse_to_the_same_digest() -> None:
@@ -30,3 +36,17 @@ def test_matches_swiftclient_and_iso8601() -> None:
     assert parse_expires("2026-11-22T02:47:57Z") == 1795315677
     assert parse_expires("1795315677") == 1795315677
     assert parse_expires("tomorrow") is None
+
+
+def test_expiry_bound_is_the_last_representable_second() -> None:
+    assert parse_expires(str(MAX_EXPIRES)) == MAX_EXPIRES
+    assert parse_expires(str(MAX_EXPIRES + 1)) is None
+    assert parse_expires("9999-12-31T23:59:59Z") == MAX_EXPIRES
+
+
+def test_ip_range_is_signed_and_keys_beyond_latin1_are_utf8() -> None:
+    expected = hmac.new(b"k", b"ip=127.0.0.1\nGET\n1\n/v1/a/c/o", hashlib.sha256).hexdigest()
+    assert sign("k", "sha256", "GET", 1, "/v1/a/c/o", "127.0.0.1") == expected
+    assert sign("k", "sha256", "GET", 1, "/v1/a/c/o") != expected
+    assert key_bytes("clé") == "clé".encode("latin-1")  # a header value's raw bytes
+    assert key_bytes("ключ") == "ключ".encode()
