@@ -253,7 +253,12 @@ class SwiftCluster:
 
     def run_container_sync(self, timeout: float = 120) -> str:
         """One pass of Swift's container sync daemon over every syncing container; its log."""
-        done = subprocess.run([str(self.bindir / "swift-container-sync"),
+        # the servers read swift.conf from their swift_dir, the daemons only from /etc/swift
+        # (which stays untouched): point Swift at ours before its daemon's entry point runs
+        launch = ("import sys; from swift.common.utils import set_swift_dir; "
+                  f"set_swift_dir({str(self.etc)!r}); from swift.container.sync import main; "
+                  "sys.argv[0] = 'swift-container-sync'; sys.exit(main())")
+        done = subprocess.run([str(self.bindir / "python"), "-c", launch,
                                str(self.etc / "container-server.conf"), "once", "-v"],
                               capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
