@@ -32,6 +32,8 @@ REALM_KEY = "realm-secret"
 SYNC_KEY = "container-secret"
 OBJECTS = 300
 """Small objects written to Strato and synced to Swift (a third as many go the other way)."""
+ODD = ("odd/ünïcødé name.txt", "odd/plus+percent%25 amp&semi;=?.txt")
+"""Names whose quoted form (which the signature covers) differs from the name itself."""
 DEADLINE = 150.0
 """Seconds the Strato-to-Swift sync may take, Swift's start not counted. Unloaded it takes a
 few seconds; the bound leaves room for a loaded 2-core machine."""
@@ -92,7 +94,7 @@ def account_of(http: httpx.Client) -> str:
 
 
 def write(http: httpx.Client, container: str, count: int, prefix: str) -> None:
-    """`count` small objects with metadata, and an SLO `big` over two segments in
+    """`count` small objects with metadata, the ODD names, and an SLO `big` over two segments in
     `<container>-segs`."""
     def put(i: int) -> None:
         response = http.put(f"{container}/{prefix}-{i:04d}",
@@ -102,6 +104,8 @@ def write(http: httpx.Client, container: str, count: int, prefix: str) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(count)))
+    for name in ODD:
+        assert http.put(f"{container}/{quote(name)}", content=name.encode()).status_code == 201
     manifest = []
     for n in range(2):
         body = bytes([65 + n]) * 1000
@@ -128,15 +132,22 @@ def meta(response: httpx.Response) -> dict[str, str]:
 
 
 def assert_same(src: httpx.Client, dst: httpx.Client, container: str, prefix: str,
-                count: int) -> None:
+                count: int, to_swift: bool) -> None:
     """What the user sees on both sides: the listing (names and ETags), then each object's
     headers, and the SLO read whole. Swift lists a manifest that arrived by sync under the
     hash of the manifest itself (the SLO's own ETag is system metadata, which a sync does
-    not carry), so the SLO's ETag is compared on a GET instead."""
+    not carry), so there the SLO's ETag is compared on a GET; Strato lists it as the
+    original does."""
     listed_src, listed_dst = listing(src, container), listing(dst, container)
     assert listed_src.keys() == listed_dst.keys()
-    assert {k: v for k, v in listed_src.items() if listed_dst[k] != v and k != "big"} == {}
-    assert len(listing(dst, container)) == count - 10 + 1
+    differ = {k: v for k, v in listed_src.items() if listed_dst[k] != v}
+    assert differ == ({"big": listed_src["big"]} if to_swift else {})
+    assert len(listing(dst, container)) == count - 10 + 1 + len(ODD)
+    for name in ODD:
+        got = dst.get(f"{container}/{quote(name)}")
+        assert got.content == name.encode(), name
+        assert got.headers["X-Timestamp"] == src.head(f"{container}/{quote(name)}").headers[
+            "X-Timestamp"]
     assert listing(src, f"{container}-segs") == listing(dst, f"{container}-segs")
     for i in (0, 19, 20, 29, 30, count - 1):
         name = f"{container}/{prefix}-{i:04d}"
@@ -168,13 +179,13 @@ def test_strato_to_swift(pair: Pair) -> None:
     for name in ("s2w", "s2w-segs"):
         assert strato.post(name, headers={"X-Container-Sync-To": f"{to_swift}/{name}"}
                            ).status_code == 204
-    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1, until, "objects")
+    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1 + len(ODD), until, "objects")
     change(strato, "s2w", "obj")
-    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1 - 10
+    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1 + len(ODD) - 10
            and swift.head("s2w/obj-0019").headers.get("X-Object-Meta-Posted") == "p19",
            until, "POSTs and deletes")
     settle(pair, lambda: len(listing(swift, "s2w-segs")) == 2, until, "segments")
-    assert_same(strato, swift, "s2w", "obj", OBJECTS)
+    assert_same(strato, swift, "s2w", "obj", OBJECTS, to_swift=True)
 
 
 def test_swift_to_strato(pair: Pair) -> None:
@@ -187,10 +198,10 @@ def test_swift_to_strato(pair: Pair) -> None:
                          ).status_code == 201
     write(swift, "w2s", count, "up")
     pair.swift.run_container_sync()
-    assert len(listing(strato, "w2s")) == count + 1
+    assert len(listing(strato, "w2s")) == count + 1 + len(ODD)
     change(swift, "w2s", "up")
     pair.swift.run_container_sync()
-    assert_same(swift, strato, "w2s", "up", count)
+    assert_same(swift, strato, "w2s", "up", count, to_swift=False)
 
 
 def test_wrong_key_is_refused_on_both_sides(pair: Pair) -> None:
