@@ -34,6 +34,9 @@ OBJECTS = 300
 """Small objects written to Strato and synced to Swift (a third as many go the other way)."""
 ODD = ("odd/ünïcødé name.txt", "odd/plus+percent%25 amp&semi;=?.txt")
 """Names whose quoted form (which the signature covers) differs from the name itself."""
+EXTRA = 3 + len(ODD)
+"""Objects besides the numbered ones: the SLO `big`, `large`, `link` and the ODD names."""
+LARGE = 100 * 1024
 DEADLINE = 150.0
 """Seconds the Strato-to-Swift sync may take, Swift's start not counted. Unloaded it takes a
 few seconds; the bound leaves room for a loaded 2-core machine."""
@@ -106,6 +109,10 @@ def write(http: httpx.Client, container: str, count: int, prefix: str) -> None:
         list(pool.map(put, range(count)))
     for name in ODD:
         assert http.put(f"{container}/{quote(name)}", content=name.encode()).status_code == 201
+    # past 64 KiB Strato's job asks with a HEAD first; a symlink travels as one
+    assert http.put(f"{container}/large", content=b"L" * LARGE).status_code == 201
+    assert http.put(f"{container}/link", headers={
+        "X-Symlink-Target": f"{container}/{prefix}-0040"}).status_code == 201
     manifest = []
     for n in range(2):
         body = bytes([65 + n]) * 1000
@@ -142,7 +149,7 @@ def assert_same(src: httpx.Client, dst: httpx.Client, container: str, prefix: st
     assert listed_src.keys() == listed_dst.keys()
     differ = {k: v for k, v in listed_src.items() if listed_dst[k] != v}
     assert differ == ({"big": listed_src["big"]} if to_swift else {})
-    assert len(listing(dst, container)) == count - 10 + 1 + len(ODD)
+    assert len(listing(dst, container)) == count - 10 + EXTRA
     for name in ODD:
         got = dst.get(f"{container}/{quote(name)}")
         assert got.content == name.encode(), name
@@ -160,6 +167,12 @@ def assert_same(src: httpx.Client, dst: httpx.Client, container: str, prefix: st
             assert head_src.headers[header] == head_dst.headers[header], (name, header)
         assert meta(head_src) == meta(head_dst) == (
             {"x-object-meta-posted": f"p{i}"} if i < 20 else {"x-object-meta-index": str(i)})
+    large = dst.get(f"{container}/large")
+    assert large.content == b"L" * LARGE
+    assert large.headers["X-Timestamp"] == src.head(f"{container}/large").headers["X-Timestamp"]
+    link = dst.head(f"{container}/link", params={"symlink": "get"})
+    assert link.headers["X-Symlink-Target"] == f"{container}/{prefix}-0040"
+    assert dst.get(f"{container}/link").content == src.get(f"{container}/{prefix}-0040").content
     big_src, big_dst = src.get(f"{container}/big"), dst.get(f"{container}/big")
     assert big_dst.status_code == 200
     assert big_dst.content == big_src.content == b"A" * 1000 + b"B" * 1000
@@ -179,9 +192,9 @@ def test_strato_to_swift(pair: Pair) -> None:
     for name in ("s2w", "s2w-segs"):
         assert strato.post(name, headers={"X-Container-Sync-To": f"{to_swift}/{name}"}
                            ).status_code == 204
-    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1 + len(ODD), until, "objects")
+    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + EXTRA, until, "objects")
     change(strato, "s2w", "obj")
-    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + 1 + len(ODD) - 10
+    settle(pair, lambda: len(listing(swift, "s2w")) == OBJECTS + EXTRA - 10
            and swift.head("s2w/obj-0019").headers.get("X-Object-Meta-Posted") == "p19",
            until, "POSTs and deletes")
     settle(pair, lambda: len(listing(swift, "s2w-segs")) == 2, until, "segments")
@@ -198,7 +211,7 @@ def test_swift_to_strato(pair: Pair) -> None:
                          ).status_code == 201
     write(swift, "w2s", count, "up")
     pair.swift.run_container_sync()
-    assert len(listing(strato, "w2s")) == count + 1 + len(ODD)
+    assert len(listing(strato, "w2s")) == count + EXTRA
     change(swift, "w2s", "up")
     pair.swift.run_container_sync()
     assert_same(swift, strato, "w2s", "up", count, to_swift=False)
