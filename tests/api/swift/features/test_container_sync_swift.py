@@ -34,8 +34,9 @@ OBJECTS = 300
 """Small objects written to Strato and synced to Swift (a third as many go the other way)."""
 ODD = ("odd/ünïcødé name.txt", "odd/plus+percent%25 amp&semi;=?.txt")
 """Names whose quoted form (which the signature covers) differs from the name itself."""
-EXTRA = 3 + len(ODD)
-"""Objects besides the numbered ones: the SLO `big`, `large`, `link` and the ODD names."""
+EXTRA = 4 + len(ODD)
+"""Objects besides the numbered ones: the SLO `big`, `expiring`, `large`, `link` and the ODD
+names."""
 LARGE = 100 * 1024
 BUDGET = 170.0
 """Seconds all three tests may take together, both servers' start not counted (Swift's
@@ -117,6 +118,8 @@ def write(http: httpx.Client, container: str, count: int, prefix: str) -> None:
         list(pool.map(put, range(count)))
     for name in ODD:
         assert http.put(f"{container}/{quote(name)}", content=name.encode()).status_code == 201
+    assert http.put(f"{container}/expiring", content=b"e", headers={
+        "X-Delete-At": str(int(time.time()) + 3600)}).status_code == 201
     # past 64 KiB Strato's job asks with a HEAD first; a symlink travels as one
     assert http.put(f"{container}/large", content=b"L" * LARGE).status_code == 201
     assert http.put(f"{container}/link", headers={
@@ -175,6 +178,8 @@ def assert_same(src: httpx.Client, dst: httpx.Client, container: str, prefix: st
             assert head_src.headers[header] == head_dst.headers[header], (name, header)
         assert meta(head_src) == meta(head_dst) == (
             {"x-object-meta-posted": f"p{i}"} if i < 20 else {"x-object-meta-index": str(i)})
+    expiring = f"{container}/expiring"
+    assert dst.head(expiring).headers["X-Delete-At"] == src.head(expiring).headers["X-Delete-At"]
     large = dst.get(f"{container}/large")
     assert large.content == b"L" * LARGE
     assert large.headers["X-Timestamp"] == src.head(f"{container}/large").headers["X-Timestamp"]
@@ -191,6 +196,11 @@ def assert_same(src: httpx.Client, dst: httpx.Client, container: str, prefix: st
 def test_strato_to_swift(pair: Pair) -> None:
     strato, swift = strato_client(pair), swift_client(pair)
     to_swift = f"//{REALM}/swift/{account_of(swift)}"
+    # both list the realm alike, each marking itself current
+    realms = {"TEST_REALM": {"clusters": {"STRATO": {}, "SWIFT": {}}}}
+    for url, current in ((pair.strato.url, "STRATO"), (pair.swift.url, "SWIFT")):
+        realms["TEST_REALM"]["clusters"] = {"STRATO": {}, "SWIFT": {}, current: {"current": True}}
+        assert httpx.get(url + "/info").json()["container_sync"] == {"realms": realms}, url
     for name in ("s2w", "s2w-segs"):
         assert swift.put(name, headers={"X-Container-Sync-Key": SYNC_KEY}).status_code == 201
         assert strato.put(name, headers={"X-Container-Sync-Key": SYNC_KEY}).status_code == 201
