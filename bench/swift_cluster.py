@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,7 @@ def ensure_venv(venv: Path) -> Path:
 
 
 @contextlib.contextmanager
-def xfs_mount(workdir: Path, size_gib: int) -> object:
+def xfs_mount(workdir: Path, size_gib: int) -> Iterator[Path]:
     """A sparse XFS image loop-mounted at workdir/mnt; unmounted and deleted afterwards.
 
     The loop device does direct I/O on its image where the kernel allows it: a plain loop

@@ -47,7 +47,7 @@ def swift_cluster(tmp_path: Path,
 
     bindir = swift_bindir()
     with contextlib.ExitStack() as stack:
-        mnt = stack.enter_context(sw.xfs_mount(tmp_path, 2))  # type: ignore[call-overload]
+        mnt = stack.enter_context(sw.xfs_mount(tmp_path, 2))
         cluster = sw.SwiftCluster(bindir, mnt / "swift", sync=sync)
         stack.callback(cluster.stop)
         cluster.configure()

@@ -197,7 +197,8 @@ def test_strato_to_swift(pair: Pair) -> None:
     strato, swift = strato_client(pair), swift_client(pair)
     to_swift = f"//{REALM}/swift/{account_of(swift)}"
     # both list the realm alike, each marking itself current
-    realms = {"TEST_REALM": {"clusters": {"STRATO": {}, "SWIFT": {}}}}
+    realms: dict[str, dict[str, dict[str, dict[str, bool]]]] = {
+        "TEST_REALM": {"clusters": {}}}
     for url, current in ((pair.strato.url, "STRATO"), (pair.swift.url, "SWIFT")):
         realms["TEST_REALM"]["clusters"] = {"STRATO": {}, "SWIFT": {}, current: {"current": True}}
         assert httpx.get(url + "/info").json()["container_sync"] == {"realms": realms}, url
