@@ -68,7 +68,7 @@ def environment(workdir: Path, venv: Path, image_gib: int) -> Iterator[dict[str,
     sc.ensure_apt()
     bindir = sc.ensure_venv(venv)
     with contextlib.ExitStack() as stack:
-        mnt: Path = stack.enter_context(sc.xfs_mount(workdir, image_gib))  # type: ignore[arg-type]
+        mnt: Path = stack.enter_context(sc.xfs_mount(workdir, image_gib))
         cluster = sc.SwiftCluster(bindir, mnt / "swift")
         stack.callback(cluster.stop)
         server = Server(data_dir=mnt / "strato" / "data", workers=os.cpu_count() or 1)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,7 @@ def ensure_venv(venv: Path) -> Path:
 
 
 @contextlib.contextmanager
-def xfs_mount(workdir: Path, size_gib: int) -> object:
+def xfs_mount(workdir: Path, size_gib: int) -> Iterator[Path]:
     """A sparse XFS image loop-mounted at workdir/mnt; unmounted and deleted afterwards.
 
     The loop device does direct I/O on its image where the kernel allows it: a plain loop
@@ -121,12 +122,26 @@ def _ini(sections: dict[str, dict[str, str]]) -> str:
                      for name, body in sections.items())
 
 
+@dataclass(frozen=True)
+class SyncRealm:
+    """A container sync realm this cluster joins, as cluster `name`; `peers` maps the other
+    clusters' names to their `/v1/` endpoint URLs (this one's is added from its port)."""
+
+    realm: str
+    key: str
+    name: str
+    peers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class SwiftCluster:
     bindir: Path
     root: Path  # on the XFS mount
     user: str = "bench:bench"
     key: str = "benchkey"
+    sync: SyncRealm | None = None
+    """Set: the realms file holds this realm (else a lone `saio` one, never used) and the
+    container server's config a [container-sync] section for `run_container_sync`."""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -162,7 +177,23 @@ class SwiftCluster:
                 "filter:healthcheck": {"use": "egg:swift#healthcheck"},
                 "filter:recon": {"use": "egg:swift#recon",
                                  "recon_cache_path": str(self.root / "recon")},
-                f"{kind}-replicator": {}, f"{kind}-auditor": {}}))
+                f"{kind}-replicator": {}, f"{kind}-auditor": {},
+                **({"container-sync": {"internal_client_conf_path":
+                                       str(self.etc / "internal-client.conf")}}
+                   if kind == "container" and self.sync else {})}))
+        if self.sync:
+            # the sync daemon reads its source objects through an in-process proxy: it must
+            # find this cluster's rings, not /etc/swift's
+            (self.etc / "internal-client.conf").write_text(_ini({
+                "DEFAULT": {"swift_dir": str(self.etc), "user": "root"},
+                "pipeline:main": {"pipeline": "catch_errors proxy-logging cache symlink "
+                                              "proxy-server"},
+                "app:proxy-server": {"use": "egg:swift#proxy",
+                                     "account_autocreate": "true"},
+                "filter:cache": {"use": "egg:swift#memcache", "memcache_servers":
+                                 f"127.0.0.1:{self.ports['memcached']}"},
+                **{f"filter:{name}": {"use": f"egg:swift#{EGG.get(name, name)}"}
+                   for name in ("catch_errors", "proxy-logging", "symlink")}}))
         self.write_proxy_conf(workers=1)
 
     def build_ring(self, kind: str) -> None:
@@ -191,15 +222,20 @@ class SwiftCluster:
                              "memcache_max_connections": "32", "pool_timeout": "10",
                              "io_timeout": "10", "connect_timeout": "2", "tries": "3"},
             "filter:container_sync": {"use": "egg:swift#container_sync",
-                                      "current": "//saio/saio_endpoint"},
+                                      "current": (f"//{self.sync.realm}/{self.sync.name}"
+                                                  if self.sync else "//saio/saio_endpoint")},
             "filter:versioned_writes": {"use": "egg:swift#versioned_writes",
                                         "allow_versioned_writes": "true",
                                         "allow_object_versioning": "true"},
         }
         for name in PIPELINE.split()[:-1]:
             sections.setdefault(f"filter:{name}", {"use": f"egg:swift#{EGG.get(name, name)}"})
-        (self.etc / "container-sync-realms.conf").write_text(_ini({
-            "saio": {"key": "bench", "cluster_saio_endpoint": f"{self.url}/v1/"}}))
+        realm = {"saio": {"key": "bench", "cluster_saio_endpoint": f"{self.url}/v1/"}}
+        if self.sync:
+            clusters = {**self.sync.peers, self.sync.name: f"{self.url}/v1/"}
+            realm = {self.sync.realm: {"key": self.sync.key, **{
+                f"cluster_{name}": url for name, url in clusters.items()}}}
+        (self.etc / "container-sync-realms.conf").write_text(_ini(realm))
         (self.etc / "proxy-server.conf").write_text(_ini(sections))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
@@ -215,6 +251,21 @@ class SwiftCluster:
             self._spawn(kind, [str(self.bindir / f"swift-{kind}-server"),
                                str(self.etc / f"{kind}-server.conf"), "-v"])
         self.wait_ready()
+
+    def run_container_sync(self, timeout: float = 120) -> str:
+        """One pass of Swift's container sync daemon over every syncing container; its log."""
+        # the servers read swift.conf from their swift_dir, the daemons only from /etc/swift
+        # (which stays untouched): point Swift at ours before its daemon's entry point runs
+        launch = ("import sys; from swift.common.utils import set_swift_dir; "
+                  f"set_swift_dir({str(self.etc)!r}); from swift.container.sync import main; "
+                  "sys.argv[0] = 'swift-container-sync'; sys.exit(main())")
+        done = subprocess.run([str(self.bindir / "python"), "-c", launch,
+                               str(self.etc / "container-server.conf"), "once", "-v"],
+                              capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"swift-container-sync: {done.returncode}: "
+                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        return done.stdout + done.stderr
 
     def restart_proxy(self, workers: int) -> None:
         self._stop("proxy")

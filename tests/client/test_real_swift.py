@@ -1,10 +1,9 @@
 """The SDK's object operations against real OpenStack Swift as well as Strato: what works on
-one works on the other. Swift is the one `python -m bench.compare` installs (its venv in
-~/.cache/strato-bench); with that cache cold the Swift half is skipped with the reason."""
+one works on the other. Swift is the one `python -m bench.compare` uses (tests/realswift.py
+installs it when its venv in ~/.cache/strato-bench is missing)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import uuid
@@ -17,28 +16,14 @@ import pytest
 import strato.client as sc
 from tests.client.conftest import arun
 from tests.harness import Server
+from tests.realswift import swift_cluster
 
-VENV = Path.home() / ".cache" / "strato-bench" / "swift-venv"
 MiB = 2**20
 
 
 @pytest.fixture(scope="module")
 def real_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    from bench import swift_cluster
-
-    if not (VENV / f".swift-{swift_cluster.SWIFT_VERSION}").exists():
-        pytest.skip(f"OpenStack Swift is not installed in {VENV} (cache cold: "
-                    "`python -m bench.compare` installs it)")
-    if os.geteuid() != 0:
-        pytest.skip("real Swift needs root here (an XFS loop mount for its xattrs)")
-    swift_cluster.ensure_apt()
-    with contextlib.ExitStack() as stack:
-        mnt = stack.enter_context(swift_cluster.xfs_mount(   # type: ignore[call-overload]
-            tmp_path_factory.mktemp("swift"), 2))
-        cluster = swift_cluster.SwiftCluster(VENV / "bin", mnt / "swift")
-        stack.callback(cluster.stop)
-        cluster.configure()
-        cluster.start()
+    with swift_cluster(tmp_path_factory.mktemp("swift")) as cluster:
         storage_url, token = cluster.auth()
         yield {"token": token, "object_store_endpoint_override": storage_url}
 

@@ -2,7 +2,7 @@
 
 Each server reads the same realms file (Swift's container-sync-realms.conf format); the
 sync job of each pushes over real sockets to the other. Syncing with a real OpenStack Swift
-needs Swift's container-sync daemon and a realm on its side: not covered here.
+is in test_container_sync_swift.py.
 """
 
 from __future__ import annotations
