@@ -301,6 +301,13 @@ class LocalBlobStore(BlobStore):
         self.fsync = fsync
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        if fsync:
+            # The names `objects` (and the root's own, if it was just made) must survive a
+            # power cut too: each write fsyncs the directories it makes under objects/, not
+            # above it, so without this a cut after the first acknowledged PUT into a new
+            # directory could lose every blob (tests/test_power_cut.py found it).
+            _fsync_dir(root)
+            _fsync_dir(root.parent)
 
     def claim(self, label: str, accepted: Sequence[str]) -> None:
         """Label the root with who uses it (a storage policy's name) on first use, and refuse
