@@ -60,6 +60,8 @@ from strato.stores.metadata.sqlite import SqliteMetadataStore
 from strato.stores.metadata.sqlite.db import Database
 
 ACCOUNT, CONTAINER = "AUTH_power", "c"
+BLOB_ROOT = "policies/gold"
+"""Under the modelled disk's top, made by the store's first start (as a second policy's is)."""
 SECTOR = 512
 SEED = 14
 MODES = ("strict", "names")
@@ -395,7 +397,7 @@ def expected(upto: int) -> dict[str, str | None]:
 def open_stores(disk: Path, db: Path, *, fsync: bool) -> tuple[SqliteMetadataStore,
                                                                 StorageService]:
     meta = SqliteMetadataStore(db)
-    blobs = LocalBlobStore(disk / "blobs", fsync=fsync)
+    blobs = LocalBlobStore(disk / BLOB_ROOT, fsync=fsync)
     policies = PolicySet([StoragePolicy("gold", (), True, False, blobs)])
     return meta, StorageService(meta, policies, max_file_size=1 << 30)
 
@@ -487,7 +489,7 @@ async def check_restart(root: Path, point: Point, mode: str) -> int:
                 f"{name}: its blob is torn ({len(data)} of {record.size} bytes)"
             verified += 1
         await storage.sweep_pass(min_age=-3600)  # every age: nothing is in flight now
-        blobs = disk / "blobs"
+        blobs = disk / BLOB_ROOT
         for blob in (blobs / "objects").rglob("*"):
             if blob.is_file():
                 assert await meta.blob_referenced(blob.name), f"orphan blob {blob.name}"

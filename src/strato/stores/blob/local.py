@@ -299,15 +299,24 @@ class LocalBlobStore(BlobStore):
         self._objects = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
+        existing = root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         if fsync:
-            # The names `objects` (and the root's own, if it was just made) must survive a
-            # power cut too: each write fsyncs the directories it makes under objects/, not
-            # above it, so without this a cut after the first acknowledged PUT into a new
-            # directory could lose every blob (tests/test_power_cut.py found it).
-            _fsync_dir(root)
-            _fsync_dir(root.parent)
+            # The names `objects/`, the root's and those of any directories made above it
+            # (`policies/<name>/`) must survive a power cut too: each write fsyncs the
+            # directories it makes under objects/, not above, so without this a cut after
+            # the first acknowledged PUT into a fresh store could lose every blob
+            # (tests/test_power_cut.py found it). The root's parent always: the data
+            # directory itself may have just been made, unsynced, by `strato init`.
+            last = existing if existing != root else root.parent
+            path = root
+            _fsync_dir(path)
+            while path != last and path != path.parent:
+                path = path.parent
+                _fsync_dir(path)
 
     def claim(self, label: str, accepted: Sequence[str]) -> None:
         """Label the root with who uses it (a storage policy's name) on first use, and refuse
