@@ -17,6 +17,10 @@ The write sequence, and why each step is where it is:
 5. only then does the caller commit the metadata row, and only after that delete the blob the
    row replaced. A crash anywhere leaves at worst an unreferenced blob, which the sweeper
    reclaims; never a row that points at missing or partial data.
+
+Before any of it, the store's start fsyncs the directories above `objects/` that gained a name,
+so none of those names can be lost either. `tests/test_power_cut.py` replays this sequence
+against a model of the disk that keeps only what was fsynced (docs/reliability.md, "Power cut").
 """
 
 from __future__ import annotations
