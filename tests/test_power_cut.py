@@ -128,7 +128,7 @@ class Recorder:
         if not os.path.isabs(text):
             text = os.path.abspath(text)
         rel = os.path.relpath(text, self.root)
-        if rel.startswith(".."):
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
             return None
         parts = [] if rel == "." else rel.split(os.sep)
         node = self.disk
