@@ -320,7 +320,11 @@ class LocalBlobStore(BlobStore):
             _fsync_dir(path)
             while path != last and path != path.parent:
                 path = path.parent
-                _fsync_dir(path)
+                # above the root, a directory we may not read (a home directory with mode
+                # 711) cannot be opened to be fsynced; it existed before, so that is for the
+                # operator's setup, not a reason to refuse to start
+                with contextlib.suppress(PermissionError):
+                    _fsync_dir(path)
 
     def claim(self, label: str, accepted: Sequence[str]) -> None:
         """Label the root with who uses it (a storage policy's name) on first use, and refuse
