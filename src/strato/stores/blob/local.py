@@ -17,6 +17,10 @@ The write sequence, and why each step is where it is:
 5. only then does the caller commit the metadata row, and only after that delete the blob the
    row replaced. A crash anywhere leaves at worst an unreferenced blob, which the sweeper
    reclaims; never a row that points at missing or partial data.
+
+Before any of it, the store's start fsyncs the directories above `objects/` that gained a name,
+so none of those names can be lost either. `tests/test_power_cut.py` replays this sequence
+against a model of the disk that keeps only what was fsynced (docs/reliability.md, "Power cut").
 """
 
 from __future__ import annotations
@@ -299,8 +303,28 @@ class LocalBlobStore(BlobStore):
         self._objects = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
+        existing = root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        if fsync:
+            # The names `objects/`, the root's and those of any directories made above it
+            # (`policies/<name>/`) must survive a power cut too: each write fsyncs the
+            # directories it makes under objects/, not above, so without this a cut after
+            # the first acknowledged PUT into a fresh store could lose every blob
+            # (tests/test_power_cut.py found it). The root's parent always: the data
+            # directory itself may have just been made, unsynced, by `strato init`.
+            last = existing if existing != root else root.parent
+            path = root
+            _fsync_dir(path)
+            while path != last and path != path.parent:
+                path = path.parent
+                # above the root, a directory we may not read (a home directory with mode
+                # 711) cannot be opened to be fsynced; it existed before, so that is for the
+                # operator's setup, not a reason to refuse to start
+                with contextlib.suppress(PermissionError):
+                    _fsync_dir(path)
 
     def claim(self, label: str, accepted: Sequence[str]) -> None:
         """Label the root with who uses it (a storage policy's name) on first use, and refuse
