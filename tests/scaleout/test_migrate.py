@@ -1,0 +1,176 @@
+"""`strato migrate --to postgresql://...`: a cloud made on SQLite by a real server, its
+metadata moved into a fresh PostgreSQL database by a migration killed part way and run
+again, then served from PostgreSQL with the same data directory: every client sees the
+same cloud (objects with their ETags, listings, counters, metadata, an SLO, an image, the
+same passwords and application credential), and the report's counts and digests agree.
+
+In tests/scaleout (run on SQLite only): it brings its own SQLite source and PostgreSQL
+target whatever STRATO_TEST_METADATA says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import swiftclient.client
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from keystoneclient.v3 import client as ks_client
+
+from tests import pg
+from tests.api.image.support import Glance
+from tests.harness import Server, strato
+
+SQLITE = {"STRATO_METADATA": ""}
+PASSWORD = "migrate-me-1234"
+SMALL = [f"small/{n:02d}".encode() * 8 for n in range(12)]  # inline-sized
+LARGE = [os.urandom(300 * 1024) for _ in range(2)]  # blob files
+SEGMENTS = [os.urandom(64 * 1024), os.urandom(10 * 1024)]
+IMAGE = os.urandom(40 * 1024)
+
+
+def _session(server: Server, user: str, password: str, project: str) -> ks_session.Session:
+    return ks_session.Session(auth=v3.Password(
+        auth_url=f"{server.url}/identity/v3", username=user, password=password,
+        user_domain_id="default", project_name=project, project_domain_id="default"))
+
+
+def _make_cloud(server: Server) -> dict[str, Any]:
+    """Fill the cloud through the clients; returns what an app credential needs."""
+    server.add_user("demo", "mover", PASSWORD)
+    session = _session(server, "mover", PASSWORD, "demo")
+    swift = swiftclient.client.Connection(session=session, retries=0)
+    swift.put_container("small", headers={"X-Container-Meta-Colour": "blue"})
+    for number, body in enumerate(SMALL):
+        swift.put_object("small", f"obj-{number:02d}", body,
+                         headers={"X-Object-Meta-Number": str(number)})
+    swift.put_object("small", "dir/ünïcødé ✓.txt", b"unicode name")
+    swift.put_container("large")
+    for number, body in enumerate(LARGE):
+        swift.put_object("large", f"blob-{number}", body, content_type="application/x-test")
+    swift.put_container("segments")
+    manifest = []
+    for number, body in enumerate(SEGMENTS):
+        etag = swift.put_object("segments", f"part-{number}", body)
+        manifest.append({"path": f"segments/part-{number}", "etag": etag,
+                         "size_bytes": len(body)})
+    swift.put_object("large", "slo", json.dumps(manifest),
+                     query_string="multipart-manifest=put")
+    credential = ks_client.Client(session=session).application_credentials.create("mover-app")
+    glance = Glance(server, "mover", PASSWORD, "demo")
+    image = glance.create(name="migrated-image")
+    assert glance.upload(image["id"], IMAGE).status_code == 204
+    glance.close()
+    return {"credential": (credential.id, credential.secret), "image": image["id"]}
+
+
+def _view(swift: swiftclient.client.Connection) -> dict[str, Any]:
+    """What a user sees: account and container heads (counters, metadata), listings, and
+    every object's ETag, headers and body digest."""
+    account_headers, containers = swift.get_account(full_listing=True)
+    view: dict[str, Any] = {
+        "account": {k: v for k, v in account_headers.items()
+                    if k.startswith("x-account-") and "timestamp" not in k},
+        "containers": containers}
+    for container in containers:
+        name = container["name"]
+        headers, objects = swift.get_container(name, full_listing=True)
+        view[name] = {"head": {k: v for k, v in headers.items()
+                               if k.startswith("x-container-")},
+                      "objects": objects}
+        for obj in objects:
+            head, body = swift.get_object(name, obj["name"])
+            view[f"{name}/{obj['name']}"] = (
+                head["etag"], head.get("content-type"), head.get("x-object-meta-number"),
+                hashlib.md5(body).hexdigest(), len(body))
+    return view
+
+
+def _migrate_killed_midway(data: Path, url: str) -> None:
+    """A run with one row per batch, SIGKILLed once it is copying objects."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "strato", "migrate", "--data-dir", str(data), "--to", url,
+         "--batch-rows", "1"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, **SQLITE})
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith("objects: 3 rows"):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+
+
+def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    source = Server(data, env=SQLITE).start()
+    try:
+        made = _make_cloud(source)
+        before = _view(swiftclient.client.Connection(
+            session=_session(source, "mover", PASSWORD, "demo"), retries=0))
+        admin_password = source.passwords["admin"]
+    finally:
+        source.stop()
+
+    url = pg.create_database()
+    try:
+        _migrate_killed_midway(data, url)
+        done = strato("migrate", "--to", url, "--json", data_dir=data, env=SQLITE)
+        report = json.loads(done.stdout)
+        assert report["resumed"] and report["matches"], done.stdout
+        tables = {t["table"]: t for t in report["tables"]}
+        for name in ("users", "app_credentials", "containers", "objects", "inline_blobs",
+                     "images"):
+            assert tables[name]["source_rows"] > 0, name
+            assert tables[name]["source_digest"] == tables[name]["target_digest"]
+        assert tables["objects"]["target_rows"] == tables["objects"]["source_rows"]
+
+        # another cloud may not be poured into this database
+        other = strato("init", data_dir=tmp_path / "other", env=SQLITE)
+        assert other.returncode == 0
+        refused = strato("migrate", "--to", url, data_dir=tmp_path / "other", env=SQLITE,
+                         check=False)
+        assert refused.returncode == 1 and "another cloud" in refused.stderr
+
+        served = Server(data, env={"STRATO_METADATA": url}).start()
+        try:
+            assert not served.passwords, "the server seeded a new identity"
+            after = _view(swiftclient.client.Connection(
+                session=_session(served, "mover", PASSWORD, "demo"), retries=0))
+            assert after == before
+            slo = after["large/slo"]
+            assert slo[4] == sum(map(len, SEGMENTS))
+            assert slo[3] == hashlib.md5(b"".join(SEGMENTS)).hexdigest()
+            _session(served, "admin", admin_password, "admin").get_token()
+            cred_id, secret = made["credential"]
+            app = ks_session.Session(auth=v3.ApplicationCredential(
+                auth_url=f"{served.url}/identity/v3", application_credential_id=cred_id,
+                application_credential_secret=secret))
+            assert swiftclient.client.Connection(session=app, retries=0).get_object(
+                "large", "blob-1")[1] == LARGE[1]
+            glance = Glance(served, "mover", PASSWORD, "demo")
+            image = glance.get(made["image"])
+            assert image["status"] == "active"
+            assert image["checksum"] == hashlib.md5(IMAGE).hexdigest()
+            assert glance.http.get(f"/images/{made['image']}/file").content == IMAGE
+            glance.close()
+            # new containers get ids past the copied ones
+            swift = swiftclient.client.Connection(
+                session=_session(served, "mover", PASSWORD, "demo"), retries=0)
+            swift.put_container("after-move")
+            swift.put_object("after-move", "x", b"new")
+            assert httpx.get(f"{served.url}/healthcheck").status_code == 200
+            assert swift.get_object("after-move", "x")[1] == b"new"
+        finally:
+            served.stop()
+    finally:
+        pg.drop_database(url)
