@@ -6,9 +6,9 @@ inline bytes, images, sync state); the blob files stay where they are, in the da
 directory the PostgreSQL-backed server keeps using, as do the credential keys.
 
 The copy goes table by table in an order that respects foreign keys, in batches keyset on
-the SQLite primary key. Each batch is one PostgreSQL transaction that also records the last
-key copied (`strato_migration`), so a run killed anywhere resumes after the last committed
-batch; the inserts skip rows already there as well (`ON CONFLICT DO NOTHING`), so nothing is
+the SQLite primary key. Each batch is one PostgreSQL transaction (COPY into a scratch
+table, then one INSERT ... SELECT) that also records the last key copied
+(`strato_migration`), so a run killed anywhere resumes after the last committed batch; the inserts skip rows already there as well (`ON CONFLICT DO NOTHING`), so nothing is
 doubled even if the progress row and the data disagreed. `objects` is copied before
 `container_sync`, so the sync trigger on objects queues no change the source did not have.
 
@@ -240,9 +240,18 @@ async def _copy_table(source: sqlite3.Connection, target: asyncpg.Connection, ta
     order = ", ".join(table.key)
     keys = [columns.index(k) for k in table.key]
     convert = _to_target(table, copied_columns)
-    placeholders = ", ".join(f"${n}" for n in range(1, len(copied_columns) + 1))
-    insert = (f"INSERT INTO {table.name} ({', '.join(copied_columns)}) VALUES ({placeholders})"
+    listed = ", ".join(copied_columns)
+    stage = (f"CREATE TEMP TABLE migrate_stage (LIKE {table.name} INCLUDING DEFAULTS)"
+             " ON COMMIT DROP")
+    insert = (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM migrate_stage"
               " ON CONFLICT DO NOTHING")
+
+    async def put(records: list[tuple[Any, ...]]) -> None:
+        # COPY into a scratch table, then one INSERT that skips rows already there
+        await target.execute(stage)
+        await target.copy_records_to_table("migrate_stage", records=records,
+                                           columns=copied_columns)
+        await target.execute(insert)
     counters = ("INSERT INTO container_counters VALUES ($1, 0, $2, $3)"
                 " ON CONFLICT (container_id, shard) DO NOTHING")
     sent = 0
@@ -262,12 +271,12 @@ async def _copy_table(source: sqlite3.Connection, target: asyncpg.Connection, ta
             if table.name == "containers":
                 plain = [tuple(v for c, v in zip(columns, row, strict=True) if c not in COUNTERS)
                          for row in rows]
-                await target.executemany(insert, [convert(row) for row in plain])
+                await put([convert(row) for row in plain])
                 await target.executemany(counters, [
                     (row[columns.index("id")], row[columns.index("object_count")],
                      row[columns.index("bytes_used")]) for row in rows])
             else:
-                await target.executemany(insert, [convert(row) for row in rows])
+                await put([convert(row) for row in rows])
             await target.execute(
                 "INSERT INTO strato_migration VALUES ($1, $2, false) ON CONFLICT (table_name)"
                 " DO UPDATE SET last_key = excluded.last_key", table.name, _key_json(after))
