@@ -54,7 +54,8 @@ def migrate(config: str | None, data_dir: Path | None, url: str, batch_rows: int
     except MigrateError as exc:
         _fail(str(exc))
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, RuntimeError) as exc:
+        # RuntimeError: a target schema newer than this release
         _fail(f"cannot migrate into {redacted(url)} ({exc.__class__.__name__}: {exc})")
         raise
     if as_json:
