@@ -141,6 +141,16 @@ def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
                          check=False)
         assert refused.returncode == 1 and "another cloud" in refused.stderr
 
+        # the report sees a row that differs: one ETag changed behind the copy's back
+        [(etag,)] = pg.fetch(url, "SELECT etag FROM objects WHERE name = $1", b"blob-0")
+        pg.fetch(url, "UPDATE objects SET etag = 'x' WHERE name = $1", b"blob-0")
+        again = strato("migrate", "--to", url, data_dir=data, env=SQLITE, check=False)
+        assert again.returncode == 3, again.stderr
+        differing = [line.split()[0] for line in again.stdout.splitlines()
+                     if line.endswith("DIFFERS")]
+        assert differing == ["objects"]
+        pg.fetch(url, "UPDATE objects SET etag = $2 WHERE name = $1", b"blob-0", etag)
+
         served = Server(data, env={"STRATO_METADATA": url}).start()
         try:
             assert not served.passwords, "the server seeded a new identity"
@@ -172,5 +182,24 @@ def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
             assert swift.get_object("after-move", "x")[1] == b"new"
         finally:
             served.stop()
+    finally:
+        pg.drop_database(url)
+
+
+def test_a_database_a_server_seeded_is_refused(tmp_path: Path) -> None:
+    """A database holding a cloud of its own (here one `strato init` seeded) is left as it
+    was: the copy would mix two clouds' identities."""
+    url = pg.create_database()
+    try:
+        assert strato("init", data_dir=tmp_path / "pg-cloud",
+                      env={"STRATO_METADATA": url}).returncode == 0
+        users = pg.fetch(url, "SELECT id FROM users ORDER BY id")
+        assert strato("init", data_dir=tmp_path / "data", env=SQLITE).returncode == 0
+        refused = strato("migrate", "--to", url, data_dir=tmp_path / "data", env=SQLITE,
+                         check=False)
+        assert refused.returncode == 1
+        assert "holds another cloud (its users table has rows)" in refused.stderr
+        assert pg.fetch(url, "SELECT id FROM users ORDER BY id") == users
+        assert pg.fetch(url, "SELECT count(*) FROM strato_migration") == [(0,)]
     finally:
         pg.drop_database(url)
