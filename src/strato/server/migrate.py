@@ -8,7 +8,8 @@ directory the PostgreSQL-backed server keeps using, as do the credential keys.
 The copy goes table by table in an order that respects foreign keys, in batches keyset on
 the SQLite primary key. Each batch is one PostgreSQL transaction (COPY into a scratch
 table, then one INSERT ... SELECT) that also records the last key copied
-(`strato_migration`), so a run killed anywhere resumes after the last committed batch; the inserts skip rows already there as well (`ON CONFLICT DO NOTHING`), so nothing is
+(`strato_migration`), so a run killed anywhere resumes after the last committed batch;
+the inserts skip rows already there as well (`ON CONFLICT DO NOTHING`), so nothing is
 doubled even if the progress row and the data disagreed. `objects` is copied before
 `container_sync`, so the sync trigger on objects queues no change the source did not have.
 
