@@ -289,6 +289,16 @@ async def _copy_table(source: sqlite3.Connection, target: asyncpg.Connection, ta
     return sent
 
 
+def _check_tables(source: sqlite3.Connection) -> None:
+    """Every table of the source is one this module copies (a release adding a table and
+    not listing it here would otherwise leave it behind silently)."""
+    names = {row[0] for row in source.execute("SELECT name FROM sqlite_master WHERE type = "
+                                               "'table' AND name NOT LIKE 'sqlite_%'")}
+    unknown = names - {table.name for table in TABLES} - {"schema_version"}
+    if unknown:
+        raise MigrateError(f"tables this release cannot migrate: {', '.join(sorted(unknown))}")
+
+
 async def _check_columns(target: asyncpg.Connection, table: Table, columns: list[str]) -> None:
     """Both schemas must have the same columns (a release adding one to one side only would
     otherwise lose it silently)."""
@@ -335,6 +345,7 @@ async def migrate(source_path: Path, url: str, *, batch_rows: int = BATCH_ROWS,
                                                              "strato-migrate"})
         try:
             report = Report(resumed=await _prepare_target(target, fingerprint(source)))
+            _check_tables(source)
             plans = [(table, _columns(source, table)) for table in TABLES]
             for table, columns in plans:
                 await _check_columns(target, table, columns)
