@@ -1,6 +1,6 @@
 """`strato migrate --to postgresql://...`: a cloud made on SQLite by a real server, its
-metadata moved into a fresh PostgreSQL database by a migration killed part way and run
-again, then served from PostgreSQL with the same data directory: every client sees the
+metadata moved into a fresh PostgreSQL database by a migration killed in the middle of a
+table and run again, then served from PostgreSQL with the same data directory: every client sees the
 same cloud (objects with their ETags, listings, counters, metadata, an SLO, an image, the
 same passwords and application credential), and the report's counts and digests agree.
 
@@ -9,21 +9,27 @@ target whatever STRATO_TEST_METADATA says."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import swiftclient.client
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client as ks_client
 
+from strato.stores.metadata.postgresql.schema import migrate as migrate_schema
 from tests import pg
 from tests.api.image.support import Glance
 from tests.harness import Server, strato
@@ -93,21 +99,59 @@ def _view(swift: swiftclient.client.Connection) -> dict[str, Any]:
     return view
 
 
+async def _block_fifth_object(url: str, data: Path, ready: threading.Event,
+                              release: threading.Event) -> None:
+    """Hold an uncommitted insert of the fifth object (in the copy's key order), so the
+    migration's batch holding it waits on it: the run is then stopped mid-table, whatever
+    the machine's speed."""
+    conn = sqlite3.connect(data / "metadata.db")
+    row = conn.execute("SELECT container_id, name FROM objects ORDER BY container_id, name "
+                       "LIMIT 1 OFFSET 4").fetchone()
+    conn.close()
+    target = await asyncpg.connect(url)
+    try:
+        await migrate_schema(target)
+        transaction = target.transaction()
+        await transaction.start()
+        await target.execute("INSERT INTO objects VALUES ($1, $2, 'x', 0, 'x', 'x', 0, '{}')",
+                             row[0], row[1].encode())
+        ready.set()
+        await asyncio.to_thread(release.wait, 120)
+        await transaction.rollback()
+    finally:
+        await target.close()
+
+
+def _waiting_migrations(url: str) -> int:
+    return int(pg.fetch(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                        " 'strato-migrate' AND wait_event_type = 'Lock'")[0][0])
+
+
 def _migrate_killed_midway(data: Path, url: str) -> None:
-    """A run with one row per batch, SIGKILLed once it is copying objects."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "strato", "migrate", "--data-dir", str(data), "--to", url,
-         "--batch-rows", "1"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, **SQLITE})
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if line.startswith("objects: 3 rows"):
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    """A run with one row per batch, SIGKILLed while it waits in the middle of `objects`."""
+    ready, release = threading.Event(), threading.Event()
+    blocker = threading.Thread(target=asyncio.run, args=(
+        _block_fifth_object(url, data, ready, release),))
+    blocker.start()
+    try:
+        assert ready.wait(60)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "strato", "migrate", "--data-dir", str(data), "--to", url,
+             "--batch-rows", "1"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            text=True, env={**os.environ, **SQLITE})
+        deadline = time.monotonic() + 60
+        while not _waiting_migrations(url):
+            assert process.poll() is None and time.monotonic() < deadline, (
+                "the migration did not wait on the held row")
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL, errors
+        assert "objects: 4 rows copied" in errors.splitlines()
+    finally:
+        release.set()
+        blocker.join(60)
+    assert pg.fetch(url, "SELECT count(*) FROM objects") == [(4,)]
 
 
 def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
