@@ -1,8 +1,9 @@
 """`strato migrate --to postgresql://...`: a cloud made on SQLite by a real server, its
 metadata moved into a fresh PostgreSQL database by a migration killed in the middle of a
-table and run again, then served from PostgreSQL with the same data directory: every client sees the
-same cloud (objects with their ETags, listings, counters, metadata, an SLO, an image, the
-same passwords and application credential), and the report's counts and digests agree.
+table and run again, then served from PostgreSQL with the same data directory: every
+client sees the same cloud (objects with their ETags, listings, counters, metadata, an
+SLO, an image, the same passwords and application credential), and the report's counts
+and digests agree.
 
 In tests/scaleout (run on SQLite only): it brings its own SQLite source and PostgreSQL
 target whatever STRATO_TEST_METADATA says."""
