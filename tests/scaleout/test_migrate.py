@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import signal
@@ -75,7 +76,20 @@ def _make_cloud(server: Server) -> dict[str, Any]:
     image = glance.create(name="migrated-image")
     assert glance.upload(image["id"], IMAGE).status_code == 204
     glance.close()
-    return {"credential": (credential.id, credential.secret), "image": image["id"]}
+    access_key = json.loads(server.cli("access-key", "create", "--user", "mover",
+                                       "--json").stdout)
+    return {"credential": (credential.id, credential.secret), "image": image["id"],
+            "access_key": access_key}
+
+
+def _hp_signed(storage: str, key: dict[str, str], path: str) -> str:
+    """An HP Cloud style temp URL signed with a user's access key."""
+    project_id = storage.rsplit("AUTH_", 1)[1]
+    full = storage[storage.index("/v1/"):] + path
+    expires = int(time.time()) + 120
+    mac = hmac.new(key["secret"].encode(), f"GET\n{expires}\n{full}".encode(), hashlib.sha1)
+    sig = f"{project_id}:{key['id']}:{mac.hexdigest()}"
+    return f"{full}?temp_url_sig={sig}&temp_url_expires={expires}"
 
 
 def _view(swift: swiftclient.client.Connection) -> dict[str, Any]:
@@ -173,8 +187,8 @@ def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
         report = json.loads(done.stdout)
         assert report["resumed"] and report["matches"], done.stdout
         tables = {t["table"]: t for t in report["tables"]}
-        for name in ("users", "app_credentials", "containers", "objects", "inline_blobs",
-                     "images"):
+        for name in ("users", "app_credentials", "access_keys", "containers", "objects",
+                     "inline_blobs", "images"):
             assert tables[name]["source_rows"] > 0, name
             assert tables[name]["source_digest"] == tables[name]["target_digest"]
         assert tables["objects"]["target_rows"] == tables["objects"]["source_rows"]
@@ -223,7 +237,11 @@ def test_an_embedded_cloud_moves_to_postgresql(tmp_path: Path) -> None:
                 session=_session(served, "mover", PASSWORD, "demo"), retries=0)
             swift.put_container("after-move")
             swift.put_object("after-move", "x", b"new")
-            assert httpx.get(f"{served.url}/healthcheck").status_code == 200
+            # the access key's secret, still sealed with the data directory's keys, signs
+            storage = swift.get_auth()[0]
+            signed = httpx.get(served.url + _hp_signed(storage, made["access_key"],
+                                                       "/large/blob-0"))
+            assert signed.status_code == 200 and signed.content == LARGE[0]
             assert swift.get_object("after-move", "x")[1] == b"new"
         finally:
             served.stop()
