@@ -29,6 +29,7 @@ SERVER_COMMANDS = {
     "audit": "The auditor (bit rot): its last pass, quarantined objects, a pass now.",
     "backup": "Copy the metadata and blobs to a directory, online.",
     "restore": "Bring a backup back into a data directory.",
+    "migrate": "Move this data directory's metadata into PostgreSQL (scale-out).",
 }
 
 

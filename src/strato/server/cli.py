@@ -661,6 +661,7 @@ def _register_subcommands() -> None:
     from strato.server.credential_keys import credential_key
     from strato.server.db_cli import db
     from strato.server.image_cli import image
+    from strato.server.migrate_cli import migrate
     from strato.server.serve_cli import init, serve
 
     main.add_command(serve)
@@ -672,6 +673,7 @@ def _register_subcommands() -> None:
     main.add_command(audit)
     main.add_command(backup)
     main.add_command(restore)
+    main.add_command(migrate)
 
 
 _register_subcommands()
