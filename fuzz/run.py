@@ -36,7 +36,7 @@ MODULES = (
 )
 
 
-def child(names: list[str], seconds: int, corpus: Path, stats: Path) -> None:
+def child(names: list[str], seconds: int, corpus: Path, stats: Path, seed: int = 0) -> None:
     """In the fuzzing process: instrument strato, then hand over to libFuzzer (which exits
     the process when the time is up). With several targets, the input's first byte picks
     one: a single process pays for instrumenting strato once."""
@@ -70,13 +70,14 @@ def child(names: list[str], seconds: int, corpus: Path, stats: Path) -> None:
 
     CRASHES.mkdir(exist_ok=True)
     prefix = names[0] if len(names) == 1 else "multi"
-    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-timeout=60",
+    atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", "-timeout=60", f"-seed={seed}",
                    "-rss_limit_mb=3072", "-print_final_stats=1",
                    f"-artifact_prefix={CRASHES}/{prefix}-", str(corpus)], one)
     atheris.Fuzz()
 
 
-def run(names: list[str], seconds: int) -> tuple[dict[str, int], int, str | None]:
+def run(names: list[str], seconds: int, random_seed: int = 0
+        ) -> tuple[dict[str, int], int, str | None]:
     """({target: executions}, exit status, crash file or None) of one bounded run."""
     import json
 
@@ -95,7 +96,8 @@ def run(names: list[str], seconds: int) -> tuple[dict[str, int], int, str | None
             [str(HERE.parent), str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.run(
             [sys.executable, "-m", "fuzz.run", "--child", ",".join(names),
-             "--seconds", str(seconds), "--corpus", str(corpus), "--stats", str(stats)],
+             "--seconds", str(seconds), "--corpus", str(corpus), "--stats", str(stats),
+             "--seed", str(random_seed)],
             capture_output=True, text=True, env=env, cwd=HERE.parent,
             timeout=seconds + 600, check=False)
         counts: dict[str, int] = json.loads(stats.read_text()) if stats.exists() else {}
@@ -129,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(NAMES)}")
     parser.add_argument("--seconds", type=int, default=10, help="per target (default 10)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="libFuzzer's random seed (default 0: a new one each run); CI "
+                             "fixes one, so its bounded run explores the same inputs")
     parser.add_argument("--list", action="store_true", help="name the targets and stop")
     parser.add_argument("--replay", nargs=2, metavar=("TARGET", "FILE"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child.split(","), args.seconds, args.corpus, args.stats)
+        child(args.child.split(","), args.seconds, args.corpus, args.stats, args.seed)
         return 0
     if args.list:
         print("\n".join(NAMES))
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
     names = args.targets or list(NAMES)
     started = time.monotonic()
-    counts, code, crash = run(names, args.seconds * len(names))
+    counts, code, crash = run(names, args.seconds * len(names), args.seed)
     for name in names:
         print(f"{name:12} {counts.get(name, 0):>10,} executions", flush=True)
     print(f"{'total':12} {sum(counts.values()):>10,} executions in "

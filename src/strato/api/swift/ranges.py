@@ -38,6 +38,8 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
                 if not last:
                     return None
                 suffix = int(last)
+                if length == 0:
+                    return None  # as Swift: a suffix of an empty object is the object (200)
                 if suffix == 0:
                     continue
                 ranges.append((max(0, length - suffix), length))

@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from urllib.parse import quote
 
-from strato.api.http import Request, Response, json_response, text_response
+from strato.api.http import BadRequest, Request, Response, json_response, text_response
 from strato.api.swift.account import handle_account
 from strato.api.swift.acl import ACCOUNT_ACCESS, ACCOUNT_ACL_HEADER
 from strato.api.swift.auth_v1 import AUTH_PATHS, handle_auth_v1
@@ -75,6 +75,8 @@ class SwiftFrontend:
                 response = await self._dispatch(request)
             except InsufficientStorage as full:  # from any write path: PUT, COPY, SLO, bulk
                 raise insufficient_storage(full.where) from None
+            except BadRequest as bad:  # framing a feature met first (a Content-Length that
+                raise SwiftError(bad.status, str(bad)) from None  # is no number): 400, not 500
         except SwiftError as exc:
             if exc.status >= 400:
                 log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,
