@@ -8,9 +8,11 @@ access log) so front-ends stay thin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from strato.api.http import (
@@ -77,6 +79,20 @@ def open_metadata(settings: Settings) -> MetadataStore:
         store = SqliteMetadataStore(settings.data_dir / "metadata.db")
     store.secret_box = SecretBox(KeyRepository(settings.credential_keys_path))
     return store
+
+
+@contextlib.asynccontextmanager
+async def opened_storage(settings: Settings) -> AsyncIterator[StorageService]:
+    """The storage service on the settings' metadata and policies, for a host-side command
+    (audit, image-admin) that works beside a running server; the store closes after."""
+    meta = open_metadata(settings)
+    await meta.open()
+    try:
+        yield StorageService(meta, build_policies(settings),
+                             max_file_size=settings.max_file_size,
+                             inline_bytes=settings.inline_bytes)
+    finally:
+        await meta.close()
 
 
 def build_policies(settings: Settings) -> PolicySet:

@@ -89,22 +89,14 @@ def audit_run(config: str | None, data_dir: Path | None, bytes_per_second: int,
     """Make one auditor pass over every blob now, then exit (status 1 if any blob was found
     corrupt)."""
     from strato.domain.auditor import Auditor, PassStats
-    from strato.domain.storage import StorageService
-    from strato.server.app import build_policies, open_metadata
+    from strato.server.app import opened_storage
 
     settings = _settings(config, data_dir=data_dir)
     require_data_dir(settings)
 
     async def run() -> PassStats:
-        meta = open_metadata(settings)
-        await meta.open()
-        try:
-            storage = StorageService(meta, build_policies(settings),
-                                     max_file_size=settings.max_file_size,
-                                     inline_bytes=settings.inline_bytes)
+        async with opened_storage(settings) as storage:
             return await Auditor(storage, bytes_per_second).run_pass()
-        finally:
-            await meta.close()
 
     stats = asyncio.run(run())
     if as_json:

@@ -37,21 +37,13 @@ HIDDEN = ("pending_delete", "deleted")
 
 def _with_images(settings: Settings, fn: Callable[[ImageService], Awaitable[T]]) -> T:
     from strato.domain.images.service import ImageService
-    from strato.domain.storage import StorageService
-    from strato.server.app import build_policies, image_config, open_metadata
+    from strato.server.app import image_config, opened_storage
 
     require_data_dir(settings)
 
     async def run() -> T:
-        meta = open_metadata(settings)
-        await meta.open()
-        try:
-            storage = StorageService(meta, build_policies(settings),
-                                     max_file_size=settings.max_file_size,
-                                     inline_bytes=settings.inline_bytes)
-            return await fn(ImageService(meta, storage, image_config(settings)))
-        finally:
-            await meta.close()
+        async with opened_storage(settings) as storage:
+            return await fn(ImageService(storage.meta, storage, image_config(settings)))
 
     return asyncio.run(run())
 
