@@ -36,7 +36,9 @@ def tester(server: Server) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(server: Server) -> Iterator[Browser]:
+    """Started after the module's server: Playwright's sync API runs an event loop in this
+    thread, and starting a server on PostgreSQL makes its database with asyncio.run."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
