@@ -3,12 +3,12 @@ objects, image data)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from strato.api.http import Body, FileBody
 from strato.stores.blob.base import BlobReader
 
-OnError = Callable[[BaseException], object]
+OnError = Callable[[BaseException], Awaitable[object]]
 """Told of an error reading the blob mid-answer (the domain quarantines an unreadable one)."""
 
 
@@ -35,7 +35,7 @@ async def closing(reader: BlobReader, body: AsyncIterator[bytes],
             yield chunk
     except OSError as exc:
         if on_error is not None:
-            on_error(exc)
+            await on_error(exc)
         raise
     finally:
         reader.close()

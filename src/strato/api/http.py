@@ -156,7 +156,7 @@ class FileBody:
 
     def __init__(self, fd: int, offset: int, count: int, chunks: AsyncIterator[bytes],
                  release: Callable[[], None],
-                 on_error: Callable[[BaseException], object] | None = None) -> None:
+                 on_error: Callable[[BaseException], Awaitable[object]] | None = None) -> None:
         self.fd, self.offset, self.count = fd, offset, count
         self._chunks = chunks
         self._release = release
@@ -247,7 +247,7 @@ async def send_response(send: Send, response: Response, *, head: bool = False,
                         "count": body.count})
         except OSError as exc:
             if body.on_error is not None:
-                body.on_error(exc)
+                await body.on_error(exc)
             raise
         finally:
             await body.aclose()

@@ -8,7 +8,6 @@ of two. It knows nothing of HTTP; the Swift, Glance and console front-ends all c
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import logging
@@ -103,7 +102,6 @@ class StorageService:
         """Objects up to this size are kept in the metadata store (0: none are)."""
         self._stores: dict[int, BlobStore] = {}
         """container id -> its policy's blob store; never stale (see domain.policies)."""
-        self._row_removals: set[asyncio.Task[bool]] = set()
         """Rows of quarantined blobs being removed (held so they are not collected)."""
 
     # ---- policies -----------------------------------------------------------------------
@@ -305,11 +303,13 @@ class StorageService:
             raise InsufficientStorage(policy.name)
 
     # ---- read errors --------------------------------------------------------------------
-    def read_failed(self, container: ContainerRecord, record: ObjectRecord,
-                    exc: BaseException) -> bool:
+    async def read_failed(self, container: ContainerRecord, record: ObjectRecord,
+                          exc: BaseException) -> bool:
         """An error while reading `record`'s blob: if the disk could not read it (EIO), the
         blob is quarantined, as Swift's object server does, and logged; later reads find the
-        object missing (404) until it is written again. Returns whether it was that."""
+        object missing (404) until it is written again. Returns whether it was that. Its row
+        goes before this returns (so before the client learns of the error): a HEAD sent
+        once the answer failed agrees with GET."""
         if not (isinstance(exc, OSError) and exc.errno == errno.EIO) or is_inline(
                 record.blob_id):
             return False
@@ -324,20 +324,18 @@ class StorageService:
         if moved is not None:
             # as the auditor does: the row goes too, so HEAD and listings agree with GET (a
             # pass of the auditor finishes this if the worker stops first)
-            task = asyncio.get_running_loop().create_task(self.meta.delete_object_if(record))
-            self._row_removals.add(task)
-            task.add_done_callback(self._row_removals.discard)
+            await self.meta.delete_object_if(record)
         return True
 
-    def probe(self, container: ContainerRecord, record: ObjectRecord, reader: BlobReader,
-              offset: int) -> None:
+    async def probe(self, container: ContainerRecord, record: ObjectRecord,
+                    reader: BlobReader, offset: int) -> None:
         """Read the first byte to be sent before answering, so that a blob the disk cannot
         read gets a 5xx rather than a 200 cut short. Raises ObjectUnreadable (the reader is
         closed then). A page-cached byte costs one system call."""
         try:
             reader.probe(offset)
         except OSError as exc:
-            if not self.read_failed(container, record, exc):
+            if not await self.read_failed(container, record, exc):
                 raise
             reader.close()
             raise ObjectUnreadable(record.name) from exc

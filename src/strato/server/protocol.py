@@ -165,8 +165,15 @@ class CaseKeepingCycle(RequestResponseCycle):
         try:
             await sendfile(self.transport, message["file"], message["offset"], count)
         except OSError:
-            self.disconnected = True  # the connection cannot carry a complete response now
-            self.transport.close()
+            # the connection cannot carry a complete response now: nothing more is written,
+            # and it closes once the app is done with the error, so a client that sees the
+            # cut sees what the app did about it (a quarantined blob's object gone already)
+            self.disconnected = True
+            task = asyncio.current_task()
+            if task is None:
+                self.transport.close()
+            else:
+                task.add_done_callback(lambda _: self.transport.close())
             raise
         self.expected_content_length -= count
         await super().send({"type": "http.response.body", "body": b"",

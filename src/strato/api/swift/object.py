@@ -196,7 +196,7 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Type"] = "text/html; charset=UTF-8"
         raise SwiftError(416, headers=headers) from None
     try:  # a blob the disk cannot read: 503 (and quarantined), not a 200 cut short
-        storage.probe(container, record, reader, ranges[0][0] if ranges else 0)
+        await storage.probe(container, record, reader, ranges[0][0] if ranges else 0)
     except ObjectUnreadable:
         raise SwiftError(503) from None
     failed = partial(storage.read_failed, container, record)

@@ -216,6 +216,20 @@ def test_nested_slo_reads_and_deletes_through_every_level(tester: tuple[str, str
     assert http.get(f"{url}/{container}?format=json").json() == []
 
 
+def test_an_empty_manifest_is_an_empty_large_object(tester: tuple[str, str]) -> None:
+    """As on Swift: `[]` is a valid manifest, and its object reads as zero bytes."""
+    http, url = client(tester)
+    container = f"empty-{uuid.uuid4().hex[:8]}"
+    assert http.put(f"{url}/{container}").status_code == 201
+    put = http.put(f"{url}/{container}/m?multipart-manifest=put", content=b"[]")
+    assert put.status_code == 201
+    assert put.headers["Etag"].strip('"') == hashlib.md5(b"", usedforsecurity=False).hexdigest()
+    got = http.get(f"{url}/{container}/m")
+    assert got.status_code == 200 and got.content == b""
+    assert got.headers["X-Static-Large-Object"] == "True"
+    assert http.get(f"{url}/{container}/m?multipart-manifest=get").json() == []
+
+
 def test_bad_manifests_are_refused_with_swifts_error_report(
         server: Server, tester: tuple[str, str]) -> None:
     http, url = client(tester)
