@@ -170,7 +170,8 @@ def test_secrets_in_clear_are_encrypted_on_start(make_server: object) -> None:
             conn.execute("INSERT INTO access_keys VALUES (?, ?, ?, ?, ?)", row)
     srv.start()
     assert _stored(srv)["LEGACYACCESSKEY"].startswith("fernet:")
-    assert "1 access-key secrets encrypted" in srv.log_path.read_text()
+    assert ("secrets encrypted with the primary credential key (access-key secrets, container "
+            "sync keys): 1") in srv.log_path.read_text()
     time.sleep(0.5)
     assert _appears_anywhere(srv, LEGACY_SECRET) == []
     assert _signed_get(srv, path, project_id, "LEGACYACCESSKEY", LEGACY_SECRET) == 200
@@ -222,3 +223,70 @@ def test_node_without_the_new_key_refuses_until_it_gets_it(make_server: object,
     assert f"access key {cred['access']} refused" in srv.log_path.read_text()
     shutil.copy2(other_node / "2", srv.data_dir / "credential-keys" / "2")
     assert _signed_get(srv, path, project_id, cred["access"], cred["secret"]) == 200
+
+
+SYNC_KEY = "container-sync-key-kept-sealed-0123456789"
+REALM_KEY = "realm-key-for-the-sync-key-test"
+
+
+def _stored_sync_key(srv: Server) -> str:
+    """The X-Container-Sync-Key of container `synced`, as stored."""
+    url = pg.metadata_env(srv.data_dir).get("STRATO_METADATA")
+    if url:
+        async def read() -> str:
+            conn = await asyncpg.connect(url)
+            try:
+                return await conn.fetchval(  # type: ignore[no-any-return]
+                    "SELECT meta FROM containers WHERE name = $1", b"synced")
+            finally:
+                await conn.close()
+        meta = asyncio.run(read())
+    else:
+        with sqlite3.connect(srv.data_dir / "metadata.db") as conn:
+            meta = conn.execute("SELECT meta FROM containers WHERE name = 'synced'"
+                                ).fetchone()[0]
+    return json.loads(meta)["x-container-sync-key"]  # type: ignore[no-any-return]
+
+
+def _sync_put(srv: Server, path: str, key: str) -> int:
+    """A container sync push signed with `key` (Swift's X-Container-Sync-Auth)."""
+    stamp, nonce = f"{time.time():016.05f}", os.urandom(8).hex()
+    message = f"PUT\n{path}\n{stamp}\n{nonce}\n{key}".encode()
+    sig = hmac.new(REALM_KEY.encode(), message, hashlib.sha1).hexdigest()
+    return httpx.put(srv.url + path, content=b"pushed", headers={
+        "X-Timestamp": stamp, "X-Container-Sync-Auth": f"realm {nonce} {sig}"}).status_code
+
+
+def test_container_sync_keys_are_sealed_and_resealed(make_server: object,
+                                                     tmp_path: Path) -> None:
+    """A container's sync key is kept like an access-key secret: sealed in the database,
+    shown in clear to the owner, still verifying pushes after a rotation (re-encrypted with
+    the new key)."""
+    realms = tmp_path / "realms.conf"
+    realms.write_text(f"[realm]\nkey = {REALM_KEY}\ncluster_here = http://127.0.0.1:1/v1/\n")
+    srv: Server = make_server(env={  # type: ignore[operator]
+        "STRATO_CONTAINER_SYNC_REALMS": str(realms)})
+    token, _, project_id = _admin(srv)
+    container = f"/v1/AUTH_{project_id}/synced"
+    assert httpx.put(srv.url + container, headers={
+        "X-Auth-Token": token, "X-Container-Sync-Key": SYNC_KEY}).status_code == 201
+    time.sleep(0.5)
+    assert _appears_anywhere(srv, SYNC_KEY) == []
+    sealed = _stored_sync_key(srv)
+    assert sealed.startswith("fernet:")
+    head = httpx.head(srv.url + container, headers={"X-Auth-Token": token})
+    assert head.headers["X-Container-Sync-Key"] == SYNC_KEY
+    assert _sync_put(srv, f"{container}/a", SYNC_KEY) == 201
+    assert _sync_put(srv, f"{container}/b", "another-key") == 401
+
+    out = srv.cli("credential-key", "rotate")
+    assert "1 secrets re-encrypted" in out.stderr
+    resealed = _stored_sync_key(srv)
+    assert resealed.startswith("fernet:") and resealed != sealed
+    assert _sync_put(srv, f"{container}/c", SYNC_KEY) == 201  # the server reads key 2
+    assert httpx.head(srv.url + container, headers={"X-Auth-Token": token}
+                      ).headers["X-Container-Sync-Key"] == SYNC_KEY
+    assert httpx.post(srv.url + container, headers={
+        "X-Auth-Token": token, "X-Container-Sync-Key": ""}).status_code == 204
+    assert "X-Container-Sync-Key" not in httpx.head(
+        srv.url + container, headers={"X-Auth-Token": token}).headers

@@ -25,7 +25,7 @@ from strato.stores.blob.base import (
     MemoryReader,
     out_of_space,
 )
-from strato.stores.metadata.base import Conflict, MetadataStore, NotFound
+from strato.stores.metadata.base import SYNC_KEY, Conflict, MetadataStore, NotFound
 from strato.stores.metadata.records import (
     INLINE,
     AccountRecord,
@@ -36,6 +36,7 @@ from strato.stores.metadata.records import (
     Subdir,
     is_inline,
 )
+from strato.stores.metadata.secretbox import CredentialKeyError
 
 log = logging.getLogger("strato.storage")
 SYNC_TO = "x-container-sync-to"
@@ -197,12 +198,30 @@ class StorageService:
             raise ContainerNotFound(name)
         return container
 
+    def sync_key(self, container: ContainerRecord) -> str:
+        """The container's sync key in clear: it is stored sealed. '' if it has none, or if
+        it was sealed with a credential key this node lacks (logged: pushes are then
+        refused with 401 and none are sent, until the key is copied here)."""
+        try:
+            return self.meta.open_secret(container.meta.get(SYNC_KEY, ""))
+        except CredentialKeyError as exc:
+            log.error("the container sync key of %s/%s cannot be opened: %s",
+                      container.account, container.name, exc)
+            return ""
+
+    def _seal_sync_key(self, meta: dict[str, str]) -> dict[str, str]:
+        """`meta` with a new sync key sealed (an empty value, which removes it, stays)."""
+        if meta.get(SYNC_KEY):
+            return {**meta, SYNC_KEY: self.meta.seal_secret(meta[SYNC_KEY])}
+        return meta
+
     async def create_container(self, account: str, name: str, meta: dict[str, str],
                                policy: StoragePolicy | None = None
                                ) -> tuple[ContainerRecord, bool]:
         """Create (in `policy`, else the default), or update an existing container's
         metadata. Naming another policy than an existing container's raises PolicyConflict."""
         chosen = policy or self.policies.default
+        meta = self._seal_sync_key(meta)
         before = await self._sync_to(account, name, meta, ())
         try:
             record, created = await self.meta.create_container(
@@ -233,6 +252,7 @@ class StorageService:
 
     async def update_container(self, account: str, name: str, set_meta: dict[str, str],
                                remove: Sequence[str] = ()) -> ContainerRecord:
+        set_meta = self._seal_sync_key(set_meta)
         before = await self._sync_to(account, name, set_meta, remove)
         try:
             record = await self.meta.update_container_meta(account, name, set_meta, remove,
@@ -477,17 +497,21 @@ class StorageService:
 
     async def _check_newer(self, container: ContainerRecord, name: str, timestamp: float
                            ) -> None:
-        """Refuse a write timestamped no later than the stored object (checked before the
-        write: two sync pushes of one name racing each other may still both land)."""
+        """Refuse a write timestamped no later than the stored object, or than the name's
+        last delete (its tombstone), checked before the write: two sync pushes of one name
+        racing each other may still both land."""
         stored = await self.meta.get_object(container.id, name)
         if stored is not None and stored.timestamp >= timestamp:
+            raise OlderThanStored(name)
+        deleted = await self.meta.tombstone(container.id, name)
+        if deleted is not None and deleted >= timestamp:
             raise OlderThanStored(name)
 
     async def delete_object(self, container: ContainerRecord, name: str, *,
                             timestamp: float | None = None) -> ObjectRecord:
         if timestamp is not None:
             await self._check_newer(container, name, timestamp)
-        old = await self.meta.delete_object(container.id, name)
+        old = await self.meta.delete_object(container.id, name, timestamp)
         if old is None:
             raise ObjectNotFound(name)
         await self._drop_blob(self.policy_of(container).blobs, old.blob_id)

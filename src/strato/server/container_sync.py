@@ -17,7 +17,10 @@ container, looks at each name's current state and pushes it, as Swift's sync dae
   A symlink goes as a symlink (`X-Symlink-Target`, `-Account`, and for a static link
   `-Etag` and `-Bytes`), its target unchecked on arrival.
 - a gone object: a signed DELETE carrying the time of the delete; 404 (already gone) and
-  409 (the remote holds a newer object) count as done.
+  409 (the remote holds a newer object) count as done. Each delete in a syncing container
+  leaves a tombstone (the name and the delete's time, kept TOMBSTONE_SECONDS): a push of an
+  older version of the name is refused with 409, so with two containers syncing to each
+  other a delete is not undone by the other side's echo of the object, still queued.
 
 A change leaves the queue only once pushed, so a restart (or a new leader) resumes where
 the last pass stopped; pushing a name twice is harmless. A container whose push fails is
@@ -49,6 +52,12 @@ HEAD_FIRST_BYTES = 64 * 1024
 goes; a smaller object is just PUT, and a remote that has it as new answers 409 (Swift:
 202), which costs no more than the HEAD would have."""
 MAX_BACKOFF = 300.0
+TOMBSTONE_SECONDS = 7 * 86400.0
+"""How long a delete in a syncing container is remembered (Swift's default reclaim age): a
+push of an older version of the name within that time is refused, so the other side's
+queued echo of what was deleted cannot bring it back. A remote down for longer than this may
+still resurrect an object it held when it comes back, as in Swift."""
+PURGE_EVERY = 3600.0
 SLO_MARKER = "x-static-large-object"
 SYMLINK_HEADERS = {f"x-object-sysmeta-symlink-{part}": f"X-Symlink-{part.title()}"
                    for part in ("target", "target-account", "target-etag", "target-bytes")}
@@ -71,6 +80,8 @@ class ContainerSyncJob:
         self._session: aiohttp.ClientSession | None = None
         self.backlog = False
         """The last pass left a full batch behind somewhere: the next may start at once."""
+        self._purged = 0.0
+        """Monotonic time of the last purge of old tombstones."""
 
     async def close(self) -> None:
         if self._session is not None:
@@ -89,6 +100,12 @@ class ContainerSyncJob:
         pushed = 0
         self.backlog = False
         now = time.monotonic()
+        if now - self._purged >= PURGE_EVERY or not self._purged:
+            self._purged = now
+            gone = await self.storage.meta.purge_tombstones(time.time() - TOMBSTONE_SECONDS)
+            if gone:
+                log.info("container sync forgot %d deletes older than %d days", gone,
+                         TOMBSTONE_SECONDS // 86400)
         for container_id, account, name in await self.storage.meta.syncing_containers():
             retry = self._retry.get(container_id)
             if retry is not None and retry[0] > now:
@@ -111,7 +128,7 @@ class ContainerSyncJob:
         if container is None or container.id != container_id:
             return 0
         sync_to = container.meta.get("x-container-sync-to", "")
-        user_key = container.meta.get("x-container-sync-key", "")
+        user_key = self.storage.sync_key(container)
         if not sync_to or not user_key:
             return 0  # Swift's daemon also waits until both are set
         try:

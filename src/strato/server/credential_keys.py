@@ -1,5 +1,6 @@
-"""`strato credential-key setup|rotate`: the key repository that encrypts access-key (EC2)
-secrets in the metadata (`stores/metadata/secretbox.py` says how).
+"""`strato credential-key setup|rotate`: the key repository that encrypts the secrets kept in
+the metadata, access-key (EC2) secrets and container sync keys (`stores/metadata/secretbox.py`
+says how).
 
 `strato serve` and `strato init` call `prepare_credential_keys` before anything is served:
 a data directory without a repository gets one (its first start, or the first after an
@@ -26,7 +27,7 @@ from strato.server.cli import _fail, _settings, config_option, data_dir_option
 from strato.server.datadir import DataDirError, check_initialised, opened_identity
 from strato.server.settings import Settings
 from strato.stores.metadata.base import AccessKeyStore
-from strato.stores.metadata.secretbox import PREFIX, CredentialKeyError, KeyRepository
+from strato.stores.metadata.secretbox import CredentialKeyError, KeyRepository
 
 __all__ = ["credential_key", "prepare_credential_keys"]
 
@@ -39,17 +40,16 @@ async def prepare_credential_keys(settings: Settings, store: AccessKeyStore) -> 
     repository = KeyRepository(settings.credential_keys_path)
     created = False
     if not repository.exists():
-        sealed = [key_id for key_id, stored in await store.stored_access_key_secrets()
-                  if stored.startswith(PREFIX)]
-        if sealed:
+        if await store.sealed_secrets():
             repository.load()  # raises: the keys these secrets need are gone
         created = repository.setup()
         if created:
             log.info("credential key repository created at %s (back it up apart from the "
                      "metadata)", repository.path)
-    resealed = await store.reseal_access_keys()
+    resealed = await store.reseal_secrets()
     if resealed:
-        log.info("%d access-key secrets encrypted with the primary credential key", resealed)
+        log.info("secrets encrypted with the primary credential key (access-key secrets, "
+                 "container sync keys): %d", resealed)
     return created, resealed
 
 
@@ -65,7 +65,7 @@ def _run(settings: Settings, rotate: bool, keep: int) -> tuple[bool, int, list[i
                 KeyRepository(settings.credential_keys_path).add_primary()
                 assert store.secret_box is not None
                 store.secret_box.reload()
-                resealed = await store.reseal_access_keys()
+                resealed = await store.reseal_secrets()
                 pruned = KeyRepository(settings.credential_keys_path).prune(keep)
             return created, resealed, pruned
 

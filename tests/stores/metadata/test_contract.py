@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from typing import Any
 
@@ -272,6 +273,45 @@ def test_sync_queue_follows_every_write_of_a_syncing_container(env: Env) -> None
     env.run(s.delete_object(other.id, "elsewhere"))
     env.run(s.delete_container(other.account, "other"))
     assert env.run(s.sync_changes(other.id, 10)) == [] and env.run(s.syncing_containers()) == []
+
+
+def test_deletes_in_a_syncing_container_leave_tombstones(env: Env) -> None:
+    """Every removal of a row in a syncing container (a delete, one carrying its own time,
+    the expirer's) remembers the name with the delete's time, the later of two; the queued
+    change carries that same time; other containers keep one only for a pushed delete; old
+    ones are purged, and a deleted container's go with it."""
+    s = env.store
+    c = container(env)
+    other = container(env, name="other")
+    env.run(s.set_container_sync(c.id, True, 5.0))
+    for name in ("a", "b", "c"):
+        env.run(s.put_object(obj(c, name)))
+    env.run(s.put_object(obj(other, "a")))
+    assert env.run(s.tombstone(c.id, "a")) is None
+    before = time.time()
+    env.run(s.delete_object(c.id, "a"))
+    stamp = env.run(s.tombstone(c.id, "a"))
+    assert stamp is not None and before <= stamp <= time.time()
+    assert env.run(s.delete_object(c.id, "b", 1234.5)) is not None
+    assert env.run(s.tombstone(c.id, "b")) == 1234.5
+    assert env.run(s.sync_changes(c.id, 10))[-1].timestamp == 1234.5
+    env.run(s.put_object(obj(c, "b")))
+    assert env.run(s.delete_object(c.id, "b", 1000.0)) is not None  # an older delete
+    assert env.run(s.tombstone(c.id, "b")) == 1234.5
+    row = env.run(s.get_object(c.id, "c"))
+    assert row is not None and env.run(s.delete_objects_if([row]))
+    assert env.run(s.tombstone(c.id, "c")) is not None
+    env.run(s.delete_object(other.id, "a"))
+    assert env.run(s.tombstone(other.id, "a")) is None
+    env.run(s.put_object(obj(other, "a")))  # a container that only receives: a pushed
+    env.run(s.delete_object(other.id, "a", 1500.0))  # delete leaves one, queues nothing
+    assert env.run(s.tombstone(other.id, "a")) == 1500.0
+    assert env.run(s.sync_changes(other.id, 10)) == []
+    assert env.run(s.purge_tombstones(2000.0)) == 2  # b's and other's
+    assert env.run(s.tombstone(c.id, "b")) is None
+    assert env.run(s.tombstone(c.id, "a")) == stamp
+    env.run(s.delete_container(c.account, "c"))
+    assert env.run(s.purge_tombstones(time.time() + 10)) == 0
 
 
 def test_blob_references(env: Env) -> None:

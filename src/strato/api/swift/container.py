@@ -22,6 +22,7 @@ from strato.api.swift.listing import (
 )
 from strato.domain.policies import StoragePolicy
 from strato.domain.storage import ContainerNotEmpty, ContainerNotFound, PolicyConflict
+from strato.stores.metadata.base import SYNC_KEY
 from strato.stores.metadata.records import ContainerRecord, Subdir
 
 META_PREFIXES = ("x-container-meta-",)
@@ -48,6 +49,8 @@ def container_headers(sr: SwiftRequest, record: ContainerRecord) -> dict[str, st
             continue
         if key in OWNER_HEADERS and not sr.is_owner:
             continue
+        if key == SYNC_KEY:  # stored sealed; the owner sees it, as on Swift
+            value = sr.services.storage.sync_key(record)
         headers[title_case(key)] = value
     return headers
 

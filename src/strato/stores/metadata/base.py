@@ -139,8 +139,11 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
-        """Remove the row; returns it (so the caller can free its blob) or None."""
+    async def delete_object(self, container_id: int, name: str, when: float | None = None
+                            ) -> ObjectRecord | None:
+        """Remove the row; returns it (so the caller can free its blob) or None. In a
+        syncing container the delete is queued and leaves a tombstone, both stamped `when`
+        (a sync push's own X-Timestamp) or now."""
 
     @abc.abstractmethod
     async def list_objects(
@@ -189,6 +192,17 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def drop_sync_changes(self, container_id: int, ids: Sequence[int]) -> None:
         """Forget changes once pushed (this is the persisted sync point)."""
+
+    @abc.abstractmethod
+    async def tombstone(self, container_id: int, name: str) -> float | None:
+        """When `name` was last deleted in a syncing container (every removal of a row
+        there leaves one, in its transaction) or by a sync push (`delete_object`'s `when`,
+        also in a container that only receives), while kept: a sync push older than that is
+        refused, so a delete is not undone by an echo of what it deleted."""
+
+    @abc.abstractmethod
+    async def purge_tombstones(self, before: float) -> int:
+        """Forget tombstones older than `before` (Swift's reclaim age); how many went."""
 
     async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         """`delete_object_if` for many rows; returns those removed. Backends batch it."""
@@ -402,8 +416,14 @@ class IdentityStore(abc.ABC):
     async def clear_login_failures(self, key: str) -> None: ...
 
 
+SYNC_KEY = "x-container-sync-key"
+"""The container metadata that holds a container sync key: stored sealed, like access-key
+secrets (the domain seals it on write and opens it where a signature needs it)."""
+
+
 class AccessKeyStore(abc.ABC):
-    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures.
+    """Per-user access keys (id + secret) for HP Cloud style temp URL signatures, and the
+    sealing of every secret kept at rest (those and container sync keys).
 
     Records carry the secret in clear; the backends store it sealed by `secret_box`
     (`secretbox.py`), which whoever opens the store sets (`server/app.py: open_metadata`)."""
@@ -422,25 +442,37 @@ class AccessKeyStore(abc.ABC):
                                      "to seal access-key secrets with")
         return self.secret_box
 
-    async def reseal_access_keys(self) -> int:
-        """Encrypt with the primary key every secret that is in clear (written before
-        encryption) or sealed with an older key; returns how many were rewritten. Each row
-        is replaced only if it still holds what was read, so a concurrent change wins."""
+    async def reseal_secrets(self) -> int:
+        """Encrypt with the primary key every secret (access-key secrets, container sync
+        keys) that is in clear (written before encryption) or sealed with an older key;
+        returns how many were rewritten. Each row is replaced only if it still holds what
+        was read, so a concurrent change wins."""
         box = self._box()
+        tables: list[str] = []
         done = 0
         for key_id, stored in await self.stored_access_key_secrets():
-            if box.is_current(stored):
-                continue
-            if await self.replace_access_key_secret(key_id, stored,
-                                                    box.seal(box.open(stored))):
+            if not box.is_current(stored) and await self.replace_access_key_secret(
+                    key_id, stored, box.seal(box.open(stored))):
                 done += 1
+                tables.append("access_keys")
+        for container_id, stored in await self.stored_sync_keys():
+            if not box.is_current(stored) and await self.replace_sync_key(
+                    container_id, stored, box.seal(box.open(stored))):
+                done += 1
+                tables.append("containers")
         if done:
-            await self.drop_old_row_versions()
+            await self.drop_old_row_versions(sorted(set(tables)))
         return done
 
+    async def sealed_secrets(self) -> int:
+        """How many stored secrets are sealed (so need the key repository)."""
+        stored = [s for _, s in await self.stored_access_key_secrets()]
+        stored += [s for _, s in await self.stored_sync_keys()]
+        return sum(1 for s in stored if s.startswith(PREFIX))
+
     @abc.abstractmethod
-    async def drop_old_row_versions(self) -> None:
-        """Rid the storage of the versions of access-key rows just replaced, where the
+    async def drop_old_row_versions(self, tables: Sequence[str]) -> None:
+        """Rid the storage of the versions of the rows just replaced in `tables`, where the
         backend keeps them (SQLite's write-ahead log, PostgreSQL's dead tuples)."""
 
     @abc.abstractmethod
@@ -450,6 +482,14 @@ class AccessKeyStore(abc.ABC):
     @abc.abstractmethod
     async def replace_access_key_secret(self, key_id: str, old: str, new: str) -> bool:
         """Store `new` as the key's secret if it still holds `old`."""
+
+    @abc.abstractmethod
+    async def stored_sync_keys(self) -> list[tuple[int, str]]:
+        """(container id, `SYNC_KEY` as stored) of every container that has one."""
+
+    @abc.abstractmethod
+    async def replace_sync_key(self, container_id: int, old: str, new: str) -> bool:
+        """Store `new` as the container's sync key if it still holds `old`."""
 
     @abc.abstractmethod
     async def create_access_key(self, record: AccessKeyRecord) -> AccessKeyRecord: ...

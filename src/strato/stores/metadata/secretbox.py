@@ -13,7 +13,7 @@ number, each one key (mode 0600):
   then drops the oldest keys beyond `--keep` (no value needs them any more).
 
 A stored value reads `fernet:<token>`; a value without the prefix is one written in clear
-before encryption existed, which `reseal_access_keys` (run at every `strato serve` start and
+before encryption existed, which `reseal_secrets` (run at every `strato serve` start and
 by `credential-key setup`) encrypts. A worker that meets a value sealed with a key it has
 not loaded (rotated by the CLI after the worker started) reads the repository again once
 before giving up.

@@ -90,11 +90,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Ser
             srv.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, not yet fixed: with sync both ways, a delete can be undone by the other "
-    "side's echo of the object still in its queue (no tombstone: a deleted name keeps no "
-    "timestamp, so the older echoed PUT is accepted). Seen once in three full runs: 40 of "
-    "the 50 deleted objects came back on both sides"))
 def test_two_servers_sync_both_ways_across_a_restart(pair: tuple[Server, Server]) -> None:
     east, west = pair
     until = time.monotonic() + DEADLINE
@@ -233,6 +228,17 @@ def test_wrong_key_unknown_realm_and_older_writes_are_refused(
     assert signed("PUT", SYNC_KEY, ts=older, content=b"old").status_code == 409
     assert signed("DELETE", SYNC_KEY, ts=older).status_code == 409
     assert b.get("guarded/o").content == b"new"
+    # a pushed delete is remembered (a tombstone): a push of anything older than the delete,
+    # such as an echo of the deleted object still queued on the other side, stays refused
+    deleted_at = f"{float(stamp) + 10:016.05f}"
+    assert signed("DELETE", SYNC_KEY, ts=deleted_at).status_code == 204
+    assert signed("PUT", SYNC_KEY, ts=stamp, content=b"new").status_code == 409
+    assert signed("PUT", SYNC_KEY, ts=f"{float(stamp) + 5:016.05f}", content=b"between"
+                  ).status_code == 409
+    assert b.head("guarded/o").status_code == 404
+    assert signed("PUT", SYNC_KEY, ts=f"{float(stamp) + 20:016.05f}", content=b"newer"
+                  ).status_code == 201
+    assert b.get("guarded/o").content == b"newer"
     # a signature covers one container only: the key of guarded does not reach another
     assert b.put("other").status_code == 201
     nonce = uuid.uuid4().hex

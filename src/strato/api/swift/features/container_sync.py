@@ -80,7 +80,7 @@ class ContainerSync(Feature):
             return await call_next(sr)
         x_timestamp = sr.state.get(INBOUND_TIMESTAMP) or "0"
         record = await sr.services.storage.get_container(sr.account, sr.container)
-        user_key = record.meta.get("x-container-sync-key", "") if record else ""
+        user_key = sr.services.storage.sync_key(record) if record else ""
         if not verify(self.realms, auth, method, quote(sr.request.path), x_timestamp,
                       user_key):
             log.info("container sync push refused: %s %s (%s)", method, sr.request.path,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from strato.stores.metadata.base import AccessKeyStore, Conflict
+from strato.stores.metadata.base import SYNC_KEY, AccessKeyStore, Conflict
 from strato.stores.metadata.postgresql.db import Database
 from strato.stores.metadata.records import AccessKeyRecord
 
@@ -49,7 +50,19 @@ class PostgresAccessKeyStore(AccessKeyStore):
         return await self.db.execute("UPDATE access_keys SET secret = $1 WHERE id = $2 AND "
                                      "secret = $3", new, key_id, old) > 0
 
-    async def drop_old_row_versions(self) -> None:
+    async def stored_sync_keys(self) -> list[tuple[int, str]]:
+        return [(row[0], row[1]) for row in await self.db.fetch(
+            "SELECT id, meta::jsonb ->> $1 FROM containers WHERE meta::jsonb ? $1", SYNC_KEY)]
+
+    async def replace_sync_key(self, container_id: int, old: str, new: str) -> bool:
+        return await self.db.execute(
+            "UPDATE containers SET meta = jsonb_set(meta::jsonb, ARRAY[$1], to_jsonb($2::text))"
+            "::text WHERE id = $3 AND meta::jsonb ->> $1 = $4",
+            SYNC_KEY, new, container_id, old) > 0
+
+    async def drop_old_row_versions(self, tables: Sequence[str]) -> None:
         # an UPDATE leaves the old tuple in the table's files until vacuumed; FULL rewrites
-        # the (small) table into new files
-        await self.db.execute("VACUUM FULL access_keys")
+        # the table into new files (rare: only after a reseal changed rows)
+        for table in tables:
+            if table in ("access_keys", "containers"):
+                await self.db.execute(f"VACUUM FULL {table}")  # nosec B608  # fixed names

@@ -297,9 +297,16 @@ class PostgresObjectStore(ObjectStore):
             [r[2] for r in records], delete_at, [guards is not None] * len(records), _shard())
         return [_object(row) for row in rows]
 
-    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
-        removed = await self._remove([(container_id, name, None)])
-        return removed[0] if removed else None
+    async def delete_object(self, container_id: int, name: str, when: float | None = None
+                            ) -> ObjectRecord | None:
+        if when is None:
+            removed = await self._remove([(container_id, name, None)])
+            return removed[0] if removed else None
+        async with self.db.transaction() as conn:  # the delete trigger stamps with `when`
+            await conn.execute("SELECT set_config('strato.deleted_at', $1, true)", repr(when))
+            row = await conn.fetchrow(REMOVE_SQL, [container_id], [name.encode()], [None],
+                                      [None], [False], _shard())
+        return _object(row) if row else None
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
         return bool(await self.delete_objects_if([record]))
@@ -393,3 +400,12 @@ class PostgresObjectStore(ObjectStore):
     async def drop_sync_changes(self, container_id: int, ids: Sequence[int]) -> None:
         await self.db.execute("DELETE FROM sync_changes WHERE container_id = $1"
                               " AND id = ANY($2::bigint[])", container_id, list(ids))
+
+    async def tombstone(self, container_id: int, name: str) -> float | None:
+        value = await self.db.fetchval("SELECT timestamp FROM tombstones"
+                                       " WHERE container_id = $1 AND name = $2",
+                                       container_id, name.encode())
+        return None if value is None else float(value)
+
+    async def purge_tombstones(self, before: float) -> int:
+        return await self.db.execute("DELETE FROM tombstones WHERE timestamp < $1", before)

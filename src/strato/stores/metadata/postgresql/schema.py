@@ -340,6 +340,47 @@ MIGRATIONS: list[str] = [
         FOR EACH STATEMENT EXECUTE FUNCTION strato_identity_changed();
     """ for table in ("domains", "projects", "users", "roles", "assignments", "app_credentials",
                       "groups", "group_members", "group_assignments")),
+    # 5: container sync tombstones: when a name was last deleted in a syncing container, so
+    # that a push of what the delete removed (an echo from the other side) is refused. The
+    # delete trigger writes them; a delete carrying its own time (a sync push) sets
+    # `strato.deleted_at` for its transaction, and the queued change carries that time too
+    r"""
+    CREATE TABLE tombstones (
+        container_id bigint NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        name bytea NOT NULL,
+        timestamp double precision NOT NULL,
+        PRIMARY KEY (container_id, name)
+    );
+    CREATE INDEX tombstones_age ON tombstones (timestamp);
+    CREATE OR REPLACE FUNCTION log_sync_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        stamp double precision;
+        syncs boolean;
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            stamp := nullif(current_setting('strato.deleted_at', true), '')::double precision;
+            syncs := EXISTS (SELECT 1 FROM container_sync
+                             WHERE container_id = OLD.container_id);
+            IF syncs OR stamp IS NOT NULL THEN  -- a sync push's delete: even if only received
+                stamp := coalesce(stamp, extract(epoch FROM clock_timestamp()));
+                INSERT INTO tombstones AS t (container_id, name, timestamp)
+                    VALUES (OLD.container_id, OLD.name, stamp)
+                    ON CONFLICT (container_id, name)
+                    DO UPDATE SET timestamp = greatest(t.timestamp, excluded.timestamp);
+            END IF;
+            IF syncs THEN
+                INSERT INTO sync_changes (container_id, name, timestamp)
+                    VALUES (OLD.container_id, OLD.name, stamp);
+            END IF;
+        ELSE
+            INSERT INTO sync_changes (container_id, name, timestamp)
+                SELECT NEW.container_id, NEW.name, NEW.timestamp
+                WHERE EXISTS (SELECT 1 FROM container_sync
+                              WHERE container_id = NEW.container_id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

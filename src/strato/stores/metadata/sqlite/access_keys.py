@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from strato.stores.metadata.base import AccessKeyStore, Conflict
+from strato.stores.metadata.base import SYNC_KEY, AccessKeyStore, Conflict
 from strato.stores.metadata.records import AccessKeyRecord
 from strato.stores.metadata.sqlite.db import Database, connect
 
 COLUMNS = "id, secret, user_id, project_id, created_at"
+SYNC_KEY_PATH = f'$."{SYNC_KEY}"'
+"""The JSON path of a container's sync key in its `meta`."""
 
 
 class SqliteAccessKeyStore(AccessKeyStore):
@@ -55,7 +58,19 @@ class SqliteAccessKeyStore(AccessKeyStore):
             lambda conn: conn.execute("UPDATE access_keys SET secret = ? WHERE id = ? AND "
                                       "secret = ?", (new, key_id, old)).rowcount))
 
-    async def drop_old_row_versions(self) -> None:
+    async def stored_sync_keys(self) -> list[tuple[int, str]]:
+        return [(row[0], row[1]) for row in self.db.query(
+            "SELECT id, json_extract(meta, ?) FROM containers"
+            " WHERE json_extract(meta, ?) IS NOT NULL", (SYNC_KEY_PATH, SYNC_KEY_PATH))]
+
+    async def replace_sync_key(self, container_id: int, old: str, new: str) -> bool:
+        return bool(await self.db.write(
+            lambda conn: conn.execute(
+                "UPDATE containers SET meta = json_set(meta, ?, ?)"
+                " WHERE id = ? AND json_extract(meta, ?) = ?",
+                (SYNC_KEY_PATH, new, container_id, SYNC_KEY_PATH, old)).rowcount))
+
+    async def drop_old_row_versions(self, tables: Sequence[str]) -> None:
         """The log still holds the pages as they were: checkpoint it and truncate it (on a
         connection of its own, outside the writer's transactions; best effort, since a
         reader that is still busy keeps its frames)."""

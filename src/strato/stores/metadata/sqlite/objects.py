@@ -30,6 +30,14 @@ LOG_CHANGE = ("INSERT INTO sync_changes (container_id, name, timestamp) SELECT ?
 probe for the others)."""
 
 
+TOMBSTONE = ("INSERT INTO tombstones (container_id, name, timestamp) SELECT ?, ?, ?"
+             " WHERE ? OR EXISTS (SELECT 1 FROM container_sync WHERE container_id = ?)"
+             " ON CONFLICT (container_id, name) DO UPDATE"
+             " SET timestamp = max(timestamp, excluded.timestamp)")
+"""Remember when a name was deleted, if its container syncs or the delete was pushed by
+another's sync (a container that only receives)."""
+
+
 def _log_change(conn: sqlite3.Connection, container_id: int, name: str, when: float) -> None:
     conn.execute(LOG_CHANGE, (container_id, name, when, container_id))
 
@@ -210,6 +218,7 @@ class SqliteObjectStore(ObjectStore):
                 raise Conflict(name)
             conn.execute("DELETE FROM sync_changes WHERE container_id = ?", (row[0],))
             conn.execute("DELETE FROM container_sync WHERE container_id = ?", (row[0],))
+            conn.execute("DELETE FROM tombstones WHERE container_id = ?", (row[0],))
             conn.execute("DELETE FROM containers WHERE id = ?", (row[0],))
 
         await self.db.write(tx)
@@ -276,7 +285,8 @@ class SqliteObjectStore(ObjectStore):
 
         return await self.db.write(tx)
 
-    async def delete_object(self, container_id: int, name: str) -> ObjectRecord | None:
+    async def delete_object(self, container_id: int, name: str, when: float | None = None
+                            ) -> ObjectRecord | None:
         def tx(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
@@ -284,7 +294,7 @@ class SqliteObjectStore(ObjectStore):
             if not row:
                 return None
             old = _object(row)
-            self._remove_row(conn, old)
+            self._remove_row(conn, old, when)
             return old
 
         return await self.db.write(tx)
@@ -296,14 +306,18 @@ class SqliteObjectStore(ObjectStore):
             conn.execute("DELETE FROM inline_blobs WHERE id = ?", (blob_id,))
 
     @staticmethod
-    def _remove_row(conn: sqlite3.Connection, old: ObjectRecord) -> None:
+    def _remove_row(conn: sqlite3.Connection, old: ObjectRecord, when: float | None = None
+                    ) -> None:
         conn.execute("DELETE FROM objects WHERE container_id = ? AND name = ?",
                      (old.container_id, old.name))
         SqliteObjectStore._drop_inline(conn, old.blob_id)
         conn.execute(
             "UPDATE containers SET object_count = object_count - 1, bytes_used = bytes_used - ?"
             " WHERE id = ?", (counted_size(old), old.container_id))
-        _log_change(conn, old.container_id, old.name, time.time())
+        pushed = when is not None
+        when = time.time() if when is None else when
+        _log_change(conn, old.container_id, old.name, when)
+        conn.execute(TOMBSTONE, (old.container_id, old.name, when, pushed, old.container_id))
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -411,3 +425,15 @@ class SqliteObjectStore(ObjectStore):
                              [(i, container_id) for i in ids])
 
         await self.db.write(tx)
+
+    async def tombstone(self, container_id: int, name: str) -> float | None:
+        row = self.db.query_one("SELECT timestamp FROM tombstones"
+                                " WHERE container_id = ? AND name = ?", (container_id, name))
+        return float(row[0]) if row else None
+
+    async def purge_tombstones(self, before: float) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM tombstones WHERE timestamp < ?",
+                                (before,)).rowcount
+
+        return await self.db.write(tx)

@@ -258,6 +258,17 @@ MIGRATIONS: list[str] = [
     r"""
     ALTER TABLE app_credentials ADD COLUMN access_rules TEXT;
     """,
+    # 12: container sync tombstones: when a name was last deleted in a syncing container,
+    # so that a push of what the delete removed (an echo from the other side) is refused
+    """
+    CREATE TABLE tombstones (
+        container_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        PRIMARY KEY (container_id, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX tombstones_age ON tombstones (timestamp);
+    """,
 ]
 
 
