@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -138,6 +139,39 @@ def test_extract_archive_creates_containers_and_objects(tester: tuple[str, str])
     assert "Invalid Tar File" in broken.text
     unsupported = http.put(f"{url}/{into}?extract-archive=zip", content=b"x")
     assert unsupported.status_code == 400
+
+
+def test_many_small_members_land_whole_and_the_last_of_a_name_wins(
+        tester: tuple[str, str]) -> None:
+    """Small members are stored while the archive is read on (several at once); what the
+    report says matches what is stored: every member once, a name given twice holds its
+    later body, a member refused in the middle changes nothing else, and a large member
+    between small ones streams."""
+    http, url = http_client(tester)
+    top = f"many-{uuid.uuid4().hex[:8]}"
+    bodies = {f"{top}/f{i:03d}": os.urandom(1 + i * 37) for i in range(300)}
+    members = [_file(name, data) for name, data in bodies.items()]
+    large = os.urandom(600_000)
+    members.insert(150, _file(f"{top}/large", large))
+    link = tarfile.TarInfo(f"{top}/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "f000"
+    members.insert(100, (link, None))
+    for name in (f"{top}/f010", f"{top}/f299"):  # again, later in the archive
+        bodies[name] = b"second body of " + name.encode()
+        members.append(_file(name, bodies[name]))
+    response = http.put(f"{url}?extract-archive=tar", content=_tar(members, "w"),
+                        headers={"Accept": "application/json"})
+    report = response.json()
+    assert report["Number Files Created"] == 303  # 300, the large one, two again
+    assert report["Errors"] == [[quote(f"{top}/link"), "400 Bad Request"]]
+    listed = http.get(f"{url}/{top}?format=json").json()
+    assert sorted(o["name"] for o in listed) == sorted(
+        [n.split("/", 1)[1] for n in bodies] + ["large"])
+    etags = {o["name"]: o["hash"] for o in listed}
+    for name, data in bodies.items():
+        assert etags[name.split("/", 1)[1]] == hashlib.md5(data).hexdigest(), name
+    assert http.get(f"{url}/{top}/large").content == large
+    assert http.head(f"{url}/{top}").headers["X-Container-Object-Count"] == "301"
 
 
 def test_malicious_archive_changes_nothing_outside_the_upload_path(

@@ -30,9 +30,11 @@ and the other features apply to each one exactly as if the client had sent it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tarfile
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -55,6 +57,10 @@ MAX_BYTES_PER_EXTRACTION = 100 * 1024**3
 MAX_PATH_LENGTH = MAX_OBJECT_NAME_LENGTH + MAX_CONTAINER_NAME_LENGTH + 2
 ARCHIVE_TYPES = {"tar": "", "tar.gz": "gz", "tar.bz2": "bz2"}
 READ_CHUNK = 256 * 1024
+PIPELINE_BYTES = 256 * 1024
+"""Members up to this size are read whole and stored while the archive is read on, up to
+PIPELINE_DEPTH at once (at most 8 MiB held); a larger one streams, alone."""
+PIPELINE_DEPTH = 32
 
 
 class _Abort(Exception):
@@ -189,6 +195,10 @@ def _clean_name(name: str) -> str | None:
     return "/".join(parts)
 
 
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
                    fmt: str | None) -> bytes:
     result: dict[str, Any] = {"Response Status": status_line(201), "Response Body": "",
@@ -203,6 +213,37 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
     total = 0
     containers_seen: set[str] = set()
     created = 0
+    pending: dict[asyncio.Task[int], tuple[str, list[str] | None]] = {}
+    """Small members being stored while the next ones are read: their writes commit
+    together (the metadata store's group commit), not one flush after another."""
+    latest: dict[str, asyncio.Task[int]] = {}
+
+    def settle(path: str, container_failure: list[str] | None, status: int) -> None:
+        nonlocal failure_status
+        if status // 100 == 2:
+            result["Number Files Created"] += 1
+            return
+        if container_failure:
+            failed.append(container_failure)
+        if status == 401:
+            failed.append([quote(path[:MAX_PATH_LENGTH]), status_line(401)])
+            raise _Abort(401)
+        if status // 100 == 5:
+            failure_status = 502
+        failed.append([quote(path[:MAX_PATH_LENGTH]), status_line(status)])
+
+    async def drain(keep: int) -> None:
+        while len(pending) > keep:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                path, container_failure = pending.pop(task)
+                settle(path, container_failure, task.result())
+
+    async def put(container: str, obj: str, headers: dict[str, str],
+                  body: AsyncIterator[bytes]) -> int:
+        return (await run(call_next, make_subrequest(sr, "PUT", container, obj,
+                                                     headers=headers, body=body))).status
+
     try:
         if fmt is None:
             raise _Abort(406)
@@ -256,19 +297,19 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
                         if status == 401:
                             raise _Abort(401)
             headers = {**passed, **_pax_headers(info), "content-length": str(info.size)}
-            status = (await run(call_next, make_subrequest(
-                sr, "PUT", container, obj, headers=headers, body=tar.body(info)))).status
-            if status // 100 == 2:
-                result["Number Files Created"] += 1
+            earlier = latest.get(path)
+            if earlier is not None and not earlier.done():
+                await asyncio.wait({earlier})  # a name twice: the later member wins
+            if info.size > PIPELINE_BYTES:
+                settle(path, container_failure,
+                       await put(container, obj, headers, tar.body(info)))
                 continue
-            if container_failure:
-                failed.append(container_failure)
-            if status == 401:
-                failed.append([quote(path[:MAX_PATH_LENGTH]), status_line(401)])
-                raise _Abort(401)
-            if status // 100 == 5:
-                failure_status = 502
-            failed.append([quote(path[:MAX_PATH_LENGTH]), status_line(status)])
+            data = b"".join([piece async for piece in tar.body(info)])
+            task = asyncio.ensure_future(put(container, obj, headers, _once(data)))
+            pending[task] = (path, container_failure)
+            latest[path] = task
+            await drain(PIPELINE_DEPTH - 1)
+        await drain(0)
         if failed:
             result["Response Status"] = status_line(failure_status)
         elif not result["Number Files Created"]:
@@ -282,6 +323,12 @@ async def _extract(sr: SwiftRequest, call_next: Handler, compression: str,
         result["Response Body"] = f"Invalid Tar File: {exc}"
     except (ClientDisconnect, BadRequest):
         result["Response Status"] = status_line(499)
+    finally:
+        # what is being stored when the archive stops (a bad member, a 401, a disconnect)
+        # completes, and counts: an acknowledged object is reported as created
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, int) and outcome // 100 == 2:
+                result["Number Files Created"] += 1
     return report.render(fmt, result, failed, "extract")
 
 
