@@ -14,7 +14,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -99,6 +99,21 @@ def _read_range(fd: int, offset: int, length: int, chunk: int) -> list[bytes]:
         out.append(data)
         offset += len(data)
     return out
+
+
+def _place(fd: int, chunks: list[bytes], offset: int, digest: Any) -> None:
+    """Write `chunks` at `offset` and add them to `digest` (MD5 and the write release the
+    GIL: a thread does both while the event loop reads on)."""
+    for data in chunks:
+        digest.update(data)
+    written = os.pwritev(fd, chunks, offset)
+    total = sum(len(data) for data in chunks)
+    if written < total:  # a short write: the rest, plainly
+        rest = b"".join(chunks)[written:]
+        while rest:
+            done = os.pwrite(fd, rest, offset + written)
+            written += done
+            rest = rest[done:]
 
 
 def file_range_md5(path: Path, offset: int, length: int, chunk: int = 4 * MiB) -> str:
@@ -510,15 +525,25 @@ async def _fetch_piece(store: ObjectStore, container: str, name: str, fd: int, p
         try:
             if piece.length:
                 async with store.open(container, name, headers=headers) as response:
-                    async for data in response.content.iter_chunked(options.chunk_size):
-                        where = piece.offset + received
-                        if len(data) > 256 * 1024:
-                            await asyncio.to_thread(os.pwrite, fd, data, where)
-                        else:
-                            os.pwrite(fd, data, where)
-                        digest.update(data)
-                        received += len(data)
-                        progress.advance(name, len(data))
+                    held: list[bytes] = []
+                    size = 0
+                    try:
+                        async for data in response.content.iter_any():
+                            held.append(data)
+                            size += len(data)
+                            if size >= options.chunk_size:
+                                # hashed and written off the event loop, which reads the
+                                # other pieces' streams meanwhile
+                                await asyncio.to_thread(_place, fd, held,
+                                                        piece.offset + received, digest)
+                                received += size
+                                progress.advance(name, size)
+                                held, size = [], 0
+                    finally:  # also what came before a cut: the retry continues after it
+                        if held:
+                            _place(fd, held, piece.offset + received, digest)
+                            received += size
+                            progress.advance(name, size)
             if received < piece.length:
                 raise aiohttp.ClientPayloadError("the connection closed before the range ended")
         except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, TimeoutError,
