@@ -340,6 +340,19 @@ MIGRATIONS: list[str] = [
         FOR EACH STATEMENT EXECUTE FUNCTION strato_identity_changed();
     """ for table in ("domains", "projects", "users", "roles", "assignments", "app_credentials",
                       "groups", "group_members", "group_assignments")),
+    # 5: usage history: each account's (container '') and container's counters, sampled by
+    # a background job when they changed; the console charts them
+    r"""
+    CREATE TABLE usage_samples (
+        account bytea NOT NULL,
+        container bytea NOT NULL,
+        at double precision NOT NULL,
+        object_count bigint NOT NULL,
+        bytes_used bigint NOT NULL,
+        PRIMARY KEY (account, container, at)
+    );
+    CREATE INDEX usage_samples_at ON usage_samples (at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
