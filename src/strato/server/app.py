@@ -42,6 +42,7 @@ from strato.domain.images.service import ImageService
 from strato.domain.passwords import PasswordHasher
 from strato.domain.policies import PolicySet, StoragePolicy
 from strato.domain.storage import StorageService
+from strato.domain.usage import UsageHistory
 from strato.server.access_log import AccessLog
 from strato.server.background import BackgroundRunner
 from strato.server.connections import configure as configure_connections
@@ -233,8 +234,10 @@ def build_frontends(services: Services, requests: RequestMetrics) -> list[Fronte
     frontends.append(ImageFrontend(services))
     from strato.api.console.router import ConsoleFrontend
 
-    frontends.append(ConsoleFrontend(services.identity, swift, services.settings.data_dir,
-                                     services.authorizer.storage_prefix))
+    frontends.append(ConsoleFrontend(
+        services.identity, swift, services.settings.data_dir,
+        services.authorizer.storage_prefix,
+        UsageHistory(services.meta, settings.usage_interval, settings.usage_retention)))
     return frontends
 
 

@@ -1,6 +1,7 @@
 """Background work that must run in exactly one place: expirer, orphan sweep, token purge,
-container sync, the auditor (bit rot, `strato.domain.auditor`), and the image service's
-scrubber (delayed delete), task take-over and task purge.
+container sync, the auditor (bit rot, `strato.domain.auditor`), the usage sampler
+(`strato.domain.usage`), and the image service's scrubber (delayed delete), task take-over
+and task purge.
 
 Every worker of every node asks the metadata store for the lead (`MetadataStore.try_lead`:
 an exclusive lock file beside the SQLite database, a session advisory lock in PostgreSQL);
@@ -26,6 +27,7 @@ from strato.domain.images.imports import HEARTBEAT_SECONDS, ImportService
 from strato.domain.images.service import ImageService
 from strato.domain.policies import UnknownPolicy
 from strato.domain.storage import StorageService
+from strato.domain.usage import UsageSampler
 from strato.server.container_sync import ContainerSyncJob
 from strato.server.metrics import background_job, job_items, record_policy
 from strato.server.settings import Settings
@@ -71,6 +73,8 @@ class BackgroundRunner:
                 jobs.append(asyncio.create_task(self.run_container_sync()))
             if self.settings.auditor_bytes_per_second > 0:
                 jobs.append(asyncio.create_task(self._run_auditor()))
+            if self.settings.usage_interval > 0:
+                jobs.append(asyncio.create_task(self.run_usage()))
             if self.images is not None and self.imports is not None:
                 jobs.append(asyncio.create_task(self.run_images(self.images, self.imports)))
             try:
@@ -152,6 +156,22 @@ class BackgroundRunner:
             except Exception:
                 log.exception("auditor pass failed; retrying next interval")
             await asyncio.sleep(self.settings.auditor_interval)
+
+    async def run_usage(self) -> None:
+        """Sample every account's and container's counters every `usage_interval` (only
+        those that changed are written) and trim the history to `usage_retention`."""
+        sampler = UsageSampler(self.meta, self.settings.usage_retention)
+        while True:
+            try:
+                with background_job("usage_sampler"):
+                    done = await sampler.run_pass(time.time())
+                    job_items("usage_sampler", "samples", done.written)
+                    job_items("usage_sampler", "samples_removed", done.removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("usage sampling pass failed; retrying next interval")
+            await asyncio.sleep(self.settings.usage_interval)
 
     async def record_policies(self) -> None:
         """Each policy's containers, objects and bytes (one grouped read of the containers'

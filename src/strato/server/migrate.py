@@ -81,6 +81,8 @@ TABLES: tuple[Table, ...] = (
     _t("inline_blobs", "id"),
     _t("container_sync", "container_id"),
     _t("sync_changes", "id", binary="name"),
+    _t("tombstones", "container_id name", binary="name"),
+    _t("usage_samples", "account container at", binary="account container"),
     _t("images", "id"),
     _t("image_members", "image_id member"),
     _t("image_tasks", "id"),

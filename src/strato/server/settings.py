@@ -256,6 +256,13 @@ class Settings(BaseSettings):
     auditor_interval: float = Field(
         3600.0, gt=0, description="Seconds from the end of one auditor pass over every blob "
         "to the start of the next.")
+    usage_interval: float = Field(
+        300.0, ge=0, description="Seconds between samples of every account's and "
+        "container's bytes and object count, for the console's Usage page (read from the "
+        "counters the containers keep; only those that changed are written). 0: no sampling.")
+    usage_retention: float = Field(
+        30 * 86400.0, gt=0, description="Seconds of usage history kept; samples older than a "
+        "day are thinned to one an hour, and a deleted container's samples go with it.")
     tempurl_methods: list[str] = Field(["GET", "HEAD", "PUT", "POST", "DELETE"],
                                        description="HTTP methods temp URLs may be signed for.")
     tempurl_allowed_digests: list[str] = Field(["sha1", "sha256", "sha512"],

@@ -9,6 +9,8 @@
   switching between them (a rescoped token).
 - `POST /console/tempurl`: signs a temp URL with the account's key, read (or set) through
   the Swift API with the user's own token, so only those Swift lets see the key get one.
+- `GET /console/usage`: an account's or container's usage now and over time, shown only
+  to those Swift lets HEAD it (see `usage.py`).
 - `/console/api/v1/...`: the Swift API itself. The request is handed in-process to the
   Swift front-end exactly as if it carried `X-Auth-Token`, so ACLs, quotas and every
   feature apply; the browser never sees the token.
@@ -37,6 +39,7 @@ from strato.api.console.session import (
     load_key,
     set_cookie,
 )
+from strato.api.console.usage import UsageError, usage_response
 from strato.api.http import BadRequest, Message, Request, Response, json_response
 from strato.api.swift.features.tempurl import sign
 from strato.domain.identity import (
@@ -47,6 +50,7 @@ from strato.domain.identity import (
     Unauthorized,
     UserRef,
 )
+from strato.domain.usage import UsageHistory
 
 log = logging.getLogger("strato.console")
 
@@ -105,8 +109,9 @@ class ConsoleFrontend:
     name = "console"
 
     def __init__(self, identity: IdentityService, swift: SwiftHandler, data_dir: Any,
-                 storage_prefix: str) -> None:
+                 storage_prefix: str, usage: UsageHistory | None = None) -> None:
         self.identity = identity
+        self.usage = usage
         self.swift = swift
         self.sealer = Sealer(load_key(data_dir))
         self.storage_prefix = storage_prefix
@@ -120,7 +125,7 @@ class ConsoleFrontend:
             response = await self._dispatch(request)
         except ConsoleError as exc:
             response = json_response(exc.status, {"error": str(exc)}, exc.headers)
-        except BadRequest as exc:
+        except (BadRequest, UsageError) as exc:
             response = json_response(exc.status, {"error": str(exc)})
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -156,6 +161,10 @@ class ConsoleFrontend:
             return json_response(200, {"projects": sorted(
                 ({"id": p.id, "name": p.name} for p in projects if p.enabled),
                 key=lambda p: p["name"])})
+        if path == PREFIX + "/usage" and self.usage is not None:
+            if method not in SAFE_METHODS:
+                return _405("GET")
+            return await self._usage(request, self.usage)
         if path == PREFIX + "/tempurl":
             if method != "POST":
                 return _405("POST")
@@ -287,6 +296,16 @@ class ConsoleFrontend:
                 response.headers["Content-Disposition"] = (
                     f"attachment; filename*=UTF-8''{quote(name, safe='')}")
         return response
+
+    async def _usage(self, request: Request, usage: UsageHistory) -> Response:
+        session, ctx = await self._session(request)
+
+        async def head(path: str) -> Response:
+            return await self.swift.handle(self._swift_request(
+                request, session.token, "HEAD", path, {}, {}, body=False))
+
+        return await usage_response(usage, request, f"{self.storage_prefix}{ctx.project_id}",
+                                    head)
 
     async def _tempurl(self, request: Request) -> Response:
         """A signed URL for one object, with the account key the user may read (or, as

@@ -34,6 +34,7 @@ from strato.stores.metadata.records import (
     TaskRecord,
     TokenRecord,
     TokenView,
+    UsageSample,
     UserRecord,
 )
 from strato.stores.metadata.secretbox import PREFIX, CredentialKeyError, SecretBox
@@ -111,7 +112,8 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_container(self, account: str, name: str) -> None:
-        """Raises NotFound, or Conflict when it still holds objects."""
+        """Raises NotFound, or Conflict when it still holds objects. Its sync queue and
+        usage samples go in the same transaction."""
 
     # objects --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -203,6 +205,28 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def purge_tombstones(self, before: float) -> int:
         """Forget tombstones older than `before` (Swift's reclaim age); how many went."""
+
+    # usage history: the sampler copies the counters into `usage_samples` (account totals
+    # under the container name ''), the console charts them
+    @abc.abstractmethod
+    async def record_usage(self, now: float) -> int:
+        """One sample at `now` for every container, and for every account (its totals),
+        whose counters differ from its latest sample or that has none; returns how many.
+        Reads the counters only (no object row) and writes nothing for idle ones."""
+
+    @abc.abstractmethod
+    async def usage_series(self, account: str, container: str | None, since: float
+                           ) -> list[UsageSample]:
+        """The samples of a container (None: the account's totals), oldest first, from
+        `since` on, led by the latest one before `since` (the value the series had then)."""
+
+    @abc.abstractmethod
+    async def trim_usage(self, drop_before: float, thin_from: float, thin_before: float,
+                         bucket: float) -> int:
+        """Bound the history; returns how many samples went. A sample older than
+        `drop_before` goes unless it is its series' latest (the value that still holds); of
+        the samples taken in [`thin_from`, `thin_before`) only the last of each `bucket`
+        seconds stays. A deleted container's samples go with it (`delete_container`)."""
 
     async def delete_objects_if(self, records: Sequence[ObjectRecord]) -> list[ObjectRecord]:
         """`delete_object_if` for many rows; returns those removed. Backends batch it."""

@@ -73,6 +73,14 @@ class ObjectRecord(NamedTuple):
     delete_at: int | None = None
 
 
+class UsageSample(NamedTuple):
+    """An account's or a container's counters as the usage sampler read them at `at`."""
+
+    at: float
+    object_count: int
+    bytes_used: int
+
+
 class SyncChange(NamedTuple):
     """An object name that changed in a syncing container; `timestamp` is when (for a
     delete, the time the remote DELETE carries)."""

@@ -1,10 +1,12 @@
 // The console's shell: sign-in, the signed-in header (user, project switch, sign out) and
-// hash routing between the views (#/ containers, #/a/<account>/<container>/<prefix>).
+// hash routing between the views (#/ containers, #/a/<account>/<container>/<prefix>,
+// #/usage[/<container>]).
 
 import { call, setSession, whenSignedOut } from "./api.js";
 import { showContainers } from "./containers.js";
 import { h, showError, showStatus } from "./dom.js";
 import { showObjects } from "./objects.js";
+import { showUsage } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
 export const state = { session: null };
@@ -51,7 +53,9 @@ function route() {
   showError("");
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = $("view");
-  if (parts[0] === "a" && parts.length >= 3 && parts[2]) {
+  if (parts[0] === "usage") {
+    showUsage(view, state.session, parts[1] || "");
+  } else if (parts[0] === "a" && parts.length >= 3 && parts[2]) {
     const [, account, container, ...rest] = parts;
     showObjects(view, state.session, account, container, rest.join("/"));
   } else {

@@ -18,6 +18,7 @@ from strato.stores.metadata.postgresql.identity import PostgresIdentityStore
 from strato.stores.metadata.postgresql.images import PostgresImageStore
 from strato.stores.metadata.postgresql.objects import PostgresObjectStore
 from strato.stores.metadata.postgresql.schema import LATEST
+from strato.stores.metadata.postgresql.usage import PostgresUsageStore
 
 UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
                ConnectionError, TimeoutError)
@@ -26,8 +27,8 @@ refused, closed under it, or the server shutting down or still starting. (Not as
 InterfaceError: that is mostly a connection misused, a bug to report as one.)"""
 
 
-class PostgresMetadataStore(PostgresObjectStore, PostgresIdentityStore, PostgresAccessKeyStore,
-                            PostgresImageStore, MetadataStore):
+class PostgresMetadataStore(PostgresObjectStore, PostgresUsageStore, PostgresIdentityStore,
+                            PostgresAccessKeyStore, PostgresImageStore, MetadataStore):
     def __init__(self, url: str, mark_path: Path | None = None) -> None:
         self.db = Database(url, mark_path)
 

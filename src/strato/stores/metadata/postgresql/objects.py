@@ -240,6 +240,8 @@ class PostgresObjectStore(ObjectStore):
                                    container_id):
                 raise Conflict(name)
             await conn.execute("DELETE FROM sync_changes WHERE container_id = $1", container_id)
+            await conn.execute("DELETE FROM usage_samples WHERE account = $1 AND container = $2",
+                               account.encode(), name.encode())
             await conn.execute("DELETE FROM containers WHERE id = $1", container_id)
 
     # objects --------------------------------------------------------------------------

@@ -381,6 +381,19 @@ MIGRATIONS: list[str] = [
         RETURN NULL;
     END $$;
     """,
+    # 6: usage history: each account's (container '') and container's counters, sampled by
+    # a background job when they changed; the console charts them
+    r"""
+    CREATE TABLE usage_samples (
+        account bytea NOT NULL,
+        container bytea NOT NULL,
+        at double precision NOT NULL,
+        object_count bigint NOT NULL,
+        bytes_used bigint NOT NULL,
+        PRIMARY KEY (account, container, at)
+    );
+    CREATE INDEX usage_samples_at ON usage_samples (at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

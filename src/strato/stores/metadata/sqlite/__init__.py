@@ -14,14 +14,15 @@ from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
 from strato.stores.metadata.sqlite.images import SqliteImageStore
 from strato.stores.metadata.sqlite.objects import SqliteObjectStore
 from strato.stores.metadata.sqlite.schema import MIGRATIONS, current_version, migrate
+from strato.stores.metadata.sqlite.usage import SqliteUsageStore
 
 LEAD_FILE = "background.lock"
 """Beside the database: the process holding an exclusive flock on it runs the background
 jobs; the kernel drops the lock when that process dies."""
 
 
-class SqliteMetadataStore(SqliteObjectStore, SqliteIdentityStore, SqliteAccessKeyStore,
-                          SqliteImageStore, MetadataStore):
+class SqliteMetadataStore(SqliteObjectStore, SqliteUsageStore, SqliteIdentityStore,
+                          SqliteAccessKeyStore, SqliteImageStore, MetadataStore):
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
         self._lead: int | None = None

@@ -219,6 +219,8 @@ class SqliteObjectStore(ObjectStore):
             conn.execute("DELETE FROM sync_changes WHERE container_id = ?", (row[0],))
             conn.execute("DELETE FROM container_sync WHERE container_id = ?", (row[0],))
             conn.execute("DELETE FROM tombstones WHERE container_id = ?", (row[0],))
+            conn.execute("DELETE FROM usage_samples WHERE account = ? AND container = ?",
+                         (account, name))
             conn.execute("DELETE FROM containers WHERE id = ?", (row[0],))
 
         await self.db.write(tx)

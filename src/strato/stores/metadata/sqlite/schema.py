@@ -269,6 +269,19 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX tombstones_age ON tombstones (timestamp);
     """,
+    # 13: usage history: each account's (container '') and container's counters, sampled by
+    # a background job when they changed; the console charts them
+    """
+    CREATE TABLE usage_samples (
+        account TEXT NOT NULL,
+        container TEXT NOT NULL,
+        at REAL NOT NULL,
+        object_count INTEGER NOT NULL,
+        bytes_used INTEGER NOT NULL,
+        PRIMARY KEY (account, container, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_samples_at ON usage_samples (at);
+    """,
 ]
 
 
