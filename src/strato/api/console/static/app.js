@@ -1,10 +1,12 @@
 // The console's shell: sign-in, the signed-in header (user, project switch, sign out) and
-// hash routing between the views (#/ containers, #/a/<account>/<container>/<prefix>).
+// hash routing between the views (#/ containers, #/a/<account>/<container>/<prefix>; the
+// other sections' routes are in sections.js).
 
 import { call, setSession, whenSignedOut } from "./api.js";
 import { showContainers } from "./containers.js";
 import { h, showError, showStatus } from "./dom.js";
 import { showObjects } from "./objects.js";
+import { routeSection } from "./sections.js";
 
 const $ = (id) => document.getElementById(id);
 export const state = { session: null };
@@ -51,6 +53,7 @@ function route() {
   showError("");
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = $("view");
+  if (routeSection(view, state.session, parts)) return;
   if (parts[0] === "a" && parts.length >= 3 && parts[2]) {
     const [, account, container, ...rest] = parts;
     showObjects(view, state.session, account, container, rest.join("/"));
