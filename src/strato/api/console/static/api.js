@@ -45,7 +45,10 @@ export async function call(method, url, { headers = {}, body, json, what } = {})
     body = JSON.stringify(json);
   }
   const response = await fetch(url, { method, headers: h, body, credentials: "same-origin" });
-  if (response.status === 401 && !url.endsWith("/console/session")) onSignedOut();
+  if (response.status === 401 && !url.endsWith("/console/session")) {
+    onSignedOut();  // the sign-in form shows why; a page's own error must not replace it
+    throw new ApiError(401, "Your session has ended: sign in again.");
+  }
   if (!response.ok) {
     throw new ApiError(response.status, describe(response.status, await response.text(), what));
   }
