@@ -163,3 +163,22 @@ def test_application_credential_secret_shown_once(page: Page, server: Server,
                       json={"method": "application_credential", "id": cred_id,
                             "secret": secret})
     assert resp.status_code == 401
+
+
+def test_new_pages_fit_a_phone_and_work_from_the_keyboard(page: Page) -> None:
+    """On a 390 px wide screen no section scrolls sideways; the menu works with the keyboard."""
+    page.set_viewport_size({"width": 390, "height": 760})
+    sign_in(page, "tester", "testing", "test")
+    sections = page.get_by_role("navigation", name="Sections")
+    sections.get_by_role("link", name="Images").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Images")).to_be_visible()
+    expect(sections.get_by_role("link", name="Images")).to_have_attribute("aria-current", "page")
+    for address, heading in (("#/images", "Images"), ("#/credentials", "Application credentials"),
+                             ("#/admin/users", "Admin: Users"),
+                             ("#/admin/projects", "Admin: Projects"),
+                             ("#/admin/assignments", "Admin: Role assignments")):
+        page.goto(f"/console/{address}")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        expect(page.locator("table.list tbody tr").first).to_be_attached()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), address

@@ -5,8 +5,8 @@ checked again through the Glance API with a plain HTTP client."""
 from __future__ import annotations
 
 import hashlib
-import re
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
