@@ -96,6 +96,7 @@ def test_only_the_identity_collections_pass(admin: httpx.Client) -> None:
     the page a token it could read."""
     for method, path in (("GET", "/auth/tokens"), ("POST", "/auth/tokens"),
                          ("GET", "/auth/projects"), ("GET", ""), ("GET", "/services"),
+                         ("GET", "/domains"),
                          ("GET", "/users/%2e%2e/auth/tokens"), ("GET", "/credentials")):
         resp = admin.request(method, IDENTITY + path, json={})
         assert resp.status_code == 404, (method, path)

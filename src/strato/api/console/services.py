@@ -12,7 +12,7 @@ What passes is narrowed to what the console's pages use:
 - image: all of Glance v2 (`/image/v2/...`); a downloaded image file gets the same
   `sandbox` CSP as an object body.
 - identity: only Keystone v3's administrative collections (users, projects, roles, role
-  assignments, domains). `/v3/auth/...` and v2.0 stay out, so no request through the
+  assignments). `/v3/auth/...`, v2.0 and the rest stay out, so no request through the
   console can mint a token the page could read; `X-Subject-Token` is dropped from answers
   all the same.
 """
@@ -27,7 +27,7 @@ from strato.api.http import Request, Response
 
 SERVICES = {"image": "/image", "identity": "/identity"}
 """Console path segment -> where the service's front-end is mounted."""
-IDENTITY_COLLECTIONS = ("users", "projects", "roles", "role_assignments", "domains")
+IDENTITY_COLLECTIONS = ("users", "projects", "roles", "role_assignments")
 STRIPPED = ("cookie", "authorization", "x-auth-token", "x-storage-token", "x-service-token",
             "x-subject-token", "x-csrf-token")
 DROPPED_ANSWER_HEADERS = ("www-authenticate", "x-subject-token")
