@@ -223,21 +223,25 @@ def build_frontends(services: Services, requests: RequestMetrics) -> list[Fronte
         SwiftAdapter(swift),
         OperationsFrontend(services.meta, services.storage, services.identity,
                            settings.data_dir, settings.ready_disk_full_percent, requests)]
+    consoled: dict[str, Frontend] = {}  # the APIs the console passes its users' requests to
     try:  # the identity front-end lives in its own package
         from strato.api.identity.router import IdentityFrontend
     except ImportError:  # pragma: no cover - present in every release build
         pass
     else:
-        frontends.append(IdentityFrontend(services))
+        consoled["identity"] = IdentityFrontend(services)
+        frontends.append(consoled["identity"])
     from strato.api.image.router import ImageFrontend
 
-    frontends.append(ImageFrontend(services))
+    consoled["image"] = ImageFrontend(services)
+    frontends.append(consoled["image"])
     from strato.api.console.router import ConsoleFrontend
 
     frontends.append(ConsoleFrontend(
         services.identity, swift, services.settings.data_dir,
         services.authorizer.storage_prefix,
-        UsageHistory(services.meta, settings.usage_interval, settings.usage_retention)))
+        usage=UsageHistory(services.meta, settings.usage_interval, settings.usage_retention),
+        services=consoled))
     return frontends
 
 

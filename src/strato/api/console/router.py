@@ -14,6 +14,8 @@
 - `/console/api/v1/...`: the Swift API itself. The request is handed in-process to the
   Swift front-end exactly as if it carried `X-Auth-Token`, so ACLs, quotas and every
   feature apply; the browser never sees the token.
+- `/console/api/image/v2/...`, `/console/api/identity/v3/...`: Glance and Keystone the
+  same way, with their own policies (see `services.py`).
 
 Every state-changing request needs the session's `X-CSRF-Token`; every response carries a
 CSP that allows only this origin's scripts and forbids framing.
@@ -24,12 +26,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import time
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import orjson
 
+from strato.api.console.services import Handler, NotProxied, ServiceProxy
 from strato.api.console.session import (
     CSRF_HEADER,
     Sealer,
@@ -109,10 +113,12 @@ class ConsoleFrontend:
     name = "console"
 
     def __init__(self, identity: IdentityService, swift: SwiftHandler, data_dir: Any,
-                 storage_prefix: str, usage: UsageHistory | None = None) -> None:
+                 storage_prefix: str, usage: UsageHistory | None = None,
+                 services: Mapping[str, Handler] | None = None) -> None:
         self.identity = identity
         self.usage = usage
         self.swift = swift
+        self.services = ServiceProxy(services or {})
         self.sealer = Sealer(load_key(data_dir))
         self.storage_prefix = storage_prefix
         self.assets = resources.files("strato.api.console") / "static"
@@ -135,6 +141,9 @@ class ConsoleFrontend:
     async def _dispatch(self, request: Request) -> Response:
         path, method = request.path, request.method
         if path.startswith(API + "/"):
+            service = self.services.service_of(path[len(API):])
+            if service is not None:
+                return await self._service(request, service)
             return await self._proxy(request)
         if path in (PREFIX, PREFIX + "/"):
             return self._asset("index.html") if method in SAFE_METHODS else _405("GET")
@@ -306,6 +315,18 @@ class ConsoleFrontend:
 
         return await usage_response(usage, request, f"{self.storage_prefix}{ctx.project_id}",
                                     head)
+
+    async def _service(self, request: Request, name: str) -> Response:
+        """The image or identity API with the user's token (`services.py`)."""
+        session, _ = await self._session(request, csrf=request.method not in SAFE_METHODS)
+        try:
+            response = await self.services.forward(request, session.token, name,
+                                                   request.path[len(API):])
+        except NotProxied:
+            raise ConsoleError(404, "Not found") from None
+        if response.status == 401:  # the token stopped working between our check and theirs
+            response.headers["Set-Cookie"] = clear_cookie(secure=_secure(request))
+        return response
 
     async def _tempurl(self, request: Request) -> Response:
         """A signed URL for one object, with the account key the user may read (or, as

@@ -18,14 +18,18 @@ const SAFE = new Set(["GET", "HEAD"]);
 /** The readable sentence for a failed response (`text` is its body). */
 export function describe(status, text, what = "") {
   let detail = "";
-  try { detail = JSON.parse(text).error || ""; } catch { detail = ""; }
+  try {  // the console's {"error": "..."}, or Glance's and Keystone's {"error": {"message"}}
+    const error = JSON.parse(text).error;
+    detail = (typeof error === "string" ? error : error && error.message) || "";
+  } catch { detail = ""; }
   if (!detail) detail = (text || "").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
   if (detail.length > 200) detail = detail.slice(0, 200) + "…";
   const lead = {
     401: "You are not signed in (401).",
     403: "Access denied (403): you have no permission for this" + (what ? ` ${what}` : "") + ".",
     404: "Not found (404)" + (what ? `: ${what}` : "") + ".",
-    409: "Conflict (409): the container is not empty or was changed meanwhile.",
+    409: what.startsWith("container") || !what ?
+      "Conflict (409): the container is not empty or was changed meanwhile." : "Conflict (409).",
     413: "Too large or over quota (413).",
     429: "Too many requests (429): try again shortly.",
     507: "The server is out of space (507).",
@@ -41,7 +45,10 @@ export async function call(method, url, { headers = {}, body, json, what } = {})
     body = JSON.stringify(json);
   }
   const response = await fetch(url, { method, headers: h, body, credentials: "same-origin" });
-  if (response.status === 401 && !url.endsWith("/console/session")) onSignedOut();
+  if (response.status === 401 && !url.endsWith("/console/session")) {
+    onSignedOut();  // the sign-in form shows why; a page's own error must not replace it
+    throw new ApiError(401, "Your session has ended: sign in again.");
+  }
   if (!response.ok) {
     throw new ApiError(response.status, describe(response.status, await response.text(), what));
   }

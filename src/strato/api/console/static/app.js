@@ -1,11 +1,12 @@
 // The console's shell: sign-in, the signed-in header (user, project switch, sign out) and
 // hash routing between the views (#/ containers, #/a/<account>/<container>/<prefix>,
-// #/usage[/<container>]).
+// #/usage[/<container>]; the other sections' routes are in sections.js).
 
 import { call, setSession, whenSignedOut } from "./api.js";
 import { showContainers } from "./containers.js";
 import { h, showError, showStatus } from "./dom.js";
 import { showObjects } from "./objects.js";
+import { routeSection } from "./sections.js";
 import { showUsage } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +54,7 @@ function route() {
   showError("");
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = $("view");
+  if (routeSection(view, state.session, parts)) return;
   if (parts[0] === "usage") {
     showUsage(view, state.session, parts[1] || "");
   } else if (parts[0] === "a" && parts.length >= 3 && parts[2]) {
