@@ -38,7 +38,6 @@ from strato.api.console.session import (
     set_cookie,
 )
 from strato.api.http import BadRequest, Message, Request, Response, json_response
-from strato.api.swift.features.tempurl import sign
 from strato.domain.identity import (
     AuthContext,
     IdentityService,
@@ -47,6 +46,7 @@ from strato.domain.identity import (
     Unauthorized,
     UserRef,
 )
+from strato.domain.signatures import sign
 
 log = logging.getLogger("strato.console")
 
