@@ -272,3 +272,77 @@ def test_cors_static_web_and_metadata_settings(page: Page, api: httpx.Client) ->
     assert head["X-Container-Meta-Owner"] == "team blue"
     # the origin allowed before is now refused
     assert httpx.options(f"{api.base_url}{container}/x", headers=preflight).status_code == 401
+
+
+def fits(page: Page) -> bool:
+    """Nothing scrolls sideways (the elements reaching past the edge are in the message)."""
+    if page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
+        return True
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+        .map(e => `${e.tagName}.${e.className}[${e.name || ''}]`)""")
+    raise AssertionError(f"wider than the screen: {wide}")
+
+
+def test_new_panels_fit_a_phone(page: Page, browser: Browser, api: httpx.Client,
+                                server: Server) -> None:
+    """Versions, previews, both sharing forms, settings and the upload page on a 390 px
+    wide screen: nothing scrolls sideways."""
+    container = f"phone-{uuid.uuid4().hex[:8]}"
+    assert api.put(container, headers={"X-Versions-Enabled": "true"}).status_code == 201
+    for body in (b"one", b"two"):
+        assert api.put(f"{container}/a-long-name-for-a-small-screen.txt", content=body,
+                       headers={"Content-Type": "text/plain"}).status_code == 201
+    page.set_viewport_size({"width": 390, "height": 760})
+    open_container(page, container)
+    page.get_by_role("button", name="a-long-name-for-a-small-screen.txt").click()
+    expect(page.locator(".versions tbody tr")).to_have_count(2)
+    expect(page.locator(".preview-text")).to_have_text("two")
+    assert fits(page)
+    page.get_by_role("button", name="Share this container").click()
+    page.get_by_role("button", name="Create folder link").click()
+    page.get_by_role("button", name="Create upload page").click()
+    link = page.get_by_label("Upload page link")
+    expect(link).to_be_visible()
+    assert fits(page)
+    upload_url = link.input_value()
+    page.get_by_role("button", name="Container settings").click()
+    expect(page.get_by_label("Allowed CORS origins")).to_be_visible()
+    assert fits(page)
+    stranger = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 760})
+    try:
+        other = stranger.new_page()
+        other.goto(upload_url)
+        expect(other.get_by_role("heading", name=f"Upload into {container}")).to_be_visible()
+        assert fits(other)
+    finally:
+        stranger.close()
+
+
+def test_upload_page_with_a_redirect_follows_it(page: Page, browser: Browser,
+                                                api: httpx.Client, server: Server,
+                                                tmp_path: Path) -> None:
+    """With a redirect the page submits a plain form, and the browser follows Swift's 303
+    to the redirect with the status."""
+    container = f"redirect-{uuid.uuid4().hex[:8]}"
+    assert api.put(container).status_code == 201
+    open_container(page, container)
+    page.get_by_role("button", name="Share this container").click()
+    page.get_by_label("After uploading, go to").fill(f"{server.url}/info")
+    page.get_by_role("button", name="Create upload page").click()
+    fields = page.locator(".form-fields")
+    expect(fields).to_contain_text(f"{server.url}/info")
+    upload_url = page.get_by_label("Upload page link").input_value()
+    stranger = browser.new_context(base_url=server.url)
+    stranger.set_default_timeout(TIMEOUT_MS)
+    try:
+        other = stranger.new_page()
+        other.goto(upload_url)
+        note = tmp_path / "note.txt"
+        note.write_bytes(b"redirected")
+        other.get_by_label("Files").set_input_files(note)
+        with other.expect_navigation(url=re.compile(r"/info\?status=201&message=$")):
+            other.get_by_role("button", name="Upload").click()
+    finally:
+        stranger.close()
+    assert api.get(f"{container}/note.txt").content == b"redirected"
