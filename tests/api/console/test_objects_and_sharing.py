@@ -82,6 +82,7 @@ def test_object_versions_list_restore_and_delete(page: Page, api: httpx.Client) 
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text(third)
     expect(rows.nth(0)).to_contain_text("current")
+    expect(page.locator(".versions > p")).to_have_count(0)  # no note under fewer than 1,000
     expect(page.locator(".preview-text")).to_have_text("third")
 
     page.get_by_role("button", name=f"Restore version {first}").click()
@@ -110,6 +111,7 @@ def test_no_versions_section_without_versioning(page: Page, api: httpx.Client) -
     expect(page.get_by_role("heading", name="Metadata")).to_be_visible()
     expect(page.locator(".versions")).to_be_hidden()
     expect(page.locator(".preview")).to_have_count(0)  # octet-stream: no preview
+    expect(page.locator(".detail")).not_to_contain_text("null")
 
 
 def test_previews_of_images_text_and_pdf_and_html_that_never_runs(

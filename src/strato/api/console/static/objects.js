@@ -255,7 +255,7 @@ async function showDetail(section, account, container, name, changed) {
       headers.get("X-Static-Large-Object") ? [h("dt", {}, "Kind"), h("dd", {}, "large object (SLO)")] : null),
     h("p", {}, h("a", { href: withQuery(swiftPath(account, container, name), { download: "1" }),
       download: name.split("/").pop(), class: "button" }, "Download")),
-    previewSection(account, container, name, headers),
+    previewSection(account, container, name, headers) || "",
     h("h4", {}, "Metadata"), form, h("h4", {}, "Share"), objectShare(container, name),
     versionsSection(account, container, name, (gone) => {
       changed();

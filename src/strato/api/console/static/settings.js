@@ -63,10 +63,12 @@ export async function showSettings(section, account, container) {
         value: meta.get(QUOTA_COUNT) || "", placeholder: "none" }))),
     h("fieldset", {}, h("legend", {}, "Static website"),
       h("label", {}, "Index page ", h("input", { name: "web-index", value: meta.get(WEB_INDEX) || "",
-        placeholder: "index.html" })),
+        placeholder: "none, e.g. index.html", "aria-describedby": "web-help" })),
       h("label", {}, h("input", { type: "checkbox", name: "web-listings",
         checked: TRUE.has((meta.get(WEB_LISTINGS) || "").toLowerCase()) }),
-        " List folders that have no index page")),
+        " List folders that have no index page"),
+      h("p", { id: "web-help", class: "note" },
+        "Visitors without a token see the website; they also need “Anyone may read objects”, and listings “Anyone may list objects”.")),
     h("fieldset", {}, h("legend", {}, "Metadata"), metaRows, addMeta),
     h("button", { type: "submit" }, "Save settings"));
   const close = h("button", { type: "button", "aria-label": "Close settings" }, "Close");

@@ -32,7 +32,7 @@ async function load(section, account, container, name, changed) {
   } catch (err) { showError(err.message); return; }
   const reload = () => load(section, account, container, name, changed);
   const rows = list.map((v) => versionRow(v, account, container, name, reload, changed));
-  section.replaceChildren(
+  section.replaceChildren(...[
     h("h4", { id: "versions-title" }, "Versions"),
     list.length ? h("table", { class: "list versions-list" },
       h("caption", { class: "sr-only" }, `Versions of ${name}, newest first`),
@@ -42,7 +42,8 @@ async function load(section, account, container, name, changed) {
         h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
       h("tbody", {}, rows))
       : h("p", {}, "No versions yet."),
-    list.length >= LIMIT ? h("p", {}, `Showing the newest ${LIMIT} versions.`) : null);
+    list.length >= LIMIT ? h("p", {}, `Showing the newest ${LIMIT} versions.`) : null,
+  ].filter(Boolean));
   section.hidden = false;
 }
 
