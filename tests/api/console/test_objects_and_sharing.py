@@ -12,6 +12,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -126,7 +127,8 @@ def test_previews_of_images_text_and_pdf_and_html_that_never_runs(
     for name, body, ctype in (("red.png", tiny_png(), "image/png"),
                               ("notes.txt", long_text, "text/plain; charset=utf-8"),
                               ("paper.pdf", tiny_pdf(), "application/pdf"),
-                              ("page.html", hostile, "text/html")):
+                              ("page.html", hostile, "text/html"),
+                              ("empty.txt", b"", "text/plain")):
         assert api.put(f"{container}/{name}", content=body,
                        headers={"Content-Type": ctype}).status_code == 201
     open_container(page, container)
@@ -142,6 +144,10 @@ def test_previews_of_images_text_and_pdf_and_html_that_never_runs(
     shown = text.text_content() or ""
     assert shown.encode() == long_text[:TEXT_LIMIT]  # only the first 64 KiB
     expect(page.get_by_text("The first 64 KiB of")).to_be_visible()
+
+    page.get_by_role("button", name="empty.txt", exact=True).click()
+    expect(page.get_by_text("The object is empty.")).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_hidden()
 
     page.get_by_role("button", name="paper.pdf", exact=True).click()
     frame = page.locator("iframe.preview-pdf")
@@ -218,7 +224,15 @@ def test_share_a_folder_by_prefix_temp_url_and_form_post(
         other.get_by_role("button", name="Upload").click()
         expect(other.get_by_role("alert")).to_have_text(
             "big.bin is larger than 1.0 MiB, the most this link allows.")
-        # a damaged link says so
+        # a link that would send the files to another site, or elsewhere on this one
+        for target in ("https://elsewhere.example/v1/AUTH_x/c",
+                       "//elsewhere.example/v1/AUTH_x/c", "/v1/AUTH_x/c/../../../console/x"):
+            other.goto(re.sub(r"url=[^&]*", "url=" + quote(target, safe=""), upload_url))
+            other.reload()
+            expect(other.get_by_role("alert")).to_have_text(
+                "This upload link is incomplete or damaged: ask for a new one.")
+            expect(other.get_by_label("Files")).to_be_hidden()
+        # a damaged signature is refused by Swift
         other.goto(upload_url.replace("signature=", "signature=00"))
         other.reload()
         other.get_by_label("Files").set_input_files(files[1])

@@ -42,7 +42,6 @@ from strato.api.console.session import (
     load_key,
     set_cookie,
 )
-from strato.api.console.sharing import SwiftCall
 from strato.api.http import BadRequest, Message, Request, Response, json_response
 from strato.domain.identity import (
     AuthContext,
@@ -313,7 +312,7 @@ class ConsoleFrontend:
         return response
 
     async def _share(self, request: Request, sign_with: Callable[
-            [SwiftCall, str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Response:
+            [sharing.SwiftCall, str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Response:
         """A temp URL or form POST (see `sharing.py`), signed with the account's key as the
         user may read it through the Swift API."""
         session, ctx = await self._session(request, csrf=True)

@@ -38,6 +38,7 @@ export function previewSection(account, container, name, headers) {
 }
 
 async function loadText(url, pre, size) {
+  if (!size) { pre.textContent = ""; pre.after(h("p", { class: "note" }, "The object is empty.")); return; }
   try {
     const response = await call("GET", url, { headers: { Range: `bytes=0-${TEXT_LIMIT - 1}` } });
     const buffer = await response.arrayBuffer();

@@ -18,11 +18,14 @@ function parseLink() {
   link.signature = params.get("signature") || "";
   // only this server's own Swift API: a link must not send people's files elsewhere
   const parts = url.split("/");
-  const ok = /^\/v1\/[^/]+\/[^/]+/.test(url) && !url.includes("//") && !url.includes("\\") &&
+  const dots = parts.some((p) => /^(\.|%2e){1,2}$/i.test(p));
+  const ok = /^\/v1\/[^/]+\/[^/]+/.test(url) && !url.includes("//") && !url.includes("\\") && !dots &&
     link.signature && link.max_file_size > 0 && link.max_file_count > 0 && link.expires > 0;
   if (!ok) return null;
-  link.container = decodeURIComponent(parts[3]);
-  link.prefix = parts.slice(4).map(decodeURIComponent).join("/");
+  try {
+    link.container = decodeURIComponent(parts[3]);
+    link.prefix = parts.slice(4).map(decodeURIComponent).join("/");
+  } catch { return null; }  // a malformed %-escape
   return link;
 }
 
