@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.api.console.conftest import TIMEOUT_MS, sign_in
+from tests.api.console.conftest import TIMEOUT_MS, Keystone, sign_in
 from tests.harness import Server
 
 TEXT_LIMIT = 64 * 1024
@@ -362,3 +362,31 @@ def test_upload_page_with_a_redirect_follows_it(page: Page, browser: Browser,
     finally:
         stranger.close()
     assert api.get(f"{container}/note.txt").content == b"redirected"
+
+
+def test_a_shared_container_offers_no_links_and_explains_versions(
+        page: Page, keystone: Keystone, api: httpx.Client) -> None:
+    """A user of another project reading through the container's ACL: links would be signed
+    with their own project's key, so there are none; versions are listed, but reaching one
+    by its id is for the account's owners (as in Swift)."""
+    container = f"acl-{uuid.uuid4().hex[:8]}"
+    keystone.user("console-guest", "guesting", {"guests": "member"})
+    project = keystone.http.get("projects", params={"name": "guests"}).json()["projects"][0]
+    assert api.put(container, headers={"X-Versions-Enabled": "true",
+                                       "X-Container-Read": f"{project['id']}:*"}
+                   ).status_code == 201
+    for body in (b"v1", b"v2"):
+        assert api.put(f"{container}/note.txt", content=body,
+                       headers={"Content-Type": "text/plain"}).status_code == 201
+    account = api.base_url.path.strip("/").split("/")[-1]
+    sign_in(page, "console-guest", "guesting", "guests")
+    page.goto(f"/console/#/a/{account}/{container}/")
+    page.get_by_role("button", name="note.txt", exact=True).click()
+    expect(page.locator(".preview-text")).to_have_text("v2")
+    expect(page.locator(".versions tbody tr")).to_have_count(2)  # listed, as Swift allows
+    expect(page.get_by_text(
+        "Only the account's owners may download, restore or delete versions.")).to_be_visible()
+    expect(page.locator(".versions button")).to_have_count(0)
+    expect(page.get_by_role("button", name="Create temporary link")).to_have_count(0)
+    expect(page.get_by_role("button", name="Share this container")).to_be_hidden()
+    expect(page.get_by_role("alert")).to_be_hidden()

@@ -45,7 +45,10 @@ export function showObjects(view, session, account, container, prefix) {
       h("strong", {}, `${container}/${prefix}`), ", or ",
       h("label", { for: "upload-files", class: "button" }, "choose files"), "."), picker);
   const settingsButton = h("button", { type: "button" }, "Container settings");
-  const shareButton = h("button", { type: "button" }, prefix ? "Share this folder" : "Share this container");
+  // links are signed with the signed-in project's key: only for its own account
+  const own = account === session.account;
+  const shareButton = h("button", { type: "button", hidden: !own },
+    prefix ? "Share this folder" : "Share this container");
   const detail = h("section", { class: "detail card", hidden: true, "aria-label": "Object details" });
   const table = h("table", { class: "list" },
     h("caption", { class: "sr-only" }, `Objects in ${container}/${prefix}`),
@@ -98,7 +101,7 @@ export function showObjects(view, session, account, container, prefix) {
       updateSelection();
     });
     const open = h("button", { type: "button", class: "link" }, name);
-    open.addEventListener("click", () => showDetail(detail, account, container, item.name, reload));
+    open.addEventListener("click", () => showDetail(detail, account, container, item.name, reload, own));
     return h("tr", {}, h("td", {}, box), h("th", { scope: "row" }, open),
       h("td", { class: "num", "data-label": "Size" }, bytes(item.bytes)),
       h("td", { "data-label": "Type" }, item.content_type || ""),
@@ -192,7 +195,7 @@ class Uploads {
   }
 }
 
-async function showDetail(section, account, container, name, changed) {
+async function showDetail(section, account, container, name, changed, own) {
   section.hidden = false;
   let response;
   try {
@@ -228,7 +231,7 @@ async function showDetail(section, account, container, name, changed) {
     try {
       await swift("POST", account, container, name, { headers: hdrs, what: `object ${name}` });
       showStatus(`Metadata of ${name} saved.`);
-      showDetail(section, account, container, name, changed);
+      showDetail(section, account, container, name, changed, own);
     } catch (err) { showError(err.message); }
   });
 
@@ -256,11 +259,11 @@ async function showDetail(section, account, container, name, changed) {
     h("p", {}, h("a", { href: withQuery(swiftPath(account, container, name), { download: "1" }),
       download: name.split("/").pop(), class: "button" }, "Download")),
     previewSection(account, container, name, headers) || "",
-    h("h4", {}, "Metadata"), form, h("h4", {}, "Share"), objectShare(container, name),
+    h("h4", {}, "Metadata"), form, ...(own ? [h("h4", {}, "Share"), objectShare(container, name)] : []),
     versionsSection(account, container, name, (gone) => {
       changed();
       if (gone) section.hidden = true;
-      else showDetail(section, account, container, name, changed);
-    }), h("p", {}, remove));
+      else showDetail(section, account, container, name, changed, own);
+    }, own), h("p", {}, remove));
   section.querySelector("h3").focus?.();
 }
