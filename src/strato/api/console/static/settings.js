@@ -75,6 +75,7 @@ export async function showSettings(section, account, container) {
   close.addEventListener("click", () => { section.hidden = true; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    showStatus("Saving settings…");  // a second save's "saved" is then news, not the first's
     const f = form.elements;
     const others = read.filter((r) => r !== ".r:*" && r !== ".rlistings");
     if (f.public.checked) others.push(".r:*");
@@ -96,6 +97,7 @@ export async function showSettings(section, account, container) {
       const key = line.querySelector("[name=container-meta-key]").value.trim().toLowerCase();
       if (!key) continue;
       if (OWN.has(key) || SECRET.has(key)) {
+        showStatus("");
         showError(`“${key}” has its own setting above; use that instead.`);
         return;
       }
@@ -107,7 +109,7 @@ export async function showSettings(section, account, container) {
       await swift("POST", account, container, undefined, { headers: hdrs, what: `container ${container}` });
       showStatus(`Settings of ${container} saved.`);
       showSettings(section, account, container);
-    } catch (err) { showError(err.message); }
+    } catch (err) { showStatus(""); showError(err.message); }
   });
   section.replaceChildren(h("div", { class: "detail-head" }, h("h3", {}, `Settings of ${container}`), close), form);
 }
