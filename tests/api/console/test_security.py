@@ -43,6 +43,8 @@ def test_state_changes_need_the_csrf_token(console: httpx.Client, server: Server
         assert console.delete("/console/session", headers=headers).status_code == 403
         assert console.post("/console/tempurl", headers=headers,
                             json={"container": "c", "object": "o"}).status_code == 403
+        assert console.post("/console/formpost", headers=headers,
+                            json={"container": "c"}).status_code == 403
         assert console.put("/console/session/project", headers=headers,
                            json={"project_id": "x"}).status_code == 403
     assert console.get(path).status_code == 404  # nothing was created
@@ -162,8 +164,44 @@ def test_objects_never_run_as_the_console(console: httpx.Client) -> None:
                        content=b"<script>fetch('/console/session')</script>").status_code == 201
     resp = console.get(f"{base}/page.html")
     assert resp.headers["content-security-policy"].startswith("sandbox;")
+    assert resp.headers["x-frame-options"] == "DENY"
     resp = console.get(f"{base}/page.html", params={"download": "1"})
     assert resp.headers["content-disposition"] == "attachment; filename*=UTF-8''page.html"
+    # a preview may be framed by the console's own pages, and is still sandboxed
+    resp = console.get(f"{base}/page.html", params={"preview": "1"})
+    assert resp.status_code == 200
+    assert resp.headers["content-security-policy"] == (
+        "sandbox; default-src 'none'; frame-ancestors 'self'")
+    assert resp.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "frame-src 'self'" in console.get("/console/").headers["content-security-policy"]
+
+
+def test_sharing_refuses_what_swift_would_not_honour(console: httpx.Client) -> None:
+    """Out-of-range lifetimes, methods and limits get a sentence, not a signature."""
+    csrf = {"X-CSRF-Token": console.csrf}  # type: ignore[attr-defined]
+    for path, body, sentence in (
+            ("/console/tempurl", {"container": "c", "object": "o", "seconds": 0},
+             "The lifetime must be 1 s to 366 days."),
+            ("/console/tempurl", {"container": "c", "prefix": "p/", "method": "DELETE"},
+             "Give a container, an object or a prefix, and a method (GET, HEAD, PUT)."),
+            ("/console/formpost", {"container": "c", "max_file_count": 0},
+             "The number of files must be 1 to 1000."),
+            ("/console/formpost", {"container": "c", "max_file_size": "lots"},
+             "The largest file must be 1 byte to 5 GiB."),
+            ("/console/formpost", {"container": "c", "redirect": "javascript:alert(1)"},
+             "The redirect must be an http or https URL, or empty.")):
+        resp = console.post(path, headers=csrf, json=body)
+        assert resp.status_code == 400, resp.text
+        assert resp.json() == {"error": sentence}
+
+
+def test_upload_page_needs_no_session(server: Server) -> None:
+    """Whoever has a form POST link may open the page; it carries the console's CSP."""
+    resp = httpx.get(f"{server.url}/console/upload")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
+    assert "set-cookie" not in resp.headers
 
 
 def test_no_credentials_in_urls_or_the_server_log(console: httpx.Client, server: Server

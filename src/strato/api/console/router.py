@@ -7,8 +7,11 @@
   in (with the CSRF token the page sends back), `DELETE` signs out and revokes the token.
 - `GET /console/projects`, `PUT /console/session/project`: the user's projects and
   switching between them (a rescoped token).
-- `POST /console/tempurl`: signs a temp URL with the account's key, read (or set) through
-  the Swift API with the user's own token, so only those Swift lets see the key get one.
+- `POST /console/tempurl`, `POST /console/formpost`: sign a temp URL (an object or a prefix)
+  or an upload form with the account's key, read (or set) through the Swift API with the
+  user's own token, so only those Swift lets see the key get one (`sharing.py`).
+- `GET /console/upload`: the upload page a form POST link opens; it needs no session (the
+  signed fields travel in the link's fragment).
 - `GET /console/usage`: an account's or container's usage now and over time, shown only
   to those Swift lets HEAD it (see `usage.py`).
 - `/console/api/v1/...`: the Swift API itself. The request is handed in-process to the
@@ -26,13 +29,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import orjson
 
+from strato.api.console import sharing
 from strato.api.console.services import Handler, NotProxied, ServiceProxy
 from strato.api.console.session import (
     CSRF_HEADER,
@@ -45,7 +49,6 @@ from strato.api.console.session import (
 )
 from strato.api.console.usage import UsageError, usage_response
 from strato.api.http import BadRequest, Message, Request, Response, json_response
-from strato.api.swift.features.tempurl import sign
 from strato.domain.identity import (
     AuthContext,
     IdentityService,
@@ -63,7 +66,12 @@ API = PREFIX + "/api"
 SAFE_METHODS = ("GET", "HEAD")
 MAX_FORM = 64 * 1024
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+       "connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'")
+UPLOAD_CSP = CSP.replace("form-action 'self'", "form-action 'self' https: http:")
+"""The upload page posts only to this server's Swift API (its script checks the link), but
+an upload link with a redirect is a plain form submission that Swift answers with a 303 to
+that other site, and browsers hold redirects after a submission to `form-action` too."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -74,11 +82,12 @@ SECURITY_HEADERS = {
 OBJECT_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 """For object bodies served through the console: an uploaded HTML page must not run as the
 console's origin (sandbox makes it an opaque origin with no scripts)."""
+PREVIEW_CSP = "sandbox; default-src 'none'; frame-ancestors 'self'"
+"""For `?preview` (the object page frames a PDF): still sandboxed, but the console's own
+pages may frame it. Chromium's PDF viewer works in a sandboxed frame; nothing else is
+framed (images go in `<img>`, text is read and shown with textContent)."""
 STRIPPED = ("cookie", "authorization", "x-auth-token", "x-storage-token", "x-service-token",
             CSRF_HEADER)
-TEMPURL_KEY = "x-account-meta-temp-url-key"
-TEMPURL_METHODS = ("GET", "PUT", "HEAD")
-MAX_TEMPURL_SECONDS = 366 * 86400
 
 
 class SwiftHandler(Protocol):
@@ -177,7 +186,17 @@ class ConsoleFrontend:
         if path == PREFIX + "/tempurl":
             if method != "POST":
                 return _405("POST")
-            return await self._tempurl(request)
+            return await self._share(request, sharing.temp_url)
+        if path == PREFIX + "/formpost":
+            if method != "POST":
+                return _405("POST")
+            return await self._share(request, sharing.form_post)
+        if path == PREFIX + "/upload":  # the form POST page: no session, see sharing.py
+            if method not in SAFE_METHODS:
+                return _405("GET")
+            page = self._asset("upload.html")
+            page.headers["Content-Security-Policy"] = UPLOAD_CSP
+            return page
         raise ConsoleError(404, "Not found")
 
     # ---- assets ---------------------------------------------------------------------------
@@ -293,13 +312,16 @@ class ConsoleFrontend:
             raise ConsoleError(404, "Not found")
         query = dict(request.query)
         download = query.pop("download", None) is not None
+        preview = query.pop("preview", None) is not None
         response = await self.swift.handle(
             self._swift_request(request, session.token, request.method, path, query))
         response.headers.pop("Www-Authenticate", None)
         if response.status == 401:  # the token stopped working between our check and Swift
             response.headers["Set-Cookie"] = clear_cookie(secure=_secure(request))
         if path.count("/") >= 4:  # an object: its bytes never run as this origin
-            response.headers["Content-Security-Policy"] = OBJECT_CSP
+            response.headers["Content-Security-Policy"] = PREVIEW_CSP if preview else OBJECT_CSP
+            if preview:
+                response.headers["X-Frame-Options"] = "SAMEORIGIN"
             if download and response.status < 300:
                 name = path.rsplit("/", 1)[1]
                 response.headers["Content-Disposition"] = (
@@ -328,43 +350,23 @@ class ConsoleFrontend:
             response.headers["Set-Cookie"] = clear_cookie(secure=_secure(request))
         return response
 
-    async def _tempurl(self, request: Request) -> Response:
-        """A signed URL for one object, with the account key the user may read (or, as
-        owner, set: a fresh random one the first time)."""
+    async def _share(self, request: Request, sign_with: Callable[
+            [sharing.SwiftCall, str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Response:
+        """A temp URL or form POST (see `sharing.py`), signed with the account's key as the
+        user may read it through the Swift API."""
         session, ctx = await self._session(request, csrf=True)
         form = await _json_form(request)
-        container, obj = _text(form, "container"), _text(form, "object")
-        method = _text(form, "method") or "GET"
-        try:
-            seconds = int(form.get("seconds", 3600))
-        except (TypeError, ValueError):
-            seconds = 0
-        if not container or not obj or method not in TEMPURL_METHODS or not (
-                0 < seconds <= MAX_TEMPURL_SECONDS):
-            raise ConsoleError(400, "Give a container, an object, a method "
-                               f"({', '.join(TEMPURL_METHODS)}) and 1 s to 366 days.")
-        account_path = f"/v1/{self.storage_prefix}{ctx.project_id}"
-        head = await self.swift.handle(self._swift_request(
-            request, session.token, "HEAD", account_path, {}, {}, body=False))
-        lowered = {k.lower(): v for k, v in head.headers.items()}
-        key = lowered.get(TEMPURL_KEY)
-        if head.status >= 300:
-            raise ConsoleError(head.status, "You may not read this account's temp URL key.")
-        if not key:
-            import secrets
 
-            key = secrets.token_urlsafe(32)
-            post = await self.swift.handle(self._swift_request(
-                request, session.token, "POST", account_path, {}, {TEMPURL_KEY: key},
-                body=False))
-            if post.status >= 300:
-                raise ConsoleError(post.status, "Could not set a temp URL key on the account.")
-        expires = int(time.time()) + seconds
-        path = f"{account_path}/{container}/{obj}"
-        signature = sign(key, "sha256", method, expires, path)
-        url = (quote(path) + "?" + urlencode({"temp_url_sig": signature,
-                                              "temp_url_expires": expires}))
-        return json_response(200, {"url": url, "expires": expires, "method": method})
+        async def call(method: str, path: str, headers: dict[str, str]) -> Response:
+            return await self.swift.handle(self._swift_request(
+                request, session.token, method, path, {}, headers, body=False))
+
+        try:
+            document = await sign_with(call, f"/v1/{self.storage_prefix}{ctx.project_id}",
+                                       form)
+        except sharing.Refused as exc:
+            raise ConsoleError(exc.status, str(exc)) from None
+        return json_response(200, document)
 
 
 def _405(allow: str) -> Response:

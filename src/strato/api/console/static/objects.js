@@ -1,12 +1,16 @@
 // A container's objects: pseudo-folders (prefix + delimiter), breadcrumbs, search by
 // prefix, marker paging (a page at a time, never the whole container), uploads by picker
-// or drag-and-drop, multi-select delete, and each object's details, metadata and sharing.
+// or drag-and-drop, multi-select delete, and each object's details, metadata, preview,
+// versions and sharing (preview.js, versions.js, share.js).
 
-import { call, swift, swiftPath, withQuery } from "./api.js";
+import { swift, swiftPath, withQuery } from "./api.js";
 import { bulkDelete, containerLink } from "./containers.js";
 import { bytes, confirmAction, h, showError, showStatus, when } from "./dom.js";
+import { previewSection } from "./preview.js";
 import { showSettings } from "./settings.js";
+import { objectShare, showFolderShare } from "./share.js";
 import { Upload } from "./upload.js";
+import { versionsSection } from "./versions.js";
 
 const PAGE = 100;
 
@@ -41,6 +45,10 @@ export function showObjects(view, session, account, container, prefix) {
       h("strong", {}, `${container}/${prefix}`), ", or ",
       h("label", { for: "upload-files", class: "button" }, "choose files"), "."), picker);
   const settingsButton = h("button", { type: "button" }, "Container settings");
+  // links are signed with the signed-in project's key: only for its own account
+  const own = account === session.account;
+  const shareButton = h("button", { type: "button", hidden: !own },
+    prefix ? "Share this folder" : "Share this container");
   const detail = h("section", { class: "detail card", hidden: true, "aria-label": "Object details" });
   const table = h("table", { class: "list" },
     h("caption", { class: "sr-only" }, `Objects in ${container}/${prefix}`),
@@ -51,7 +59,7 @@ export function showObjects(view, session, account, container, prefix) {
     rows);
   view.replaceChildren(crumbs(account, container, prefix),
     h("h2", {}, prefix ? `${container} / ${prefix}` : container),
-    h("div", { class: "toolbar" }, search, deleteSelected, settingsButton),
+    h("div", { class: "toolbar" }, search, deleteSelected, settingsButton, shareButton),
     drop, uploads, detail, table, more);
 
   const selected = new Set();
@@ -93,7 +101,7 @@ export function showObjects(view, session, account, container, prefix) {
       updateSelection();
     });
     const open = h("button", { type: "button", class: "link" }, name);
-    open.addEventListener("click", () => showDetail(detail, account, container, item.name, reload));
+    open.addEventListener("click", () => showDetail(detail, account, container, item.name, reload, own));
     return h("tr", {}, h("td", {}, box), h("th", { scope: "row" }, open),
       h("td", { class: "num", "data-label": "Size" }, bytes(item.bytes)),
       h("td", { "data-label": "Type" }, item.content_type || ""),
@@ -116,6 +124,7 @@ export function showObjects(view, session, account, container, prefix) {
     } catch (err) { showError(err.message); }
   });
   settingsButton.addEventListener("click", () => showSettings(detail, account, container));
+  shareButton.addEventListener("click", () => showFolderShare(detail, container, prefix));
 
   const queue = new Uploads(uploads, account, container, prefix, reload);
   picker.addEventListener("change", () => { queue.add([...picker.files]); picker.value = ""; });
@@ -186,7 +195,7 @@ class Uploads {
   }
 }
 
-async function showDetail(section, account, container, name, changed) {
+async function showDetail(section, account, container, name, changed, own) {
   section.hidden = false;
   let response;
   try {
@@ -222,34 +231,8 @@ async function showDetail(section, account, container, name, changed) {
     try {
       await swift("POST", account, container, name, { headers: hdrs, what: `object ${name}` });
       showStatus(`Metadata of ${name} saved.`);
-      showDetail(section, account, container, name, changed);
+      showDetail(section, account, container, name, changed, own);
     } catch (err) { showError(err.message); }
-  });
-
-  const lifetime = h("select", { name: "lifetime" },
-    h("option", { value: 3600 }, "1 hour"), h("option", { value: 86400 }, "1 day"),
-    h("option", { value: 604800 }, "7 days"));
-  const method = h("select", { name: "method" },
-    h("option", { value: "GET" }, "download (GET)"), h("option", { value: "PUT" }, "upload (PUT)"));
-  const shareUrl = h("input", { readonly: true, name: "share-url", "aria-label": "Temporary URL", hidden: true });
-  const copy = h("button", { type: "button", hidden: true }, "Copy link");
-  const share = h("form", { class: "share", "aria-label": "Share" },
-    h("label", {}, "Link for ", method), h("label", {}, "valid for ", lifetime),
-    h("button", { type: "submit" }, "Create temporary link"), shareUrl, copy);
-  share.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const result = await (await call("POST", "/console/tempurl", { json: {
-        container, object: name, method: method.value, seconds: Number(lifetime.value) } })).json();
-      shareUrl.value = location.origin + result.url;
-      shareUrl.hidden = copy.hidden = false;
-      shareUrl.select();
-    } catch (err) { showError(err.message); }
-  });
-  copy.addEventListener("click", async () => {
-    try { await navigator.clipboard.writeText(shareUrl.value); }
-    catch { shareUrl.select(); document.execCommand("copy"); }
-    showStatus("Link copied.");
   });
 
   const remove = h("button", { type: "button", class: "danger" }, "Delete object");
@@ -275,6 +258,12 @@ async function showDetail(section, account, container, name, changed) {
       headers.get("X-Static-Large-Object") ? [h("dt", {}, "Kind"), h("dd", {}, "large object (SLO)")] : null),
     h("p", {}, h("a", { href: withQuery(swiftPath(account, container, name), { download: "1" }),
       download: name.split("/").pop(), class: "button" }, "Download")),
-    h("h4", {}, "Metadata"), form, h("h4", {}, "Share"), share, h("p", {}, remove));
+    previewSection(account, container, name, headers) || "",
+    h("h4", {}, "Metadata"), form, ...(own ? [h("h4", {}, "Share"), objectShare(container, name)] : []),
+    versionsSection(account, container, name, (gone) => {
+      changed();
+      if (gone) section.hidden = true;
+      else showDetail(section, account, container, name, changed, own);
+    }, own), h("p", {}, remove));
   section.querySelector("h3").focus?.();
 }

@@ -41,15 +41,10 @@ from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.features.multipart import MultipartError, MultipartReader, parse_disposition
 from strato.api.swift.features.quotas import check_quota, limit_stream
-from strato.api.swift.features.tempurl import (
-    DIGESTS,
-    MAX_EXPIRES,
-    key_bytes,
-    parse_signature,
-    temp_url_keys,
-)
+from strato.api.swift.features.tempurl import temp_url_keys
 from strato.api.swift.object import guess_type
 from strato.api.swift.pipeline import Feature, Handler
+from strato.domain.signatures import DIGESTS, MAX_EXPIRES, form_signature, parse_signature
 from strato.domain.storage import ContainerNotFound, ObjectTooLarge
 
 log = logging.getLogger("strato.formpost")
@@ -66,12 +61,6 @@ class FormInvalid(Exception):
 
 class FormUnauthorized(Exception):
     """401 with `FormPost: <Message Title-Cased>`."""
-
-
-def form_signature(key: str, digest: str, path: str, redirect: str, max_file_size: str,
-                   max_file_count: str, expires: str) -> str:
-    body = f"{path}\n{redirect}\n{max_file_size}\n{max_file_count}\n{expires}"
-    return hmac.new(key_bytes(key), body.encode(), DIGESTS[digest]).hexdigest()
 
 
 def _int(attributes: dict[str, str], name: str, message: str) -> int:

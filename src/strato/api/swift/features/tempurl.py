@@ -30,15 +30,10 @@ an account key. It is accepted while the key's user still owns the project's acc
 
 from __future__ import annotations
 
-import base64
-import binascii
-import calendar
-import hashlib
 import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, unquote
@@ -48,14 +43,16 @@ from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.access_keys import AccessKeyService
+from strato.domain.signatures import (
+    DIGESTS,
+    parse_expires,
+    parse_signature,
+    sign,
+)
 
 log = logging.getLogger("strato.tempurl")
 
 DEFAULT_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
-DIGESTS: dict[str, Callable[..., Any]] = {
-    "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
-HEX_LENGTHS = {40: "sha1", 64: "sha256", 128: "sha512"}
-ISO8601 = "%Y-%m-%dT%H:%M:%SZ"
 TEMPURL = "tempurl"
 """`sr.state` key: set when a temp URL authorised the request (static web then stays out)."""
 INCOMING_REMOVE = ("x-timestamp", "x-open-expired")
@@ -65,63 +62,6 @@ KEPT_QUERY = ("temp_url_sig", "temp_url_expires", "temp_url_prefix", "temp_url_i
 INVALID_BODY = b"401 Unauthorized: Temp URL invalid\n"
 CONTENT_GENERATOR = "X-Backend-Content-Generator"
 """Response header static web sets on pages it makes (the gatekeeper strips it)."""
-
-
-def parse_signature(value: str) -> tuple[str, str] | None:
-    """(digest name, lower-case hex) from hex or `<digest>:<base64url>`; None if malformed."""
-    if ":" in value:
-        name, _, encoded = value.partition(":")
-        if name not in DIGESTS:
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
-            return None
-        return name, raw.hex()
-    digest = HEX_LENGTHS.get(len(value))
-    if digest is None:
-        return None
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        return None
-    return digest, value.lower()
-
-
-MAX_EXPIRES = 253402300799
-"""9999-12-31T23:59:59Z: the last time an HTTP date (the `Expires` header, with its
-four-digit year) can carry. A later expiry is one the server cannot represent, so it is
-refused as invalid (401), as Swift refuses an expiry it cannot parse; the same bound holds
-for form POST."""
-
-
-def parse_expires(value: str) -> int | None:
-    """Unix seconds from an integer or ISO 8601 UTC; None if neither, or past MAX_EXPIRES."""
-    try:
-        expires = int(value)
-    except ValueError:
-        try:
-            expires = calendar.timegm(time.strptime(value, ISO8601))
-        except ValueError:
-            return None
-    return expires if expires <= MAX_EXPIRES else None
-
-
-def sign(key: str, digest: str, method: str, expires: int, path: str,
-         ip_range: str | None = None) -> str:
-    """Swift's temp URL HMAC, hex."""
-    body = f"{method}\n{expires}\n{path}"
-    if ip_range:
-        body = f"ip={ip_range}\n{body}"
-    return hmac.new(key_bytes(key), body.encode(), DIGESTS[digest]).hexdigest()
-
-
-def key_bytes(key: str) -> bytes:
-    """A key as the client sent it: header values are kept as latin-1 strings of raw bytes."""
-    try:
-        return key.encode("latin-1")
-    except UnicodeEncodeError:
-        return key.encode("utf-8")
 
 
 async def scoped_keys(services: SwiftServices, account: str, container: str | None

@@ -1,4 +1,5 @@
-"""Signature and expiry parsing, checked against what swiftclient itself generates."""
+"""Temp URL and form POST signatures and expiry parsing, checked against what swiftclient
+itself generates."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import hmac
 
 from swiftclient.utils import generate_temp_url
 
-from strato.api.swift.features.tempurl import (
+from strato.domain.signatures import (
     MAX_EXPIRES,
+    form_signature,
     key_bytes,
     parse_expires,
     parse_signature,
@@ -50,3 +52,9 @@ def test_ip_range_is_signed_and_keys_beyond_latin1_are_utf8() -> None:
     assert sign("k", "sha256", "GET", 1, "/v1/a/c/o") != expected
     assert key_bytes("clé") == "clé".encode("latin-1")  # a header value's raw bytes
     assert key_bytes("ключ") == "ключ".encode()
+
+
+def test_form_post_signs_its_fields_in_swifts_order() -> None:
+    expected = hmac.new(b"k", b"/v1/a/c/p/\n\n1024\n3\n1795312060", hashlib.sha512).hexdigest()
+    assert form_signature("k", "sha512", "/v1/a/c/p/", "", "1024", "3",
+                          "1795312060") == expected
