@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     max_connections: int = Field(1024, ge=1, description="Connections one worker serves at "
                                  "once (Swift's max_clients); a request on a connection "
                                  "beyond it gets 503 and the connection closes.")
+    sandbox_stored_pages: bool = Field(
+        True, description="Serve objects a browser would run as a page (HTML, XHTML, SVG, "
+        "XML) with `Content-Security-Policy: sandbox allow-scripts ...`: they render and run "
+        "their scripts, but in an origin of their own, so a stored page cannot read the web "
+        "console's session (the console shares the origin) nor act with it. Off: as Swift "
+        "(a static website's scripts keep same-origin access), for clouds whose console is "
+        "not reachable where stored pages are opened.")
     trusted_proxies: list[str] = Field([], description="Addresses or CIDR networks of reverse "
                                        "proxies whose X-Forwarded-For (and X-Forwarded-Proto) "
                                        "are believed; from any other client they are ignored. "

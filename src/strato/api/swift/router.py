@@ -52,6 +52,27 @@ def unrouted(path: str) -> Response:
     return error_response(412, "Bad URL")
 
 
+ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
+                "application/xml", "text/xsl")
+"""Content a browser runs scripts in, when it opens it."""
+PAGE_SANDBOX = ("sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads "
+                "allow-popups-to-escape-sandbox")
+"""A stored page still renders and runs its scripts, but in an origin of its own: the web
+console shares this origin, and a page of anyone's (a public container, a temp URL, a
+static website) must not read the console's session or act with it."""
+
+
+def sandbox_active_content(response: Response) -> None:
+    """Give an answer a browser would run as a page the `PAGE_SANDBOX` CSP (unless the
+    answer sets a CSP itself)."""
+    headers = response.headers
+    if any(name.lower() == "content-security-policy" for name in headers):
+        return
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if ctype.split(";", 1)[0].strip().lower() in ACTIVE_TYPES:
+        headers["Content-Security-Policy"] = PAGE_SANDBOX
+
+
 class SwiftFrontend:
     def __init__(self, services: SwiftServices, capabilities: Capabilities) -> None:
         self.services = services
@@ -68,6 +89,7 @@ class SwiftFrontend:
         self.crossdomain_policy = settings.crossdomain_policy if settings else ""
         if self.crossdomain_policy:
             capabilities.register("crossdomain", {})
+        self.sandbox_pages = bool(settings is None or settings.sandbox_stored_pages)
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -87,6 +109,8 @@ class SwiftFrontend:
             response = error_response(exc.status, exc.message, exc.headers)
         if request.headers.get("connection", "").lower() == "keep-alive":
             response.headers.setdefault("Connection", "keep-alive")  # Swift echoes it
+        if self.sandbox_pages:
+            sandbox_active_content(response)
         return response
 
     async def _dispatch(self, request: Request) -> Response:
