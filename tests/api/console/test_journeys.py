@@ -158,6 +158,24 @@ def test_folders_breadcrumbs_search_and_paging(page: Page, api: httpx.Client) ->
     page.get_by_label("Search by name prefix").fill("img12")
     expect(rows).to_have_count(10)
     expect(rows.first).to_contain_text("img120.jpg")
+    page.get_by_label("Search by name prefix").fill("")
+    expect(rows).to_have_count(100)
+    # name order backwards is the listing's own (reverse=true), a page at a time
+    page.get_by_label("Sort").select_option(label="Name, Z to A")
+    expect(rows.first).to_contain_text("img129.jpg")
+    expect(rows).to_have_count(100)
+    expect(rows.last).to_contain_text("img030.jpg")
+    page.get_by_role("button", name="Next page").click()
+    expect(rows).to_have_count(130)
+    expect(rows.last).to_contain_text("img000.jpg")
+    # size orders the loaded rows
+    assert api.put(f"{container}/photos/2024/img042.jpg", content=b"x" * 5000).status_code == 201
+    page.get_by_label("Sort").select_option(label="Name, A to Z")
+    expect(rows.first).to_contain_text("img000.jpg")
+    page.get_by_label("Sort").select_option(label="Largest first (loaded rows)")
+    expect(rows.first).to_contain_text("img042.jpg")
+    page.get_by_label("Sort").select_option(label="Smallest first (loaded rows)")
+    expect(rows.last).to_contain_text("img042.jpg")
     crumbs.get_by_role("link", name="photos").click()
     expect(rows).to_have_count(2)  # 2024/ and cover.png
     page.go_back()

@@ -31,11 +31,19 @@ function crumbs(account, container, prefix) {
   return nav;
 }
 
+const SORTS = [["name", "Name, A to Z"], ["name-desc", "Name, Z to A"],
+  ["size-desc", "Largest first (loaded rows)"], ["size-asc", "Smallest first (loaded rows)"],
+  ["modified-desc", "Newest first (loaded rows)"], ["modified-asc", "Oldest first (loaded rows)"]];
+
 export function showObjects(view, session, account, container, prefix) {
   const rows = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Next page");
   const search = h("input", { type: "search", name: "search", "aria-label": "Search by name prefix",
     placeholder: "Name starts with…" });
+  // name order comes from the listing itself (reverse=true pages backwards by marker);
+  // size and date have no index, so they order the rows loaded so far
+  const sort = h("select", { name: "sort", "aria-label": "Sort" },
+    ...SORTS.map(([value, label]) => h("option", { value }, label)));
   const picker = h("input", { type: "file", multiple: true, id: "upload-files", class: "sr-only" });
   const deleteSelected = h("button", { type: "button", class: "danger", disabled: true },
     "Delete selected");
@@ -59,13 +67,28 @@ export function showObjects(view, session, account, container, prefix) {
     rows);
   view.replaceChildren(crumbs(account, container, prefix),
     h("h2", {}, prefix ? `${container} / ${prefix}` : container),
-    h("div", { class: "toolbar" }, search, deleteSelected, settingsButton, shareButton),
+    h("div", { class: "toolbar" }, search, sort, deleteSelected, settingsButton, shareButton),
     drop, uploads, detail, table, more);
 
   const selected = new Set();
   let marker = "";
   let searchPrefix = "";
-  const reload = () => { marker = ""; rows.replaceChildren(); selected.clear(); updateSelection(); page(); };
+  let loaded = [];
+  const reload = () => {
+    marker = ""; loaded = []; rows.replaceChildren(); selected.clear(); updateSelection(); page();
+  };
+  const render = () => {
+    const order = sort.value;
+    const shown = [...loaded];
+    if (order !== "name" && order !== "name-desc") {
+      const key = order.startsWith("size") ? (i) => i.bytes ?? -1 : (i) => i.last_modified || "";
+      const sign = order.endsWith("-asc") ? 1 : -1;
+      // folders first, as in the listing; then by the key, ties by name
+      shown.sort((a, b) => (!!b.subdir - !!a.subdir) ||
+        sign * (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    }
+    rows.replaceChildren(...shown.map(row));
+  };
   const updateSelection = () => {
     deleteSelected.disabled = !selected.size;
     deleteSelected.textContent = selected.size ? `Delete selected (${selected.size})` : "Delete selected";
@@ -73,12 +96,14 @@ export function showObjects(view, session, account, container, prefix) {
 
   const page = async () => {
     try {
+      const query = { format: "json", limit: PAGE, delimiter: "/", prefix: prefix + searchPrefix, marker };
+      if (sort.value === "name-desc") query.reverse = "true";
       const response = await swift("GET", account, container, undefined, {
-        query: { format: "json", limit: PAGE, delimiter: "/", prefix: prefix + searchPrefix, marker },
-        what: `container ${container}`,
+        query, what: `container ${container}`,
       });
       const list = await response.json();
-      for (const item of list) rows.append(row(item));
+      loaded.push(...list);
+      render();
       if (list.length) marker = list[list.length - 1].name || list[list.length - 1].subdir;
       more.hidden = list.length < PAGE;
       if (!rows.children.length) {
@@ -96,6 +121,7 @@ export function showObjects(view, session, account, container, prefix) {
     }
     const name = item.name.slice(prefix.length);
     const box = h("input", { type: "checkbox", "aria-label": `Select ${item.name}` });
+    box.checked = selected.has(item.name);  // kept when the rows are sorted again
     box.addEventListener("change", () => {
       if (box.checked) selected.add(item.name); else selected.delete(item.name);
       updateSelection();
@@ -109,6 +135,9 @@ export function showObjects(view, session, account, container, prefix) {
   };
 
   more.addEventListener("click", page);
+  sort.addEventListener("change", () => {
+    if (sort.value === "name" || sort.value === "name-desc") reload(); else render();
+  });
   let timer = 0;
   search.addEventListener("input", () => {
     clearTimeout(timer);
