@@ -88,6 +88,11 @@ def fetch(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
     return asyncio.run(run())
 
 
+def execute(url: str, sql: str) -> None:
+    """Run statements (several, `;`-separated, no parameters) as one implicit transaction."""
+    asyncio.run(_admin(sql, url))
+
+
 def drop_unused(in_use: Iterable[Path]) -> None:
     """Drop the databases of data directories no running server uses (a test module ends)."""
     keep = {path.resolve() for path in in_use}
