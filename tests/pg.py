@@ -13,7 +13,7 @@ import atexit
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -86,6 +86,49 @@ def fetch(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def execute(url: str, sql: str) -> None:
+    """Run statements (several, `;`-separated, no parameters) as one implicit transaction."""
+    asyncio.run(_admin(sql, url))
+
+
+@contextlib.contextmanager
+def holding(url: str, sql: str) -> Iterator[None]:
+    """Run `sql` in a transaction of another session and keep it open (its locks held)
+    until the block ends."""
+    import threading
+
+    started, done = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                await conn.execute(sql)
+                started.set()
+                await asyncio.get_running_loop().run_in_executor(None, done.wait)
+        finally:
+            await conn.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(hold())
+        except BaseException as exc:  # reported to the test below
+            failed.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(30)
+    try:
+        if failed:
+            raise failed[0]
+        yield
+    finally:
+        done.set()
+        thread.join(30)
 
 
 def drop_unused(in_use: Iterable[Path]) -> None:

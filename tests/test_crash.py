@@ -10,13 +10,13 @@ from __future__ import annotations
 import fcntl
 import random
 import socket
-import sqlite3
 import threading
 import time
 
 import httpx
 import swiftclient
 
+from tests import stored
 from tests.harness import Server
 
 NAMES = [f"obj-{i}" for i in range(6)]
@@ -79,8 +79,7 @@ def blob_files(server: Server) -> int:
 
 
 def inline_rows(server: Server) -> int:
-    with sqlite3.connect(f"file:{server.data_dir / 'metadata.db'}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT count(*) FROM inline_blobs").fetchone()[0])
+    return stored.count(server.data_dir, "inline_blobs")
 
 
 def test_sigkill_mid_stream(make_server: object) -> None:

@@ -1,13 +1,13 @@
 """Small objects keep their bytes in the metadata database, committed with their row.
 
-Checked through the Swift API with swiftclient and raw HTTP, and on disk: which objects got a
-blob file, and which inline rows the database holds after every kind of write and removal.
+Checked through the Swift API with swiftclient and raw HTTP, and beneath it: which objects got
+a blob file, and which inline rows the metadata database (either backend) holds after every
+kind of write and removal.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +16,7 @@ import httpx
 import pytest
 import swiftclient
 
+from tests import stored
 from tests.api.swift.helpers import conn, new_container, raw
 from tests.harness import Server
 
@@ -27,11 +28,7 @@ def blob_files(server: Server) -> set[Path]:
 
 
 def inline_rows(server: Server) -> int:
-    db = sqlite3.connect(f"file:{server.data_dir / 'metadata.db'}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM inline_blobs").fetchone()[0])
-    finally:
-        db.close()
+    return stored.count(server.data_dir, "inline_blobs")
 
 
 def chunked(data: bytes, size: int) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import pg
 from tests.harness import Server
 from tests.tmpfs import small_tmpfs
 
@@ -80,6 +81,9 @@ def test_an_unwritable_policy_directory_is_named(srv: Server) -> None:
 
 
 def test_an_unwritable_metadata_database_is_named(srv: Server) -> None:
+    if pg.database_of(srv.data_dir) is not None:
+        read_only_postgresql_database(srv)
+        return
     db = srv.data_dir / "metadata.db"
     mode = db.stat().st_mode
     db.chmod(0o444)
@@ -89,6 +93,37 @@ def test_an_unwritable_metadata_database_is_named(srv: Server) -> None:
         assert resp.text == "metadata store: file metadata.db is not writable by this process\n"
     finally:
         db.chmod(mode)
+    assert ready(srv).status_code == 200
+
+
+def read_only_postgresql_database(srv: Server) -> None:
+    """PostgreSQL's way to make a database unwritable: read-only transactions by default
+    (its sessions reconnect to take the setting), as an operator does for maintenance;
+    then a session holding the table a write must lock."""
+    url = pg.database_of(srv.data_dir)
+    assert url is not None
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    kick = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    pg.execute(admin, f"ALTER DATABASE {name} SET default_transaction_read_only = on; {kick}")
+    try:
+        deadline = time.monotonic() + 10  # the first check may meet a terminated connection
+        while "read-only" not in (resp := ready(srv)).text and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert resp.status_code == 503
+        assert resp.text == ("metadata store: PostgreSQL cannot take a write: cannot "
+                             "execute UPDATE in a read-only transaction\n")
+    finally:
+        pg.execute(admin, f"ALTER DATABASE {name} RESET default_transaction_read_only; "
+                          f"{kick}")
+    deadline = time.monotonic() + 10
+    while ready(srv).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    with pg.holding(url, "LOCK TABLE schema_version IN EXCLUSIVE MODE"):
+        resp = ready(srv)
+        assert resp.status_code == 503
+        assert resp.text == "metadata store: PostgreSQL gave no write lock within 5 s\n"
     assert ready(srv).status_code == 200
 
 

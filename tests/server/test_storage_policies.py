@@ -5,7 +5,6 @@ jobs (orphan sweep, expirer) in every policy's directory."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from strato.server.settings import Settings
+from tests import stored
 from tests.harness import Server, strato
 
 GOLD_SILVER = [{"name": "gold", "default": True}, {"name": "silver"}]
@@ -117,9 +117,8 @@ def test_data_from_before_policies_joins_the_default(make_server: object) -> Non
     httpx.put(f"{url}/legacy/o", headers=hdr, content=b"written long ago")
     srv.stop()
     # what the schema migration leaves for a container written before policies existed
-    with sqlite3.connect(srv.data_dir / "metadata.db") as db:
-        db.execute("UPDATE containers SET policy = ''")
-        db.execute("DELETE FROM account_policies")
+    stored.execute(srv.data_dir, "UPDATE containers SET policy = ''",
+                   "DELETE FROM account_policies")
     (srv.data_dir / "storage-policy").unlink()
     srv.extra_args = ("--storage-policies", json.dumps(GOLD_SILVER))
     srv.start()

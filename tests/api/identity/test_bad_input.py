@@ -4,6 +4,10 @@ The sweep takes one valid body per identity call that reads JSON and, for every 
 (inner objects and lists included), sends it again with that field replaced by a value of
 each other JSON type: null, a number, a list, an object, a boolean, a string. Keystone's
 schemas refuse all of them (400), except where a schema allows null.
+
+The same sweep then puts a NUL character into every string field but the secrets (kept only
+as a hash): PostgreSQL's text holds none, so each must be a 400 naming the field on both
+metadata backends, never a 500 from the database.
 """
 
 from __future__ import annotations
@@ -46,6 +50,22 @@ def mutations(body: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any
         yield from mutations(value, where)
 
 
+SECRETS = ("password", "original_password", "secret")
+
+
+def nul_mutations(body: Any, path: tuple[Any, ...] = ()
+                  ) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """(path, the string with a NUL inside) for every string field under `body` but the
+    secrets."""
+    items = (body.items() if isinstance(body, dict)
+             else enumerate(body) if isinstance(body, list) else ())
+    for key, value in items:
+        where = (*path, key)
+        if isinstance(value, str) and key not in SECRETS:
+            yield where, value[:1] + "\x00" + value[1:]
+        yield from nul_mutations(value, where)
+
+
 def replaced(body: Any, path: tuple[Any, ...], value: Any) -> Any:
     doc = copy.deepcopy(body)
     target = doc
@@ -60,13 +80,14 @@ def _nullable(path: tuple[Any, ...]) -> bool:
 
 
 def sweep(client: httpx.Client, method: str, url: str, body: dict[str, Any],
-          *, fresh: bool = False) -> int:
-    """Send every mutation of `body`; fail on any 5xx, and on any status but 400 where the
-    schema refuses the value. With `fresh`, names get a new suffix each time (creations
-    that wrongly succeed do not collide). Returns how many requests were sent."""
+          *, fresh: bool = False, nul: bool = False) -> int:
+    """Send every mutation of `body` (with `nul`, every string field with a NUL inside);
+    fail on any 5xx, and on any status but 400 where the schema refuses the value. With
+    `fresh`, names get a new suffix each time (creations that wrongly succeed do not
+    collide). Returns how many requests were sent."""
     failures = []
     sent = 0
-    for path, value in mutations(body):
+    for path, value in (nul_mutations(body) if nul else mutations(body)):
         doc = replaced(body, path, value)
         if fresh:
             _renamed(doc)
@@ -78,8 +99,13 @@ def sweep(client: httpx.Client, method: str, url: str, body: dict[str, Any],
                             f"{resp.text[:120]}")
         elif resp.status_code == 400:
             assert resp.json()["error"]["code"] == 400
+            if nul:
+                field = "/".join(map(str, [k for k in path if isinstance(k, str)]))
+                message = resp.json()["error"]["message"]
+                assert "NUL" in message and field in message, (path, message)
     assert not failures, f"{method} {url}:\n" + "\n".join(failures)
-    print(f"\n{method} {url}: {sent} bodies with a field of the wrong type", end="")
+    print(f"\n{method} {url}: {sent} bodies with a field "
+          f"{'holding NUL' if nul else 'of the wrong type'}", end="")
     return sent
 
 
@@ -111,30 +137,37 @@ def test_null_password_is_400_not_500(server: Server) -> None:
     assert v2.status_code == 400, v2.text
 
 
-def test_token_requests_sweep(admin: httpx.Client) -> None:
+BOTH = pytest.mark.parametrize("nul", [False, True], ids=["wrong-type", "NUL"])
+
+
+@BOTH
+def test_token_requests_sweep(admin: httpx.Client, nul: bool) -> None:
     nobody = f"nobody-{uuid.uuid4().hex[:8]}"  # a wrongly accepted body still fails: 401
     user = {"name": nobody, "password": "pw", "domain": {"id": "default", "name": "Default"}}
     scope = {"project": {"name": "admin", "domain": {"id": "default"}}}
     sweep(admin, "POST", "/v3/auth/tokens", {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}})
+        "identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}},
+          nul=nul)
     sweep(admin, "POST", "/v3/auth/tokens", {"auth": {
         "identity": {"methods": ["password"], "password": {"user": {"id": nobody,
                                                                     "password": "pw"}}},
-        "scope": {"domain": {"name": "Default"}}}})
+        "scope": {"domain": {"name": "Default"}}}}, nul=nul)
     sweep(admin, "POST", "/v3/auth/tokens", {"auth": {"identity": {
         "methods": ["application_credential"],
         "application_credential": {"name": "c", "secret": "s",
-                                   "user": {"name": nobody, "domain": {"id": "default"}}}}}})
+                                   "user": {"name": nobody, "domain": {"id": "default"}}}}}},
+          nul=nul)
     sweep(admin, "POST", "/v3/auth/tokens", {"auth": {"identity": {
-        "methods": ["token"], "token": {"id": "not-a-token"}}}})
+        "methods": ["token"], "token": {"id": "not-a-token"}}}}, nul=nul)
     sweep(admin, "POST", "/v2.0/tokens", {"auth": {
         "passwordCredentials": {"username": nobody, "password": "pw"},
-        "tenantName": "admin"}})
+        "tenantName": "admin"}}, nul=nul)
     sweep(admin, "POST", "/v2.0/tokens", {"auth": {"token": {"id": "not-a-token"},
-                                                    "tenantId": "x"}})
+                                                    "tenantId": "x"}}, nul=nul)
 
 
-def test_admin_requests_sweep(admin: httpx.Client) -> None:
+@BOTH
+def test_admin_requests_sweep(admin: httpx.Client, nul: bool) -> None:
     suffix = uuid.uuid4().hex[:8]
     project = admin.post("/v3/projects", json={"project": {"name": f"bad-{suffix}"}})
     user = admin.post("/v3/users", json={"user": {"name": f"bad-{suffix}", "password": "pw"}})
@@ -153,21 +186,25 @@ def test_admin_requests_sweep(admin: httpx.Client) -> None:
         "role": {"name": "r"},
     }
     for kind, body in base.items():
-        sweep(admin, "POST", f"/v3/{kind}s", {kind: body}, fresh=True)
+        sweep(admin, "POST", f"/v3/{kind}s", {kind: body}, fresh=True, nul=nul)
         patch = {k: v for k, v in body.items() if k not in ("domain_id", "id")}
-        sweep(admin, "PATCH", f"/v3/{kind}s/{ids[kind]}", {kind: patch}, fresh=True)
+        sweep(admin, "PATCH", f"/v3/{kind}s/{ids[kind]}", {kind: patch}, fresh=True,
+              nul=nul)
     sweep(admin, "POST", f"/v3/users/{ids['user']}/password",
-          {"user": {"original_password": "wrong", "password": "new"}})
+          {"user": {"original_password": "wrong", "password": "new"}}, nul=nul)
 
 
-def test_application_credential_sweep(server: Server, admin: httpx.Client) -> None:
+@BOTH
+def test_application_credential_sweep(server: Server, admin: httpx.Client, nul: bool
+                                      ) -> None:
     me = admin.get("/v3/auth/tokens", headers={"X-Subject-Token": admin_token(server)})
     user_id = me.json()["token"]["user"]["id"]
     sweep(admin, "POST", f"/v3/users/{user_id}/application_credentials",
           {"application_credential": {
               "name": "c", "secret": "s", "description": "d", "unrestricted": False,
               "expires_at": "2999-01-01T00:00:00Z", "roles": [{"name": "admin"},
-                                                              {"id": "x"}]}}, fresh=True)
+                                                              {"id": "x"}]}},
+          fresh=True, nul=nul)
 
 
 def test_not_json_objects(admin: httpx.Client) -> None:

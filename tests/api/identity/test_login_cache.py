@@ -9,7 +9,6 @@ secret, and so remember it, before the change.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import stored
 from tests.api.identity.conftest import KeystoneUser, admin_token, make_user
 from tests.harness import Server
 
@@ -199,15 +199,10 @@ def test_a_wrong_secret_is_never_taken_from_memory(srv: Server) -> None:
 
 def stored_hashes(data_dir: Path, name: str) -> tuple[str, str]:
     """(the user's password hash, its application credential's secret hash)."""
-    db = sqlite3.connect(f"file:{data_dir / 'metadata.db'}?mode=ro", uri=True)
-    try:
-        user_hash, ident = db.execute("SELECT password_hash, id FROM users WHERE name = ?",
-                                      (name,)).fetchone()
-        (secret_hash,) = db.execute("SELECT secret_hash FROM app_credentials WHERE"
-                                    " user_id = ?", (ident,)).fetchone()
-        return user_hash, secret_hash
-    finally:
-        db.close()
+    [(user_hash, secret_hash)] = stored.rows(
+        data_dir, "SELECT u.password_hash, a.secret_hash FROM users u JOIN app_credentials a"
+        " ON a.user_id = u.id WHERE u.name = ?", name)
+    return str(user_hash), str(secret_hash)
 
 
 def test_hashes_are_upgraded_at_login_after_a_parameter_change(make_server: object) -> None:

@@ -259,3 +259,26 @@ def test_unrouted_path_is_swifts_bad_url(server: Server) -> None:
     assert httpx.get(f"{server.url}/v2/AUTH_x").status_code == 400
     assert httpx.get(f"{server.url}//v1/AUTH_x").status_code == 404
     assert httpx.get(f"{server.url}/").status_code == 200
+
+
+def test_nul_in_listing_parameters_and_bodies_is_never_a_5xx(tester: tuple[str, str],
+                                                             box: str) -> None:
+    """A NUL that reaches the metadata store as a listing bound or as a name in a body:
+    names are bytes on both backends, so it matches nothing instead of failing a query
+    (PostgreSQL's text could not hold it)."""
+    before = state(tester, box)
+    with raw(tester) as http:
+        for key in ("prefix", "marker", "end_marker", "delimiter", "path"):
+            for where in (box, ""):
+                resp = http.get(where, params={key: "a\x00b"})
+                assert resp.status_code in (200, 204), (where, key, resp.text)
+                if key in ("prefix", "path") and where:
+                    assert resp.content == b"", (key, resp.text)
+        bulk = http.post("", params={"bulk-delete": ""}, content=f"{box}/a%00b\n".encode(),
+                         headers={"Content-Type": "text/plain", "Accept": "application/json"})
+        assert bulk.status_code == 200 and bulk.json()["Errors"] == [
+            [f"{box}/a%00b", "412 Precondition Failed"]], bulk.text
+        slo = http.put(f"{box}/manifest", params={"multipart-manifest": "put"},
+                       json=[{"path": f"/{box}/a\x00b"}])
+        assert slo.status_code == 400, slo.text
+    assert state(tester, box) == before

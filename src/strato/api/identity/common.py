@@ -79,7 +79,31 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise KeystoneError(400, "The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise KeystoneError(400, "The request body must be a JSON object.")
+    _check_storable(document, "")
     return document
+
+
+SECRETS = frozenset({"password", "original_password", "secret"})
+"""Fields kept only as a hash, never as text nor looked up: any character may be in them."""
+
+
+def _check_storable(value: Any, path: str) -> None:
+    """400 for a NUL character in any name or value of the body: PostgreSQL's text holds
+    none, so a user or project named with one would be a 500 there (a lone surrogate is
+    already malformed JSON to orjson). Checked here, once for every identity call, so both
+    metadata backends answer alike."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise KeystoneError(400, f"Invalid input for field '{path.lstrip('/')}': NUL "
+                                "characters are not allowed.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, path)
+            if not (key in SECRETS and isinstance(item, str)):  # not the password method
+                _check_storable(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, path)
 
 
 _TYPE_NAMES = {str: "string", bool: "boolean", dict: "object", list: "array", int: "integer"}

@@ -7,7 +7,10 @@ workers can never both move one image out of the same status.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 QUEUED, SAVING, ACTIVE, KILLED = "queued", "saving", "active", "killed"
 UPLOADING, IMPORTING = "uploading", "importing"
@@ -100,3 +103,24 @@ class ImageCaller:
     user_id: str | None
     admin: bool = False
     request_id: str | None = None
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""Characters no metadata backend can keep in text: PostgreSQL's text type holds no NUL
+character, and a lone surrogate (which JSON's `\\ud800` escape can spell) has no UTF-8
+form. Refused on both backends alike, so a client sees one answer whichever is in use."""
+
+
+def check_storable(values: Mapping[str, Any], *, names: bool = False) -> None:
+    """400 for a string (or a list's string) in `values` holding a character the metadata
+    store cannot keep; `names`: the keys are client-chosen too (custom properties). Glance
+    refuses what its database cannot hold the same way (its no_4byte_params, a 400 naming
+    the attribute)."""
+    for key, value in values.items():
+        if names and UNSTORABLE.search(key):
+            raise BadRequest("Property names can't contain NUL or unpaired surrogate "
+                             "characters.")
+        texts: Iterable[Any] = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and UNSTORABLE.search(text) for text in texts):
+            raise BadRequest(f"{key.title()} can't contain NUL or unpaired surrogate "
+                             "characters.")

@@ -140,6 +140,8 @@ class ImageService:
             raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         visibility = attributes.get("visibility") or "shared"
         self._check_visibility(caller, visibility)
+        model.check_storable(attributes)
+        model.check_storable(properties, names=True)
         _check_not_negative(attributes)
         self._check_quota_counts(len(properties), len(attributes.get("tags") or ()))
         await self._check_count_quota(owner)
@@ -174,6 +176,8 @@ class ImageService:
             if image.status == PENDING_DELETE:  # deleted: only a restore brings it back
                 raise NotFound(f"No image found with ID {image_id}")
             changes = dict(attributes)
+            model.check_storable(changes)
+            model.check_storable(properties, names=True)
             _check_not_negative(changes)
             for key in QUEUED_ONLY:
                 if key in changes and changes[key] != getattr(image, key) and \
@@ -492,6 +496,7 @@ class ImageService:
                          ) -> ImageMemberRecord:
         image = await self._owned(caller, image_id)
         _shared_only(image)
+        model.check_storable({"member": member})
         if len(await self.meta.list_members(image_id)) >= self.config.member_quota:
             raise QuotaExceeded(f"Maximum number of image members reached "
                                 f"({self.config.member_quota}).")

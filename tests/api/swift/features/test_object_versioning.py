@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -268,3 +270,49 @@ def test_slo_manifest_delete_of_one_version(tester: tuple[str, str]) -> None:
     assert [e["version_id"] for e in versions(url, token, name)] != [v1]
     assert len(versions(url, token, name)) == 1
     assert httpx.get(f"{url}/{name}/big", headers=auth).status_code == 409
+
+
+def slow_body(until: float) -> Iterator[bytes]:
+    """A body whose last byte goes after the wall clock passes `until`."""
+    yield b"aaa"
+    time.sleep(max(0.0, until - time.time()) + 0.2)
+    yield b"aa"
+
+
+def test_an_object_due_before_its_write_ends_keeps_its_version(
+        tester: tuple[str, str]) -> None:
+    """Swift's test_expiry, made certain instead of timing-dependent: a PUT or POST with
+    X-Delete-After: 1 may end after its due time (now + 1 truncated to a whole second) has
+    passed; the link is gone for readers then, but the version, which never expires, must
+    have been written (PUT) or given the new metadata (POST). Re-reading the link after the
+    write as a reader would lost both (seen on PostgreSQL, whose slower writes widen the
+    window). The PUT's body ends after the due time for certain; the POST is sent a few
+    milliseconds before a whole second, so it ends after its due time as a rule."""
+    url, token = tester
+    auth = {"X-Auth-Token": token}
+    box = f"ov-{uuid.uuid4().hex[:8]}"
+    swift.put_container(url, token, box, headers={"X-Versions-Enabled": "true"})
+    started = time.time()
+    resp = httpx.put(f"{url}/{box}/one", content=slow_body(int(started) + 2), headers={
+        **auth, "X-Delete-After": "1", "Content-Type": "text/blah",
+        "X-Object-Meta-Color": "blue"}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    vid1 = resp.headers["x-object-version-id"]
+    vid2 = put(url, token, f"{box}/two", b"bbbbb")
+    with httpx.Client(headers=auth) as client:
+        client.head(f"{url}/{box}/two")  # a warm connection: the POST goes out at once
+        time.sleep(0.995 - time.time() % 1 if time.time() % 1 < 0.995 else 0.995)
+        posted = time.time()
+        resp = client.post(f"{url}/{box}/two", headers={"X-Delete-After": "1",
+                                                        "X-Object-Meta-Color": "red"})
+    assert resp.status_code == 202
+    time.sleep(max(0.0, int(posted) + 2.1 - time.time()))  # due either way by then
+    for name in ("one", "two"):
+        assert httpx.head(f"{url}/{box}/{name}", headers=auth).status_code == 404
+    one = httpx.head(f"{url}/{box}/one", params={"version-id": vid1}, headers=auth)
+    assert one.status_code == 200, "the version of an object due at once was never written"
+    assert (one.headers["content-type"], one.headers["x-object-meta-color"]) == (
+        "text/blah", "blue")
+    two = httpx.head(f"{url}/{box}/two", params={"version-id": vid2}, headers=auth)
+    assert two.status_code == 200 and two.headers["x-object-meta-color"] == "red"
+    assert len(versions(url, token, box)) == 2

@@ -231,7 +231,10 @@ class ObjectVersioning(Feature):
             sr.state.setdefault(OBJECT_SYSMETA, {}).update({VERSION_ID: vid, UNCOUNTED: "1"})
             response = await call_next(sr)
             if response.status < 300:
-                current = await storage.get_object(primary, sr.obj)
+                # what this PUT wrote, even if already past its delete-at time (X-Delete-After
+                # 1 truncates to the next whole second, which the write may outlast): the link
+                # expires, the version never does
+                current = await storage.get_object(primary, sr.obj, open_expired=True)
                 if current is not None and current.meta.get(VERSION_ID) == vid:
                     await self._store_version(sr, hidden, current, vid)
                 response.headers["X-Object-Version-Id"] = vid
@@ -252,7 +255,8 @@ class ObjectVersioning(Feature):
                                   "X-Object-Version-Id": vid})
         if method == "POST":
             response = await call_next(sr)
-            current = await storage.get_object(primary, sr.obj)
+            current = await storage.get_object(primary, sr.obj, open_expired=True) \
+                if response.status < 300 else None  # what this POST changed, as for PUT
             if hidden is not None and current is not None and current.meta.get(VERSION_ID):
                 vid = current.meta[VERSION_ID]
                 version = await storage.get_object(hidden, version_key(sr.obj, vid))

@@ -43,13 +43,15 @@ class PostgresMetadataStore(PostgresObjectStore, PostgresUsageStore, PostgresIde
         return isinstance(exc, asyncpg.DiskFullError)
 
     async def check_writable(self, timeout: float) -> None:
-        """A transaction that takes a write lock and changes nothing must commit within
-        `timeout`: the database is up, accepts writes (not a read-only standby) and this
-        node can reach it."""
+        """A write that changes nothing must commit within `timeout`: the database is up,
+        this node can reach it and it accepts writes. A real UPDATE (of no row), as every
+        request's writes run: PostgreSQL refuses it, whatever rows it touches, on a
+        read-only standby and in a database made read-only (`default_transaction_read_only`,
+        which `SET TRANSACTION READ WRITE` would have overridden); it takes the row-exclusive
+        lock a write needs, so a session holding the table locked is noticed too."""
         try:
             async with asyncio.timeout(timeout), self.db.transaction() as conn:
-                await conn.execute("SET TRANSACTION READ WRITE")
-                await conn.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
+                await conn.execute("UPDATE schema_version SET version = version WHERE false")
         except TimeoutError:
             raise MetadataError(f"PostgreSQL gave no write lock within {timeout:g} s") from None
         except (OSError, asyncpg.PostgresError) as exc:
