@@ -34,6 +34,12 @@ REASONS = {
 }
 
 
+
+def is_digits(text: str) -> bool:
+    """Only ASCII digits (a header's number): `str.isdigit` also takes '¹', which `int`
+    refuses, and '٣', which `int` reads as 3."""
+    return text.isascii() and text.isdigit()
+
 class ClientDisconnect(Exception):
     """The client went away (or sent fewer bytes than it announced) mid-request."""
 
@@ -109,7 +115,7 @@ class Request:
         value = self.headers.get("content-length")
         if value is None:
             return None
-        if not value.strip().isdigit():
+        if not is_digits(value.strip()):
             raise BadRequest("Invalid Content-Length")
         return int(value)
 

@@ -35,7 +35,7 @@ METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 def parse_time(text: str, absolute: bool) -> tuple[int, bool]:
     """`swift tempurl`'s TIME: seconds from now, a Unix time with --absolute, or an ISO 8601
     UTC time (`2030-01-01T00:00:00Z`, always absolute)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text), absolute
     for fmt in (ISO8601, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
         try:

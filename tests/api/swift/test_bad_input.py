@@ -160,6 +160,23 @@ def test_bad_content_length_is_400(tester: tuple[str, str], box: str) -> None:
     assert state(tester, box) == before
 
 
+def test_non_ascii_digits_in_numeric_headers_are_400(tester: tuple[str, str],
+                                                     box: str) -> None:
+    """'¹²' (latin-1 bytes B9 B2) passes str.isdigit() but not int(): a number in a header
+    must be ASCII digits, else the request is refused, not a 500."""
+    before = state(tester, box)
+    url, token = tester
+    prefix = urlsplit(url).path.encode()
+    for head in (b"POST " + prefix + b"/" + box.encode() + b" HTTP/1.1\r\n"
+                 b"X-Container-Meta-Quota-Bytes: \xb9\xb2\r\n",
+                 b"POST " + prefix + b"/" + box.encode() + b" HTTP/1.1\r\n"
+                 b"X-Container-Meta-Quota-Count: \xb3\r\n"):
+        reply = send_raw(tester, head + b"Host: x\r\nX-Auth-Token: " + token.encode()
+                         + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        assert status(reply) == 400, reply
+    assert state(tester, box) == before
+
+
 def test_bad_chunked_body_changes_nothing(tester: tuple[str, str], box: str) -> None:
     before = state(tester, box)
     url, token = tester

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from strato.api.bodies import blob_body
 from strato.api.http import BadRequest as HttpBadRequest
-from strato.api.http import ClientDisconnect, Response, json_response
+from strato.api.http import ClientDisconnect, Response, is_digits, json_response
 from strato.api.image.context import ImageRequest, read_json
 from strato.api.image.errors import MethodNotAllowed
 from strato.api.image.schemas import SchemaError
@@ -23,7 +23,7 @@ def _declared_size(ir: ImageRequest) -> int | None:
     value = ir.request.headers.get("x-openstack-image-size")
     if value is None:
         return None
-    if not value.strip().isdigit():
+    if not is_digits(value.strip()):
         raise BadRequest(f"Invalid x-openstack-image-size: {value!r}")
     return int(value)
 

@@ -31,7 +31,7 @@ def parse_range(header: str | None, length: int) -> list[tuple[int, int]] | None
         if not dash:
             return None
         first, last = first.strip(), last.strip()
-        if last and not last.isdigit():
+        if last and not (last.isascii() and last.isdigit()):
             return None  # as Swift: int() alone would read `bytes=--1` as a suffix of -1
         try:
             if first == "":

@@ -405,7 +405,7 @@ def _check_response(target: _Target, response: httpx.Response, policy: FetchPoli
             f"{target.shown} answered {response.status_code} {response.reason_phrase}".rstrip()
         )
     length = response.headers.get("content-length")
-    if length and length.isdigit() and int(length) > policy.max_bytes:
+    if length and length.isascii() and length.isdigit() and int(length) > policy.max_bytes:
         raise FetchFailed(
             f"{target.shown} announces {int(length)} bytes, "
             f"more than the {policy.max_bytes} allowed"

@@ -53,7 +53,7 @@ class KeyRepository:
             raise CredentialKeyError(f"cannot read the credential key repository {self.path} "
                                      f"({exc.strerror or exc}): it must be readable by the "
                                      "server's user") from None
-        return sorted(int(name) for name in names if name.isdigit())
+        return sorted(int(name) for name in names if name.isascii() and name.isdigit())
 
     def exists(self) -> bool:
         return bool(self.numbers())

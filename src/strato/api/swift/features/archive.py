@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from strato.api.http import Response, text_response
+from strato.api.http import Response, is_digits, text_response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.features.subrequest import make_subrequest
 from strato.api.swift.pipeline import Feature, Handler
@@ -74,7 +74,7 @@ async def _archive(sr: SwiftRequest, call_next: Handler, names: list[str]
         body = response.body
         headers = {k.lower(): v for k, v in response.headers.items()}
         size = len(body) if isinstance(body, bytes) else response.content_length
-        if size is None and headers.get("content-length", "").isdigit():
+        if size is None and is_digits(headers.get("content-length", "")):
             size = int(headers["content-length"])
         if response.status != 200 or size is None:
             if not isinstance(body, bytes) and hasattr(body, "aclose"):

@@ -43,7 +43,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote, unquote
 
-from strato.api.http import Response
+from strato.api.http import Response, is_digits
 from strato.api.swift.account import LISTING_HOOKS as ACCOUNT_LISTING_HOOKS
 from strato.api.swift.container import CONTAINER_SYSMETA, LISTING_HOOKS, requested_policy
 from strato.api.swift.context import SwiftRequest
@@ -498,7 +498,7 @@ async def _add_version_bytes(sr: SwiftRequest, headers: dict[str, str]) -> None:
     assert sr.container is not None
     hidden = await sr.services.storage.get_container(sr.account, hidden_name(sr.container))
     used = headers.get("X-Container-Bytes-Used")
-    if hidden is not None and used is not None and used.isdigit():
+    if hidden is not None and used is not None and is_digits(used):
         headers["X-Container-Bytes-Used"] = str(int(used) + hidden.bytes_used)
 
 
@@ -549,7 +549,7 @@ def _check_quota(sr: SwiftRequest, primary: ContainerRecord, hidden: ContainerRe
         return
     quota_bytes = primary.meta.get("x-container-meta-quota-bytes", "")
     quota_count = primary.meta.get("x-container-meta-quota-count", "")
-    if quota_bytes.isdigit() and hidden.bytes_used + length > int(quota_bytes):
+    if is_digits(quota_bytes) and hidden.bytes_used + length > int(quota_bytes):
         raise SwiftError(413, "Upload exceeds quota.")
-    if quota_count.isdigit() and hidden.object_count + 1 > int(quota_count):
+    if is_digits(quota_count) and hidden.object_count + 1 > int(quota_count):
         raise SwiftError(413, "Upload exceeds quota.")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from strato.api.http import BadRequest, Message, Response
+from strato.api.http import BadRequest, Message, Response, is_digits
 from strato.api.swift.account import ACCOUNT_SYSMETA
 from strato.api.swift.context import SwiftRequest, SwiftServices
 from strato.api.swift.errors import SwiftError
@@ -45,7 +45,7 @@ its index; Strato's policies have no index, so by the lower-cased name)."""
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and is_digits(value) else None
 
 
 async def _rooms(services: SwiftServices, account: str, container: ContainerRecord,
@@ -147,7 +147,7 @@ class Quotas(Feature):
                 for header, message in (("x-container-meta-quota-bytes", "Invalid bytes quota."),
                                         ("x-container-meta-quota-count", "Invalid count quota.")):
                     value = sr.headers.get(header)
-                    if value and not value.isdigit():
+                    if value and not is_digits(value):
                         raise SwiftError(400, message)
             return await call_next(sr)
         if method == "PUT" or method == "COPY":
@@ -245,6 +245,6 @@ class AccountQuotas(Feature):
             return  # the core answers an anonymous request with 401
         if not sr.is_reseller:
             raise SwiftError(403)
-        if any(value and not value.isdigit() for value in given.values()):
+        if any(value and not is_digits(value) for value in given.values()):
             raise SwiftError(400)
         sr.state.setdefault(ACCOUNT_SYSMETA, {}).update(given)

@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 import orjson
 
-from strato.api.http import BadRequest, Response
+from strato.api.http import BadRequest, Response, is_digits
 from strato.api.swift.conditional import evaluate
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
@@ -796,7 +796,7 @@ class StaticLargeObject(Feature):
                         raise SegmentError("400 Not an SLO manifest")
                     pending.extend(await reader.manifest(record))
             except SegmentError as exc:
-                code = int(str(exc).split()[0]) if str(exc)[:1].isdigit() else 500
+                code = int(str(exc).split()[0]) if is_digits(str(exc)[:1]) else 500
                 message = {404: "SLO manifest not found", 400: "Not an SLO manifest"}.get(
                     code, str(exc))
                 seg["error"] = {"code": code, "message": message}

@@ -21,7 +21,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from strato.api.http import Response
+from strato.api.http import Response, is_digits
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError, error_response
 from strato.api.swift.features.tempurl import CONTENT_GENERATOR, TEMPURL
@@ -153,7 +153,7 @@ class _Site:
     def _is_dir_marker(self, response: Response) -> bool:
         length = response.headers.get("Content-Length") or str(response.content_length or 0)
         return (response.headers.get("Content-Type") == self.dir_type
-                and length.isdigit() and int(length) <= 1)
+                and is_digits(length) and int(length) <= 1)
 
     async def object(self) -> Response:
         obj = self.sr.obj
