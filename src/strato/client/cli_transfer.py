@@ -147,9 +147,10 @@ async def _unchanged(store: ObjectStore, container: str, files: Sequence[LocalFi
               help="Only files whose size or mtime differs from the object's.")
 @click.option("--skip-identical", is_flag=True,
               help="Skip files whose content the object already has (same MD5).")
-@click.option("--bulk", is_flag=True,
+@click.option("--bulk/--no-bulk", default=None,
               help="Send files up to 1 MiB as tar archives (extract-archive) where the "
-                   "cloud offers bulk upload, checked by one listing afterwards.")
+                   "cloud offers bulk upload, checked by one listing afterwards "
+                   "[default: when there are 32 such files or more].")
 @cloud_options
 @json_option
 @quiet_option
