@@ -101,6 +101,11 @@ def _read_range(fd: int, offset: int, length: int, chunk: int) -> list[bytes]:
     return out
 
 
+HANDOFF = 256 * 1024
+"""A download piece's bytes go to a thread (MD5 and write) this much at a time: enough that
+the hand-over costs little, little enough that 8 pieces hold only a few MiB meanwhile."""
+
+
 def _place(fd: int, chunks: list[bytes], offset: int, digest: Any) -> None:
     """Write `chunks` at `offset` and add them to `digest` (MD5 and the write release the
     GIL: a thread does both while the event loop reads on)."""
@@ -531,7 +536,7 @@ async def _fetch_piece(store: ObjectStore, container: str, name: str, fd: int, p
                         async for data in response.content.iter_any():
                             held.append(data)
                             size += len(data)
-                            if size >= options.chunk_size:
+                            if size >= HANDOFF:
                                 # hashed and written off the event loop, which reads the
                                 # other pieces' streams meanwhile
                                 await asyncio.to_thread(_place, fd, held,

@@ -154,13 +154,13 @@ async def upload_files(store: ObjectStore, container: str, files: Sequence[Local
                        options: TransferOptions | None = None,
                        progress: Progress | None = None,
                        headers: Mapping[str, str] | None = None, concurrency: int = 32,
-                       bulk: bool | None = False, create_container: bool = True,
+                       bulk: bool | None = None, create_container: bool = True,
                        ) -> TreeResult:
     """Upload `files` into `container`, `concurrency` files at a time. `bulk=True` sends
     the small ones as archives (when the cloud offers bulk upload; per file otherwise and
-    for any the listing does not confirm); `None` does so when there are many small files
-    and only headers an archive can carry; False (the default: per-file PUTs cost the
-    server less CPU, see docs/cli.md) never."""
+    for any the listing does not confirm); `None` (the default) does so when there are
+    many small files and only headers an archive can carry (fewer requests, and on Strato
+    less server CPU than a PUT each: docs/cli.md); False never."""
     options = options or TransferOptions()
     progress = progress or NoProgress()
     headers = dict(headers or {})
