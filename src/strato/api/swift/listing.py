@@ -7,7 +7,7 @@ from xml.sax.saxutils import escape, quoteattr  # nosec B406  # escapes output; 
 
 import orjson
 
-from strato.api.http import Request, Response
+from strato.api.http import Request, Response, is_digits
 from strato.api.swift.constraints import CONTAINER_LISTING_LIMIT
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.headers import header_text, listing_date
@@ -56,7 +56,7 @@ def listing_query(request: Request, max_limit: int = CONTAINER_LISTING_LIMIT) ->
     q = request.query
     limit = max_limit
     given = q.get("limit", "")
-    if given.isascii() and given.isdigit():  # as Swift: anything but digits is ignored, not refused
+    if is_digits(given):  # as Swift: anything but digits is ignored, not refused
         limit = int(given)
         if limit > max_limit:
             raise SwiftError(412, f"Maximum limit is {max_limit}")

@@ -66,10 +66,11 @@ def sandbox_active_content(response: Response) -> None:
     """Give an answer a browser would run as a page the `PAGE_SANDBOX` CSP (unless the
     answer sets a CSP itself)."""
     headers = response.headers
-    if any(name.lower() == "content-security-policy" for name in headers):
-        return
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    if ctype.split(";", 1)[0].strip().lower() in ACTIVE_TYPES:
+    ctype = headers.get("Content-Type") or next(
+        (v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if ctype.split(";", 1)[0].strip().lower() not in ACTIVE_TYPES:
+        return  # most answers: one look-up
+    if not any(name.lower() == "content-security-policy" for name in headers):
         headers["Content-Security-Policy"] = PAGE_SANDBOX
 
 
