@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,9 +45,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from serve_with_tester(tmp_path_factory.mktemp("strato") / "data")
 
 
-def serve_with_tester(data: Path) -> Iterator[Server]:
-    """A running two-worker server on `data` whose `test:tester` is an admin; stops after."""
-    srv = Server(data, workers=2).start()
+def serve_with_tester(data: Path, **options: Any) -> Iterator[Server]:
+    """A running two-worker server on `data` whose `test:tester` is an admin; stops after.
+    `options` go to `Server` (e.g. `extra_args`, `env`)."""
+    srv = Server(data, **{"workers": 2, **options}).start()
     project, user, password = TESTER
     srv.add_user(project, user, password, role="admin")
     try:

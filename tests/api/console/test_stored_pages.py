@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.api.console.conftest import TIMEOUT_MS, sign_in
+from tests.conftest import serve_with_tester
 from tests.harness import Server
 
 THIEF = b"""<!doctype html><title>waiting</title><h1>A stored page</h1><script>
@@ -27,13 +28,8 @@ fetch('/console/session', {credentials: 'include'})
 @pytest.fixture(scope="module")
 def unsandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with the sandbox off (as Swift serves pages)."""
-    srv = Server(tmp_path_factory.mktemp("unsandboxed") / "data",
-                 env={"STRATO_SANDBOX_STORED_PAGES": "false"}).start()
-    try:
-        srv.add_user("test", "tester", "testing", role="admin")
-        yield srv
-    finally:
-        srv.stop()
+    yield from serve_with_tester(tmp_path_factory.mktemp("unsandboxed") / "data",
+                                 env={"STRATO_SANDBOX_STORED_PAGES": "false"})
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api.console.conftest import Keystone, sign_in
-from tests.conftest import TESTER
+from tests.conftest import serve_with_tester
 from tests.harness import Server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of the module's own that samples usage every second."""
-    srv = Server(tmp_path_factory.mktemp("console-usage") / "data", workers=2,
-                 extra_args=("--usage-interval", "1")).start()
-    project, user, password = TESTER
-    srv.add_user(project, user, password, role="admin")
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from serve_with_tester(tmp_path_factory.mktemp("console-usage") / "data",
+                                 extra_args=("--usage-interval", "1"))
 
 
 @pytest.fixture
