@@ -19,6 +19,7 @@ from strato.api.http import (
     POLICY,
     ZERO_COPY,
     BadRequest,
+    ClientDisconnect,
     Receive,
     Request,
     Response,
@@ -339,6 +340,10 @@ class StratoApp:
                     if remapped is not None:
                         DomainRemap.restore_location(response, remapped)
                     return response, request, frontend.name
+                except ClientDisconnect:  # a body cut short, in any front-end: no one reads
+                    log.info("client went away during %s %s (%s)", request.method,
+                             request.path, request.trans_id)  # the answer; never a 500
+                    return error_response(400), request, frontend.name
                 except Exception as exc:
                     if self.services.meta.unavailable(exc):
                         log.warning("metadata database unavailable in %s %s (%s): %s",
