@@ -54,11 +54,22 @@ class Server:
     cacert: Path | None = None
     """The CA that signed the server's certificate, when it serves TLS (`--tls-cert` among
     `extra_args`): the URL is then https and the readiness probe verifies against it."""
+    host: str = "127.0.0.1"
+    """The address in `url` (pass `--host` among `extra_args` to listen on another)."""
 
     @property
     def url(self) -> str:
         scheme = "https" if self.cacert else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def healthy(self) -> bool:
+        """The readiness probe; a server this process cannot reach (in a network namespace
+        of its own) is asked from where it can be."""
+        try:
+            return httpx.get(f"{self.url}/healthcheck", timeout=1,
+                             verify=self.verify).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     @property
     def verify(self) -> ssl.SSLContext | bool:
@@ -86,12 +97,8 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthcheck", timeout=1,
-                             verify=self.verify).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if self.healthy():
+                break
             time.sleep(0.1)
         else:
             self.stop()

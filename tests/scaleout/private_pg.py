@@ -26,11 +26,15 @@ def binaries() -> Path | None:
 
 
 class PrivatePostgres:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> None:
+        """`host`: the address to listen on; `prefix`: what to run the server's tools
+        through (`ip netns exec NAME`, to put the server in a network namespace)."""
         bindir = binaries()
         if bindir is None:
             raise RuntimeError(f"no PostgreSQL binaries under {BIN_ROOT} (Debian's postgresql)")
         self.bin = bindir
+        self.host = host
+        self.prefix = prefix
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="strato-pg-"))
         self.data = self.root / "data"
@@ -41,19 +45,26 @@ class PrivatePostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+
+    @property
+    def socket_url(self) -> str:
+        """Through the Unix socket, which a process in any network namespace reaches."""
+        return f"postgresql://postgres@/postgres?host={self.root}&port={self.port}"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self._as, str(self.bin / tool), *args], check=True,
+        subprocess.run([*self.prefix, *self._as, str(self.bin / tool), *args], check=True,
                        capture_output=True, timeout=120, cwd=self.root)
 
     def init(self) -> PrivatePostgres:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "--no-sync")
+        with open(self.data / "pg_hba.conf", "a") as hba:  # initdb trusts 127.0.0.1 only
+            hba.write("host all all 127.0.0.0/8 trust\n")  # nodes in network namespaces
         return self.start()
 
     def start(self) -> PrivatePostgres:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses={self.host}"
                    " -c max_connections=200 -c fsync=on")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options,
                   "-w", "-t", "60", "start")
