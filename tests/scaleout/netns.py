@@ -222,6 +222,6 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float,
     started = time.monotonic()
     while not check():
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s")
+            raise AssertionError(f"{what}: not within {timeout:.1f} s")
         time.sleep(interval)
     return time.monotonic() - started
