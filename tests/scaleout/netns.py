@@ -176,7 +176,11 @@ class Client:
     def close(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still waiting for an answer
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 @dataclass

@@ -11,7 +11,7 @@ row and no temp file.
 
 The database is a PostgreSQL server of the test's own (`private_pg.py`): the machine's
 shared one serves the other tests. The nodes are processes on loopback ports, not hosts in
-network namespaces: see docs/scale-out.md.
+network namespaces (`test_netns.py` makes them hosts): see docs/scale-out.md.
 """
 
 from __future__ import annotations

@@ -77,13 +77,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             node.start()
         yield Cluster(network, db, nodes, client)
     finally:
-        for node in nodes:
-            node.kill()  # the cut one could not shut down cleanly
-        if client is not None:
-            client.close()
-        if db is not None:
-            db.destroy()
-        network.destroy()
+        try:
+            for node in nodes:
+                node.kill()  # the cut one could not shut down cleanly
+            if client is not None:
+                client.close()
+            if db is not None:
+                db.destroy()
+        finally:
+            network.destroy()  # kills whatever still runs in its namespaces
 
 
 def digest(data: bytes) -> str:
