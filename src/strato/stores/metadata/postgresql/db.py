@@ -52,6 +52,9 @@ SESSION_SETTINGS = {
     "tcp_keepalives_idle": "5",
     "tcp_keepalives_interval": "2",
     "tcp_keepalives_count": "3",
+    # keepalives only probe an idle connection: one whose answer was in flight when its
+    # host vanished would otherwise hold its row locks for TCP's ~15 minutes of retries
+    "tcp_user_timeout": "11000",
     "application_name": "strato",
 }
 
