@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 
@@ -60,37 +62,40 @@ async def fetch_archive(store: ObjectStore, container: str, *,
         if value is not None:
             params[key] = value
     result = ArchiveResult()
+    writes = _Writes(result)
     url = await store.session.url("object-store", object_path(container))
-    async with store.session.stream("GET", url, params=params) as response:
-        stream = response.content
-        pax: dict[str, str] = {}
-        while True:
-            header = await _exactly(stream, BLOCK)
-            if header == b"\0" * BLOCK:
-                break
-            size = _octal(header[124:136])
-            kind = header[156:157]
-            padded = size + (-size % BLOCK)
-            if kind in (b"x", b"g"):
-                records = _pax((await _exactly(stream, padded))[:size])
-                if kind == b"x":
-                    pax = records
-                continue
-            name = pax.get("path") or _ustar_name(header)
-            size = int(pax.get("size", size))
-            padded = size + (-size % BLOCK)
-            path = target(name) if kind in (b"0", b"\0") else None
-            if path is None:
-                await _skip(stream, padded, chunk_size)
+    try:
+        async with store.session.stream("GET", url, params=params) as response:
+            stream = response.content
+            pax: dict[str, str] = {}
+            while True:
+                header = await _exactly(stream, BLOCK)
+                if header == b"\0" * BLOCK:
+                    break
+                size = _octal(header[124:136])
+                kind = header[156:157]
+                padded = size + (-size % BLOCK)
+                if kind in (b"x", b"g"):
+                    records = _pax((await _exactly(stream, padded))[:size])
+                    if kind == b"x":
+                        pax = records
+                    continue
+                name = pax.get("path") or _ustar_name(header)
+                size = int(pax.get("size", size))
+                padded = size + (-size % BLOCK)
+                path = target(name) if kind in (b"0", b"\0") else None
+                if path is None:
+                    await _skip(stream, padded, chunk_size)
+                    pax = {}
+                    continue
+                await _write_member(stream, name, size, path, expected.get(name), pax,
+                                    _octal(header[136:148]), progress, chunk_size, writes)
+                if padded > size:
+                    await _exactly(stream, padded - size)
                 pax = {}
-                continue
-            await _write_member(stream, name, size, path, expected.get(name), pax,
-                                _octal(header[136:148]), progress, chunk_size)
-            if padded > size:
-                await _exactly(stream, padded - size)
-            result.written[name] = path
-            result.bytes += size
-            pax = {}
+        await writes.drain()
+    finally:
+        await writes.cancel()
     return result
 
 
@@ -113,15 +118,51 @@ async def _exactly(stream: aiohttp.StreamReader, n: int) -> bytes:
         raise ClientError(f"the archive stream ended early ({exc})") from exc
 
 
-#: Members up to this size are read whole and written by a worker thread: creating a file
-#: costs the kernel far more than the bytes, and a thread lets those costs overlap with
-#: the next member's arrival.
+#: Members up to this size are read whole and written by worker threads, up to
+#: WRITES_IN_FLIGHT of them while the stream reads on: creating a file costs the kernel far
+#: more than the bytes, and overlapping those costs with each other and with the next
+#: members' arrival is what makes many small files fast. Memory stays bounded by
+#: WHOLE_MEMBER x WRITES_IN_FLIGHT per stream.
 WHOLE_MEMBER = 1 << 20
+WRITES_IN_FLIGHT = 16
+
+
+class _Writes:
+    """The member writes of one stream still in worker threads; a member counts as written
+    (in the result) only once its file is in place."""
+
+    def __init__(self, result: ArchiveResult) -> None:
+        self.result = result
+        self.pending: deque[asyncio.Task[None]] = deque()
+
+    async def add(self, name: str, data: bytes, path: Path, md5: str | None,
+                  mtime: float) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(_store, name, [data], path, md5, mtime))
+        task.add_done_callback(lambda t: self._done(t, name, path, len(data)))
+        self.pending.append(task)
+        while len(self.pending) > WRITES_IN_FLIGHT:
+            await self.pending.popleft()
+
+    def _done(self, task: asyncio.Task[None], name: str, path: Path, size: int) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.result.written[name] = path
+            self.result.bytes += size
+
+    async def drain(self) -> None:
+        while self.pending:
+            await self.pending.popleft()
+
+    async def cancel(self) -> None:
+        """After a failure: let the writes already in threads end (a thread cannot be
+        stopped), so nothing is written after the call returns."""
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
+            self.pending.clear()
 
 
 async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path: Path,
                         md5: str | None, pax: dict[str, str], mtime: int,
-                        progress: Progress, chunk_size: int) -> None:
+                        progress: Progress, chunk_size: int, writes: _Writes) -> None:
     when = float(pax.get("SCHILY.xattr.user.meta.mtime") or mtime)
     check = md5 if md5 and len(md5) == 32 and pax.get("STRATO.manifest") != "1" else None
     progress.start(name, size)
@@ -129,8 +170,9 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
         if size <= WHOLE_MEMBER:
             data = await _exactly(stream, size)
             progress.advance(name, size)
-            await asyncio.to_thread(_store, name, [data], path, check, when)
+            await writes.add(name, data, path, check, when)
             return
+        await writes.drain()  # in order: the large member's file after the small ones
         digest = hashlib.md5(usedforsecurity=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
@@ -143,6 +185,8 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
                 remaining -= len(data)
                 progress.advance(name, len(data))
         _finish(name, part, path, digest.hexdigest(), check, when)
+        writes.result.written[name] = path
+        writes.result.bytes += size
     finally:
         progress.finish(name)
 
@@ -150,13 +194,22 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
 def _store(name: str, chunks: list[bytes], path: Path, md5: str | None, mtime: float) -> None:
     """Write through `<path>.part`, check the MD5, rename into place, set the mtime."""
     digest = hashlib.md5(usedforsecurity=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
-    with open(part, "wb") as out:
+    with _create(part) as out:
         for data in chunks:
             out.write(data)
             digest.update(data)
     _finish(name, part, path, digest.hexdigest(), md5, mtime)
+
+
+def _create(part: Path) -> BinaryIO:
+    """Open a new file, making its directory only when the open finds it missing: most
+    files go where others already went, so most pay no mkdir."""
+    try:
+        return open(part, "wb")
+    except FileNotFoundError:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return open(part, "wb")
 
 
 def _finish(name: str, part: Path, path: Path, got: str, md5: str | None,
