@@ -41,6 +41,23 @@ def test_writes_over_the_rate_get_498(make_server: Callable[..., Server]) -> Non
     assert info["account_ratelimit"] == 0.2 and info["max_sleep_time_seconds"] == 0.5
 
 
+def test_blacklist_is_refused_at_once_and_whitelist_never_limited(
+        make_server: Callable[..., Server]) -> None:
+    """As in Swift the check comes before authorization: a blacklisted account gets 497
+    whoever asks; a whitelisted one is never counted (each request reaches the auth check,
+    401 here), where any other account's second request within 5 s gets 498."""
+    srv = make_server(extra_args=("--ratelimit-account", "0.2", "--ratelimit-max-sleep", "0.5",
+                                  "--ratelimit-blacklist", "AUTH_black",
+                                  "--ratelimit-whitelist", "AUTH_white"))
+    resp = httpx.put(f"{srv.url}/v1/AUTH_black/c")
+    assert (resp.status_code, resp.text) == (497, "Your account has been blacklisted")
+    assert httpx.get(f"{srv.url}/v1/AUTH_black").status_code == 401  # account level: not
+    assert [httpx.put(f"{srv.url}/v1/AUTH_white/c{i}").status_code for i in range(3)
+            ] == [401] * 3
+    assert [httpx.put(f"{srv.url}/v1/AUTH_other/c{i}").status_code for i in range(3)
+            ] == [401, 498, 498]
+
+
 def test_default_server_is_not_rate_limited(server: Server, tester: tuple[str, str]) -> None:
     url, token = tester
     statuses = {httpx.put(f"{url}/rl-default-{i}", headers={"X-Auth-Token": token}).status_code
