@@ -1,5 +1,5 @@
 """Background work that must run in exactly one place: expirer, orphan sweep, token purge,
-container sync, the auditor (bit rot, `strato.domain.auditor`), the usage sampler
+rate-limit purge, container sync, the auditor (bit rot, `strato.domain.auditor`), the usage sampler
 (`strato.domain.usage`), and the image service's scrubber (delayed delete), task take-over
 and task purge.
 
@@ -109,6 +109,8 @@ class BackgroundRunner:
                     with background_job("token_purge"):
                         job_items("token_purge", "tokens",
                                   await self.meta.purge_tokens(time.time()))
+                    with background_job("rate_purge"):
+                        job_items("rate_purge", "keys", await self.meta.purge_rates())
                     with background_job("task_purge"):
                         job_items("task_purge", "tasks",
                                   await self.meta.purge_tasks(time.time()))

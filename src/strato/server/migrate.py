@@ -88,6 +88,10 @@ TABLES: tuple[Table, ...] = (
     _t("image_tasks", "id"),
 )
 
+LEFT_BEHIND = {"schema_version", "rate_limits"}
+"""Tables not copied: the target has its own schema version, and rate-limit state is
+scratch (who was busy in the last seconds) that starts afresh on the target."""
+
 COUNTERS = ("object_count", "bytes_used")
 """Columns of SQLite's containers that are rows of `container_counters` in PostgreSQL."""
 
@@ -296,7 +300,7 @@ def _check_tables(source: sqlite3.Connection) -> None:
     not listing it here would otherwise leave it behind silently)."""
     names = {row[0] for row in source.execute("SELECT name FROM sqlite_master WHERE type = "
                                                "'table' AND name NOT LIKE 'sqlite_%'")}
-    unknown = names - {table.name for table in TABLES} - {"schema_version"}
+    unknown = names - {table.name for table in TABLES} - LEFT_BEHIND
     if unknown:
         raise MigrateError(f"tables this release cannot migrate: {', '.join(sorted(unknown))}")
 

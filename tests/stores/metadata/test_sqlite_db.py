@@ -71,3 +71,29 @@ def test_check_writable_names_a_held_write_lock_and_passes_once_it_is_free(
     finally:
         os.close(holder)
         db.close()
+
+
+def test_scratch_writes_alone_commit_without_fsync(tmp_path: Path) -> None:
+    """A batch of scratch writes only (rate-limit state) commits with synchronous=NORMAL,
+    which in WAL mode skips the commit's fsync; a durable write, alone or batched with
+    scratch ones, commits with FULL, as every acknowledged write must."""
+    db = Database(tmp_path / "metadata.db")
+    db.open()
+
+    def level(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    async def run() -> None:
+        assert await db.write(level, durable=False) == 1  # NORMAL
+        assert await db.write(level) == 2  # FULL
+        assert await db.write(level, durable=False) == 1
+        # queued together, they share one transaction: whichever batch holds the durable
+        # write commits with FULL, and every job in it sees so
+        levels = await asyncio.gather(db.write(level), *(db.write(level, durable=False)
+                                                         for _ in range(20)))
+        assert levels[0] == 2 and set(levels[1:]) <= {1, 2}
+
+    try:
+        asyncio.run(run())
+    finally:
+        db.close()

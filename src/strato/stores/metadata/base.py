@@ -621,7 +621,29 @@ class ImageStore(abc.ABC):
         """Drop tasks whose `expires_at` has passed; returns how many."""
 
 
-class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, abc.ABC):
+class RateStore(abc.ABC):
+    """Request rates shared by every worker and node on the store (Swift's `ratelimit`
+    keeps them in memcache). Rate state is scratch: losing it (a crash) only forgets who
+    was recently busy, so backends may keep it without a durable commit."""
+
+    @abc.abstractmethod
+    async def rate_wait(self, key: str, interval: float, max_wait: float, burst: float
+                        ) -> float | None:
+        """Take the next slot of `key`, one every `interval` seconds, and return how long
+        to wait for it (0: go now); None, taking nothing, when that wait would reach
+        `max_wait` (within 10 ms, as Swift rounds). A key idle for a while may run up to
+        `burst` seconds' worth of slots at once. Swift's running-time algorithm, in one
+        atomic statement on the database's clock, so processes and nodes with skewed clocks
+        count alike."""
+
+    @abc.abstractmethod
+    async def purge_rates(self) -> int:
+        """Forget keys idle long enough that they mean nothing any more (their next use
+        would start afresh anyway); returns how many went."""
+
+
+class MetadataStore(ObjectStore, IdentityStore, AccessKeyStore, ImageStore, RateStore,
+                    abc.ABC):
     """One backend serves both halves; opened once per worker process."""
 
     @abc.abstractmethod

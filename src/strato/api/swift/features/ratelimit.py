@@ -12,16 +12,19 @@
   container and object request
   (`497 Blacklisted`).
 
-The limits are kept per worker process (Swift shares them through memcache): with N workers
-an account may reach up to N times the rate, so divide the rate by `--workers` when exact
-limits matter. A burst allowance of five seconds' worth of requests is kept, as Swift's
-`rate_buffer_seconds` default.
+The limits are shared by every worker of every node, as Swift shares them through
+memcache: each check is one atomic statement in the metadata database (the store's
+`rate_wait`, Swift's running-time algorithm on the database's clock), so an account gets
+its rate however many workers and nodes serve it. That state is scratch: SQLite commits it
+without an fsync of its own, PostgreSQL keeps it in an UNLOGGED table, and a crash only
+forgets who was recently busy. Keys idle for a while are purged with the token purge. A burst
+allowance of five seconds' worth of requests is kept, as Swift's `rate_buffer_seconds`
+default. With no limit set, no request reads or writes any rate state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from strato.api.http import Response
@@ -30,7 +33,6 @@ from strato.api.swift.pipeline import Feature, Handler
 
 RATE_BUFFER = 5.0
 WRITE_METHODS = ("PUT", "DELETE", "POST", "COPY")
-MAX_KEYS = 100_000
 
 
 def parse_points(values: list[str]) -> list[tuple[int, float]]:
@@ -56,36 +58,6 @@ def max_rate(points: list[tuple[int, float]], size: int) -> float | None:
     return None
 
 
-class MaxSleep(Exception):
-    pass
-
-
-class Buckets:
-    """Next-free times per key, in this process (Swift's memcache running-time algorithm)."""
-
-    def __init__(self, max_sleep: float) -> None:
-        self.max_sleep = max_sleep
-        self._next: dict[str, float] = {}
-
-    def sleep_for(self, key: str, rate: float, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        per = 1.0 / rate
-        running = self._next.get(key, 0.0) + per
-        if now - running > RATE_BUFFER:
-            self._next[key] = now + per
-            need = 0.0
-        else:
-            self._next[key] = running
-            need = max(running - now - per, 0.0)
-        if self.max_sleep - need <= 0.01:
-            self._next[key] = running - per
-            raise MaxSleep(need)
-        if len(self._next) > MAX_KEYS:  # forget idle keys so memory stays bounded
-            cutoff = now - RATE_BUFFER
-            self._next = {k: v for k, v in self._next.items() if v > cutoff}
-        return need
-
-
 class RateLimit(Feature):
     name = "ratelimit"
 
@@ -99,7 +71,6 @@ class RateLimit(Feature):
         self.max_sleep = float(settings.ratelimit_max_sleep) if settings else 60.0
         self.whitelist = set(settings.ratelimit_whitelist if settings else [])
         self.blacklist = set(settings.ratelimit_blacklist if settings else [])
-        self.buckets = Buckets(self.max_sleep)
         self.enabled = bool(self.account_rate or self.container_points or self.listing_points
                             or self.blacklist)
 
@@ -117,13 +88,14 @@ class RateLimit(Feature):
                             b"Your account has been blacklisted")
         if sr.account in self.whitelist:
             return await call_next(sr)
-        try:
-            for key, rate in await self._keys(sr):
-                delay = self.buckets.sleep_for(key, rate)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-        except MaxSleep:
-            return Response(498, {"Content-Type": "text/html; charset=UTF-8"}, b"Slow down")
+        for key, rate in await self._keys(sr):
+            delay = await sr.services.storage.meta.rate_wait(key, 1.0 / rate, self.max_sleep,
+                                                             RATE_BUFFER)
+            if delay is None:
+                return Response(498, {"Content-Type": "text/html; charset=UTF-8"},
+                                b"Slow down")
+            if delay > 0:
+                await asyncio.sleep(delay)
         return await call_next(sr)
 
     async def _keys(self, sr: SwiftRequest) -> list[tuple[str, float]]:

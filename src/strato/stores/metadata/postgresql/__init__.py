@@ -17,6 +17,7 @@ from strato.stores.metadata.postgresql.db import Database
 from strato.stores.metadata.postgresql.identity import PostgresIdentityStore
 from strato.stores.metadata.postgresql.images import PostgresImageStore
 from strato.stores.metadata.postgresql.objects import PostgresObjectStore
+from strato.stores.metadata.postgresql.rates import PostgresRateStore
 from strato.stores.metadata.postgresql.schema import LATEST
 from strato.stores.metadata.postgresql.usage import PostgresUsageStore
 
@@ -28,7 +29,8 @@ InterfaceError: that is mostly a connection misused, a bug to report as one.)"""
 
 
 class PostgresMetadataStore(PostgresObjectStore, PostgresUsageStore, PostgresIdentityStore,
-                            PostgresAccessKeyStore, PostgresImageStore, MetadataStore):
+                            PostgresAccessKeyStore, PostgresImageStore, PostgresRateStore,
+                            MetadataStore):
     def __init__(self, url: str, mark_path: Path | None = None) -> None:
         self.db = Database(url, mark_path)
 

@@ -394,6 +394,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX usage_samples_at ON usage_samples (at);
     """,
+    # 7: shared rate limits (`ratelimit`): each key's next free slot on the database's
+    # clock, the wait the latest request was given (what the upsert returns) and when the
+    # row means no more than no row (the purge takes it then). UNLOGGED: rate state need not
+    # survive a crash (PostgreSQL empties the table after one, which only forgets who was
+    # busy), and a transaction that writes only unlogged rows waits for no WAL flush. No
+    # index past the key, so updates stay HOT; the purge reads the (small) table whole
+    r"""
+    CREATE UNLOGGED TABLE rate_limits (
+        key text PRIMARY KEY,
+        next_at double precision NOT NULL,
+        wait double precision NOT NULL,
+        idle_at double precision NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

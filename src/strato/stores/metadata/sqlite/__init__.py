@@ -13,6 +13,7 @@ from strato.stores.metadata.sqlite.db import Database, connect
 from strato.stores.metadata.sqlite.identity import SqliteIdentityStore
 from strato.stores.metadata.sqlite.images import SqliteImageStore
 from strato.stores.metadata.sqlite.objects import SqliteObjectStore
+from strato.stores.metadata.sqlite.rates import SqliteRateStore
 from strato.stores.metadata.sqlite.schema import MIGRATIONS, current_version, migrate
 from strato.stores.metadata.sqlite.usage import SqliteUsageStore
 
@@ -22,7 +23,8 @@ jobs; the kernel drops the lock when that process dies."""
 
 
 class SqliteMetadataStore(SqliteObjectStore, SqliteUsageStore, SqliteIdentityStore,
-                          SqliteAccessKeyStore, SqliteImageStore, MetadataStore):
+                          SqliteAccessKeyStore, SqliteImageStore, SqliteRateStore,
+                          MetadataStore):
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
         self._lead: int | None = None

@@ -8,6 +8,10 @@ Group commit: the writer takes every write queued while the previous commit was 
 runs them in one transaction, each inside its own SAVEPOINT (so one write's error undoes only
 that write), then commits once. A write is acknowledged only after the COMMIT that holds it
 returned, so durability is the same as one commit per write, with one fsync per batch.
+A batch of scratch writes only (`durable=False`: rate-limit state) commits with
+`synchronous=NORMAL`, which in WAL mode skips the fsync of the commit but keeps the database
+consistent (a power loss may only forget such a commit); the next durable commit's fsync
+covers them too, since the WAL is written in order.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ lookups walk; small objects' bytes (inline) pass through it too, and the kernel'
 holds the rest without a private copy in every worker."""
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any],
-             bool]
+             bool, bool]
+"""(write, its loop, its future, marked, durable)"""
 
 
 class ChangeMark:
@@ -91,6 +96,7 @@ class Database:
         self._thread: threading.Thread | None = None
         self._mark: ChangeMark | None = None
         self._lock: int | None = None
+        self._durable = True  # the writer connection's synchronous setting: FULL
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,15 +149,18 @@ class Database:
         row: tuple[Any, ...] | None = self.reader.execute(sql, params).fetchone()
         return row
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, marked: bool = False) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, marked: bool = False,
+                    durable: bool = True) -> T:
         """Run `fn` in an IMMEDIATE transaction on the writer thread (possibly sharing the
         transaction, never a failure, with other writes); returns once it is committed.
         `marked`: also change the shared mark (`mark()`) after the commit, before returning
-        (done on the writer thread, so it happens even if the caller is cancelled)."""
+        (done on the writer thread, so it happens even if the caller is cancelled).
+        `durable=False`: scratch state a power loss may forget; committed without an fsync
+        of its own when no durable write shares its batch."""
         assert self._thread is not None and self._writer is not None, "database not open"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, loop, future, marked))
+        self._jobs.put((fn, loop, future, marked, durable))
         return await future
 
     async def check_writable(self, timeout: float) -> str | None:
@@ -190,7 +199,7 @@ class Database:
             outcomes = self._commit(batch)
             if self._mark is not None and any(job[3] for job in batch):
                 self._mark.change()  # even after a failed commit: a spurious change is harmless
-            for (_, loop, future, _), outcome in zip(batch, outcomes, strict=True):
+            for (_, loop, future, _, _), outcome in zip(batch, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # that event loop is closed
                     loop.call_soon_threadsafe(_settle, future, outcome)
             if stop:
@@ -213,9 +222,13 @@ class Database:
         conn = self._writer
         assert conn is not None
         outcomes: list[tuple[bool, Any]] = []
+        durable = any(job[4] for job in batch)
+        if durable != self._durable:  # a connection setting, so outside the transaction
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _, _, _ in batch:
+            for fn, _, _, _, _ in batch:
                 conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, fn(conn)))

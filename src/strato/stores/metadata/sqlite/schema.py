@@ -282,6 +282,18 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX usage_samples_at ON usage_samples (at);
     """,
+    # 14: shared rate limits (`ratelimit`): each key's next free slot on the database's
+    # clock, the wait the latest request was given (what the upsert returns) and when the
+    # row means no more than no row (the purge takes it then). Scratch state: committed
+    # without fsync (`sqlite/rates.py`); no index past the key, the purge reads it all
+    """
+    CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        next_at REAL NOT NULL,
+        wait REAL NOT NULL,
+        idle_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
