@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+from strato.stores.metadata.base import Superseded
 from strato.stores.metadata.postgresql import PostgresMetadataStore
 from strato.stores.metadata.postgresql.schema import LATEST
 from strato.stores.metadata.records import (
@@ -45,9 +46,12 @@ def test_racing_writers_keep_exact_counters(make_env: Callable[[], Env]) -> None
     container_id = made[0][0]
 
     async def put_all(env: Env, size: int) -> None:
-        await asyncio.gather(*(env.store.put_object(ObjectRecord(
+        outcomes = await asyncio.gather(*(env.store.put_object(ObjectRecord(
             container_id, f"o{i % 40}", uuid.uuid4().hex, size, "e" * 32, "text/plain",
-            1.0, {})) for i in range(120)))
+            size * 1000.0 + i, {})) for i in range(120)), return_exceptions=True)
+        # an older write committed after a newer one of its name loses, changing nothing
+        assert all(not isinstance(o, BaseException) or isinstance(o, Superseded)
+                   for o in outcomes), outcomes
 
     for env, size in ((a, 3), (b, 5)):  # overwrites within each batch race on one name
         env.run(put_all(env, size))
