@@ -33,7 +33,8 @@ def test_one_store_leads_until_it_closes(make_env: Callable[[], Env]) -> None:
 
 def test_racing_writers_keep_exact_counters(make_env: Callable[[], Env]) -> None:
     """Two stores (as two nodes) create the same container and PUT the same new names at
-    once: one container, each name counted once, every byte of the last write counted."""
+    once: one container, each name counted once, every byte of its newest write counted
+    (the newest timestamp wins whatever the commit order)."""
     a, b = make_env(), make_env()
     acct = f"AUTH_{uuid.uuid4().hex}"
 
