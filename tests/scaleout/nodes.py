@@ -13,15 +13,17 @@ from tests.harness import Server
 
 
 def start_nodes(root: Path, count: int, metadata: str, *, shared_data: bool = True,
-                workers: int = 2, extra_args: tuple[str, ...] = ()) -> list[Server]:
+                workers: int = 2, extra_args: tuple[str, ...] = (),
+                node_env: dict[int, dict[str, str]] | None = None) -> list[Server]:
     """`count` running nodes on `metadata`: on one data directory (`shared_data`, as on a
-    shared filesystem) or one each (as on hosts that share nothing but the database)."""
+    shared filesystem) or one each (as on hosts that share nothing but the database).
+    `node_env`: more environment for the node of that number (a skewed clock, say)."""
     nodes: list[Server] = []
     try:
         for number in range(count):
             data_dir = root / ("data" if shared_data else f"data-{number}")
-            node = Server(data_dir, workers=workers, env={"STRATO_METADATA": metadata},
-                          extra_args=extra_args)
+            env = {"STRATO_METADATA": metadata, **(node_env or {}).get(number, {})}
+            node = Server(data_dir, workers=workers, env=env, extra_args=extra_args)
             if nodes:
                 node.passwords = nodes[0].passwords
             nodes.append(node.start())

@@ -1,7 +1,7 @@
 """Two nodes on one PostgreSQL database and one data directory race on one name: PUTs of
 one object through both end with one of the bodies, whole, listed once and counted once, and
-the sweep leaves no blob of the losers; both nodes creating one container at once succeed,
-with one container."""
+the sweep leaves no blob of the losers (with clocks that disagree: test_clock_skew.py);
+both nodes creating one container at once succeed, with one container."""
 
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ def test_racing_puts_of_one_name_through_two_nodes_leave_one_whole_body_and_no_o
                          timeout=60).status_code
 
     with ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(put, range(PUTS))) == [201] * PUTS
+        codes = list(pool.map(put, range(PUTS)))
+    # the newest timestamp wins: a PUT committed after a newer one of the name is accepted
+    # and dropped (202, as Swift answers it)
+    assert set(codes) <= {201, 202} and 201 in codes, codes
 
     bodies = {hashlib.md5(body(n)).hexdigest(): body(n) for n in range(PUTS)}
     winners = set()

@@ -25,7 +25,13 @@ from strato.stores.blob.base import (
     MemoryReader,
     out_of_space,
 )
-from strato.stores.metadata.base import SYNC_KEY, Conflict, MetadataStore, NotFound
+from strato.stores.metadata.base import (
+    SYNC_KEY,
+    Conflict,
+    MetadataStore,
+    NotFound,
+    Superseded,
+)
 from strato.stores.metadata.records import (
     INLINE,
     AccountRecord,
@@ -67,8 +73,15 @@ class ObjectTooLarge(StorageError):
 
 
 class OlderThanStored(StorageError):
-    """A write carrying its own timestamp (a container sync push) is not newer than the
-    object it would replace or delete: the stored object wins, as in Swift (409)."""
+    """A write (PUT, copy, POST, DELETE) is not newer than the object it would replace or
+    delete, or than the name's last delete: the stored state wins whatever the commit order,
+    as in Swift (a skewed clock, a sync push's own X-Timestamp, or writes committed out of
+    timestamp order). Nothing changed and the write's blob is gone; `stored` is the winning
+    timestamp. Swift answers 202 to such a PUT, 409 to a POST or DELETE."""
+
+    def __init__(self, name: str, stored: float | None = None) -> None:
+        super().__init__(name)
+        self.stored = stored
 
 
 class InsufficientStorage(StorageError):
@@ -461,6 +474,9 @@ class StorageService:
         an inline one); then the replaced blob, of the same container, goes."""
         try:
             old = await self.meta.put_object(record, data)
+        except Superseded as lost:  # a newer write of the name is there: this one's blob goes
+            await self._drop_blob(blobs, record.blob_id)
+            raise OlderThanStored(record.name, lost.stored) from None
         except NotFound as exc:
             await self._drop_blob(blobs, record.blob_id)
             raise ContainerNotFound(str(record.container_id)) from exc
@@ -494,24 +510,30 @@ class StorageService:
                                                  now=round(time.time(), 5) if touch else None)
         except NotFound as exc:
             raise ObjectNotFound(record.name) from exc
+        except Superseded as lost:
+            raise OlderThanStored(record.name, lost.stored) from None
 
     async def _check_newer(self, container: ContainerRecord, name: str, timestamp: float
                            ) -> None:
         """Refuse a write timestamped no later than the stored object, or than the name's
-        last delete (its tombstone), checked before the write: two sync pushes of one name
-        racing each other may still both land."""
+        last delete (its tombstone), before its body is read (as Swift's object server
+        before 100 Continue). The store's write applies the same rule atomically."""
         stored = await self.meta.get_object(container.id, name)
         if stored is not None and stored.timestamp >= timestamp:
-            raise OlderThanStored(name)
+            raise OlderThanStored(name, stored.timestamp)
         deleted = await self.meta.tombstone(container.id, name)
         if deleted is not None and deleted >= timestamp:
-            raise OlderThanStored(name)
+            raise OlderThanStored(name, deleted)
 
     async def delete_object(self, container: ContainerRecord, name: str, *,
                             timestamp: float | None = None) -> ObjectRecord:
         if timestamp is not None:
             await self._check_newer(container, name, timestamp)
-        old = await self.meta.delete_object(container.id, name, timestamp)
+        try:  # only a row older than this delete goes: a newer PUT wins whatever the order
+            old = await self.meta.delete_object(container.id, name, timestamp,
+                                                older_than=round(time.time(), 5))
+        except Superseded as lost:
+            raise OlderThanStored(name, lost.stored) from None
         if old is None:
             raise ObjectNotFound(name)
         await self._drop_blob(self.policy_of(container).blobs, old.blob_id)

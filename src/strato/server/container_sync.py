@@ -62,8 +62,9 @@ SLO_MARKER = "x-static-large-object"
 SYMLINK_HEADERS = {f"x-object-sysmeta-symlink-{part}": f"X-Symlink-{part.title()}"
                    for part in ("target", "target-account", "target-etag", "target-bytes")}
 """A symlink's stored target, and the headers that set it on a PUT."""
-DONE_STATUSES = {"PUT": (409,), "DELETE": (404, 409)}
-"""Answers that mean the remote already has this state (or a newer one)."""
+DONE_STATUSES = {"PUT": (202, 409), "DELETE": (404, 409)}
+"""Answers that mean the remote already has this state (or a newer one): Swift's proxy
+answers 202 to a PUT older than what it holds (its object servers' 409)."""
 
 
 class PushFailed(Exception):
@@ -225,11 +226,11 @@ class ContainerSyncJob:
                 "X-Container-Sync-Auth": f"{target.realm} {nonce} {sig}"}
         async with self._http().request(method, url, headers=sent, data=body) as response:
             await response.read()
-            if 200 <= response.status < 300:
-                return {k.lower(): v for k, v in response.headers.items()}
             if response.status in DONE_STATUSES.get(method, ()) or (
                     method == "HEAD" and response.status == 404):
                 return None
+            if 200 <= response.status < 300:
+                return {k.lower(): v for k, v in response.headers.items()}
             if response.status == 401:
                 raise PushFailed(f"{method} {url}: 401, the destination refused the sync "
                                  "key (it must hold the same X-Container-Sync-Key)")

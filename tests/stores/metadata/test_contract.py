@@ -7,6 +7,7 @@ Adding a backend (PostgreSQL) means adding one entry to conftest.BACKENDS; every
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from strato.stores.metadata.base import Conflict, NotFound
+from strato.stores.metadata.base import Conflict, NotFound, Superseded
 from strato.stores.metadata.records import (
     INLINE,
     UNCOUNTED,
@@ -39,10 +40,18 @@ def account() -> str:
     return f"AUTH_{uuid.uuid4().hex}"
 
 
+_STAMPS = itertools.count()
+
+
 def obj(container: ContainerRecord, name: str, size: int = 1, *, blob: str | None = None,
-        delete_at: int | None = None, **meta: str) -> ObjectRecord:
+        delete_at: int | None = None, timestamp: float | None = None, **meta: str
+        ) -> ObjectRecord:
+    """Each write a little newer than the last (from 1000.0), as a clock gives them: a
+    write not newer than the stored row changes nothing."""
+    if timestamp is None:
+        timestamp = 1000.0 + next(_STAMPS) * 1e-6
     return ObjectRecord(container.id, name, blob or uuid.uuid4().hex, size, "e" * 32,
-                        "text/plain", 1000.0, dict(meta), delete_at)
+                        "text/plain", timestamp, dict(meta), delete_at)
 
 
 def container(env: Env, acct: str | None = None, name: str = "c", policy: str = "gold"
@@ -225,6 +234,87 @@ def test_concurrent_writes_keep_counters_exact(env: Env) -> None:
     assert (rec.object_count, rec.bytes_used) == (len(expected), sum(expected.values()))
 
 
+def test_newest_timestamp_wins_whatever_the_commit_order(env: Env) -> None:
+    """Swift's object server rule: a PUT replaces the row only with a strictly newer
+    timestamp, a POST moves it only forward, a delete removes only an older row; the loser
+    raises Superseded (the winning timestamp with it) and changes nothing: row, inline
+    bytes, counters, the sync queue."""
+    s = env.store
+    c = container(env)
+    env.run(s.set_container_sync(c.id, True, 5.0))
+
+    def state() -> tuple[Any, ...]:
+        rec = env.run(s.get_container(c.account, c.name))
+        assert rec is not None
+        return (env.run(s.get_object(c.id, "a")), rec.object_count, rec.bytes_used,
+                len(env.run(s.sync_changes(c.id, 100))))
+
+    first = obj(c, "a", 10, blob=f"{INLINE}{uuid.uuid4().hex}", timestamp=2000.0)
+    assert env.run(s.put_object(first, b"x" * 10)) is None
+    before = state()
+    assert before[1:3] == (1, 10)
+    for stamp in (1999.0, 2000.0):  # older, and equal: the stored row wins
+        loser = obj(c, "a", 99, blob=f"{INLINE}{uuid.uuid4().hex}", timestamp=stamp)
+        with pytest.raises(Superseded) as lost:
+            env.run(s.put_object(loser, b"y" * 99))
+        assert lost.value.stored == 2000.0
+        assert env.run(s.inline_data(loser.blob_id)) is None
+        assert state() == before
+    assert env.run(s.inline_data(first.blob_id)) == b"x" * 10
+    for now in (1500.0, 2000.0):
+        with pytest.raises(Superseded):
+            env.run(s.update_object(c.id, "a", {"x-object-meta-m": "1"}, None, None, now=now))
+        assert state() == before
+    for when, older_than in ((1000.0, None), (None, 2000.0), (None, 1999.0)):
+        with pytest.raises(Superseded):
+            env.run(s.delete_object(c.id, "a", when, older_than=older_than))
+        assert state() == before
+    assert env.run(s.tombstone(c.id, "a")) is None
+    newer = obj(c, "a", 7, timestamp=2001.0)
+    assert env.run(s.put_object(newer)) == first
+    assert env.run(s.inline_data(first.blob_id)) is None
+    assert state()[:3] == (newer, 1, 7)
+    moved = env.run(s.update_object(c.id, "a", {"x-object-meta-m": "1"}, None, None,
+                                    now=2002.0))
+    assert moved.timestamp == 2002.0
+    assert env.run(s.delete_object(c.id, "a", 2003.0)) == moved  # a pushed delete
+    # a name deleted with a later time (a sync push's) is written again only after it
+    env.run(s.put_object(obj(c, "a", 1, timestamp=2004.0)))
+    assert env.run(s.delete_object(c.id, "a", 5000.0)) is not None
+    gone = state()
+    with pytest.raises(Superseded) as lost:
+        env.run(s.put_object(obj(c, "a", 3, timestamp=4000.0)))
+    assert lost.value.stored == 5000.0 and state() == gone
+    assert env.run(s.put_object(obj(c, "a", 3, timestamp=5000.5))) is None
+    assert state()[1:3] == (1, 3)
+    # a client's delete carries its node's clock: it removes a row older than that
+    plain = container(env, name="plain")
+    env.run(s.put_object(obj(plain, "p", 1, timestamp=10.0)))
+    assert env.run(s.delete_object(plain.id, "p", older_than=10.5)) is not None
+    assert env.run(s.delete_object(plain.id, "p", older_than=11.0)) is None  # no row: None
+
+
+def test_racing_puts_of_one_name_leave_the_newest(env: Env) -> None:
+    """PUTs of one name in flight at once, committed in any order: the newest timestamp is
+    the row, counted once; every other one is either replaced or Superseded."""
+    s = env.store
+    c = container(env)
+    stamps = [3000.0 + i for i in range(24)]
+    random.Random(3).shuffle(stamps)
+
+    async def race() -> list[Any]:
+        return await asyncio.gather(*(s.put_object(obj(c, "r", int(t) - 2990, timestamp=t))
+                                      for t in stamps), return_exceptions=True)
+
+    outcomes = env.run(race())
+    assert all(o is None or isinstance(o, (ObjectRecord, Superseded)) for o in outcomes), outcomes
+    assert sum(o is None for o in outcomes) == 1  # one insert, then replacements or losers
+    row = env.run(s.get_object(c.id, "r"))
+    assert row is not None and row.timestamp == max(stamps)
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None and (rec.object_count, rec.bytes_used) == (1, row.size)
+
+
 def test_update_object_replaces_meta_only(env: Env) -> None:
     s = env.store
     c = container(env)
@@ -295,9 +385,12 @@ def test_deletes_in_a_syncing_container_leave_tombstones(env: Env) -> None:
     assert env.run(s.delete_object(c.id, "b", 1234.5)) is not None
     assert env.run(s.tombstone(c.id, "b")) == 1234.5
     assert env.run(s.sync_changes(c.id, 10))[-1].timestamp == 1234.5
-    env.run(s.put_object(obj(c, "b")))
-    assert env.run(s.delete_object(c.id, "b", 1000.0)) is not None  # an older delete
+    env.run(s.put_object(obj(c, "b", timestamp=1300.0)))  # newer than its last delete
+    with pytest.raises(Superseded):  # a delete older than the row leaves row and tombstone
+        env.run(s.delete_object(c.id, "b", 1000.0))
     assert env.run(s.tombstone(c.id, "b")) == 1234.5
+    assert env.run(s.delete_object(c.id, "b", 1400.0)) is not None
+    assert env.run(s.tombstone(c.id, "b")) == 1400.0
     row = env.run(s.get_object(c.id, "c"))
     assert row is not None and env.run(s.delete_objects_if([row]))
     assert env.run(s.tombstone(c.id, "c")) is not None

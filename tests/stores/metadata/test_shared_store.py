@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+from strato.stores.metadata.base import Superseded
 from strato.stores.metadata.postgresql import PostgresMetadataStore
 from strato.stores.metadata.postgresql.schema import LATEST
 from strato.stores.metadata.records import (
@@ -32,7 +33,8 @@ def test_one_store_leads_until_it_closes(make_env: Callable[[], Env]) -> None:
 
 def test_racing_writers_keep_exact_counters(make_env: Callable[[], Env]) -> None:
     """Two stores (as two nodes) create the same container and PUT the same new names at
-    once: one container, each name counted once, every byte of the last write counted."""
+    once: one container, each name counted once, every byte of its newest write counted
+    (the newest timestamp wins whatever the commit order)."""
     a, b = make_env(), make_env()
     acct = f"AUTH_{uuid.uuid4().hex}"
 
@@ -45,9 +47,12 @@ def test_racing_writers_keep_exact_counters(make_env: Callable[[], Env]) -> None
     container_id = made[0][0]
 
     async def put_all(env: Env, size: int) -> None:
-        await asyncio.gather(*(env.store.put_object(ObjectRecord(
+        outcomes = await asyncio.gather(*(env.store.put_object(ObjectRecord(
             container_id, f"o{i % 40}", uuid.uuid4().hex, size, "e" * 32, "text/plain",
-            1.0, {})) for i in range(120)))
+            size * 1000.0 + i, {})) for i in range(120)), return_exceptions=True)
+        # an older write committed after a newer one of its name loses, changing nothing
+        assert all(not isinstance(o, BaseException) or isinstance(o, Superseded)
+                   for o in outcomes), outcomes
 
     for env, size in ((a, 3), (b, 5)):  # overwrites within each batch race on one name
         env.run(put_all(env, size))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strato.api.http import REASONS, Response
 
 _DEFAULT_BODIES = {
+    202: "The request is accepted for processing.",
     400: "The server could not comply with the request since it is either malformed or "
          "otherwise incorrect.",
     401: "This server could not verify that you are authorized to access the document you "

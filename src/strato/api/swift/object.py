@@ -60,7 +60,8 @@ def override_allows(sr: SwiftRequest, account: str, container: ContainerRecord |
 
 SYNC_TIMESTAMP = "sync_timestamp"
 """`sr.state` key: the X-Timestamp of a signed container sync push, kept as the object's
-timestamp (the write is refused with 409 unless it is newer than the stored object)."""
+timestamp (a PUT not newer than the stored object gets 202 and changes nothing, as Swift's
+proxy answers its object servers' 409; a DELETE gets the 409)."""
 SLO_OVERRIDE = "slo_override"
 """`sr.state` key: a container sync push may PUT a Static Large Object manifest in its
 stored form (`X-Static-Large-Object: True`), unchecked, as its segments sync separately."""
@@ -262,8 +263,8 @@ async def put_object(sr: SwiftRequest) -> Response:
             container, sr.obj, request.stream(), content_type=content_type, meta=meta,
             expected_etag=sr.headers.get("etag"), delete_at=delete_at,
             timestamp=sr.state.get(SYNC_TIMESTAMP))
-    except OlderThanStored:
-        raise SwiftError(409) from None
+    except OlderThanStored:  # a newer write of the name won (a sync push's older
+        raise SwiftError(202) from None  # X-Timestamp, a skewed clock): Swift's 202
     except ClientDisconnect:
         raise SwiftError(499) from None
     except BadRequest as exc:
@@ -416,6 +417,8 @@ async def post_object(sr: SwiftRequest) -> Response:
                                     delete_at, touch=True)
     except ObjectNotFound:
         raise SwiftError(404) from None
+    except OlderThanStored:  # the stored object is newer than this node's clock says now
+        raise SwiftError(409) from None
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"}, ACCEPTED_BODY)
 
 

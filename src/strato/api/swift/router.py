@@ -26,7 +26,7 @@ from strato.api.swift.features import FEATURES
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
 from strato.api.swift.pipeline import PIPELINE, build_pipeline
-from strato.domain.storage import InsufficientStorage
+from strato.domain.storage import InsufficientStorage, OlderThanStored
 
 log = logging.getLogger("strato.swift")
 TRUE_VALUES = ("true", "1", "yes", "on", "t", "y")
@@ -98,6 +98,10 @@ class SwiftFrontend:
                 response = await self._dispatch(request)
             except InsufficientStorage as full:  # from any write path: PUT, COPY, SLO, bulk
                 raise insufficient_storage(full.where) from None
+            except OlderThanStored:  # a newer write of the name won, from any write path:
+                # Swift's proxy turns its object servers' 409 into 202 for a PUT (COPY is
+                # one), and passes the 409 of a POST or DELETE on
+                raise SwiftError(202 if request.method in ("PUT", "COPY") else 409) from None
             except BadRequest as bad:  # framing a feature met first (a Content-Length that
                 raise SwiftError(bad.status, str(bad)) from None  # is no number): 400, not 500
         except SwiftError as exc:

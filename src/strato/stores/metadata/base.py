@@ -52,6 +52,17 @@ class Conflict(MetadataError):
     """The write contradicts existing state (non-empty container, duplicate name)."""
 
 
+class Superseded(MetadataError):
+    """An object write (PUT, POST, DELETE) whose timestamp is not newer than what the store
+    holds for the name (its row, or the tombstone of its last delete): nothing changed.
+    The newest timestamp wins whatever the commit order, Swift's object server rule (409
+    there for an older or equal X-Timestamp); `stored` is the timestamp that won."""
+
+    def __init__(self, name: str, stored: float) -> None:
+        super().__init__(name)
+        self.stored = stored
+
+
 class ObjectStore(abc.ABC):
     """Accounts, containers and objects."""
 
@@ -125,6 +136,9 @@ class ObjectStore(abc.ABC):
                          ) -> ObjectRecord | None:
         """Insert or replace; counters move in the same transaction. Returns the replaced row.
 
+        A row is replaced only by a strictly newer `record.timestamp`, and a name whose last
+        delete left a tombstone (a syncing container) is written again only after it: else
+        Superseded, and nothing changed (counters, inline bytes; the caller drops its blob).
         `data`: the bytes of an inline blob (`record.blob_id` is_inline), stored in the same
         transaction. The replaced row's inline bytes, like a removed row's, go with it.
         Raises NotFound when the container was deleted meanwhile.
@@ -137,15 +151,18 @@ class ObjectStore(abc.ABC):
     ) -> ObjectRecord:
         """Replace the metadata of an existing object (Swift POST). Raises NotFound.
 
-        With `now`, the object's timestamp moves too (a Swift POST changes Last-Modified).
+        With `now`, the object's timestamp moves too (a Swift POST changes Last-Modified),
+        and only forward: Superseded when the row is as new as `now` or newer.
         """
 
     @abc.abstractmethod
-    async def delete_object(self, container_id: int, name: str, when: float | None = None
-                            ) -> ObjectRecord | None:
+    async def delete_object(self, container_id: int, name: str, when: float | None = None,
+                            *, older_than: float | None = None) -> ObjectRecord | None:
         """Remove the row; returns it (so the caller can free its blob) or None. In a
         syncing container the delete is queued and leaves a tombstone, both stamped `when`
-        (a sync push's own X-Timestamp) or now."""
+        (a sync push's own X-Timestamp) or now. The delete's timestamp (`when`, else
+        `older_than`, the deleting node's clock) must be newer than the row's: else
+        Superseded and the row stays, as a newer PUT wins over an older delete."""
 
     @abc.abstractmethod
     async def list_objects(

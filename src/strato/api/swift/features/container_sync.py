@@ -17,9 +17,10 @@ owner-only headers: others neither see nor set them, and they never reach the lo
 Pushed writes carry `X-Container-Sync-Auth: <realm> <nonce> <sig>` instead of a token. A
 valid signature (realm key or key2, with the destination container's own sync key,
 compared in constant time) lets the request act as the container's owner on that container
-only, keeps the sender's `X-Timestamp` (a push older than the stored object gets 409 and
-changes nothing) and lets a Static Large Object manifest in its stored form and a static
-symlink through unchecked, as their segments or target may not have arrived yet. A bad one
+only, keeps the sender's `X-Timestamp` (a push not newer than the stored object or the
+name's last delete changes nothing: a PUT gets 202, as from Swift's proxy, a DELETE 409)
+and lets a Static Large Object manifest in its stored form and a static symlink through
+unchecked, as their segments or target may not have arrived yet. A bad one
 gets 401 `X-Container-Sync-Auth header not valid; contact cluster operator for support.`
 The pushing half is a background job (`strato.server.container_sync`).
 """

@@ -45,13 +45,13 @@ from strato.api.swift.features.tempurl import temp_url_keys
 from strato.api.swift.object import guess_type
 from strato.api.swift.pipeline import Feature, Handler
 from strato.domain.signatures import DIGESTS, MAX_EXPIRES, form_signature, parse_signature
-from strato.domain.storage import ContainerNotFound, ObjectTooLarge
+from strato.domain.storage import ContainerNotFound, ObjectTooLarge, OlderThanStored
 
 log = logging.getLogger("strato.formpost")
 
 MAX_VALUE_LENGTH = 4096
-STATUS_TEXT = {201: "201 Created", 400: "400 Bad Request", 401: "401 Unauthorized",
-               404: "404 Not Found", 413: "413 Request Entity Too Large",
+STATUS_TEXT = {201: "201 Created", 202: "202 Accepted", 400: "400 Bad Request",
+               401: "401 Unauthorized", 404: "404 Not Found", 413: "413 Request Entity Too Large",
                499: "499 Client Disconnect", 500: "500 Internal Error"}
 
 
@@ -219,4 +219,6 @@ class FormPost(Feature):
             return 413, "Your request is too large."
         except ContainerNotFound:
             return 404, ""
+        except OlderThanStored:  # a newer write of the name won: Swift's PUT gives 202
+            return 202, ""
         return 201, ""

@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from strato.stores.metadata.base import Conflict, NotFound, ObjectStore
+from strato.stores.metadata.base import Conflict, NotFound, ObjectStore, Superseded
 from strato.stores.metadata.listing import keyset_listing_async, prefix_end
 from strato.stores.metadata.postgresql.db import Database, affected
-from strato.stores.metadata.postgresql.schema import COUNTER_SHARDS
+from strato.stores.metadata.postgresql.schema import COUNTER_SHARDS, SUPERSEDED
 from strato.stores.metadata.records import (
     AccountRecord,
     AccountStats,
@@ -38,9 +38,10 @@ OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timesta
 
 REMOVE_SQL = (
     "WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[],"
-    " $4::bigint[], $5::bool[]) AS t(c, n, b, d, k) WHERE o.container_id = t.c"
+    " $4::bigint[], $5::bool[], $7::float8[]) AS t(c, n, b, d, k, g) WHERE o.container_id = t.c"
     " AND o.name = t.n AND (t.b IS NULL OR o.blob_id = t.b)"
-    " AND (NOT t.k OR o.delete_at IS NOT DISTINCT FROM t.d) RETURNING o.*),"
+    " AND (NOT t.k OR o.delete_at IS NOT DISTINCT FROM t.d)"
+    " AND (t.g IS NULL OR o.timestamp < t.g) RETURNING o.*),"
     " blobs AS (DELETE FROM inline_blobs WHERE id IN"
     " (SELECT blob_id FROM gone WHERE blob_id LIKE 'inline:%')),"
     " counts AS (INSERT INTO container_counters AS k"
@@ -50,8 +51,8 @@ REMOVE_SQL = (
     " bytes_used = k.bytes_used + excluded.bytes_used)"
     f" SELECT {OBJECT_COLUMNS} FROM gone")
 """Remove object rows (each only if it still refers to the given blob, when one is given,
-and, when asked, still has the given delete-at) with their inline bytes and counters, in one
-statement; returns the rows removed."""
+when asked, still has the given delete-at, and, when a delete's timestamp is given, is older
+than it) with their inline bytes and counters, in one statement; returns the rows removed."""
 
 
 def _container(row: Any) -> ContainerRecord:
@@ -261,6 +262,10 @@ class PostgresObjectStore(ObjectStore):
                 record.delete_at, data, _shard())
         except asyncpg.NoDataFoundError:
             raise NotFound(str(record.container_id)) from None
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate != SUPERSEDED:
+                raise
+            raise Superseded(record.name, float(exc.detail or 0)) from None
         return _object(row) if row else None
 
     async def update_object(self, container_id: int, name: str, meta: dict[str, str],
@@ -273,6 +278,8 @@ class PostgresObjectStore(ObjectStore):
             if not row:
                 raise NotFound(name)
             old = _object(row)
+            if now is not None and old.timestamp >= now:
+                raise Superseded(name, old.timestamp)
             new = old._replace(meta=meta, content_type=content_type or old.content_type,
                                delete_at=delete_at,
                                timestamp=old.timestamp if now is None else now)
@@ -290,25 +297,37 @@ class PostgresObjectStore(ObjectStore):
             return new
 
     async def _remove(self, records: Sequence[tuple[int, str, str | None]],
-                      guards: Sequence[ObjectRecord] | None = None) -> list[ObjectRecord]:
-        """`guards` (one per record): also require the row's delete-at to be theirs."""
+                      guards: Sequence[ObjectRecord] | None = None,
+                      older_than: float | None = None) -> list[ObjectRecord]:
+        """`guards` (one per record): also require the row's delete-at to be theirs;
+        `older_than`: the row's timestamp to be older than that."""
         delete_at = [None if g.delete_at is None else int(g.delete_at) for g in guards] \
             if guards else [None] * len(records)
         rows = await self.db.fetch(
             REMOVE_SQL, [r[0] for r in records], [r[1].encode() for r in records],
-            [r[2] for r in records], delete_at, [guards is not None] * len(records), _shard())
+            [r[2] for r in records], delete_at, [guards is not None] * len(records), _shard(),
+            [older_than] * len(records))
         return [_object(row) for row in rows]
 
-    async def delete_object(self, container_id: int, name: str, when: float | None = None
-                            ) -> ObjectRecord | None:
-        if when is None:
-            removed = await self._remove([(container_id, name, None)])
-            return removed[0] if removed else None
-        async with self.db.transaction() as conn:  # the delete trigger stamps with `when`
-            await conn.execute("SELECT set_config('strato.deleted_at', $1, true)", repr(when))
-            row = await conn.fetchrow(REMOVE_SQL, [container_id], [name.encode()], [None],
-                                      [None], [False], _shard())
-        return _object(row) if row else None
+    async def delete_object(self, container_id: int, name: str, when: float | None = None,
+                            *, older_than: float | None = None) -> ObjectRecord | None:
+        stamp = when if when is not None else older_than
+        if when is None:  # one statement
+            removed = await self._remove([(container_id, name, None)], older_than=stamp)
+        else:
+            async with self.db.transaction() as conn:  # the delete trigger stamps with `when`
+                await conn.execute("SELECT set_config('strato.deleted_at', $1, true)",
+                                   repr(when))
+                removed = [_object(row) for row in await conn.fetch(
+                    REMOVE_SQL, [container_id], [name.encode()], [None], [None], [False],
+                    _shard(), [stamp])]
+        if removed:
+            return removed[0]
+        if stamp is not None:  # nothing removed: no row, or one newer than this delete
+            kept = await self.get_object(container_id, name)
+            if kept is not None and kept.timestamp >= stamp:
+                raise Superseded(name, kept.timestamp)
+        return None
 
     async def delete_object_if(self, record: ObjectRecord) -> bool:
         return bool(await self.delete_objects_if([record]))

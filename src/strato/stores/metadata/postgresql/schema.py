@@ -12,7 +12,8 @@ What differs from the SQLite schema, and why:
   writer adds to and a reader sums, so concurrent writers to one container do not queue on
   one row lock held until their commit is on disk.
 - `put_object` is a function: the object row, its inline bytes and the counters change in
-  one round trip, and a PUT racing another PUT of a new name cannot count it twice.
+  one round trip, and a PUT racing another PUT of a new name cannot count it twice; the
+  newest timestamp wins whatever the commit order (version 8).
 - Identity tables carry statement triggers that `NOTIFY strato_identity` (version 2): the
   nodes' token reuse listens (`postgresql/db.py`, `IdentityListener`).
 """
@@ -408,7 +409,75 @@ MIGRATIONS: list[str] = [
         idle_at double precision NOT NULL
     );
     """,
+    # 8: the newest timestamp wins whatever the commit order (Swift's object server rule):
+    # put_object replaces a row only with a strictly newer timestamp, and writes a name
+    # whose last delete left a tombstone only after it; else it raises SUPERSEDED (the
+    # winning timestamp in DETAIL) having changed nothing, so the caller drops its blob
+    r"""
+    CREATE OR REPLACE FUNCTION put_object(
+        p_container bigint, p_name bytea, p_blob text, p_size bigint, p_etag text,
+        p_type text, p_timestamp double precision, p_meta text, p_delete_at bigint,
+        p_data bytea, p_shard smallint)
+    RETURNS SETOF objects LANGUAGE plpgsql AS $$
+    DECLARE
+        old objects%ROWTYPE;
+        deleted double precision;
+        replaced boolean := false;
+    BEGIN
+        -- a container being deleted waits for this write (and then finds an object), or
+        -- this write waits for the delete and finds no container
+        PERFORM 1 FROM containers WHERE id = p_container FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'container % not found', p_container USING ERRCODE = 'P0002';
+        END IF;
+        LOOP
+            SELECT * INTO old FROM objects WHERE container_id = p_container AND name = p_name
+                FOR UPDATE;
+            IF FOUND THEN
+                IF old.timestamp >= p_timestamp THEN
+                    RAISE EXCEPTION 'superseded' USING ERRCODE = 'SX409',
+                        DETAIL = old.timestamp::text;
+                END IF;
+                replaced := true;
+                UPDATE objects SET blob_id = p_blob, size = p_size, etag = p_etag,
+                    content_type = p_type, timestamp = p_timestamp, meta = p_meta,
+                    delete_at = p_delete_at
+                    WHERE container_id = p_container AND name = p_name;
+                IF old.blob_id <> p_blob AND old.blob_id LIKE 'inline:%' THEN
+                    DELETE FROM inline_blobs WHERE id = old.blob_id;
+                END IF;
+                EXIT;
+            END IF;
+            SELECT timestamp INTO deleted FROM tombstones
+                WHERE container_id = p_container AND name = p_name;
+            IF deleted >= p_timestamp THEN
+                RAISE EXCEPTION 'superseded' USING ERRCODE = 'SX409',
+                    DETAIL = deleted::text;
+            END IF;
+            INSERT INTO objects VALUES (p_container, p_name, p_blob, p_size, p_etag, p_type,
+                                        p_timestamp, p_meta, p_delete_at)
+                ON CONFLICT DO NOTHING;
+            EXIT WHEN FOUND;  -- else another PUT of this name just committed: weigh it
+        END LOOP;
+        IF p_data IS NOT NULL THEN
+            INSERT INTO inline_blobs VALUES (p_blob, p_data);
+        END IF;
+        INSERT INTO container_counters AS c VALUES (
+            p_container, p_shard, CASE WHEN replaced THEN 0 ELSE 1 END,
+            counted_size(p_size, p_meta)
+              - CASE WHEN replaced THEN counted_size(old.size, old.meta) ELSE 0 END)
+        ON CONFLICT (container_id, shard) DO UPDATE
+            SET object_count = c.object_count + excluded.object_count,
+                bytes_used = c.bytes_used + excluded.bytes_used;
+        IF replaced THEN
+            RETURN NEXT old;
+        END IF;
+    END $$;
+    """,
 ]
+
+SUPERSEDED = "SX409"
+"""SQLSTATE `put_object` raises for a write not newer than the stored row or tombstone."""
 
 LATEST = len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from strato.stores.metadata.base import Conflict, NotFound, ObjectStore
+from strato.stores.metadata.base import Conflict, NotFound, ObjectStore, Superseded
 from strato.stores.metadata.listing import keyset_listing, prefix_end
 from strato.stores.metadata.records import (
     AccountRecord,
@@ -242,6 +242,14 @@ class SqliteObjectStore(ObjectStore):
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
                 (record.container_id, record.name)).fetchone()
             old = _object(row) if row else None
+            if old is not None and old.timestamp >= record.timestamp:
+                raise Superseded(record.name, old.timestamp)  # the newest timestamp wins
+            if old is None:
+                deleted = conn.execute(
+                    "SELECT timestamp FROM tombstones WHERE container_id = ? AND name = ?",
+                    (record.container_id, record.name)).fetchone()
+                if deleted is not None and deleted[0] >= record.timestamp:
+                    raise Superseded(record.name, deleted[0])
             if old is not None and old.blob_id != record.blob_id:
                 self._drop_inline(conn, old.blob_id)
             if data is not None:
@@ -271,6 +279,8 @@ class SqliteObjectStore(ObjectStore):
                 (container_id, name)).fetchone()
             if not row:
                 raise NotFound(name)
+            if now is not None and row[6] >= now:
+                raise Superseded(name, row[6])
             ctype = content_type or row[5]
             timestamp = row[6] if now is None else now
             conn.execute(
@@ -287,8 +297,10 @@ class SqliteObjectStore(ObjectStore):
 
         return await self.db.write(tx)
 
-    async def delete_object(self, container_id: int, name: str, when: float | None = None
-                            ) -> ObjectRecord | None:
+    async def delete_object(self, container_id: int, name: str, when: float | None = None,
+                            *, older_than: float | None = None) -> ObjectRecord | None:
+        stamp = when if when is not None else older_than
+
         def tx(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
@@ -296,6 +308,8 @@ class SqliteObjectStore(ObjectStore):
             if not row:
                 return None
             old = _object(row)
+            if stamp is not None and old.timestamp >= stamp:
+                raise Superseded(name, old.timestamp)  # a newer PUT wins over this delete
             self._remove_row(conn, old, when)
             return old
 
