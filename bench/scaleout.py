@@ -164,13 +164,16 @@ def goal(out: dict[str, dict[str, object]]) -> tuple[str, dict[str, dict[str, fl
 
     rivals = [(config, label, need) for config, label, need in GOAL if config in out]
     ratios: dict[str, dict[str, float]] = {}
-    lines = [f"{'workload':<16}{'SQLite ops/s':>14}{'PG ops/s':>10}{'Swift ops/s':>13}"
+    swift_col = SWIFT in out
+    lines = [f"{'workload':<16}{'SQLite ops/s':>14}{'PG ops/s':>10}"
+             + (f"{'Swift ops/s':>13}" if swift_col else "")
              + "".join(f"{'PG/' + label:>12}" for _, label, _ in rivals)]
     for key in SMALL:
         pg = ops(PG1, key)
         ratios[key] = {f"pg_over_{label.lower()}": pg / ops(config, key) if ops(config, key)
                        else 0.0 for config, label, _ in rivals}
-        lines.append(f"{key:<16}{ops(SQLITE, key):>14.1f}{pg:>10.1f}{ops(SWIFT, key):>13.1f}"
+        lines.append(f"{key:<16}{ops(SQLITE, key):>14.1f}{pg:>10.1f}"
+                     + (f"{ops(SWIFT, key):>13.1f}" if swift_col else "")
                      + "".join(f"{r:>11.2f}x" for r in ratios[key].values()))
     lines.append("goal (issue 17): PostgreSQL single node >= 50% of SQLite's small-object "
                  "ops/s" + (" and >= 5x Swift's:" if SWIFT in out else " (Swift not run):"))
