@@ -170,6 +170,9 @@ def test_without_inline_every_object_gets_a_blob(tmp_path: Path) -> None:
         assert env.files() == {empty.blob_id, one.blob_id}
         assert await env.read(c, "one") == b"x" and await env.read(c, "empty") == b""
         assert await env.meta.inline_data(one.blob_id) is None
+        default = StorageService(env.meta, env.svc.policies, max_file_size=MAX)
+        tiny, _ = await default.put_object(c, "tiny", body(b"t"), content_type="", meta={})
+        assert tiny.blob_id in env.files()
 
     run(tmp_path, test, inline_bytes=0)
 
@@ -197,9 +200,9 @@ def test_size_limit_is_inclusive_and_max_size_replaces_it(tmp_path: Path) -> Non
         c = await env.container()
         await env.put(c, "max", b"m" * MAX)
         assert await env.read(c, "max") == b"m" * MAX
-        with pytest.raises(ObjectTooLarge):
+        with pytest.raises(ObjectTooLarge, match=r"^over$"):
             await env.put(c, "over", b"m" * (MAX + 1))
-        with pytest.raises(ObjectTooLarge):
+        with pytest.raises(ObjectTooLarge, match=r"^small-limit$"):
             await env.put(c, "small-limit", b"m" * 11, max_size=10)
         await env.put(c, "ten", b"m" * 10, max_size=10)
         await env.put(c, "image", b"i" * (MAX + 500), max_size=MAX + 500)
@@ -220,11 +223,11 @@ def test_a_refused_write_stores_nothing_and_keeps_the_old_object(tmp_path: Path)
             old, _ = await env.put(c, "o", b"original" * 20)
             files = env.files()
             md5 = hashlib.md5(data).hexdigest()
-            with pytest.raises(EtagMismatch):
+            with pytest.raises(EtagMismatch, match=r"^o$"):
                 await env.put(c, "o", data, expected_etag="0" * 32)
-            with pytest.raises(EtagMismatch):
+            with pytest.raises(EtagMismatch, match=r"^o$"):
                 await env.put(c, "o", data, expected_size=len(data) + 1)
-            with pytest.raises(ObjectTooLarge):
+            with pytest.raises(ObjectTooLarge, match=r"^o$"):
                 await env.put(c, "o", data, expected_size=len(data) - 1)
             assert env.files() == files and env.temps() == []
             assert await env.svc.get_object(c, "o") == old
@@ -238,7 +241,8 @@ def test_a_refused_write_stores_nothing_and_keeps_the_old_object(tmp_path: Path)
     run(tmp_path, test)
 
 
-def test_a_full_disk_while_streaming_is_insufficient_storage(tmp_path: Path) -> None:
+def test_a_full_disk_while_streaming_is_insufficient_storage(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """ENOSPC from the body (a full filesystem under the writer) names the policy and
     removes what was written; other errors pass through unchanged, also cleaned up."""
     async def failing(data: bytes, err: int) -> AsyncIterator[bytes]:
@@ -252,11 +256,15 @@ def test_a_full_disk_while_streaming_is_insufficient_storage(tmp_path: Path) -> 
                 await env.svc.put_object(silver, "o", failing(data, errno.ENOSPC),
                                          content_type="", meta={})
             assert full.value.where == "silver" and str(full.value) == "silver"
+            assert logged(caplog) == [
+                f"policy silver is full: a PUT of o failed after {len(data)} bytes "
+                "([Errno 28] No space left on device)"]
             with pytest.raises(OSError) as other:
                 await env.svc.put_object(silver, "o", failing(data, errno.EIO),
                                          content_type="", meta={})
             assert not isinstance(other.value, InsufficientStorage)
             assert other.value.errno == errno.EIO
+            assert logged(caplog) == []
         assert env.temps() == [] and env.files() == set()
         assert await env.svc.get_object(silver, "o") is None
         assert (await env.fresh(silver)).object_count == 0
@@ -325,7 +333,7 @@ def test_delete_removes_row_then_blob_and_counters(tmp_path: Path) -> None:
         assert await env.meta.inline_data(small.blob_id) is None
         fresh = await env.fresh(c)
         assert (fresh.object_count, fresh.bytes_used) == (0, 0)
-        with pytest.raises(ObjectNotFound):
+        with pytest.raises(ObjectNotFound, match=r"^small$"):
             await env.svc.delete_object(c, "small")
 
     run(tmp_path, test)
@@ -337,7 +345,7 @@ def test_deleting_an_expired_object_reclaims_it_but_answers_not_found(tmp_path: 
         c = await env.container()
         await env.put(c, "gone", b"g" * 500, delete_at=int(time.time()) - 5)
         await env.put(c, "later", b"l" * 500, delete_at=int(time.time()) + 3600)
-        with pytest.raises(ObjectNotFound):
+        with pytest.raises(ObjectNotFound, match=r"^gone$"):
             await env.svc.delete_object(c, "gone")
         later = await env.svc.delete_object(c, "later")
         assert later.name == "later"
@@ -352,14 +360,15 @@ def test_a_write_into_a_deleted_container_leaves_no_blob(tmp_path: Path) -> None
         c = await env.container()
         await env.svc.delete_container(ACCOUNT, "c")
         for data in (b"x" * 500, b"x"):
-            with pytest.raises(ContainerNotFound):
+            with pytest.raises(ContainerNotFound, match=rf"^{c.id}$"):
                 await env.put(c, "o", data)
         assert env.files() == set() and env.temps() == []
 
     run(tmp_path, test)
 
 
-def test_a_full_metadata_database_drops_the_new_blob(tmp_path: Path) -> None:
+def test_a_full_metadata_database_drops_the_new_blob(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     """SQLITE_FULL on the row: nothing refers to the new blob, so it goes; the old object
     stays readable."""
     async def test(env: Env) -> None:
@@ -377,6 +386,8 @@ def test_a_full_metadata_database_drops_the_new_blob(tmp_path: Path) -> None:
             with pytest.raises(InsufficientStorage) as full:
                 await env.put(c, "o", data, meta=huge)
             assert full.value.where == "metadata"
+            assert logged(caplog) == ["metadata store is full: the row of o was not written "
+                                      "(database or disk is full)"]
             assert env.files() == {old.blob_id}
         assert await env.read(c, "o") == b"o" * 500
 
@@ -430,6 +441,11 @@ def test_expired_objects_are_invisible_until_reaped(tmp_path: Path) -> None:
         assert await env.svc.get_object(c, "live") is not None
         listed = await env.svc.list_objects(c, ListingQuery())
         assert [r.name for r in listed] == ["live"]
+        # expired a moment ago (delete-at is in whole seconds): reaped at once, no delay
+        if time.time() % 1 > 0.8:
+            await asyncio.sleep(1.05 - time.time() % 1)
+        await env.put(c, "just", b"j" * 7, delete_at=int(time.time()))
+        assert await env.svc.get_object(c, "just") is None
         stats = await env.svc.account_stats(ACCOUNT)  # reaps first
         assert (stats.object_count, stats.bytes_used) == (1, 1)
         assert await env.meta.get_object(c.id, "e") is None
@@ -518,13 +534,16 @@ def test_containers_keep_their_policy(tmp_path: Path) -> None:
         assert created and s.policy == "silver"
         again, created = await env.svc.create_container(ACCOUNT, "s", {"meta-b": "2"})
         assert not created and again.policy == "silver" and again.meta == {"meta-b": "2"}
-        with pytest.raises(PolicyConflict):
+        with pytest.raises(PolicyConflict, match=r"^c$"):
             await env.svc.create_container(ACCOUNT, "c", {}, silver)
         record, _ = await env.put(s, "o", b"o" * 500)
         assert env.files(env.silver) == {record.blob_id} and env.files(env.gold) == set()
+        before = time.time()
         updated = await env.svc.update_container(ACCOUNT, "c", {"meta-b": "3"}, ["meta-a"])
         assert updated.meta == {"meta-b": "3"}
-        with pytest.raises(ContainerNotFound):
+        assert before <= updated.put_timestamp <= time.time()
+        assert (await env.fresh(c)).put_timestamp == updated.put_timestamp
+        with pytest.raises(ContainerNotFound, match=r"^nope$"):
             await env.svc.update_container(ACCOUNT, "nope", {"meta-b": "3"})
         names = [r.name for r in await env.svc.list_containers(ACCOUNT, ListingQuery())]
         assert names == ["c", "s"]
@@ -662,6 +681,7 @@ def test_copies_are_independent_of_their_source(tmp_path: Path) -> None:
             source, _ = await env.put(gold, "src", data, meta={"meta-a": "1"},
                                       content_type="text/a")
             for target in (gold, silver):
+                before = time.time()
                 copy, old = await env.svc.copy_object(
                     target, source, "copy", content_type="text/b", meta={"meta-b": "2"},
                     delete_at=4_000_000_000)
@@ -671,7 +691,8 @@ def test_copies_are_independent_of_their_source(tmp_path: Path) -> None:
                 assert (copy.size, copy.etag) == (source.size, source.etag)
                 assert (copy.content_type, copy.meta) == ("text/b", {"meta-b": "2"})
                 assert copy.delete_at == 4_000_000_000
-                assert copy.timestamp >= source.timestamp
+                assert before - 1e-5 <= copy.timestamp <= time.time() + 1e-5
+                assert copy.timestamp == round(copy.timestamp, 5)
                 assert await env.svc.get_object(target, "copy") == copy
                 await env.put(gold, "src", b"changed")
                 assert await env.read(target, "copy") == data
@@ -689,16 +710,35 @@ def test_copies_are_independent_of_their_source(tmp_path: Path) -> None:
     run(tmp_path, test)
 
 
+def test_a_copy_over_an_object_frees_its_blob(tmp_path: Path) -> None:
+    async def test(env: Env) -> None:
+        for policy in ("gold", "silver"):
+            c = await env.container(policy, env.svc.policies.find(policy))
+            source, _ = await env.put(c, "src", b"s" * 300)
+            for data in (b"t" * 400, b"t"):
+                target, _ = await env.put(c, "dst", data)
+                copy, old = await env.svc.copy_object(c, source, "dst", content_type="",
+                                                      meta={})
+                assert old == target
+                assert env.files() == {source.blob_id, copy.blob_id}
+                assert await env.meta.inline_data(target.blob_id) is None
+                assert await env.read(c, "dst") == b"s" * 300
+            await env.svc.delete_object(c, "src")
+            await env.svc.delete_object(c, "dst")
+
+    run(tmp_path, test)
+
+
 def test_a_copy_of_a_source_gone_meanwhile_is_not_found(tmp_path: Path) -> None:
     async def test(env: Env) -> None:
         c = await env.container()
         for data in (b"x", b"x" * 500):
             source, _ = await env.put(c, "src", data)
             await env.svc.delete_object(c, "src")
-            with pytest.raises(ObjectNotFound):
+            with pytest.raises(ObjectNotFound, match=r"^src$"):
                 await env.svc.copy_object(c, source, "copy", content_type="", meta={})
         elsewhere = source._replace(container_id=999_999)
-        with pytest.raises(ObjectNotFound):
+        with pytest.raises(ObjectNotFound, match=r"^src$"):
             await env.svc.copy_object(c, elsewhere, "copy", content_type="", meta={})
         assert await env.svc.get_object(c, "copy") is None
 
@@ -735,7 +775,7 @@ def test_a_read_follows_an_overwrite_that_freed_its_blob(tmp_path: Path) -> None
             assert record == new
             assert await read_all(reader, record.size) == second
             await env.svc.delete_object(c, "o")
-            with pytest.raises(ObjectNotFound):
+            with pytest.raises(ObjectNotFound, match=r"^o$"):
                 await env.svc.open_object(c, new)
 
     run(tmp_path, test)
@@ -752,8 +792,9 @@ def test_open_blob(tmp_path: Path) -> None:
             await env.svc.open_blob(big._replace(container_id=999_999))
         assert str(missing.value) == big.blob_id
         await env.svc.delete_object(c, "small")
-        with pytest.raises(BlobNotFound):
+        with pytest.raises(BlobNotFound) as missing:
             await env.svc.open_blob(small)
+        assert str(missing.value) == small.blob_id
 
     run(tmp_path, test)
 
