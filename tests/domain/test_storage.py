@@ -11,6 +11,7 @@ behind, containers keep their policy and are deleted only when empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -47,6 +48,7 @@ from strato.stores.metadata.records import (
 )
 from strato.stores.metadata.secretbox import KeyRepository, SecretBox
 from strato.stores.metadata.sqlite import SqliteMetadataStore
+from tests.tmpfs import small_tmpfs
 
 ACCOUNT = "AUTH_test"
 MAX = 1000  # max_file_size of the service under test
@@ -109,7 +111,8 @@ def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def run(tmp_path: Path, test: Callable[[Env], Awaitable[None]], *,
-        inline_bytes: int = INLINE_BYTES) -> None:
+        inline_bytes: int = INLINE_BYTES, silver: Path | None = None) -> None:
+    """`test` on a fresh service; `silver` puts that policy's store there (a small disk)."""
     async def main() -> None:
         meta = SqliteMetadataStore(tmp_path / "metadata.db")
         keys = KeyRepository(tmp_path / "keys")
@@ -117,12 +120,12 @@ def run(tmp_path: Path, test: Callable[[Env], Awaitable[None]], *,
         meta.secret_box = SecretBox(keys)
         await meta.open()
         gold = LocalBlobStore(tmp_path / "gold", fsync=False)
-        silver = LocalBlobStore(tmp_path / "silver", fsync=False)
+        second = LocalBlobStore(silver or tmp_path / "silver", fsync=False)
         policies = PolicySet([StoragePolicy("gold", ("old-gold",), True, False, gold),
-                              StoragePolicy("silver", (), False, False, silver)])
+                              StoragePolicy("silver", (), False, False, second)])
         svc = StorageService(meta, policies, max_file_size=MAX, inline_bytes=inline_bytes)
         try:
-            await test(Env(svc, meta, gold, silver, tmp_path))
+            await test(Env(svc, meta, gold, second, tmp_path))
         finally:
             await meta.close()
 
@@ -729,6 +732,36 @@ def test_a_copy_over_an_object_frees_its_blob(tmp_path: Path) -> None:
     run(tmp_path, test)
 
 
+def test_a_copy_onto_a_full_disk_is_insufficient_storage(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A copy to another policy's disk copies the bytes; with that disk full it is refused
+    as a full write is, naming the policy, and leaves no temp file nor row."""
+    async def test(env: Env) -> None:
+        gold = await env.container("g")
+        silver = await env.container("s", env.svc.policies.find("silver"))
+        source, _ = await env.put(gold, "src", b"s" * 500)
+        filler = env.silver.root / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as out:
+            while True:
+                out.write(b"f" * 4096)
+                out.flush()
+        caplog.clear()
+        with pytest.raises(InsufficientStorage) as full:
+            await env.svc.copy_object(silver, source, "copy", content_type="", meta={})
+        assert full.value.where == "silver"
+        assert await env.svc.get_object(silver, "copy") is None
+        assert env.temps() == [] and env.files() == {source.blob_id}
+        [message] = logged(caplog)
+        assert message.startswith("policy silver is full: a copy to copy failed ([Errno 28]")
+        filler.unlink()
+        copy, _ = await env.svc.copy_object(silver, source, "copy", content_type="", meta={})
+        assert await env.read(silver, "copy") == b"s" * 500
+        assert env.files(env.silver) == {copy.blob_id}
+
+    with small_tmpfs(tmp_path / "small", 256 * 1024) as mount:
+        run(tmp_path, test, silver=mount)
+
+
 def test_a_copy_of_a_source_gone_meanwhile_is_not_found(tmp_path: Path) -> None:
     async def test(env: Env) -> None:
         c = await env.container()
@@ -941,13 +974,14 @@ def test_sweep_removes_old_orphans_and_dead_temp_files_only(
             os.utime(store.path_for(blob_id), (old, old))
         for path in (env.gold.path_for(kept.blob_id), env.silver.path_for(kept_silver.blob_id)):
             os.utime(path, (old, old))
-        dead = env.silver.tmp_dir / "dead.tmp"
-        dead.write_bytes(b"half")
-        os.utime(dead, (old, old))
+        for store in (env.gold, env.silver):
+            dead = store.tmp_dir / "dead.tmp"
+            dead.write_bytes(b"half")
+            os.utime(dead, (old, old))
         (env.gold.tmp_dir / "young.tmp").write_bytes(b"half")
         caplog.set_level(logging.INFO, logger="strato.storage")
-        assert await env.svc.sweep_pass(3600) == (3, 1)
-        assert logged(caplog) == ["sweep removed 3 orphan blobs and 1 temp files"]
+        assert await env.svc.sweep_pass(3600) == (3, 2)
+        assert logged(caplog) == ["sweep removed 3 orphan blobs and 2 temp files"]
         assert env.files() == {kept.blob_id, kept_silver.blob_id, fresh_orphan.blob_id}
         assert [p.name for p in env.temps()] == ["young.tmp"]
         assert await env.read(c, "o") == b"k" * 500
