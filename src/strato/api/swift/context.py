@@ -75,9 +75,15 @@ class SwiftRequest:
         return self.state.setdefault(READS, {})  # type: ignore[no-any-return]
 
     async def get_container(self, account: str, name: str) -> ContainerRecord | None:
-        """The container's row (None if missing), read once per GET/HEAD request."""
+        """The container's row (None if missing), read once per GET/HEAD request, and once
+        per request of any method on an object in it: an object request never changes its
+        container's row but for the counters, which its own write moves only after every
+        check that reads them (quotas, versioning, the write itself) has run. On
+        PostgreSQL each read is a round trip; an object PUT made four of them."""
         reads = self._reads()
         key = (account, name)
+        if reads is None and self.obj is not None and key == (self.account, self.container):
+            reads = self.state.setdefault(READS, {})
         if reads is not None and key in reads:
             return reads[key]  # type: ignore[no-any-return]
         record = await self.services.storage.get_container(account, name)

@@ -116,9 +116,7 @@ def split_target(value: str, header: str) -> tuple[str, str]:
 
 
 async def _container(sr: SwiftRequest, account: str, name: str) -> ContainerRecord | None:
-    record = await sr.services.storage.get_container(account, name)
-    sr.note_policy(account, name, record)
-    return record
+    return await sr.get_container(account, name)
 
 
 def can_read_object(sr: SwiftRequest, account: str, container: ContainerRecord | None) -> bool:

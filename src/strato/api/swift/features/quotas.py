@@ -169,7 +169,7 @@ class Quotas(Feature):
         elif "x-copy-from" in sr.headers:
             src_name, src_obj = split_target(sr.headers["x-copy-from"], "X-Copy-From")
             source = (sr.headers.get("x-copy-from-account", sr.account), src_name, src_obj)
-        container = await storage.get_container(account, container_name)
+        container = await sr.get_container(account, container_name)
         if container is None:
             return  # the core answers 404
         if not can_write_object(sr, account, container):

@@ -86,7 +86,7 @@ class VersionedWrites(Feature):
             account = unquote(header_text(sr.headers.get("destination-account", sr.account)))
             await self._archive_current(sr, account, container, obj)
         elif method == "DELETE":
-            primary = await sr.services.storage.get_container(sr.account, sr.container)
+            primary = await sr.get_container(sr.account, sr.container)
             archive = archive_of(primary)
             if archive is not None and primary is not None:
                 if archive[1] == "history":
@@ -145,7 +145,7 @@ class VersionedWrites(Feature):
                                obj: str) -> None:
         """Copy the current object (if any) into the archive before it is replaced."""
         storage = sr.services.storage
-        primary = await storage.get_container(account, container)
+        primary = await sr.get_container(account, container)
         archive = archive_of(primary)
         if archive is None or primary is None:
             return
