@@ -127,8 +127,10 @@ def env(tmp_path: Path, clock: Clock) -> Iterator[Env]:
 
 def rejected(call: Awaitable[object], env: Env, error: type[Exception] = Unauthorized
              ) -> Exception:
+    """The exception `call` raises, of exactly `error` (a lockout is no wrong password)."""
     with pytest.raises(error) as caught:
         env.run(call)
+    assert type(caught.value) is error
     return caught.value
 
 
@@ -273,6 +275,8 @@ def test_bootstrap_seeds_once_and_its_passwords_log_in(tmp_path: Path, clock: Cl
         env.run(env.store.delete_domain(DEFAULT_DOMAIN_ID))
         svc = env.svc
         assert not env.run(svc.is_bootstrapped())
+        env.run(env.store.create_domain(DomainRecord("d2", "Other")))
+        assert not env.run(svc.is_bootstrapped())  # only the default domain counts
         passwords = env.run(svc.bootstrap())
         assert sorted(passwords) == ["admin", "demo"]
         assert all(len(p) == 16 and not p.startswith("-") for p in passwords.values())
@@ -346,7 +350,8 @@ def test_the_operators_reset_skips_the_rules_but_dates_the_password(env: Env) ->
     env.run(svc.set_password("alice", "second"))
     rejected(svc.authenticate_password(UserRef(name="alice"), "original"), env)
     assert env.run(svc.authenticate_password(UserRef(name="alice"), "second")).id == found.id
-    rejected(svc.set_password("nobody", "x"), env, IdentityNotFound)
+    err = rejected(svc.set_password("nobody", "x"), env, IdentityNotFound)
+    assert str(err) == "user 'nobody'"
     env.run(env.store.create_domain(DomainRecord("d2", "Other")))
     env.run(svc.add_user("alice", "in-d2", domain_id="d2"))
     env.run(svc.set_password("alice", "new-d2", domain_id="d2"))
@@ -388,6 +393,17 @@ def test_a_change_needs_the_original_even_expired_and_honours_the_minimum_age(en
                         f"{alice.id}.")
     env.run(svc.change_password(alice.id, "pw2", "pw3"))
     assert env.run(svc.authenticate_password(UserRef(id=alice.id), "pw3")).id == alice.id
+
+
+def test_failed_changes_count_toward_the_lockout_of_their_client(env: Env) -> None:
+    svc = env.service(limits=LoginLimits(per_user_client=1, per_client=1, refused_delay=0))
+    alice = env.run(svc.add_user("alice", "pw1"))
+    rejected(svc.change_password(alice.id, "bad", "pw2", "c1"), env)
+    rejected(svc.change_password(alice.id, "pw1", "pw2", "c1"), env, TooManyAttempts)
+    env.run(svc.change_password(alice.id, "pw1", "pw2", "c2"))
+    rejected(svc.change_password(alice.id, "bad", "pw3"), env)
+    rejected(svc.change_password("nobody", "bad", "pw3"), env)  # no client: no client limit
+    env.run(svc.change_password(alice.id, "pw2", "pw3", "c3"))
 
 
 def test_first_use_of_an_admin_set_password_is_a_change(env: Env) -> None:
@@ -729,7 +745,13 @@ def test_swift_v1_auth_scopes_to_the_named_the_default_or_the_first_project(env:
     env.run(svc.ensure_project("other"))
     rejected(svc.authenticate_v1("other:alice", "pw"), env)  # no role there
     env.run(store.update_project(replace(p1, enabled=False)))
-    rejected(svc.authenticate_v1("alice", "pw"), env)
+    err = rejected(svc.authenticate_v1("alice", "pw"), env)
+    assert str(err) == "The user has no role on the requested project."
+    env.run(store.create_domain(DomainRecord("d2", "Other")))
+    team = env.run(svc.ensure_project("team", "d2"))
+    member = env.run(svc.ensure_role("member"))
+    env.run(store.assign_role(member.id, p1_user(env), project_id=team.id))
+    rejected(svc.authenticate_v1("team:alice", "pw"), env)  # v1 names default-domain projects
 
     bob = env.run(svc.add_user("bob", "pw"))
     rejected(svc.authenticate_v1("bob", "pw"), env)  # no project at all
@@ -739,11 +761,31 @@ def test_swift_v1_auth_scopes_to_the_named_the_default_or_the_first_project(env:
     assert first.project_name == "aa" and first.user_id == bob.id
 
 
+def p1_user(env: Env) -> str:
+    found = env.run(env.store.get_user(name="alice", domain_id=DEFAULT_DOMAIN_ID))
+    assert found is not None
+    return found.id
+
+
+def test_swift_v1_logins_count_toward_the_lockout_of_their_client(env: Env) -> None:
+    svc = env.service(limits=LoginLimits(per_user_client=1, per_client=1, refused_delay=0))
+    setup_alice(env)
+    rejected(svc.authenticate_v1("alice", "bad", "c1"), env)
+    rejected(svc.authenticate_v1("alice", "pw", "c1"), env, TooManyAttempts)
+    assert env.run(svc.authenticate_v1("alice", "pw", "c2"))
+    for name in ("bob", "carol"):  # no client address: no per-client limit
+        rejected(svc.authenticate_v1(name, "bad"), env)
+    assert env.run(svc.authenticate_v1("p1:alice", "pw"))
+
+
 # ---- rescoping ----------------------------------------------------------------------------
 
 def test_rescoping_keeps_the_user_and_never_the_expiry(env: Env) -> None:
     svc = env.service(token_ttl=100)
-    alice, p1 = setup_alice(env)
+    env.run(svc.add_user("bob", "pw-b", project="p1"))  # another user, made first
+    alice = env.run(svc.add_user("alice", "pw", project="p1"))
+    p1 = env.run(env.store.get_project(id=str(alice.default_project_id)))
+    assert p1 is not None
     env.run(svc.grant("alice", "admin", project="p2"))
     unscoped = env.run(svc.issue_scoped(alice, ScopeRef(unscoped=True), ("password",)))
     env.clock.now += 40
@@ -754,11 +796,20 @@ def test_rescoping_keeps_the_user_and_never_the_expiry(env: Env) -> None:
     assert ctx.methods == ("token", "password")
     again = env.run(svc.rescope(rescoped.token, ScopeRef(project_id=p1.id)))
     assert again.context.methods == ("token", "password")  # once each
-    assert again.context.project_id == p1.id
+    assert again.context.project_id == p1.id and again.context.user_id == alice.id
     err = rejected(svc.rescope("not-a-token", ScopeRef()), env)
     assert str(err) == "The request you have made requires authentication."
     env.run(env.store.delete_user(alice.id))
-    rejected(svc.rescope(unscoped.token, ScopeRef()), env)
+    err = rejected(svc.rescope(unscoped.token, ScopeRef()), env)
+    assert str(err) == "The request you have made requires authentication."
+
+
+def test_a_token_keeps_the_methods_it_was_issued_for(env: Env) -> None:
+    alice, _ = setup_alice(env)
+    issued = env.run(env.svc.issue_scoped(alice, ScopeRef(), ("password", "totp")))
+    assert issued.context.methods == ("password", "totp")
+    ctx = env.run(env.service().validate_token(issued.token))
+    assert ctx is not None and ctx.methods == ("password", "totp")
 
 
 # ---- application credentials --------------------------------------------------------------
@@ -912,25 +963,27 @@ def test_access_rules_are_shared_by_value_and_carried_in_tokens(env: Env) -> Non
 
 def test_a_credential_token_is_rescoped_to_its_own_project_and_roles_only(env: Env) -> None:
     svc, store = env.svc, env.store
-    alice, p1 = setup_alice(env)
-    env.run(svc.grant("alice", "reader", project="p1"))
-    env.run(svc.grant("alice", "admin", project="p2"))
-    p2 = env.run(store.get_project(name="p2", domain_id=DEFAULT_DOMAIN_ID))
+    alice = env.run(svc.add_user("alice", "pw", project="home", role="reader"))
+    env.run(svc.grant("alice", "reader", project="work"))
+    env.run(svc.grant("alice", "admin", project="work"))
+    work = env.run(store.get_project(name="work", domain_id=DEFAULT_DOMAIN_ID))
     admin = env.run(store.get_role(name="admin"))
-    assert p2 is not None and admin is not None
+    assert work is not None and admin is not None
     env.run(store.assign_role(admin.id, alice.id, domain_id=DEFAULT_DOMAIN_ID))
-    record, secret = env.run(svc.create_app_credential(alice.id, p1.id, "ci",
+    record, secret = env.run(svc.create_app_credential(alice.id, work.id, "ci",
                                                        role_names=["reader"]))
     token = env.run(svc.authenticate_app_credential(id=record.id, name=None, user=None,
                                                     secret=secret)).token
-    for refused in (ScopeRef(project_id=p2.id), ScopeRef(domain_id=DEFAULT_DOMAIN_ID),
-                    ScopeRef(domain_name="Default")):
+    for refused in (ScopeRef(project_id=str(alice.default_project_id)),
+                    ScopeRef(domain_id=DEFAULT_DOMAIN_ID), ScopeRef(domain_name="Default")):
         err = rejected(svc.rescope(token, refused), env)
         assert str(err) == "Application credential tokens cannot be rescoped."
-    for allowed in (ScopeRef(), ScopeRef(project_id=p1.id), ScopeRef(unscoped=True),
-                    ScopeRef(project_name="p2")):  # all read as the credential's project
+    # each reads as the credential's project, never the user's default one (where it is a
+    # reader too), and keeps the credential's roles
+    for allowed in (ScopeRef(), ScopeRef(project_id=work.id), ScopeRef(unscoped=True),
+                    ScopeRef(project_name="home")):
         ctx = env.run(svc.rescope(token, allowed)).context
-        assert ctx.project_id == p1.id and ctx.roles == ("reader",)
+        assert ctx.project_id == work.id and ctx.roles == ("reader",)
         assert ctx.methods == ("token", "application_credential")
         assert ctx.extra == {"app_cred_id": record.id}
 
