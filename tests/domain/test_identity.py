@@ -598,6 +598,7 @@ def test_a_token_lives_its_ttl_to_the_second(env: Env) -> None:
         assert env.run(reader.validate_token(issued.token)) == ctx
         env.clock.now = START + 100
         assert env.run(reader.validate_token(issued.token)) is None
+    assert env.run(env.service().validate_token(issued.token)) is None  # read afresh
     assert env.run(svc.validate_token("")) is None
     assert env.run(svc.validate_token("x" * 513)) is None
     assert env.run(svc.validate_token(issued.token + "x")) is None
@@ -648,6 +649,7 @@ def test_revocation_and_what_a_token_stands_on_count_at_once(env: Env) -> None:
     token = fresh()
     env.run(store.update_user(replace(alice, enabled=False)))
     assert env.run(svc.validate_token(token)) is None
+    assert env.run(svc.validate_token(token)) is None  # asked again, store unchanged
     env.run(store.update_user(alice))
     assert env.run(svc.validate_token(token)) is not None  # enabled again
 
@@ -859,7 +861,10 @@ def test_a_credential_logs_in_by_id_or_by_name_and_user_with_its_roles(
         env: Env, caplog: pytest.LogCaptureFixture) -> None:
     svc = env.service(token_ttl=100)
     caplog.set_level(logging.WARNING, "strato.identity")
+    bob = env.run(svc.add_user("bob", "pw", project="p1"))
     alice, p1 = setup_alice(env)
+    env.run(svc.create_app_credential(bob.id, p1.id, "ci", secret="bob's"))  # made first
+    env.run(svc.create_app_credential(alice.id, p1.id, "other", secret="other"))
     env.run(svc.grant("alice", "reader", project="p1"))
     record, secret = env.run(svc.create_app_credential(alice.id, p1.id, "ci",
                                                        role_names=["reader"]))
@@ -871,7 +876,8 @@ def test_a_credential_logs_in_by_id_or_by_name_and_user_with_its_roles(
     assert ctx.extra == {"app_cred_id": record.id}
     by_name = env.run(svc.authenticate_app_credential(
         id=None, name="ci", user=UserRef(name="alice"), secret=secret))
-    assert by_name.context.roles == ("reader",)
+    assert by_name.context.roles == ("reader",) and by_name.context.user_id == alice.id
+    assert by_name.context.extra == {"app_cred_id": record.id}
     for wrong in (dict(id=record.id, name=None, user=None, secret="bad"),
                   dict(id=None, name="ci", user=UserRef(name="bob"), secret=secret),
                   dict(id=None, name="ci", user=None, secret=secret),
@@ -1032,4 +1038,15 @@ def test_credential_logins_are_locked_out_per_credential_and_client(env: Env) ->
     rejected(by_name("two", "bad"), env)
     rejected(by_name("two", "s2"), env, TooManyAttempts)
     assert env.run(by_id(two.id, "s2"))
+    assert env.run(by_name("one", "s1"))  # another name: not locked
     assert env.seen.refusals == ["lockout_user_client"] * 2
+
+
+def test_credential_logins_without_a_client_address_have_no_client_limit(env: Env) -> None:
+    svc = env.service(limits=LoginLimits(per_user_client=1, per_client=1, refused_delay=0))
+    alice, p1 = setup_alice(env)
+    one, _ = env.run(svc.create_app_credential(alice.id, p1.id, "one", secret="s1"))
+    two, _ = env.run(svc.create_app_credential(alice.id, p1.id, "two", secret="s2"))
+    rejected(svc.authenticate_app_credential(id=one.id, name=None, user=None, secret="x"), env)
+    assert env.run(svc.authenticate_app_credential(id=two.id, name=None, user=None,
+                                                   secret="s2"))
