@@ -451,19 +451,38 @@ def test_only_the_right_password_of_a_live_user_logs_in(
     rejected(svc.authenticate_password(UserRef(name="alice"), "pw-a"), env)  # domain off
 
 
-def test_a_hash_of_other_parameters_is_replaced_after_a_login(env: Env) -> None:
+def test_a_hash_of_other_parameters_is_replaced_after_a_login(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "strato.identity")
     old = PasswordHasher(HashParams(memory_kib=9216, time_cost=4))
     try:
         hashed = env.run(old.hash("pw"))
+        alice = env.run(env.store.create_user(UserRecord(
+            new_id(), "alice", DEFAULT_DOMAIN_ID, hashed, default_project_id=None)))
+        env.run(env.svc.grant("alice", "member", project="p1"))
+        p1 = env.run(env.store.get_project(name="p1", domain_id=DEFAULT_DOMAIN_ID))
+        assert p1 is not None
+        before = IdentityService(env.store, hasher=old)
+        cred, secret = env.run(before.create_app_credential(alice.id, p1.id, "ci"))
     finally:
         old.close()
-    alice = env.run(env.store.create_user(UserRecord(new_id(), "alice", DEFAULT_DOMAIN_ID,
-                                                     hashed)))
     env.run(env.svc.authenticate_password(UserRef(id=alice.id), "pw"))
     now = env.run(env.store.get_user(id=alice.id))
     assert now is not None and now.password_hash.startswith("$argon2id$v=19$m=12288,t=3,")
     assert env.run(env.svc.authenticate_password(UserRef(id=alice.id), "pw")).id == alice.id
     assert env.run(env.service().authenticate_password(UserRef(id=alice.id), "pw"))
+
+    assert cred.secret_hash.startswith("$argon2id$v=19$m=9216,t=4,")
+    env.run(env.svc.authenticate_app_credential(id=cred.id, name=None, user=None,
+                                                secret=secret))
+    stored = env.run(env.store.get_app_credential(id=cred.id))
+    assert stored is not None and stored.secret_hash.startswith("$argon2id$v=19$m=12288,t=3,")
+    assert env.run(env.service().authenticate_app_credential(id=cred.id, name=None, user=None,
+                                                             secret=secret))
+    assert [r.getMessage() for r in caplog.records if "re-hashed" in r.getMessage()] == [
+        f"re-hashed the password secret of {alice.id} with the current parameters",
+        f"re-hashed the application credential secret of {cred.id} with the current "
+        "parameters"]
 
 
 def test_lockout_after_the_failures_allowed_until_the_window_passes(
