@@ -337,7 +337,8 @@ def test_users_projects_roles_and_grants(env: Env) -> None:
     p3 = env.run(store.get_project(name="p3", domain_id=DEFAULT_DOMAIN_ID))
     assert p3 is not None
     assert [r.name for r in env.run(store.user_roles(bob.id, project_id=p3.id))] == ["admin"]
-    rejected(svc.grant("nobody", "admin", project="p3"), env, IdentityNotFound)
+    err = rejected(svc.grant("nobody", "admin", project="p3"), env, IdentityNotFound)
+    assert str(err) == "user 'nobody'"
     env.run(svc.grant("alice", "admin", project="p4", domain_id="d2"))
     p4 = env.run(store.get_project(name="p4", domain_id="d2"))
     assert p4 is not None
