@@ -385,8 +385,9 @@ def test_an_admin_or_the_user_meets_the_regex_and_history(env: Env) -> None:
     rejected(svc.change_password(alice.id, "third3", "fourth4"), env)  # no longer the password
 
 
-def test_a_change_needs_the_original_even_expired_and_honours_the_minimum_age(env: Env
-                                                                             ) -> None:
+def test_a_change_needs_the_original_even_expired_and_honours_the_minimum_age(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "strato.identity")
     svc = env.service(rules=PasswordRules(minimum_age_days=1, expires_days=5))
     alice = env.run(svc.add_user("alice", "pw1"))
     env.run(svc.change_password(alice.id, "pw1", "pw2"))  # the operator's: no minimum age
@@ -395,7 +396,10 @@ def test_a_change_needs_the_original_even_expired_and_honours_the_minimum_age(en
     rejected(svc.change_password(alice.id, "wrong", "pw3"), env)
     assert env.seen.failures == ["password"]
     env.clock.now += 5 * DAY  # expired: a login is refused, a change is not
-    err = rejected(svc.authenticate_password(UserRef(id=alice.id), "pw2"), env, PasswordExpired)
+    err = rejected(svc.authenticate_password(UserRef(id=alice.id), "pw2", "10.2.2.2"), env,
+                   PasswordExpired)
+    assert caplog.records[-1].getMessage() == (
+        f"refused login for user {alice.id} from 10.2.2.2: password expired")
     assert str(err) == ("The password is expired and needs to be changed for user: "
                         f"{alice.id}.")
     env.run(svc.change_password(alice.id, "pw2", "pw3"))
