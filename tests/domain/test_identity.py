@@ -417,12 +417,16 @@ def test_failed_changes_count_toward_the_lockout_of_their_client(env: Env) -> No
     env.run(svc.change_password(alice.id, "pw2", "pw3", "c3"))
 
 
-def test_first_use_of_an_admin_set_password_is_a_change(env: Env) -> None:
+def test_first_use_of_an_admin_set_password_is_a_change(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
     svc = env.service(rules=PasswordRules(change_upon_first_use=True))
+    caplog.set_level(logging.WARNING, "strato.identity")
     alice = env.run(svc.add_user("alice", "by-operator"))
     assert env.run(svc.authenticate_password(UserRef(id=alice.id), "by-operator"))
     env.run(env.store.update_user(env.run(svc.with_password(alice, "by-admin", "admin"))))
     rejected(svc.authenticate_password(UserRef(id=alice.id), "by-admin"), env, PasswordExpired)
+    assert caplog.records[-1].getMessage() == (
+        f"refused login for user {alice.id} from ?: password expired")
     env.run(svc.change_password(alice.id, "by-admin", "by-alice"))
     assert env.run(svc.authenticate_password(UserRef(id=alice.id), "by-alice"))
 
@@ -433,6 +437,7 @@ def test_only_the_right_password_of_a_live_user_logs_in(
         env: Env, caplog: pytest.LogCaptureFixture) -> None:
     svc, store = env.svc, env.store
     caplog.set_level(logging.WARNING, "strato.identity")
+    env.run(svc.add_user("first", "pw-f"))  # another user, made first
     alice = env.run(svc.add_user("alice", "pw-a"))
     assert env.run(svc.authenticate_password(UserRef(name="alice"), "pw-a")).id == alice.id
     assert env.run(svc.authenticate_password(UserRef(id=alice.id), "pw-a")).id == alice.id
@@ -567,6 +572,28 @@ def test_a_client_spraying_names_is_locked_out_and_so_is_a_user_from_anywhere(
     assert env.run(off.authenticate_password(UserRef(name="alice"), "pw", "c4"))
 
 
+def test_every_limit_is_checked_even_when_the_user_has_no_failures_yet(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    svc = env.service(limits=LoginLimits(per_user_client=5, per_client=2, per_user=2,
+                                         refused_delay=0))
+    caplog.set_level(logging.WARNING, "strato.identity")
+    env.run(svc.add_user("alice", "pw"))
+    env.run(svc.add_user("bob", "pw"))
+    for name in ("a", "b"):
+        rejected(svc.authenticate_password(UserRef(name=name), "x", "10.0.0.9"), env)
+    # alice has no failures under her own keys: the client's lock still holds
+    rejected(svc.authenticate_password(UserRef(name="alice"), "pw", "10.0.0.9"), env,
+             TooManyAttempts)
+    for client in ("c1", "c2"):
+        rejected(svc.authenticate_password(UserRef(name="bob"), "x", client), env)
+    rejected(svc.authenticate_password(UserRef(name="bob"), "pw"), env, TooManyAttempts)
+    assert env.seen.refusals == ["lockout_client", "lockout_user"]
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "login refused for user alice@default from 10.0.0.9: client locked out after 2 "
+        "failures",
+        "login refused for user bob@default from ?: user locked out after 2 failures"]
+
+
 def test_a_refused_attempt_waits_before_its_answer(env: Env) -> None:
     svc = env.service(limits=LoginLimits(per_user_client=1, refused_delay=0.2))
     env.run(svc.add_user("alice", "pw"))
@@ -576,7 +603,9 @@ def test_a_refused_attempt_waits_before_its_answer(env: Env) -> None:
     assert real_time.monotonic() - started >= 0.2
 
 
-def test_checks_past_the_hash_queue_are_refused_as_busy(env: Env) -> None:
+def test_checks_past_the_hash_queue_are_refused_as_busy(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "strato.identity")
     hasher = PasswordHasher(FAST, threads=1, queue=0)
     svc = IdentityService(env.store, hasher=hasher, observer=env.seen)
     try:
@@ -593,6 +622,8 @@ def test_checks_past_the_hash_queue_are_refused_as_busy(env: Env) -> None:
         assert isinstance(second, TooManyAttempts) and second.retry_after == 1
         assert str(second) == "Too many logins at once; try again shortly."
         assert env.seen.refusals == ["busy"] and env.seen.failures == []
+        assert [r.getMessage() for r in caplog.records] == [
+            "login refused: too many password checks queued in this worker"]
     finally:
         hasher.close()
 
