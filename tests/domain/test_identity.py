@@ -323,7 +323,8 @@ def test_users_projects_roles_and_grants(env: Env) -> None:
     assert alice.password_hash.startswith("$argon2id$")
     assert [r.name for r in env.run(store.user_roles(alice.id, project_id=project.id))] == [
         "reader"]
-    rejected(svc.add_user("alice", "other"), env, IdentityConflict)
+    err = rejected(svc.add_user("alice", "other"), env, IdentityConflict)
+    assert str(err) == "user 'alice' already exists"
     elsewhere = env.run(svc.add_user("alice", "pw", project="p2", domain_id="d2"))
     assert elsewhere.domain_id == "d2"
     p2 = env.run(store.get_project(name="p2", domain_id="d2"))
@@ -521,7 +522,7 @@ def test_lockout_after_the_failures_allowed_until_the_window_passes(
 
 
 def test_a_success_clears_the_failures_of_that_user_and_client(env: Env) -> None:
-    svc = env.service(limits=LoginLimits(per_user_client=3, refused_delay=0))
+    svc = env.service(limits=LoginLimits(per_user_client=3, per_client=0, refused_delay=0))
     alice = UserRef(name="alice")
     env.run(svc.add_user("alice", "pw"))
     for _ in range(2):
