@@ -661,6 +661,13 @@ def test_a_token_lives_its_ttl_to_the_second(env: Env) -> None:
     assert env.run(svc.validate_token(issued.token + "x")) is None
 
 
+def test_by_default_a_token_lives_an_hour_as_keystones_do(env: Env) -> None:
+    alice, _ = setup_alice(env)
+    issued = env.run(IdentityService(env.store, hasher=env.hasher).issue_scoped(
+        alice, ScopeRef(), ("password",)))
+    assert issued.context.expires_at == START + 3600
+
+
 def test_a_token_never_outlives_the_expiry_it_is_given(env: Env) -> None:
     svc = env.service(token_ttl=100)
     alice, _ = setup_alice(env)
