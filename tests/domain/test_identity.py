@@ -930,7 +930,7 @@ def test_a_credential_logs_in_by_id_or_by_name_and_user_with_its_roles(
     bob = env.run(svc.add_user("bob", "pw", project="p1"))
     alice, p1 = setup_alice(env)
     env.run(svc.create_app_credential(bob.id, p1.id, "ci", secret="bob's"))  # made first
-    env.run(svc.create_app_credential(alice.id, p1.id, "other", secret="other"))
+    env.run(svc.create_app_credential(alice.id, p1.id, "a-first", secret="other"))
     env.run(svc.grant("alice", "reader", project="p1"))
     record, secret = env.run(svc.create_app_credential(alice.id, p1.id, "ci",
                                                        role_names=["reader"]))
