@@ -197,6 +197,7 @@ def test_members(env: Env) -> None:
                                                           updated_at=2.0)
     with pytest.raises(NotFound):
         env.run(s.update_member(replace(member, member="nobody")))
+    assert env.run(s.get_member(rec.id, "nobody")) is None
     env.run(s.create_member(ImageMemberRecord(rec.id, "p2", "pending", 3.0, 3.0)))
     assert [m.member for m in env.run(s.list_members(rec.id))] == ["p1", "p2"]
     assert env.run(s.delete_member(rec.id, "p1"))
