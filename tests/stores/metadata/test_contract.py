@@ -20,6 +20,7 @@ from strato.stores.metadata.records import (
     INLINE,
     UNCOUNTED,
     AccessKeyRecord,
+    AccountRecord,
     AppCredentialRecord,
     AssignmentRecord,
     ContainerRecord,
@@ -77,6 +78,38 @@ def test_account_meta_merge_and_stats(env: Env) -> None:
     assert (stats.container_count, stats.object_count, stats.bytes_used) == (2, 2, 15)
     empty = env.run(s.account_stats(account()))
     assert (empty.container_count, empty.object_count, empty.bytes_used) == (0, 0, 0)
+
+
+def test_account_and_container_records_read_back_whole(env: Env) -> None:
+    """Every column comes back from the row it was stored in, and a metadata update is
+    read back by the next get (not only returned)."""
+    s, acct = env.store, account()
+    rec = env.run(s.update_account_meta(acct, {"x-account-meta-a": "1"}, (), 5.0))
+    assert rec == AccountRecord(acct, 5.0, {"x-account-meta-a": "1"})
+    assert env.run(s.get_account(acct)) == rec
+    # removing or blanking names that are not there is harmless
+    rec = env.run(s.update_account_meta(acct, {"x-account-meta-none": ""},
+                                        ["x-account-meta-gone"], 6.0))
+    assert rec == AccountRecord(acct, 5.0, {"x-account-meta-a": "1"})
+
+    made = container(env, acct, "c")
+    assert env.run(s.get_container(acct, "c")) == ContainerRecord(
+        made.id, acct, "c", 1.0, 1.0, 0, 0, {}, "gold") == made
+    env.run(s.put_object(obj(made, "o", 7)))
+    env.run(s.update_container_meta(acct, "c", {"x-container-meta-k": "v"},
+                                    ["x-container-meta-absent"]))
+    assert env.run(s.get_container(acct, "c")) == ContainerRecord(
+        made.id, acct, "c", 1.0, 1.0, 1, 7, {"x-container-meta-k": "v"}, "gold")
+    env.run(s.update_container_meta(acct, "c", {}, (), now=9.0))  # Swift's POST moves it
+    assert env.run(s.get_container(acct, "c")).put_timestamp == 9.0
+
+    # a policy keeps its line, at zero, after its last container goes (as in Swift)
+    gone = container(env, acct, "s", policy="silver")
+    env.run(s.delete_container(acct, gone.name))
+    env.run(s.put_object(obj(made, "p", 3)))
+    per = {name: (p.container_count, p.object_count, p.bytes_used)
+           for name, p in env.run(s.account_stats(acct)).per_policy.items()}
+    assert per == {"gold": (1, 2, 10), "silver": (0, 0, 0)}
 
 
 def test_container_lifecycle(env: Env) -> None:
@@ -246,6 +279,9 @@ def test_update_object_replaces_meta_only(env: Env) -> None:
     assert (stored.blob_id, stored.size, stored.etag) == (original.blob_id, 5, original.etag)
     kept = env.run(s.update_object(c.id, "o", {}, None, None))
     assert kept.content_type == "image/png" and kept.delete_at is None
+    assert kept.timestamp == original.timestamp  # no `now`: the timestamp stays
+    moved = env.run(s.update_object(c.id, "o", {}, None, None, now=2000.0))
+    assert moved.timestamp == 2000.0 == env.run(s.get_object(c.id, "o")).timestamp
     with pytest.raises(NotFound):
         env.run(s.update_object(c.id, "missing", {}, None, None))
 

@@ -9,6 +9,10 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from strato.stores.metadata.base import MetadataError
+from strato.stores.metadata.sqlite import LEAD_FILE, SqliteMetadataStore
 from strato.stores.metadata.sqlite.db import Database
 
 WRITES = 300
@@ -71,3 +75,32 @@ def test_check_writable_names_a_held_write_lock_and_passes_once_it_is_free(
     finally:
         os.close(holder)
         db.close()
+
+
+def test_the_store_reports_a_held_write_lock_and_leads_through_a_private_file(
+        tmp_path: Path) -> None:
+    """The store's own probe raises what the database found (the readiness check shows
+    it), and the lead's lock file is readable by the owner only, like the database."""
+    store = SqliteMetadataStore(tmp_path / "metadata.db")
+    path = tmp_path / "metadata.db"
+    holder = os.open(path.with_name(path.name + "-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def run() -> None:
+        await store.open()
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            with pytest.raises(MetadataError, match=r"no write lock within 0\.3 s"):
+                await store.check_writable(0.3)
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            await store.check_writable(5.0)
+            assert await store.try_lead()
+            assert (path.with_name(LEAD_FILE).stat().st_mode & 0o777) == 0o600
+        finally:
+            await store.close()
+
+    old = os.umask(0)
+    try:
+        asyncio.run(run())
+    finally:
+        os.umask(old)
+        os.close(holder)
