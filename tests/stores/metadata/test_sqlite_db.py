@@ -104,3 +104,23 @@ def test_the_store_reports_a_held_write_lock_and_leads_through_a_private_file(
     finally:
         os.umask(old)
         os.close(holder)
+
+
+def test_schema_version_reads_zero_before_a_schema_and_the_latest_after(
+        tmp_path: Path) -> None:
+    """What `strato upgrade`'s check reads: no file, or a file with no schema, is version
+    0 (everything to do); an opened store is at the latest (read without writing)."""
+    async def versions() -> list[tuple[int, int]]:
+        path = tmp_path / "metadata.db"
+        seen = [await SqliteMetadataStore(path).schema_version()]
+        sqlite3.connect(path).execute("CREATE TABLE unrelated (x)").connection.close()
+        seen.append(await SqliteMetadataStore(path).schema_version())
+        path.unlink()
+        store = SqliteMetadataStore(path)
+        await store.open()
+        await store.close()
+        seen.append(await SqliteMetadataStore(path).schema_version())
+        return seen
+
+    (none, latest), (empty, _), (opened, _) = asyncio.run(versions())
+    assert (none, empty, opened) == (0, 0, latest) and latest > 0
