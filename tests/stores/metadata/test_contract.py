@@ -122,6 +122,7 @@ def test_container_lifecycle(env: Env) -> None:
     assert not created and again.id == rec.id and again.put_timestamp == 2.0
     assert again.meta == {"x-container-meta-a": "1", "x-container-meta-b": "2"}
     assert again.policy == "gold"  # a policy not insisted on leaves the container's alone
+    assert env.run(s.get_container(acct, "c")) == again  # stored, not only returned
     updated = env.run(s.update_container_meta(acct, "c", {"x-container-meta-a": ""},
                                               ["x-container-meta-b"]))
     assert updated.meta == {}
@@ -686,7 +687,7 @@ def test_token_view_reads_token_user_project_and_scope_roles(env: Env) -> None:
     tag = uuid.uuid4().hex[:8]
     domain = env.run(s.create_domain(DomainRecord(f"tvd{tag}", f"TvDom{tag}")))
     project = env.run(s.create_project(ProjectRecord(f"tvp{tag}", "tvproj", domain.id,
-                                                     enabled=False)))
+                                                     enabled=False, description="tv")))
     user = env.run(s.create_user(UserRecord(f"tvu{tag}", "tvuser", domain.id, "hash")))
     direct = env.run(s.create_role(RoleRecord(f"tvr1{tag}", f"zz-direct{tag}")))
     grouped = env.run(s.create_role(RoleRecord(f"tvr2{tag}", f"aa-group{tag}")))
@@ -1076,4 +1077,7 @@ def test_only_writes_that_can_change_a_token_view_move_the_change_mark(env: Env)
     assert env.run(s.replace_secret_hash(old="s", new="s2", app_cred_id=cred.id))
     assert s.change_mark() == mark
     env.run(s.update_user(UserRecord(user.id, "mu", domain.id, "h2", enabled=False)))
+    assert s.change_mark() != mark
+    mark = s.change_mark()
+    env.run(s.delete_user(user.id))  # its validated tokens must not be reused
     assert s.change_mark() != mark

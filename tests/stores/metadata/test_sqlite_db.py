@@ -124,3 +124,22 @@ def test_schema_version_reads_zero_before_a_schema_and_the_latest_after(
 
     (none, latest), (empty, _), (opened, _) = asyncio.run(versions())
     assert (none, empty, opened) == (0, 0, latest) and latest > 0
+
+
+def test_a_full_database_is_told_apart_from_other_errors(tmp_path: Path) -> None:
+    """SQLITE_FULL (here a page limit, as a full disk gives) is what `out_of_space` names;
+    a constraint error or a file error is not."""
+    store = SqliteMetadataStore(tmp_path / "a" / "b" / "metadata.db")
+    assert asyncio.run(store.upgrade()) == 0  # creates the missing directories
+    conn = sqlite3.connect(tmp_path / "full.db")
+    conn.execute("CREATE TABLE t (x BLOB UNIQUE)")
+    conn.execute("PRAGMA max_page_count = 4")
+    with pytest.raises(sqlite3.Error) as full:
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    conn.execute("INSERT INTO t VALUES (?)", (b"y",))
+    with pytest.raises(sqlite3.IntegrityError) as duplicate:
+        conn.execute("INSERT INTO t VALUES (?)", (b"y",))
+    conn.close()
+    assert store.out_of_space(full.value)
+    assert not store.out_of_space(duplicate.value)
+    assert not store.out_of_space(OSError(28, "No space left on device"))
