@@ -96,10 +96,18 @@ def test_account_and_container_records_read_back_whole(env: Env) -> None:
     assert env.run(s.get_container(acct, "c")) == ContainerRecord(
         made.id, acct, "c", 1.0, 1.0, 0, 0, {}, "gold") == made
     env.run(s.put_object(obj(made, "o", 7)))
+    env.run(s.put_object(obj(made, "o2", 0)))  # two objects: no count equals a timestamp
     env.run(s.update_container_meta(acct, "c", {"x-container-meta-k": "v"},
                                     ["x-container-meta-absent"]))
     assert env.run(s.get_container(acct, "c")) == ContainerRecord(
-        made.id, acct, "c", 1.0, 1.0, 1, 7, {"x-container-meta-k": "v"}, "gold")
+        made.id, acct, "c", 1.0, 1.0, 2, 7, {"x-container-meta-k": "v"}, "gold")
+    again, created = env.run(s.create_container(acct, "c", {}, 4.0, "gold"))
+    assert not created and again == env.run(s.get_container(acct, "c")) == ContainerRecord(
+        made.id, acct, "c", 1.0, 4.0, 2, 7, {"x-container-meta-k": "v"}, "gold")
+    blank, _ = env.run(s.create_container(acct, "b", {"x-container-meta-e": "",
+                                                      "x-container-meta-f": "1"}, 5.0, "gold"))
+    assert blank.meta == {"x-container-meta-f": "1"}  # a blank value stores nothing
+    assert env.run(s.get_container(acct, "b")).meta == {"x-container-meta-f": "1"}
     env.run(s.update_container_meta(acct, "c", {}, (), now=9.0))  # Swift's POST moves it
     assert env.run(s.get_container(acct, "c")).put_timestamp == 9.0
 
@@ -109,7 +117,7 @@ def test_account_and_container_records_read_back_whole(env: Env) -> None:
     env.run(s.put_object(obj(made, "p", 3)))
     per = {name: (p.container_count, p.object_count, p.bytes_used)
            for name, p in env.run(s.account_stats(acct)).per_policy.items()}
-    assert per == {"gold": (1, 2, 10), "silver": (0, 0, 0)}
+    assert per == {"gold": (2, 3, 10), "silver": (0, 0, 0)}
 
 
 def test_container_lifecycle(env: Env) -> None:
@@ -851,6 +859,7 @@ def test_groups_members_and_their_roles(env: Env) -> None:
         env.run(s.create_group(GroupRecord(f"gx{tag}", "ops", domain.id)))
     assert env.run(s.get_group(id=zed.id)) == zed
     assert env.run(s.get_group(name="ops", domain_id=elsewhere.id)) == twin
+    assert env.run(s.get_group(name="nope", domain_id=elsewhere.id)) is None
     assert env.run(s.list_groups(domain.id)) == [ops, zed]
     renamed = GroupRecord(zed.id, "dev", domain.id, "dev team")
     assert env.run(s.update_group(renamed)) == renamed
@@ -880,6 +889,8 @@ def test_groups_members_and_their_roles(env: Env) -> None:
     env.run(s.unassign_group_role(admin.id, ops.id, project_id=project.id))
     assert env.run(s.group_roles(ops.id, project_id=project.id)) == [reader]
     assert env.run(s.group_roles(ops.id, domain_id=domain.id)) == [admin]
+    env.run(s.unassign_group_role(admin.id, ops.id, domain_id=domain.id))
+    assert env.run(s.group_roles(ops.id, domain_id=domain.id)) == []
 
     env.run(s.delete_group(ops.id))
     assert env.run(s.get_group(id=ops.id)) is None
@@ -907,6 +918,7 @@ def test_app_credentials_list_by_name_and_go_with_their_tokens(env: Env) -> None
             f"cx{tag}", "zeta", user.id, project.id, "s4", (), 8.0)))
     assert env.run(s.list_app_credentials(user.id)) == [early, late]
     assert env.run(s.get_app_credential(name="alpha", user_id=other.id)) == theirs
+    assert env.run(s.get_app_credential(name="zeta", user_id=other.id)) is None
     assert env.run(s.get_app_credential(id=late.id)) == late
     assert env.run(s.get_app_credential()) is None
 
