@@ -9,6 +9,10 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from strato.stores.metadata.base import MetadataError
+from strato.stores.metadata.sqlite import LEAD_FILE, SqliteMetadataStore
 from strato.stores.metadata.sqlite.db import Database
 
 WRITES = 300
@@ -97,3 +101,71 @@ def test_scratch_writes_alone_commit_without_fsync(tmp_path: Path) -> None:
         asyncio.run(run())
     finally:
         db.close()
+
+
+def test_the_store_reports_a_held_write_lock_and_leads_through_a_private_file(
+        tmp_path: Path) -> None:
+    """The store's own probe raises what the database found (the readiness check shows
+    it), and the lead's lock file is readable by the owner only, like the database."""
+    store = SqliteMetadataStore(tmp_path / "metadata.db")
+    path = tmp_path / "metadata.db"
+    holder = os.open(path.with_name(path.name + "-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def run() -> None:
+        await store.open()
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            with pytest.raises(MetadataError, match=r"no write lock within 0\.3 s"):
+                await store.check_writable(0.3)
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            await store.check_writable(5.0)
+            assert await store.try_lead()
+            assert (path.with_name(LEAD_FILE).stat().st_mode & 0o777) == 0o600
+        finally:
+            await store.close()
+
+    old = os.umask(0)
+    try:
+        asyncio.run(run())
+    finally:
+        os.umask(old)
+        os.close(holder)
+
+
+def test_schema_version_reads_zero_before_a_schema_and_the_latest_after(
+        tmp_path: Path) -> None:
+    """What `strato upgrade`'s check reads: no file, or a file with no schema, is version
+    0 (everything to do); an opened store is at the latest (read without writing)."""
+    async def versions() -> list[tuple[int, int]]:
+        path = tmp_path / "metadata.db"
+        seen = [await SqliteMetadataStore(path).schema_version()]
+        sqlite3.connect(path).execute("CREATE TABLE unrelated (x)").connection.close()
+        seen.append(await SqliteMetadataStore(path).schema_version())
+        path.unlink()
+        store = SqliteMetadataStore(path)
+        await store.open()
+        await store.close()
+        seen.append(await SqliteMetadataStore(path).schema_version())
+        return seen
+
+    (none, latest), (empty, _), (opened, _) = asyncio.run(versions())
+    assert (none, empty, opened) == (0, 0, latest) and latest > 0
+
+
+def test_a_full_database_is_told_apart_from_other_errors(tmp_path: Path) -> None:
+    """SQLITE_FULL (here a page limit, as a full disk gives) is what `out_of_space` names;
+    a constraint error or a file error is not."""
+    store = SqliteMetadataStore(tmp_path / "a" / "b" / "metadata.db")
+    assert asyncio.run(store.upgrade()) == 0  # creates the missing directories
+    conn = sqlite3.connect(tmp_path / "full.db")
+    conn.execute("CREATE TABLE t (x BLOB UNIQUE)")
+    conn.execute("PRAGMA max_page_count = 4")
+    with pytest.raises(sqlite3.Error) as full:
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    conn.execute("INSERT INTO t VALUES (?)", (b"y",))
+    with pytest.raises(sqlite3.IntegrityError) as duplicate:
+        conn.execute("INSERT INTO t VALUES (?)", (b"y",))
+    conn.close()
+    assert store.out_of_space(full.value)
+    assert not store.out_of_space(duplicate.value)
+    assert not store.out_of_space(OSError(28, "No space left on device"))
