@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 
 from strato.stores.metadata.base import MetadataError
+from strato.stores.metadata.records import (
+    AppCredentialRecord,
+    DomainRecord,
+    TokenRecord,
+    UserRecord,
+)
 from strato.stores.metadata.sqlite import LEAD_FILE, SqliteMetadataStore
 from strato.stores.metadata.sqlite.db import Database
 
@@ -169,3 +175,36 @@ def test_a_full_database_is_told_apart_from_other_errors(tmp_path: Path) -> None
     assert store.out_of_space(full.value)
     assert not store.out_of_space(duplicate.value)
     assert not store.out_of_space(OSError(28, "No space left on device"))
+
+
+def test_only_writes_that_can_change_a_token_view_move_the_change_mark(tmp_path: Path) -> None:
+    """Workers reuse a validated token until the mark moves, so a new token, a login
+    counter or a re-hash must not move it (each login would otherwise drop every worker's
+    validated tokens); a user change must. (PostgreSQL's mark, which also moves every
+    second and on NOTIFY, is tests/scaleout/test_listener.py's.)"""
+    store = SqliteMetadataStore(tmp_path / "metadata.db")
+
+    async def run() -> tuple[bytes | None, ...]:
+        await store.open()
+        try:
+            domain = await store.create_domain(DomainRecord("md", "Md"))
+            user = await store.create_user(UserRecord("mu", "mu", domain.id, "h"))
+            cred = await store.create_app_credential(AppCredentialRecord(
+                "mc", "mc", user.id, "mp", "s", (), 1.0))
+            before = store.change_mark()
+            await store.save_token(TokenRecord("mt", user.id, None, domain.id, 1.0, 4e9))
+            await store.count_login_failure({"k|x": 3}, 1000.0, 60.0)
+            await store.clear_login_failures("k|x")
+            assert await store.replace_secret_hash(old="h", new="h2", user_id=user.id)
+            assert await store.replace_secret_hash(old="s", new="s2", app_cred_id=cred.id)
+            after = store.change_mark()
+            await store.update_user(UserRecord(user.id, "mu", domain.id, "h2", enabled=False))
+            disabled = store.change_mark()
+            await store.delete_user(user.id)  # its validated tokens must not be reused
+            return before, after, disabled, store.change_mark()
+        finally:
+            await store.close()
+
+    before, after, disabled, deleted = asyncio.run(run())
+    assert before is not None and after == before
+    assert before != disabled != deleted
