@@ -23,11 +23,14 @@ def console(server: Server, user: str, password: str, project: str) -> httpx.Cli
 
 def wait_for(read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
              seconds: float = 20.0) -> dict[str, Any]:
+    """What `read` gives once `done` holds; fails the test if it does not within `seconds`
+    (two callers wait without asserting on the result themselves)."""
     deadline = time.monotonic() + seconds
     while True:
         found = read()
-        if done(found) or time.monotonic() > deadline:
+        if done(found):
             return found
+        assert time.monotonic() < deadline, f"not within {seconds} s: {found}"
         time.sleep(0.2)
 
 

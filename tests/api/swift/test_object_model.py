@@ -80,7 +80,7 @@ def model_listing(objects: dict[str, Obj], prefix: str, delimiter: str, marker: 
     skip = end_marker if reverse else marker
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for name in candidates:
+    for name in candidates:  # weak-tests: ok (the reference model builds its answer)
         if len(out) >= limit:
             break
         at = name.find(delimiter, len(prefix)) if delimiter else -1
