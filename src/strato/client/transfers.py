@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -403,10 +403,18 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
         if len(pieces) == 1 and not (is_slo or is_dlo):
             pieces[0].md5 = etag
     state = _State(etag, head.get("Last-Modified"), size, len(pieces))
+    whole_check = bool(options.checksum and len(pieces) > 1 and not (is_slo or is_dlo)
+                       and etag and len(etag) == 32)
+    # Pieces a checksum covers are not flushed before the state file names them (a flush
+    # per piece made a large download wait on the disk): after a kill the page cache still
+    # holds them, and after a power cut a reused piece is checked again below or the whole
+    # file's MD5 catches it. Pieces nothing checks are flushed first.
+    flush = len(pieces) > 1 and not (whole_check or (options.checksum
+                                                     and all(p.md5 for p in pieces)))
     if options.resume and part.exists():
         saved = _State.load(state_path)
         if saved and saved.matches(state):
-            state.done = saved.done
+            state.done = await _still_whole(part, pieces, saved.done, options.checksum)
     if not state.done:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -429,9 +437,9 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
                 await _fetch_piece(store, container, name, fd, piece, len(pieces) > 1,
                                    conditions, options, progress)
                 state.done.add(piece.index)
-                if len(pieces) > 1:
-                    # the piece is on disk before the state file says so
+                if flush:  # the piece is on disk before the state file says so
                     await asyncio.to_thread(os.fdatasync, fd)
+                if len(pieces) > 1:
                     state.save(state_path)
 
         workers = [asyncio.create_task(worker())
@@ -441,8 +449,7 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
         finally:
             for task in workers:
                 task.cancel()
-        if (options.checksum and len(pieces) > 1 and not (is_slo or is_dlo) and etag
-                and len(etag) == 32):
+        if whole_check:
             md5 = await asyncio.to_thread(file_range_md5, part, 0, size)
             if md5 != etag:
                 state_path.unlink(missing_ok=True)
@@ -455,6 +462,21 @@ async def download_object(store: ObjectStore, container: str, name: str, path: s
     state_path.unlink(missing_ok=True)
     _set_mtime(path, head)
     return DownloadResult(container, name, path, size, etag, len(pieces), reused)
+
+
+async def _still_whole(part: Path, pieces: Sequence[_Piece], done: set[int],
+                       checksum: bool) -> set[int]:
+    """The pieces a resumed download may reuse: those whose MD5 is known are read back and
+    kept only if they still match (their bytes may not have reached the disk before a
+    power cut; reading them costs only on a resume)."""
+    if not checksum:
+        return done
+    kept = set()
+    for piece in pieces:
+        if piece.index in done and (piece.md5 is None or await asyncio.to_thread(
+                file_range_md5, part, piece.offset, piece.length) == piece.md5):
+            kept.add(piece.index)
+    return kept
 
 
 def _set_mtime(path: Path, headers: Mapping[str, str]) -> None:
