@@ -133,30 +133,30 @@ class _Writes:
 
     def __init__(self, result: ArchiveResult) -> None:
         self.result = result
-        self.pending: deque[asyncio.Task[None]] = deque()
+        self.pending: deque[tuple[asyncio.Task[None], str, Path, int]] = deque()
 
     async def add(self, name: str, data: bytes, path: Path, md5: str | None,
                   mtime: float) -> None:
         task = asyncio.ensure_future(asyncio.to_thread(_store, name, [data], path, md5, mtime))
-        task.add_done_callback(lambda t: self._done(t, name, path, len(data)))
-        self.pending.append(task)
+        self.pending.append((task, name, path, len(data)))
         while len(self.pending) > WRITES_IN_FLIGHT:
-            await self.pending.popleft()
+            await self._oldest()
 
-    def _done(self, task: asyncio.Task[None], name: str, path: Path, size: int) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self.result.written[name] = path
-            self.result.bytes += size
+    async def _oldest(self) -> None:
+        task, name, path, size = self.pending.popleft()
+        await task  # its error (a checksum mismatch, a full disk) ends the stream
+        self.result.written[name] = path
+        self.result.bytes += size
 
     async def drain(self) -> None:
         while self.pending:
-            await self.pending.popleft()
+            await self._oldest()
 
     async def cancel(self) -> None:
         """After a failure: let the writes already in threads end (a thread cannot be
         stopped), so nothing is written after the call returns."""
         if self.pending:
-            await asyncio.gather(*self.pending, return_exceptions=True)
+            await asyncio.gather(*(task for task, *_ in self.pending), return_exceptions=True)
             self.pending.clear()
 
 
