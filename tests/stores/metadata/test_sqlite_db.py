@@ -7,7 +7,10 @@ import fcntl
 import multiprocessing
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +211,106 @@ def test_only_writes_that_can_change_a_token_view_move_the_change_mark(tmp_path:
     before, after, disabled, deleted = asyncio.run(run())
     assert before is not None and after == before
     assert before != disabled != deleted
+
+
+def test_the_change_mark_is_a_private_eight_byte_file_next_to_the_database(
+        tmp_path: Path) -> None:
+    """Every process maps `<db>-mark`: created owner-only (like the database: whoever can
+    write it can keep workers trusting revoked tokens), exactly 8 bytes, in a directory
+    made on the way; only marked writes move it, and closing unmaps it and frees the files
+    (the last connection's close folds the log back and removes it)."""
+    path = tmp_path / "new" / "dir" / "metadata.db"
+    mark_file = path.with_name("metadata.db-mark")
+    fds = len(os.listdir("/proc/self/fd"))
+    old = os.umask(0)
+    try:
+        db = Database(path)
+        db.open()
+    finally:
+        os.umask(old)
+    try:
+        assert (mark_file.stat().st_mode & 0o777) == 0o600
+        assert mark_file.stat().st_size == 8
+        first = db.mark()
+        assert first is not None and len(first) == 8
+
+        async def run() -> None:
+            await db.write(lambda conn: conn.execute(
+                "INSERT INTO accounts (name, created_at) VALUES ('a', 0)"))
+            assert db.mark() == first  # unmarked by default
+            await db.write(lambda conn: None, marked=True)
+
+        asyncio.run(run())
+        second = db.mark()
+        assert second != first and second == mark_file.read_bytes()
+    finally:
+        db.close()
+    assert not path.with_name("metadata.db-wal").exists()
+    assert str(mark_file) not in Path("/proc/self/maps").read_text()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    db.close()  # a second close (a shutdown path that runs twice) is harmless
+    assert db.mark() is None
+    with pytest.raises(AssertionError):
+        asyncio.run(db.write(lambda conn: None))
+
+
+def test_without_a_shared_mark_the_store_says_so_and_still_writes(tmp_path: Path) -> None:
+    """Where the mark file cannot be mapped (here a directory is in its place) the store
+    reports no mark, so no worker reuses a validated token, and writes go on."""
+    path = tmp_path / "metadata.db"
+    path.with_name("metadata.db-mark").mkdir()
+    db = Database(path)
+    db.open()
+    try:
+        asyncio.run(db.write(lambda conn: None, marked=True))
+        assert db.mark() is None
+    finally:
+        db.close()
+    db.close()
+
+
+def test_a_batch_that_sqlite_rolled_back_fails_every_write_in_it(tmp_path: Path) -> None:
+    """When a write's statement ends the whole transaction (SQLite does so itself on a full
+    disk or an I/O error), every write batched with it gets that error and none is kept;
+    a commit that fails (a deferred foreign key) is rolled back and fails its batch too.
+    The writer goes on in both cases."""
+    db = Database(tmp_path / "metadata.db")
+    db.open()
+
+    def add(name: str) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute(
+            "INSERT INTO accounts (name, created_at) VALUES (?, 0)", (name,)).close()
+
+    def rolled_back(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def dangling(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO objects (container_id, name, blob_id, size, etag, "
+                     "content_type, timestamp, meta) VALUES (424242, 'o', 'b', 0, '', '', 1, "
+                     "'{}')")
+
+    def hold(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)  # the writes below queue meanwhile: one batch
+
+    async def batch(*jobs: Callable[[sqlite3.Connection], Any]) -> list[Any]:
+        first = asyncio.ensure_future(db.write(hold))
+        await asyncio.sleep(0.05)
+        outcomes = await asyncio.wait_for(asyncio.gather(
+            *(db.write(job) for job in jobs), return_exceptions=True), 20)
+        await first
+        return outcomes
+
+    async def run() -> None:
+        outcomes = await batch(add("a"), rolled_back, add("b"))
+        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        outcomes = await batch(add("c"), dangling)
+        assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
+        await asyncio.wait_for(db.write(add("d")), 20)
+
+    try:
+        asyncio.run(run())
+        assert [r[0] for r in db.query("SELECT name FROM accounts")] == ["d"]
+    finally:
+        db.close()
