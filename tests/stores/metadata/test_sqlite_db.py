@@ -7,6 +7,7 @@ import fcntl
 import multiprocessing
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -213,12 +214,13 @@ def test_only_writes_that_can_change_a_token_view_move_the_change_mark(tmp_path:
     assert before != disabled != deleted
 
 
-def test_the_change_mark_is_a_private_eight_byte_file_next_to_the_database(
+def test_the_files_are_private_and_the_change_mark_is_eight_bytes_next_to_them(
         tmp_path: Path) -> None:
-    """Every process maps `<db>-mark`: created owner-only (like the database: whoever can
-    write it can keep workers trusting revoked tokens), exactly 8 bytes, in a directory
-    made on the way; only marked writes move it, and closing unmaps it and frees the files
-    (the last connection's close folds the log back and removes it)."""
+    """The database and its log are owner-only whatever the umask; every process maps
+    `<db>-mark`: created owner-only (whoever can write it can keep workers trusting
+    revoked tokens), exactly 8 bytes, in a directory made on the way; only marked writes
+    move it, and closing unmaps it and frees the files (the last connection's close folds
+    the log back and removes it)."""
     path = tmp_path / "new" / "dir" / "metadata.db"
     mark_file = path.with_name("metadata.db-mark")
     fds = len(os.listdir("/proc/self/fd"))
@@ -229,8 +231,12 @@ def test_the_change_mark_is_a_private_eight_byte_file_next_to_the_database(
     finally:
         os.umask(old)
     try:
-        assert (mark_file.stat().st_mode & 0o777) == 0o600
+        for suffix in ("", "-wal", "-shm", "-mark"):  # secrets (sealed or not) live here
+            assert (path.with_name(path.name + suffix).stat().st_mode & 0o777) == 0o600
         assert mark_file.stat().st_size == 8
+        # a worker that exits without closing must not hang on the writer thread
+        [writer] = [t for t in threading.enumerate() if t.name == "sqlite-writer"]
+        assert writer.daemon
         first = db.mark()
         assert first is not None and len(first) == 8
 
@@ -294,11 +300,17 @@ def test_a_batch_that_sqlite_rolled_back_fails_every_write_in_it(tmp_path: Path)
     def hold(conn: sqlite3.Connection) -> None:
         time.sleep(0.3)  # the writes below queue meanwhile: one batch
 
+    async def raised(job: Callable[[sqlite3.Connection], Any]) -> BaseException | None:
+        try:
+            await db.write(job)
+        except Exception as exc:
+            return exc
+        return None
+
     async def batch(*jobs: Callable[[sqlite3.Connection], Any]) -> list[Any]:
         first = asyncio.ensure_future(db.write(hold))
         await asyncio.sleep(0.05)
-        outcomes = await asyncio.wait_for(asyncio.gather(
-            *(db.write(job) for job in jobs), return_exceptions=True), 20)
+        outcomes = await asyncio.wait_for(asyncio.gather(*(raised(job) for job in jobs)), 20)
         await first
         return outcomes
 
