@@ -337,3 +337,31 @@ def test_a_batch_that_sqlite_rolled_back_fails_every_write_in_it(tmp_path: Path)
         assert [r[0] for r in db.query("SELECT name FROM accounts")] == ["d"]
     finally:
         db.close()
+
+
+def test_close_commits_the_writes_queued_before_it_then_stops(tmp_path: Path) -> None:
+    """A shutdown with writes still queued (a worker stopping mid-request) commits them and
+    answers each before the writer stops; close() returns instead of waiting forever."""
+    path = tmp_path / "metadata.db"
+    db = Database(path)
+    db.open()
+    closer = threading.Thread(target=db.close)
+
+    def hold(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)  # the writes and close() below queue meanwhile: one batch
+
+    async def run() -> None:
+        first = asyncio.ensure_future(db.write(hold))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(db.write(lambda conn, n=n: conn.execute(
+            "INSERT INTO accounts (name, created_at) VALUES (?, 0)", (n,)).close()))
+            for n in "abc"]
+        await asyncio.sleep(0.01)  # each has put its job on the queue
+        closer.start()
+        await asyncio.wait_for(asyncio.gather(first, *queued), 20)
+
+    asyncio.run(run())
+    closer.join(20)
+    assert not closer.is_alive()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT name FROM accounts")) == ["a", "b", "c"]
