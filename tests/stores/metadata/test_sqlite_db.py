@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import multiprocessing
 import os
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +213,155 @@ def test_only_writes_that_can_change_a_token_view_move_the_change_mark(tmp_path:
     before, after, disabled, deleted = asyncio.run(run())
     assert before is not None and after == before
     assert before != disabled != deleted
+
+
+def _open_files_under(directory: Path) -> list[str]:
+    """The files under `directory` this process holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{directory}/"):
+                held.append(target)
+    return held
+
+
+def test_the_files_are_private_and_the_change_mark_is_eight_bytes_next_to_them(
+        tmp_path: Path) -> None:
+    """The database and its log are owner-only whatever the umask; every process maps
+    `<db>-mark`: created owner-only (whoever can write it can keep workers trusting
+    revoked tokens), exactly 8 bytes, in a directory made on the way; only marked writes
+    move it, and closing unmaps it and frees the files (the last connection's close folds
+    the log back and removes it)."""
+    path = tmp_path / "new" / "dir" / "metadata.db"
+    mark_file = path.with_name("metadata.db-mark")
+    old = os.umask(0)
+    try:
+        db = Database(path)
+        db.open()
+    finally:
+        os.umask(old)
+    try:
+        for suffix in ("", "-wal", "-shm", "-mark"):  # secrets (sealed or not) live here
+            assert (path.with_name(path.name + suffix).stat().st_mode & 0o777) == 0o600
+        assert mark_file.stat().st_size == 8
+        # a worker that exits without closing must not hang on the writer thread
+        [writer] = [t for t in threading.enumerate() if t.name == "sqlite-writer"]
+        assert writer.daemon
+        first = db.mark()
+        assert first is not None and len(first) == 8
+
+        async def run() -> None:
+            await db.write(lambda conn: conn.execute(
+                "INSERT INTO accounts (name, created_at) VALUES ('a', 0)"))
+            assert db.mark() == first  # unmarked by default
+            await db.write(lambda conn: None, marked=True)
+
+        asyncio.run(run())
+        second = db.mark()
+        assert second != first and second == mark_file.read_bytes()
+    finally:
+        db.close()
+    assert not path.with_name("metadata.db-wal").exists()
+    assert str(mark_file) not in Path("/proc/self/maps").read_text()
+    assert _open_files_under(path.parent) == []
+    db.close()  # a second close (a shutdown path that runs twice) is harmless
+    assert db.mark() is None
+    with pytest.raises(AssertionError):
+        asyncio.run(db.write(lambda conn: None))
+
+
+def test_without_a_shared_mark_the_store_says_so_and_still_writes(tmp_path: Path) -> None:
+    """Where the mark file cannot be mapped (here a directory is in its place) the store
+    reports no mark, so no worker reuses a validated token, and writes go on."""
+    path = tmp_path / "metadata.db"
+    path.with_name("metadata.db-mark").mkdir()
+    db = Database(path)
+    db.open()
+    try:
+        asyncio.run(db.write(lambda conn: None, marked=True))
+        assert db.mark() is None
+    finally:
+        db.close()
+    db.close()
+
+
+def test_a_batch_that_sqlite_rolled_back_fails_every_write_in_it(tmp_path: Path) -> None:
+    """When a write's statement ends the whole transaction (SQLite does so itself on a full
+    disk or an I/O error), every write batched with it gets that error and none is kept;
+    a commit that fails (a deferred foreign key) is rolled back and fails its batch too.
+    The writer goes on in both cases."""
+    db = Database(tmp_path / "metadata.db")
+    db.open()
+
+    def add(name: str) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute(
+            "INSERT INTO accounts (name, created_at) VALUES (?, 0)", (name,)).close()
+
+    def rolled_back(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def dangling(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO objects (container_id, name, blob_id, size, etag, "
+                     "content_type, timestamp, meta) VALUES (424242, 'o', 'b', 0, '', '', 1, "
+                     "'{}')")
+
+    def hold(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)  # the writes below queue meanwhile: one batch
+
+    async def raised(job: Callable[[sqlite3.Connection], Any]) -> BaseException | None:
+        try:
+            await db.write(job)
+        except Exception as exc:
+            return exc
+        return None
+
+    async def batch(*jobs: Callable[[sqlite3.Connection], Any]) -> list[Any]:
+        first = asyncio.ensure_future(db.write(hold))
+        await asyncio.sleep(0.05)
+        outcomes = await asyncio.wait_for(asyncio.gather(*(raised(job) for job in jobs)), 20)
+        await first
+        return outcomes
+
+    async def run() -> None:
+        outcomes = await batch(add("a"), rolled_back, add("b"))
+        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        outcomes = await batch(add("c"), dangling)
+        assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
+        await asyncio.wait_for(db.write(add("d")), 20)
+
+    try:
+        asyncio.run(run())
+        assert [r[0] for r in db.query("SELECT name FROM accounts")] == ["d"]
+    finally:
+        db.close()
+
+
+def test_close_commits_the_writes_queued_before_it_then_stops(tmp_path: Path) -> None:
+    """A shutdown with writes still queued (a worker stopping mid-request) commits them and
+    answers each before the writer stops; close() returns instead of waiting forever."""
+    path = tmp_path / "metadata.db"
+    db = Database(path)
+    db.open()
+    closer = threading.Thread(target=db.close)
+
+    def hold(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)  # the writes and close() below queue meanwhile: one batch
+
+    async def run() -> None:
+        first = asyncio.ensure_future(db.write(hold))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(db.write(lambda conn, n=n: conn.execute(
+            "INSERT INTO accounts (name, created_at) VALUES (?, 0)", (n,)).close()))
+            for n in "abc"]
+        await asyncio.sleep(0.01)  # each has put its job on the queue
+        closer.start()
+        await asyncio.wait_for(asyncio.gather(first, *queued), 20)
+
+    asyncio.run(run())
+    closer.join(20)
+    assert not closer.is_alive()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT name FROM accounts")) == ["a", "b", "c"]
