@@ -38,6 +38,7 @@ from strato.stores.metadata.records import (
     AccountStats,
     ContainerRecord,
     ListingQuery,
+    Lookup,
     ObjectRecord,
     Subdir,
     is_inline,
@@ -104,6 +105,12 @@ class PolicyConflict(StorageError):
 
 def new_inline_id() -> str:
     return INLINE + secrets.token_hex(16)
+
+
+def _live(record: ObjectRecord, open_expired: bool) -> bool:
+    """An object past its delete-at time is already gone for readers, unless `open_expired`
+    (until the expirer reclaims it)."""
+    return open_expired or record.delete_at is None or record.delete_at > time.time()
 
 
 class StorageService:
@@ -300,15 +307,25 @@ class StorageService:
         """The live object; one past its delete-at time is already gone for readers, unless
         `open_expired` (until the expirer reclaims it)."""
         record = await self.meta.get_object(container.id, name)
-        if record is None or (not open_expired and record.delete_at is not None
-                              and record.delete_at <= time.time()):
-            return None
-        return record
+        return record if record is not None and _live(record, open_expired) else None
 
-    async def open_object(self, container: ContainerRecord, record: ObjectRecord
-                          ) -> tuple[ObjectRecord, BlobReader]:
-        """Open the blob; if an overwrite freed it in between, follow to the new version."""
+    async def lookup(self, account: str, container: str, obj: str | None = None, *,
+                     data: bool = False, open_expired: bool = False) -> Lookup:
+        """The account's, container's and live object's rows (and the object's inline bytes
+        if `data`) read together: an object request's reads before it acts, one round trip
+        on PostgreSQL instead of three. The object as `get_object` sees it."""
+        found = await self.meta.lookup(account, container, obj, data=data)
+        if found.object is not None and not _live(found.object, open_expired):
+            return replace(found, object=None, data=None)
+        return found
+
+    async def open_object(self, container: ContainerRecord, record: ObjectRecord,
+                          data: bytes | None = None) -> tuple[ObjectRecord, BlobReader]:
+        """Open the blob (`data`: its bytes, when inline and already read with its row); if
+        an overwrite freed it in between, follow to the new version."""
         blobs = self.policy_of(container).blobs
+        if data is not None and is_inline(record.blob_id):
+            return record, MemoryReader(data)
         for _ in range(3):
             try:
                 if is_inline(record.blob_id):

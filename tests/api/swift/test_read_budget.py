@@ -1,4 +1,5 @@
-"""A GET or HEAD of a plain object reads its token, container and object once each.
+"""A GET or HEAD of a plain object reads its token once, then its account, container, object
+and inline bytes in one statement (`ObjectStore.lookup`).
 
 The server runs in this process (uvicorn on a real socket) so a SQLite trace callback can
 count the metadata statements one request makes; the client is an ordinary HTTP client.
@@ -17,8 +18,8 @@ import pytest
 from strato.stores.metadata.sqlite import db
 from tests.harness import Server, in_process_server
 
-MAX_READS = 3
-"""One statement for the token (with its user, project and roles), one per row after."""
+MAX_READS = 2
+"""One statement for the token (with its user, project and roles), one for the rest."""
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from strato.stores.metadata.records import (
     GroupRecord,
     ListingQuery,
     LoginFailures,
+    Lookup,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
@@ -284,6 +285,36 @@ def test_concurrent_writes_keep_counters_exact(env: Env) -> None:
     assert (rec.object_count, rec.bytes_used) == (len(expected), sum(expected.values()))
 
 
+def test_concurrent_deletes_each_answer_for_their_own_row(env: Env) -> None:
+    """Deletes sent together (which PostgreSQL sends as one statement) each get the row they
+    removed; of two deletes of one name, exactly one removes it; one older than the row
+    removes nothing and says so; inline bytes and counters go with what was removed."""
+    s = env.store
+    c = container(env)
+    rows = {f"d{i}": obj(c, f"d{i}", i + 1, blob=INLINE + uuid.uuid4().hex) for i in range(24)}
+    for row in rows.values():
+        env.run(s.put_object(row, b"x" * row.size))
+    late = obj(c, "late", 5, timestamp=5000.0)
+    env.run(s.put_object(late))
+
+    async def burst() -> list[Any]:
+        calls = [s.delete_object(c.id, n, older_than=4000.0) for n in rows]
+        calls += [s.delete_object(c.id, "d0", older_than=4000.0),
+                  s.delete_object(c.id, "missing", older_than=4000.0),
+                  s.delete_object(c.id, "late", older_than=4000.0)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    *removed, again, missing, older = env.run(burst())
+    assert removed[1:] == list(rows.values())[1:]
+    assert sorted([removed[0], again], key=lambda r: r is None) == [rows["d0"], None]
+    assert missing is None
+    assert isinstance(older, Superseded) and older.stored == 5000.0
+    assert all(env.run(s.inline_data(r.blob_id)) is None for r in rows.values())
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None and (rec.object_count, rec.bytes_used) == (1, 5)
+    assert env.run(s.get_object(c.id, "late")) == late
+
+
 def test_newest_timestamp_wins_whatever_the_commit_order(env: Env) -> None:
     """Swift's object server rule: a PUT replaces the row only with a strictly newer
     timestamp, a POST moves it only forward, a delete removes only an older row; the loser
@@ -514,6 +545,30 @@ def test_inline_bytes_live_and_go_with_their_row(env: Env) -> None:
     with pytest.raises(NotFound):
         env.run(s.put_object(orphan, b"x"))
     assert env.run(s.inline_data(orphan.blob_id)) is None
+
+
+def test_lookup_reads_account_container_object_and_bytes_together(env: Env) -> None:
+    """`lookup` answers what the separate reads answer, each part None where it is missing:
+    no account row, no container, no object, bytes not asked for or kept in a file."""
+    s, acct = env.store, account()
+    assert env.run(s.lookup(acct, "c", "o", data=True)) == Lookup(None, None)
+    c = container(env, acct)
+    assert env.run(s.lookup(acct, "c", "o", data=True)) == Lookup(None, c)
+    assert env.run(s.lookup(acct, "other", "o")) == Lookup(None, None)
+    row = env.run(s.update_account_meta(acct, {"x-account-meta-quota-bytes": "9"}, (), 2.0))
+    small = obj(c, "o", 5, blob=INLINE + uuid.uuid4().hex, **{"meta-k": "v"})
+    env.run(s.put_object(small, b"small"))
+    filed = obj(c, "f", 7, delete_at=1)  # expired: the store still hands the row out
+    env.run(s.put_object(filed))
+    c = env.run(s.get_container(acct, "c"))
+    assert c is not None and c.object_count == 2 and c.bytes_used == 12
+    assert env.run(s.lookup(acct, "c", "o", data=True)) == Lookup(row, c, small, b"small")
+    assert env.run(s.lookup(acct, "c", "o")) == Lookup(row, c, small, None)
+    assert env.run(s.lookup(acct, "c")) == Lookup(row, c)
+    assert env.run(s.lookup(acct, "c", "f", data=True)) == Lookup(row, c, filed, None)
+    assert env.run(s.lookup(acct, "c", "missing", data=True)) == Lookup(row, c)
+    other = container(env, account())  # the same names elsewhere are not found
+    assert env.run(s.lookup(other.account, "c", "o")) == Lookup(None, other)
 
 
 # ---- expiry -----------------------------------------------------------------------------

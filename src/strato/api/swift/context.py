@@ -9,7 +9,7 @@ from strato.api.http import POLICY, Request
 from strato.api.swift.acl import Authorizer
 from strato.domain.identity import AuthContext, IdentityService
 from strato.domain.storage import StorageService
-from strato.stores.metadata.records import ContainerRecord, ObjectRecord
+from strato.stores.metadata.records import AccountRecord, ContainerRecord, ObjectRecord
 
 READ_METHODS = ("GET", "HEAD")
 READS = "reads"
@@ -17,6 +17,9 @@ READS = "reads"
 ACCOUNT_DOMAIN = "account_domain"
 """State key: the domain id of the request account's project (None: no such project), read
 once for keystoneauth's rule on names in container ACLs."""
+INLINE_DATA = "inline_data"
+"""State key: inline bytes read with their object's row, by blob id, until the handler
+takes them."""
 OPEN_EXPIRED = "open_expired"
 """State key: the request may reach objects past their delete-at time (`X-Open-Expired`
 with `allow_open_expired` on), large object segments included."""
@@ -78,12 +81,16 @@ class SwiftRequest:
         """The container's row (None if missing), read once per GET/HEAD request, and once
         per request of any method on an object in it: an object request never changes its
         container's row but for the counters, which its own write moves only after every
-        check that reads them (quotas, versioning, the write itself) has run. On
-        PostgreSQL each read is a round trip; an object PUT made four of them."""
-        reads = self._reads()
+        check that reads them (quotas, versioning, the write itself) has run. An object
+        request reads its own container with its account and, for GET/HEAD, its object
+        (`StorageService.lookup`): one round trip on PostgreSQL where it took up to four."""
         key = (account, name)
-        if reads is None and self.obj is not None and key == (self.account, self.container):
+        if self.obj is not None and key == (self.account, self.container):
             reads = self.state.setdefault(READS, {})
+            if key not in reads:
+                await self._lookup(reads)
+            return reads[key]  # type: ignore[no-any-return]
+        reads = self._reads()
         if reads is not None and key in reads:
             return reads[key]  # type: ignore[no-any-return]
         record = await self.services.storage.get_container(account, name)
@@ -91,6 +98,39 @@ class SwiftRequest:
         if reads is not None:
             reads[key] = record
         return record
+
+    async def _lookup(self, reads: dict[tuple[str, ...], Any]) -> None:
+        assert self.container is not None and self.obj is not None
+        method = self.request.method
+        reading = method in READ_METHODS
+        found = await self.services.storage.lookup(
+            self.account, self.container, self.obj if reading else None,
+            data=method == "GET", open_expired=self.open_expired)
+        reads[(self.account,)] = found.account
+        reads[(self.account, self.container)] = found.container
+        if reading and found.container is not None:
+            reads[(self.account, self.container, self.obj)] = found.object
+        if found.object is not None and found.data is not None:
+            self.state.setdefault(INLINE_DATA, {})[found.object.blob_id] = found.data
+        self.note_policy(self.account, self.container, found.container)
+
+    async def get_account(self, account: str) -> AccountRecord | None:
+        """The account's row: an object request's own account is read with its container
+        (an object request never changes it), any other afresh."""
+        if self.obj is None or account != self.account:
+            return await self.services.storage.get_account(account)
+        assert self.container is not None
+        await self.get_container(account, self.container)
+        reads = self.state[READS]
+        if (account,) not in reads:  # the container was read before, by another path
+            reads[(account,)] = await self.services.storage.get_account(account)
+        return reads[(account,)]  # type: ignore[no-any-return]
+
+    def inline_data(self, record: ObjectRecord) -> bytes | None:
+        """The object's inline bytes if they were read with its row (`open_object`'s
+        `data`); taken once, so the request holds them no longer than it needs."""
+        held: dict[str, bytes] = self.state.get(INLINE_DATA, {})
+        return held.pop(record.blob_id, None)
 
     def note_policy(self, account: str, name: str, record: ContainerRecord | None) -> None:
         """Label the request with its container's policy for the metrics (only the

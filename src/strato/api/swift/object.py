@@ -182,7 +182,7 @@ async def get_object(sr: SwiftRequest) -> Response:
         headers["Content-Length"] = str(record.size)
         return Response(200, headers)
     try:
-        record, reader = await storage.open_object(container, record)
+        record, reader = await storage.open_object(container, record, sr.inline_data(record))
     except ObjectNotFound:
         raise SwiftError(404) from None
     headers = object_headers(record)

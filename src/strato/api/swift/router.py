@@ -168,7 +168,7 @@ class SwiftFrontend:
             sr.state[OPEN_EXPIRED] = True
         if auth is not None and not sr.is_owner:
             sr.state[ACCOUNT_DOMAIN] = await account_domain(self.services, account)
-            record = await self.services.storage.get_account(account)
+            record = await sr.get_account(account)
             sr.state[ACCOUNT_ACCESS] = self.services.authorizer.account_access(
                 auth, record.meta.get(ACCOUNT_ACL_HEADER) if record else None)
         return await self.pipeline(sr)

@@ -26,6 +26,7 @@ from strato.stores.metadata.records import (
     ImageUsage,
     ListingQuery,
     LoginFailures,
+    Lookup,
     ObjectRecord,
     ProjectRecord,
     RoleRecord,
@@ -130,6 +131,13 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def get_object(self, container_id: int, name: str) -> ObjectRecord | None:
         """The current row, expired or not: callers decide what expiry means to them."""
+
+    @abc.abstractmethod
+    async def lookup(self, account: str, container: str, obj: str | None = None, *,
+                     data: bool = False) -> Lookup:
+        """The account's and the container's rows and, given `obj`, the object's (with its
+        inline bytes if `data`), in one statement: what an object request reads before it
+        acts (one round trip on PostgreSQL where separate reads took three)."""
 
     @abc.abstractmethod
     async def put_object(self, record: ObjectRecord, data: bytes | None = None

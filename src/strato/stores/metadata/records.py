@@ -37,6 +37,19 @@ class ContainerRecord:
     """The storage policy's name when the container was created; fixed for life."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What an object request reads before it acts, from one consistent view: the account's
+    row, the container's and, when asked, the object's with its inline bytes."""
+
+    account: AccountRecord | None
+    container: ContainerRecord | None
+    object: ObjectRecord | None = None
+    """The row, expired or not (None: no such object, or not asked for)."""
+    data: bytes | None = None
+    """The object's bytes when they are kept inline and were asked for."""
+
+
 UNCOUNTED = "x-object-sysmeta-uncounted"
 """Object meta key (any value): the object's bytes are left out of its container's bytes used,
 because another container already counts the same data (a versioned object's current copy

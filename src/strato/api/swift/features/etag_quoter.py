@@ -62,7 +62,7 @@ class EtagQuoter(Feature):
         container = await sr.get_container(sr.account, sr.container)
         flag = container.meta.get(_sysmeta("container")) if container else None
         if flag is None:
-            account = await sr.services.storage.get_account(sr.account)
+            account = await sr.get_account(sr.account)
             flag = account.meta.get(_sysmeta("account")) if account else None
         if flag is None:
             return self.by_default

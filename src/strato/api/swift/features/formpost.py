@@ -206,7 +206,7 @@ class FormPost(Feature):
             return 404, ""
         body = _capped(reader.iter_part(), max_file_size)
         try:
-            room = await check_quota(sr.services, sr.account, container, 0)
+            room = await check_quota(sr, sr.account, container, 0)
             if room is not None:
                 body = limit_stream(body, room)
             await storage.put_object(

@@ -30,7 +30,7 @@ from typing import Any
 
 from strato.api.http import BadRequest, Message, Response, is_digits
 from strato.api.swift.account import ACCOUNT_SYSMETA
-from strato.api.swift.context import SwiftRequest, SwiftServices
+from strato.api.swift.context import SwiftRequest
 from strato.api.swift.errors import SwiftError
 from strato.api.swift.object import can_read_object, can_write_object, split_target
 from strato.api.swift.pipeline import Feature, Handler
@@ -48,7 +48,7 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None and is_digits(value) else None
 
 
-async def _rooms(services: SwiftServices, account: str, container: ContainerRecord,
+async def _rooms(sr: SwiftRequest, account: str, container: ContainerRecord,
                  objects: int, reseller: bool) -> list[tuple[int, str]]:
     """(bytes left, message when passed) for each byte quota on `container`; raises 413 at
     once when adding `objects` objects would pass a count quota."""
@@ -61,9 +61,10 @@ async def _rooms(services: SwiftServices, account: str, container: ContainerReco
         rooms.append((bytes_quota - container.bytes_used, EXCEEDED))
     if reseller:
         return rooms
-    record = await services.storage.get_account(account)
+    record = await sr.get_account(account)
     meta = record.meta if record else {}
-    policy_name = services.storage.policy_of(container).name
+    storage = sr.services.storage
+    policy_name = storage.policy_of(container).name
     policy = f"-policy-{policy_name.lower()}"
     limits = [(_int(meta.get(QUOTA_SYSMETA + "bytes", meta.get(LEGACY_QUOTA))),
                _int(meta.get(QUOTA_SYSMETA + "count")), EXCEEDED),
@@ -71,7 +72,7 @@ async def _rooms(services: SwiftServices, account: str, container: ContainerReco
                _int(meta.get(QUOTA_SYSMETA + "count" + policy)), POLICY_EXCEEDED)]
     if all(b is None and c is None for b, c, _ in limits):
         return rooms
-    stats = await services.storage.account_stats(account)
+    stats = await storage.account_stats(account)
     in_policy = stats.per_policy.get(policy_name, AccountStats(0, 0, 0))
     for (account_bytes, account_count, message), used in zip(limits, (stats, in_policy),
                                                               strict=True):
@@ -82,23 +83,23 @@ async def _rooms(services: SwiftServices, account: str, container: ContainerReco
     return rooms
 
 
-async def quota_room(services: SwiftServices, account: str, container: ContainerRecord,
+async def quota_room(sr: SwiftRequest, account: str, container: ContainerRecord,
                      objects: int = 1, *, reseller: bool = False) -> int | None:
     """Bytes that may still be written to `container` (None: no byte quota applies).
 
     Raises 413 at once when adding `objects` objects would pass a count quota. A reseller
     (`reseller=True`) is held to the container's quotas only, as in Swift.
     """
-    rooms = await _rooms(services, account, container, objects, reseller)
+    rooms = await _rooms(sr, account, container, objects, reseller)
     return min(room for room, _ in rooms) if rooms else None
 
 
-async def check_quota(services: SwiftServices, account: str, container: ContainerRecord,
+async def check_quota(sr: SwiftRequest, account: str, container: ContainerRecord,
                       size: int, objects: int = 1, *, reseller: bool = False) -> int | None:
     """Raise `SwiftError(413, 'Upload exceeds quota.')` if writing `size` bytes in `objects`
     new objects would pass the container's or the account's quota; else return the bytes
     left after it (None: unlimited). Reusable by any feature that writes objects."""
-    rooms = await _rooms(services, account, container, objects, reseller)
+    rooms = await _rooms(sr, account, container, objects, reseller)
     for room, message in rooms:
         if size > room:
             raise SwiftError(413, message)
@@ -179,14 +180,14 @@ class Quotas(Feature):
             if src_container is None or not can_read_object(sr, source[0], src_container):
                 return  # the core answers 404/401/403 without revealing the source's size
             src = await storage.get_object(src_container, source[2])
-            await check_quota(sr.services, account, container, src.size if src else 0,
+            await check_quota(sr, account, container, src.size if src else 0,
                               reseller=sr.is_reseller)
             return
         try:
             length = sr.request.content_length
         except BadRequest:
             return  # the core answers 400
-        room = await check_quota(sr.services, account, container, length or 0,
+        room = await check_quota(sr, account, container, length or 0,
                                  reseller=sr.is_reseller)
         if room is not None and length is None:
             _cap_receive(sr, room)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -14,13 +15,14 @@ import orjson
 
 from strato.stores.metadata.base import Conflict, NotFound, ObjectStore, Superseded
 from strato.stores.metadata.listing import keyset_listing_async, prefix_end
-from strato.stores.metadata.postgresql.db import Database, affected
+from strato.stores.metadata.postgresql.db import Batcher, Database, affected
 from strato.stores.metadata.postgresql.schema import COUNTER_SHARDS, SUPERSEDED
 from strato.stores.metadata.records import (
     AccountRecord,
     AccountStats,
     ContainerRecord,
     ListingQuery,
+    Lookup,
     ObjectRecord,
     Subdir,
     SyncChange,
@@ -35,6 +37,15 @@ CONTAINER_SELECT = ("SELECT c.id, c.account, c.name, c.created_at, c.put_timesta
                     f" FROM containers c {_COUNTS}")
 """A container with its counters folded from their shards."""
 OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
+LOOKUP_SQL = (
+    "SELECT a.created_at, a.meta, c.id, c.account, c.name, c.created_at, c.put_timestamp,"
+    " coalesce(s.objects, 0), coalesce(s.bytes, 0), c.meta, c.policy, o.container_id, o.name,"
+    " o.blob_id, o.size, o.etag, o.content_type, o.timestamp, o.meta, o.delete_at, i.data"
+    " FROM (SELECT $1::bytea AS name) k LEFT JOIN accounts a ON a.name = k.name"
+    " LEFT JOIN containers c ON c.account = k.name AND c.name = $2::bytea"
+    f" {_COUNTS} LEFT JOIN objects o ON o.container_id = c.id AND o.name = $3::bytea"
+    " LEFT JOIN inline_blobs i ON $4::bool AND i.id = o.blob_id")
+"""`ObjectStore.lookup` in one statement: always one row, its parts NULL where missing."""
 
 REMOVE_SQL = (
     "WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[],"
@@ -252,6 +263,16 @@ class PostgresObjectStore(ObjectStore):
             container_id, name.encode())
         return _object(row) if row else None
 
+    async def lookup(self, account: str, container: str, obj: str | None = None, *,
+                     data: bool = False) -> Lookup:
+        row = await self.db.fetchrow(LOOKUP_SQL, account.encode(), container.encode(),
+                                     None if obj is None else obj.encode(), data)
+        assert row is not None  # the statement always yields its one row
+        return Lookup(AccountRecord(account, row[0], orjson.loads(row[1]))
+                      if row[0] is not None else None,
+                      _container(row[2:11]) if row[2] is not None else None,
+                      _object(row[11:20]) if row[11] is not None else None, row[20])
+
     async def put_object(self, record: ObjectRecord, data: bytes | None = None
                          ) -> ObjectRecord | None:
         try:
@@ -298,22 +319,45 @@ class PostgresObjectStore(ObjectStore):
 
     async def _remove(self, records: Sequence[tuple[int, str, str | None]],
                       guards: Sequence[ObjectRecord] | None = None,
-                      older_than: float | None = None) -> list[ObjectRecord]:
+                      older_than: Sequence[float | None] | None = None) -> list[ObjectRecord]:
         """`guards` (one per record): also require the row's delete-at to be theirs;
-        `older_than`: the row's timestamp to be older than that."""
+        `older_than` (one per record): the row's timestamp to be older than that."""
         delete_at = [None if g.delete_at is None else int(g.delete_at) for g in guards] \
             if guards else [None] * len(records)
         rows = await self.db.fetch(
             REMOVE_SQL, [r[0] for r in records], [r[1].encode() for r in records],
             [r[2] for r in records], delete_at, [guards is not None] * len(records), _shard(),
-            [older_than] * len(records))
+            list(older_than) if older_than is not None else [None] * len(records))
         return [_object(row) for row in rows]
+
+    async def _remove_each(self, deletes: list[tuple[int, str, float | None]]
+                           ) -> list[ObjectRecord | None]:
+        """Client deletes (container, name, older than) batched by `Batcher`: the row each
+        removed, None where there was none (a name twice in a batch: the first removed it).
+        Sent in key order, so two batches lock the rows they share in the same order; a
+        deadlock with another writer all the same rolls the batch back, and it goes again."""
+        ordered = sorted(deletes, key=lambda d: (d[0], d[1].encode()))
+        for attempt in (1, 2):
+            try:
+                removed = await self._remove([(c, n, None) for c, n, _ in ordered],
+                                             older_than=[o for _, _, o in ordered])
+                break
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 2:
+                    raise
+        gone = {(r.container_id, r.name): r for r in removed}
+        return [gone.pop((c, n), None) for c, n, _ in deletes]
+
+    @cached_property
+    def _deletes(self) -> Batcher[tuple[int, str, float | None], ObjectRecord | None]:
+        return Batcher(self._remove_each)
 
     async def delete_object(self, container_id: int, name: str, when: float | None = None,
                             *, older_than: float | None = None) -> ObjectRecord | None:
         stamp = when if when is not None else older_than
-        if when is None:  # one statement
-            removed = await self._remove([(container_id, name, None)], older_than=stamp)
+        if when is None:  # one statement, shared with the deletes sent meanwhile
+            found = await self._deletes((container_id, name, stamp))
+            removed = [found] if found is not None else []
         else:
             async with self.db.transaction() as conn:  # the delete trigger stamps with `when`
                 await conn.execute("SELECT set_config('strato.deleted_at', $1, true)",

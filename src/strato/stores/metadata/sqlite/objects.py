@@ -16,6 +16,7 @@ from strato.stores.metadata.records import (
     AccountStats,
     ContainerRecord,
     ListingQuery,
+    Lookup,
     ObjectRecord,
     Subdir,
     SyncChange,
@@ -44,6 +45,16 @@ def _log_change(conn: sqlite3.Connection, container_id: int, name: str, when: fl
 CONTAINER_COLUMNS = ("id, account, name, created_at, put_timestamp, object_count, bytes_used,"
                      " meta, policy")
 OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
+
+LOOKUP_SQL = (
+    "SELECT a.created_at, a.meta, c.id, c.account, c.name, c.created_at, c.put_timestamp,"
+    " c.object_count, c.bytes_used, c.meta, c.policy, o.container_id, o.name, o.blob_id,"
+    " o.size, o.etag, o.content_type, o.timestamp, o.meta, o.delete_at, i.data"
+    " FROM (SELECT ? AS name) k LEFT JOIN accounts a ON a.name = k.name"
+    " LEFT JOIN containers c ON c.account = k.name AND c.name = ?"
+    " LEFT JOIN objects o ON o.container_id = c.id AND o.name = ?"
+    " LEFT JOIN inline_blobs i ON ? AND i.id = o.blob_id")
+"""`ObjectStore.lookup` in one statement: always one row, its parts NULL where missing."""
 
 
 def _container(row: tuple[Any, ...]) -> ContainerRecord:
@@ -231,6 +242,15 @@ class SqliteObjectStore(ObjectStore):
             f"SELECT {OBJECT_COLUMNS} FROM objects WHERE container_id = ? AND name = ?",
             (container_id, name))
         return _object(row) if row else None
+
+    async def lookup(self, account: str, container: str, obj: str | None = None, *,
+                     data: bool = False) -> Lookup:
+        row = self.db.query_one(LOOKUP_SQL, (account, container, obj, data))
+        assert row is not None  # the statement always yields its one row
+        return Lookup(AccountRecord(account, row[0], orjson.loads(row[1]))
+                      if row[0] is not None else None,
+                      _container(row[2:11]) if row[2] is not None else None,
+                      _object(row[11:20]) if row[11] is not None else None, row[20])
 
     async def put_object(self, record: ObjectRecord, data: bytes | None = None
                          ) -> ObjectRecord | None:
