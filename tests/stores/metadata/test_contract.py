@@ -315,6 +315,50 @@ def test_concurrent_deletes_each_answer_for_their_own_row(env: Env) -> None:
     assert env.run(s.get_object(c.id, "late")) == late
 
 
+def test_concurrent_puts_each_answer_for_their_own_row(env: Env) -> None:
+    """PUTs sent together (which PostgreSQL sends as one statement) each get their own
+    answer: the row they replaced, None for a new name, NotFound for a container that is
+    gone, Superseded for one older than the row (the batch's other writes still land); two
+    PUTs of one name keep the newer; inline bytes and counters follow what was written."""
+    s = env.store
+    c = container(env)
+    olds = [obj(c, f"p{i}", 10, blob=INLINE + uuid.uuid4().hex) for i in range(8)]
+    for row in olds:
+        env.run(s.put_object(row, b"o" * 10))
+    late = obj(c, "late", 5, timestamp=5000.0)
+    env.run(s.put_object(late))
+    news = [obj(c, f"p{i}", i + 1, blob=INLINE + uuid.uuid4().hex) for i in range(8)]
+    fresh = [obj(c, f"n{i}", 100) for i in range(8)]
+    newer = obj(c, "twice", 7, timestamp=4001.0)
+    older = obj(c, "twice", 3, timestamp=4000.0)
+    stale = obj(c, "late", 1, timestamp=4000.0)
+    orphan = ObjectRecord(10**9, "x", INLINE + uuid.uuid4().hex, 1, "e" * 32, "text/plain",
+                          1.0, {})
+
+    async def burst() -> list[Any]:
+        calls = [s.put_object(r, b"n" * r.size) for r in news]
+        calls += [s.put_object(r) for r in fresh]
+        calls += [s.put_object(newer), s.put_object(older), s.put_object(stale),
+                  s.put_object(orphan, b"x")]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = env.run(burst())
+    assert answers[:8] == olds and answers[8:16] == [None] * 8
+    twice_answers, stale_answer, orphan_answer = answers[16:18], answers[18], answers[19]
+    assert None in twice_answers  # the first of the two to land made the name
+    other = next(a for a in twice_answers if a is not None)
+    assert other == older or (isinstance(other, Superseded) and other.stored == 4001.0)
+    assert isinstance(stale_answer, Superseded) and stale_answer.stored == 5000.0
+    assert isinstance(orphan_answer, NotFound)
+    assert env.run(s.get_object(c.id, "twice")) == newer
+    assert env.run(s.get_object(c.id, "late")) == late
+    assert all(env.run(s.inline_data(r.blob_id)) is None for r in [*olds, orphan])
+    assert [env.run(s.inline_data(r.blob_id)) for r in news] == [b"n" * r.size for r in news]
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None and rec.object_count == 8 + 8 + 1 + 1
+    assert rec.bytes_used == sum(r.size for r in news) + 800 + 7 + 5
+
+
 def test_newest_timestamp_wins_whatever_the_commit_order(env: Env) -> None:
     """Swift's object server rule: a PUT replaces the row only with a strictly newer
     timestamp, a POST moves it only forward, a delete removes only an older row; the loser

@@ -8,6 +8,9 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+import asyncpg
+import pytest
+
 from strato.stores.metadata.base import Superseded
 from strato.stores.metadata.postgresql import PostgresMetadataStore
 from strato.stores.metadata.postgresql.schema import LATEST
@@ -138,3 +141,37 @@ def test_identity_written_through_one_node_changes_every_nodes_mark(
     if postgres:  # told by NOTIFY, not just the mark's periodic change
         assert b.run(_heard(b, 2.0)) > heard
     assert b.store.change_mark() not in (before, None)
+
+
+def test_the_older_releases_put_object_still_works() -> None:
+    """A node still on the release before group-committed PUTs calls `put_object` (schema
+    version 8's one-row function), which is now one item of `put_objects`: it still returns
+    the row it replaced, and raises for a gone container or a write not newer."""
+    url = pg.create_database()
+    store = PostgresMetadataStore(url)
+    env = Env(store)
+    try:
+        env.run(store.open())
+        container, _ = env.run(store.create_container("AUTH_old", "c", {}, 1.0, "gold"))
+        sql = ("SELECT * FROM put_object($1, $2, $3, $4, 'e', 't', $5, '{}', NULL, $6,"
+               " 0::smallint)")
+
+        def put(container_id: int, blob: str, size: int, stamp: float, data: bytes | None
+                ) -> list[tuple[object, ...]]:
+            return pg.fetch(url, sql, container_id, b"o", blob, size, stamp, data)
+
+        assert put(container.id, "inline:1", 3, 10.0, b"one") == []
+        assert put(container.id, "b2", 5, 11.0, None) == [
+            (container.id, b"o", "inline:1", 3, "e", "t", 10.0, "{}", None)]
+        with pytest.raises(asyncpg.PostgresError) as older:
+            put(container.id, "b3", 7, 11.0, None)
+        assert older.value.sqlstate == "SX409" and float(older.value.detail) == 11.0
+        with pytest.raises(asyncpg.NoDataFoundError):
+            put(10**9, "b4", 1, 12.0, None)
+        assert env.run(store.inline_data("inline:1")) is None
+        record = env.run(store.get_container("AUTH_old", "c"))
+        assert record is not None and (record.object_count, record.bytes_used) == (1, 5)
+    finally:
+        env.run(store.close())
+        env.loop.close()
+        pg.drop_database(url)

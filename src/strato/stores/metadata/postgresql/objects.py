@@ -16,7 +16,11 @@ import orjson
 from strato.stores.metadata.base import Conflict, NotFound, ObjectStore, Superseded
 from strato.stores.metadata.listing import keyset_listing_async, prefix_end
 from strato.stores.metadata.postgresql.db import Batcher, Database, affected
-from strato.stores.metadata.postgresql.schema import COUNTER_SHARDS, SUPERSEDED
+from strato.stores.metadata.postgresql.schema import (
+    COUNTER_SHARDS,
+    PUT_NO_CONTAINER,
+    PUT_SUPERSEDED,
+)
 from strato.stores.metadata.records import (
     AccountRecord,
     AccountStats,
@@ -275,19 +279,55 @@ class PostgresObjectStore(ObjectStore):
 
     async def put_object(self, record: ObjectRecord, data: bytes | None = None
                          ) -> ObjectRecord | None:
-        try:
-            row = await self.db.fetchrow(
-                "SELECT * FROM put_object($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                record.container_id, record.name.encode(), record.blob_id, record.size,
-                record.etag, record.content_type, record.timestamp, _json(record.meta),
-                record.delete_at, data, _shard())
-        except asyncpg.NoDataFoundError:
-            raise NotFound(str(record.container_id)) from None
-        except asyncpg.PostgresError as exc:
-            if exc.sqlstate != SUPERSEDED:
-                raise
-            raise Superseded(record.name, float(exc.detail or 0)) from None
-        return _object(row) if row else None
+        result = await self._puts((record, data))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _put_each(self, puts: list[tuple[ObjectRecord, bytes | None]]
+                        ) -> list[ObjectRecord | NotFound | Superseded | None]:
+        """PUTs batched by `Batcher`, in one `put_objects` statement: for each, the row it
+        replaced (None: a new name) or the error it met. Sent in key order, so two batches
+        take the rows they share in the same order; a deadlock with another writer all the
+        same rolls the batch back, and it goes again."""
+        order = sorted(range(len(puts)),
+                       key=lambda i: (puts[i][0].container_id, puts[i][0].name.encode()))
+        sent = [puts[i] for i in order]
+        for attempt in (1, 2):
+            try:
+                rows = await self.db.fetch(
+                    "SELECT * FROM put_objects($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    [r.container_id for r, _ in sent], [r.name.encode() for r, _ in sent],
+                    [r.blob_id for r, _ in sent], [r.size for r, _ in sent],
+                    [r.etag for r, _ in sent], [r.content_type for r, _ in sent],
+                    [r.timestamp for r, _ in sent], [_json(r.meta) for r, _ in sent],
+                    [r.delete_at for r, _ in sent], [d for _, d in sent], _shard())
+                break
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 2:
+                    raise
+        results: list[ObjectRecord | NotFound | Superseded | None] = [None] * len(puts)
+        for row in rows:
+            record = sent[row["ord"] - 1][0]
+            if row["status"] == PUT_NO_CONTAINER:
+                result: ObjectRecord | NotFound | Superseded | None = NotFound(
+                    str(record.container_id))
+            elif row["status"] == PUT_SUPERSEDED:
+                result = Superseded(record.name, row["stored"])
+            elif row["old_blob"] is not None:
+                result = ObjectRecord(record.container_id, record.name, row["old_blob"],
+                                      row["old_size"], row["old_etag"], row["old_type"],
+                                      row["old_timestamp"], orjson.loads(row["old_meta"]),
+                                      row["old_delete_at"])
+            else:
+                result = None
+            results[order[row["ord"] - 1]] = result
+        return results
+
+    @cached_property
+    def _puts(self) -> Batcher[tuple[ObjectRecord, bytes | None],
+                               ObjectRecord | NotFound | Superseded | None]:
+        return Batcher(self._put_each, limit=32)
 
     async def update_object(self, container_id: int, name: str, meta: dict[str, str],
                             content_type: str | None, delete_at: int | None,

@@ -474,10 +474,131 @@ MIGRATIONS: list[str] = [
         END IF;
     END $$;
     """,
+    # 9: group commit for object PUTs: put_objects writes a batch in one statement (one
+    # transaction, one WAL flush), in the order given, each item under version 8's rule,
+    # answering per item instead of raising: status 0 written (with the row it replaced, if
+    # any), 1 no such container, 2 superseded (the winning timestamp in `stored`). The
+    # counters move once per container at the end, so a batch takes its object rows (the
+    # caller sends them in key order) before any counter row and batches cannot deadlock
+    # on them. put_object is now one item of it, for nodes still on the older release
+    r"""
+    CREATE FUNCTION put_objects(
+        p_container bigint[], p_name bytea[], p_blob text[], p_size bigint[], p_etag text[],
+        p_type text[], p_timestamp double precision[], p_meta text[], p_delete_at bigint[],
+        p_data bytea[], p_shard smallint)
+    RETURNS TABLE (ord integer, status smallint, stored double precision, old_blob text,
+                   old_size bigint, old_etag text, old_type text,
+                   old_timestamp double precision, old_meta text, old_delete_at bigint)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        old objects%ROWTYPE;
+        deleted double precision;
+        replaced boolean;
+        delta_ids bigint[] := '{}';
+        delta_count bigint[] := '{}';
+        delta_bytes bigint[] := '{}';
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_container, 1), 0) LOOP
+            ord := i;
+            stored := NULL;
+            old_blob := NULL; old_size := NULL; old_etag := NULL; old_type := NULL;
+            old_timestamp := NULL; old_meta := NULL; old_delete_at := NULL;
+            -- a container being deleted waits for this write (and then finds an object),
+            -- or this write waits for the delete and finds no container
+            PERFORM 1 FROM containers WHERE id = p_container[i] FOR KEY SHARE;
+            IF NOT FOUND THEN
+                status := 1;
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            replaced := false;
+            status := 0;
+            LOOP
+                SELECT * INTO old FROM objects
+                    WHERE container_id = p_container[i] AND name = p_name[i] FOR UPDATE;
+                IF FOUND THEN
+                    IF old.timestamp >= p_timestamp[i] THEN
+                        status := 2;
+                        stored := old.timestamp;
+                        EXIT;
+                    END IF;
+                    replaced := true;
+                    UPDATE objects SET blob_id = p_blob[i], size = p_size[i],
+                        etag = p_etag[i], content_type = p_type[i],
+                        timestamp = p_timestamp[i], meta = p_meta[i],
+                        delete_at = p_delete_at[i]
+                        WHERE container_id = p_container[i] AND name = p_name[i];
+                    IF old.blob_id <> p_blob[i] AND old.blob_id LIKE 'inline:%' THEN
+                        DELETE FROM inline_blobs WHERE id = old.blob_id;
+                    END IF;
+                    EXIT;
+                END IF;
+                SELECT timestamp INTO deleted FROM tombstones
+                    WHERE container_id = p_container[i] AND name = p_name[i];
+                IF deleted >= p_timestamp[i] THEN
+                    status := 2;
+                    stored := deleted;
+                    EXIT;
+                END IF;
+                INSERT INTO objects VALUES (p_container[i], p_name[i], p_blob[i], p_size[i],
+                                            p_etag[i], p_type[i], p_timestamp[i], p_meta[i],
+                                            p_delete_at[i])
+                    ON CONFLICT DO NOTHING;
+                EXIT WHEN FOUND;  -- else another PUT of this name just committed: weigh it
+            END LOOP;
+            IF status = 0 THEN
+                IF p_data[i] IS NOT NULL THEN
+                    INSERT INTO inline_blobs VALUES (p_blob[i], p_data[i]);
+                END IF;
+                delta_ids := delta_ids || p_container[i];
+                delta_count := delta_count || CASE WHEN replaced THEN 0 ELSE 1 END::bigint;
+                delta_bytes := delta_bytes || (counted_size(p_size[i], p_meta[i])
+                    - CASE WHEN replaced THEN counted_size(old.size, old.meta) ELSE 0 END);
+                IF replaced THEN
+                    old_blob := old.blob_id; old_size := old.size; old_etag := old.etag;
+                    old_type := old.content_type; old_timestamp := old.timestamp;
+                    old_meta := old.meta; old_delete_at := old.delete_at;
+                END IF;
+            END IF;
+            RETURN NEXT;
+        END LOOP;
+        INSERT INTO container_counters AS c
+            SELECT d.id, p_shard, sum(d.n), sum(d.b)
+            FROM unnest(delta_ids, delta_count, delta_bytes) AS d(id, n, b)
+            GROUP BY d.id ORDER BY d.id
+        ON CONFLICT (container_id, shard) DO UPDATE
+            SET object_count = c.object_count + excluded.object_count,
+                bytes_used = c.bytes_used + excluded.bytes_used;
+    END $$;
+
+    CREATE OR REPLACE FUNCTION put_object(
+        p_container bigint, p_name bytea, p_blob text, p_size bigint, p_etag text,
+        p_type text, p_timestamp double precision, p_meta text, p_delete_at bigint,
+        p_data bytea, p_shard smallint)
+    RETURNS SETOF objects LANGUAGE plpgsql AS $$
+    DECLARE
+        r record;
+    BEGIN
+        SELECT * INTO r FROM put_objects(ARRAY[p_container], ARRAY[p_name], ARRAY[p_blob],
+            ARRAY[p_size], ARRAY[p_etag], ARRAY[p_type], ARRAY[p_timestamp], ARRAY[p_meta],
+            ARRAY[p_delete_at], ARRAY[p_data], p_shard);
+        IF r.status = 1 THEN
+            RAISE EXCEPTION 'container % not found', p_container USING ERRCODE = 'P0002';
+        ELSIF r.status = 2 THEN
+            RAISE EXCEPTION 'superseded' USING ERRCODE = 'SX409', DETAIL = r.stored::text;
+        ELSIF r.old_blob IS NOT NULL THEN
+            RETURN NEXT ROW(p_container, p_name, r.old_blob, r.old_size, r.old_etag,
+                            r.old_type, r.old_timestamp, r.old_meta,
+                            r.old_delete_at)::objects;
+        END IF;
+    END $$;
+    """,
 ]
 
 SUPERSEDED = "SX409"
 """SQLSTATE `put_object` raises for a write not newer than the stored row or tombstone."""
+PUT_NO_CONTAINER, PUT_SUPERSEDED = 1, 2
+"""`put_objects`' status of an item whose container is gone / that a newer write beat."""
 
 LATEST = len(MIGRATIONS)
 
