@@ -9,6 +9,9 @@ same pool size for both drivers, on uvloop as the server runs:
 - `get`: one object row by primary key (every GET and HEAD reads one);
 - `list`: a 1,000-row keyset listing page (`name > marker ORDER BY name LIMIT 1000`).
 
+asyncpg runs twice: through its own pool, and through the store's connection list
+(`Connections` in `stores/metadata/postgresql/db.py`), which replaced the pool.
+
 Bounded: a fixed number of operations per workload. Prints ops/s, p50/p99 latency and the
 client CPU per operation (the driver's cost, which a 2-core server pays on every request).
 
@@ -30,6 +33,8 @@ import asyncpg
 import psycopg
 import psycopg_pool
 import uvloop
+
+from strato.stores.metadata.postgresql.db import Connections
 
 POOL = 4
 CONCURRENCY = 16
@@ -112,6 +117,18 @@ class Asyncpg:
             return len(await conn.fetch(dollar(LIST), container, marker))
 
 
+class AsyncpgList(Asyncpg):
+    """asyncpg under the store's own connection list (`Connections`) instead of its pool."""
+
+    name = "asyncpg, the store's connection list"
+
+    async def open(self, dsn: str) -> None:
+        self.pool = Connections(lambda: asyncpg.connect(dsn), POOL)  # type: ignore[assignment]
+
+    async def close(self) -> None:
+        await self.pool.close(10.0)  # type: ignore[call-arg]
+
+
 class Psycopg:
     name = "psycopg"
 
@@ -167,7 +184,7 @@ async def run(count: int, op: Callable[[int], Awaitable[Any]]) -> dict[str, floa
             "client CPU us/op": cpu / count * 1e6}
 
 
-async def measure(driver: Asyncpg | Psycopg, dsn: str) -> dict[str, dict[str, float]]:
+async def measure(driver: Asyncpg | AsyncpgList | Psycopg, dsn: str) -> dict[str, dict[str, float]]:
     await driver.open(dsn)
     try:
         await driver.execute(SCHEMA)
@@ -199,9 +216,10 @@ async def main(dsn: str) -> None:
     target = dsn.rsplit("/", 1)[0] + "/" + database
     try:
         for round_ in range(2):  # alternate, so neither driver always runs on a warmer server
-            for driver in ((Asyncpg(), Psycopg()) if round_ == 0 else (Psycopg(), Asyncpg())):
+            drivers = (Asyncpg(), AsyncpgList(), Psycopg())
+            for driver in drivers if round_ == 0 else drivers[::-1]:
                 for workload, figures in (await measure(driver, target)).items():
-                    print(f"round {round_ + 1} {driver.name:<8} {workload:<5} " + "  ".join(
+                    print(f"round {round_ + 1} {driver.name:<8}\n  {workload:<5} " + "  ".join(
                         f"{key} {value:8.1f}" for key, value in figures.items()), flush=True)
     finally:
         await admin.execute(f"DROP DATABASE {database} WITH (FORCE)")

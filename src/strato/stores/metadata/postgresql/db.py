@@ -15,6 +15,7 @@ fsyncs as the SQLite writer's group commit makes them do.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import struct
@@ -62,15 +63,128 @@ SESSION_SETTINGS = {
 }
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Release a pooled connection without asyncpg's default reset query.
+class Connections:
+    """The connections one worker holds (at most `size`), reused last in, first out, and
+    handed to waiting tasks first come, first served.
 
-    That query (advisory unlocks, `CLOSE ALL`, `UNLISTEN *`, `RESET ALL`) is a round trip
-    on every release, i.e. on every statement the store runs, which doubled PostgreSQL's
-    work per request. Pooled connections hold no session state to undo: their locks and
-    settings are transaction-scoped, LISTEN and the leader lock use connections of their
-    own, and asyncpg still rolls back a transaction left open before this is called.
-    """
+    asyncpg's pool, even without its reset query, cost 40-44 µs of the worker's CPU per
+    `SELECT 1` here against 20 µs for this list, and PostgreSQL answered half as many: its
+    acquire and release go through a queue, a proxy object, an inactivity timer and a
+    reset hook on every statement, and it hands its connections round in turn, so every
+    backend is woken in turn, where here the busiest stay warm (`python -m
+    bench.pg_drivers`: a primary-key read 2x the ops/s at 40% of the client CPU). It keeps
+    no session state to undo between uses: locks and settings are transaction-scoped, and
+    LISTEN and the leader lock have connections of their own. A connection whose use ended
+    in anything but an error PostgreSQL answered (cancelled mid-statement, lost, left in a
+    transaction) is closed rather than reused."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
+        self._connect = connect
+        self._size = size
+        self._idle: list[asyncpg.Connection] = []
+        self._count = 0
+        self._waiters: collections.deque[asyncio.Future[asyncpg.Connection | None]] = (
+            collections.deque())
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        conn = await self._take()
+        try:
+            yield conn
+        except asyncpg.PostgresError:
+            self._give(conn)  # the server answered: the connection is as good as before
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._give(conn)
+
+    async def _take(self) -> asyncpg.Connection:
+        while True:
+            if self._closed:
+                raise asyncpg.InterfaceError("the metadata store is closed")
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.is_closed():
+                    return conn
+                self._count -= 1
+            if self._count < self._size:
+                self._count += 1
+                try:
+                    return await self._connect()
+                except BaseException:
+                    self._count -= 1
+                    self._pass_on(None)
+                    raise
+            # all in use: wait for one handed over (first come, first served) or for room
+            waiter: asyncio.Future[asyncpg.Connection | None] = (
+                asyncio.get_running_loop().create_future())
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._pass_on(waiter.result())  # handed over, then cancelled: pass it on
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                raise
+            if handed is not None:
+                return handed
+
+    def _give(self, conn: asyncpg.Connection) -> None:
+        if self._closed or conn.is_closed() or conn.is_in_transaction():
+            self._drop(conn)
+            return
+        self._pass_on(conn)
+
+    def _drop(self, conn: asyncpg.Connection) -> None:
+        conn.terminate()
+        self._count -= 1
+        self._pass_on(None)
+
+    def _pass_on(self, conn: asyncpg.Connection | None) -> None:
+        """Hand `conn` to the longest waiter (None: there is room to open one), else keep
+        it idle: a task that gives one back and asks again at once waits its turn."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is not None:
+            self._idle.append(conn)
+
+    async def close(self, timeout: float) -> None:
+        """Close the idle connections (those in use close when they are given back)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        self._count -= len(idle)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)  # they find the store closed
+        self._waiters.clear()
+        results = await asyncio.gather(*(c.close(timeout=timeout) for c in idle),
+                                       return_exceptions=True)
+        for conn, result in zip(idle, results, strict=True):
+            if isinstance(result, BaseException):
+                conn.terminate()
+
+    # the statements the store runs, each on a connection of its own for its duration
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self.acquire() as conn:
+            return await conn.execute(sql, *args)
 
 
 class Database:
@@ -79,7 +193,7 @@ class Database:
         a marked write counts at once for every worker here, as on SQLite; other nodes
         learn of it through NOTIFY."""
         self.url = url
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Connections | None = None
         self._leader: asyncpg.Connection | None = None
         self._mark_path = mark_path
         self._local: ChangeMark | None = None
@@ -95,9 +209,7 @@ class Database:
                 await conn.close()
             if before != (version := await self.version()):
                 log.info("metadata schema migrated from version %d to %d", before, version)
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=POOL_SIZE,
-                                               server_settings=SESSION_SETTINGS,
-                                               reset=_keep_session)
+        self._pool = Connections(self.connect, POOL_SIZE)
         if self._mark_path is not None:
             try:
                 self._local = ChangeMark(self._mark_path)
@@ -126,10 +238,7 @@ class Database:
             self._local = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
-            except TimeoutError:  # a query still running: do not hold up the shutdown
-                pool.terminate()
+            await pool.close(CLOSE_SECONDS)
 
     async def connect(self) -> asyncpg.Connection:
         """A connection of its own (not from the pool)."""
@@ -143,7 +252,7 @@ class Database:
             await conn.close()
 
     @property
-    def pool(self) -> asyncpg.Pool:
+    def pool(self) -> Connections:
         assert self._pool is not None, "database not open"
         return self._pool
 
@@ -173,7 +282,7 @@ class Database:
         return affected(status)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 

@@ -114,7 +114,7 @@ class PostgresIdentityStore(IdentityStore):
             self.db.changed()
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A marked transaction."""
         try:
             async with self.db.transaction() as conn:
