@@ -13,6 +13,7 @@ import pytest
 
 from strato.stores.metadata.base import Superseded
 from strato.stores.metadata.postgresql import PostgresMetadataStore
+from strato.stores.metadata.postgresql.db import POOL_SIZE
 from strato.stores.metadata.postgresql.schema import LATEST
 from strato.stores.metadata.records import (
     DomainRecord,
@@ -171,6 +172,55 @@ def test_the_older_releases_put_object_still_works() -> None:
         assert env.run(store.inline_data("inline:1")) is None
         record = env.run(store.get_container("AUTH_old", "c"))
         assert record is not None and (record.object_count, record.bytes_used) == (1, 5)
+    finally:
+        env.run(store.close())
+        env.loop.close()
+        pg.drop_database(url)
+
+
+def test_the_connection_list_recovers_from_cancels_crowds_and_killed_backends() -> None:
+    """The store's own connection list (`Connections`): a statement cancelled mid-way stops
+    on the server and its connection serves the next user; more concurrent statements than
+    connections
+    all run, first come, first served; connections PostgreSQL killed are replaced after the
+    one statement that found them dead."""
+    url = pg.create_database()
+    store = PostgresMetadataStore(url)
+    env = Env(store)
+
+    async def scenario() -> None:
+        pool = store.db.pool
+        sleeper = asyncio.ensure_future(store.db.fetchval("SELECT pg_sleep(30)"))
+        await asyncio.sleep(0.3)
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        assert await store.db.fetchval("SELECT 41 + 1") == 42  # not the cancelled one's
+        crowd = POOL_SIZE * 3
+        started = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(*(store.db.fetchval("SELECT $1::int FROM pg_sleep(0.2)",
+                                                           i) for i in range(crowd)))
+        assert answers == list(range(crowd))
+        assert asyncio.get_running_loop().time() - started < 0.2 * crowd / 2
+        assert pool._count <= POOL_SIZE
+        assert await store.db.fetchval(  # cancelled on the server too
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND query = 'SELECT pg_sleep(30)' AND state = 'active'") == 0
+        await store.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                               " AND application_name = 'strato'")
+        failed = 0
+        for _ in range(POOL_SIZE + 2):  # each dead connection fails at most one statement
+            try:
+                assert await store.db.fetchval("SELECT 1") == 1
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                failed += 1
+        assert failed <= POOL_SIZE
+        assert await store.db.fetchval("SELECT 1") == 1
+
+    try:
+        env.run(store.open())
+        env.run(scenario())
     finally:
         env.run(store.close())
         env.loop.close()

@@ -74,9 +74,8 @@ class Connections:
     backend is woken in turn, where here the busiest stay warm (`python -m
     bench.pg_drivers`: a primary-key read 2x the ops/s at 40% of the client CPU). It keeps
     no session state to undo between uses: locks and settings are transaction-scoped, and
-    LISTEN and the leader lock have connections of their own. A connection whose use ended
-    in anything but an error PostgreSQL answered (cancelled mid-statement, lost, left in a
-    transaction) is closed rather than reused."""
+    LISTEN and the leader lock have connections of their own. A connection lost, or left in
+    a transaction, is closed rather than reused."""
 
     def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
         self._connect = connect
@@ -92,13 +91,11 @@ class Connections:
         conn = await self._take()
         try:
             yield conn
-        except asyncpg.PostgresError:
-            self._give(conn)  # the server answered: the connection is as good as before
-            raise
-        except BaseException:
-            self._drop(conn)
-            raise
-        self._give(conn)
+        finally:
+            # a statement cancelled mid-way (its client went away) is cancelled on the server
+            # too: asyncpg sends the cancel request, and the connection's next use waits for
+            # it (closing the connection instead would leave the statement running there)
+            self._give(conn)
 
     async def _take(self) -> asyncpg.Connection:
         while True:
