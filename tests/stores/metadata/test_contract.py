@@ -692,7 +692,40 @@ def test_container_listing_with_delimiter(env: Env) -> None:
         delimiter="-", reverse=True)))) == ["d", "c", "/b-", "a"]
 
 
+def test_listed_containers_are_whole_records(env: Env) -> None:
+    """A container listing gives each container as `get_container` reads it, every field
+    in its place (values all distinct, so a swapped column shows), the counters of an
+    empty container at zero and of a full one at its objects' count and bytes."""
+    acct = account()
+    s = env.store
+    full, _ = env.run(s.create_container(acct, "full", {"x-container-meta-a": "1"}, 2.0,
+                                         "gold"))
+    env.run(s.update_container_meta(acct, "full", {"x-container-meta-a": "2"}, [], 3.0))
+    for name, size in (("o1", 5), ("o2", 7)):
+        env.run(s.put_object(obj(full, name, size)))
+    empty, _ = env.run(s.create_container(acct, "empty", {}, 4.0, "silver"))
+    listed = env.run(s.list_containers(acct, ListingQuery()))
+    expected = [env.run(s.get_container(acct, name)) for name in ("empty", "full")]
+    assert listed == expected
+    assert expected[1] == ContainerRecord(full.id, acct, "full", 2.0, 3.0, 2, 12,
+                                          {"x-container-meta-a": "2"}, "gold")
+    assert expected[0] == ContainerRecord(empty.id, acct, "empty", 4.0, 4.0, 0, 0, {},
+                                          "silver")
+
+
 # ---- identity ---------------------------------------------------------------------------
+
+def test_update_user_writes_every_field(env: Env) -> None:
+    """Each field of an updated user is stored (a default project set, extra changed)."""
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"dom{tag}", f"Dom{tag}")))
+    project = env.run(s.create_project(ProjectRecord(f"p{tag}", "proj", domain.id)))
+    user = env.run(s.create_user(UserRecord(f"u{tag}", "alice", domain.id, "hash")))
+    changed = UserRecord(user.id, "bob", domain.id, "hash2", False, project.id, {"e": "x"})
+    assert env.run(s.update_user(changed)) == changed
+    assert env.run(s.get_user(id=user.id)) == changed
+
 
 def test_identity_methods(env: Env) -> None:
     s = env.store

@@ -1,0 +1,285 @@
+"""The PostgreSQL store's plumbing on a real server: what its sessions are set to, the
+pool releasing connections without a reset, the host-local change mark it shares with the
+other workers of a node, and the identity listener losing and regaining its connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from strato.stores.metadata.base import MetadataError
+from strato.stores.metadata.postgresql import PostgresMetadataStore
+from strato.stores.metadata.postgresql.db import SESSION_SETTINGS, affected
+from strato.stores.metadata.postgresql.schema import LATEST, MIGRATE_LOCK, migrate
+from strato.stores.metadata.records import DomainRecord, TokenRecord, UserRecord
+from tests import pg
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    url = pg.create_database()
+    yield url
+    pg.drop_database(url)
+
+
+def _store(url: str, mark_path: Path | None = None) -> PostgresMetadataStore:
+    return PostgresMetadataStore(url, mark_path)
+
+
+async def _live_mark(store: PostgresMetadataStore) -> bytes:
+    for _ in range(200):
+        if (mark := store.change_mark()) is not None:
+            return mark
+        await asyncio.sleep(0.025)
+    raise AssertionError("the listener did not listen within 5 s")
+
+
+async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
+    """Rows of one query on a session of the test's own (not the store's)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def _sessions(url: str) -> list[tuple[object, ...]]:
+    """The store's sessions on its database: (pid, query) of each."""
+    return await _query(url, "SELECT pid, query FROM pg_stat_activity WHERE datname ="
+                             " current_database() AND application_name = 'strato'")
+
+
+def test_command_status_row_counts() -> None:
+    assert affected("UPDATE 3") == 3
+    assert affected("INSERT 0 1") == 1
+    assert affected("DELETE 0") == 0
+    assert affected("DELETE 12") == 12
+    assert affected("CREATE TABLE") == 0  # no count: nothing counted
+
+
+def test_sessions_carry_the_keepalive_settings_and_the_name(url: str) -> None:
+    """Pooled connections and the store's own (`connect`) run with the keepalives that
+    let another node notice a vanished leader within seconds, and are named `strato`."""
+    names = sorted(SESSION_SETTINGS)
+
+    async def run() -> None:
+        store = _store(url)
+        await store.open()
+        try:
+            shown = [await store.db.fetchval(f"SHOW {name}") for name in names]
+            conn = await store.db.connect()
+            try:
+                own = [await conn.fetchval(f"SHOW {name}") for name in names]
+            finally:
+                await conn.close()
+        finally:
+            await store.close()
+        expected = [SESSION_SETTINGS[name] for name in names]
+        assert shown == expected
+        assert own == expected
+
+    asyncio.run(run())
+
+
+def test_the_pool_starts_with_one_connection_and_keeps_session_state(url: str) -> None:
+    """Opening holds one pooled connection (more only as requests need them); releasing one
+    runs no reset (asyncpg's would `RESET ALL`, a round trip on every statement)."""
+    async def run() -> None:
+        store = _store(url)
+        await store.open()
+        try:
+            assert len(await _sessions(url)) == 1
+            async with store.db.pool.acquire() as conn:
+                await conn.execute("SET work_mem = '7MB'")  # session-level, on purpose
+            assert await store.db.fetchval("SHOW work_mem") == "7MB"
+        finally:
+            await store.close()
+        assert await _sessions(url) == []  # every connection closed
+
+    asyncio.run(run())
+
+
+def test_a_host_local_mark_changes_for_every_store_on_it_at_once(
+        url: str, tmp_path: Path) -> None:
+    """Two workers of one node share the mark file: a marked write through one changes the
+    other's mark before any notification could reach it (its loop has not run since), and
+    a write that changes no validated token leaves it alone."""
+    mark_path = tmp_path / "metadata.mark"
+    a, b = _store(url, mark_path), _store(url, mark_path)
+    loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        loop_a.run_until_complete(a.open())
+        loop_b.run_until_complete(b.open())
+        before = loop_b.run_until_complete(_live_mark(b))
+        assert len(before) == 16 + 8  # the listener's count and period, then the file's
+        user = f"u-{uuid.uuid4().hex[:8]}"
+        loop_a.run_until_complete(a.create_domain(DomainRecord(user, user, True, "")))
+        loop_a.run_until_complete(a.create_user(UserRecord(user, user, user, "x", True,
+                                                           None, {})))
+        after_user = b.change_mark()
+        assert after_user is not None and after_user[16:] != before[16:]
+        token = TokenRecord(uuid.uuid4().hex, user, None, None, 1.0, 2e9, ("password",),
+                            "a", {})
+        loop_a.run_until_complete(a.save_token(token))  # unmarked: no token changes
+        unchanged = b.change_mark()
+        assert unchanged is not None and unchanged[16:] == after_user[16:]
+        loop_a.run_until_complete(a.revoke_token(token.token_hash))
+        revoked = b.change_mark()
+        assert revoked is not None and revoked[16:] != after_user[16:]
+    finally:
+        loop_a.run_until_complete(a.close())
+        loop_b.run_until_complete(b.close())
+        loop_a.close()
+        loop_b.close()
+    assert a.db._local is None and b.change_mark() is None  # closed: reuse nothing
+
+
+def test_a_mark_file_that_cannot_be_made_leaves_the_listener_alone(
+        url: str, tmp_path: Path) -> None:
+    async def run() -> None:
+        store = _store(url, tmp_path / "missing" / "metadata.mark")
+        await store.open()
+        try:
+            assert len(await _live_mark(store)) == 16
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_the_listener_comes_back_after_losing_its_connection(
+        url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Its session is cut (a restart, a failover): it says so, listens again, and the mark
+    it then gives is new, since notifications sent in between were lost."""
+    async def run() -> None:
+        store = _store(url)
+        await store.open()
+        try:
+            before = await _live_mark(store)
+            cut = await _query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                    " WHERE datname = current_database()"
+                                    " AND query LIKE 'LISTEN%'")
+            assert cut == [(True,)]
+            for _ in range(250):
+                await asyncio.sleep(0.02)
+                mark = store.change_mark()
+                if mark is not None and mark[:8] != before[:8]:
+                    break
+            else:
+                raise AssertionError("no new mark within 5 s of the listener's loss")
+            assert "lost the identity listener's connection" in caplog.text
+            again = await _live_mark(store)
+            heard = store.db.listener.heard
+            user = f"u-{uuid.uuid4().hex[:8]}"
+            await store.create_domain(DomainRecord(user, user, True, ""))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if store.db.listener.heard > heard:
+                    break
+            assert store.db.listener.heard == heard + 1  # listening again, counting
+            assert (await _live_mark(store))[:8] != again[:8]
+        finally:
+            await store.close()
+        assert store.change_mark() is None  # stopped: no listener started again
+        assert store.db.listener._task is None
+
+    asyncio.run(run())
+
+
+def test_a_listener_that_cannot_connect_keeps_trying(url: str) -> None:
+    """The database is away when the first token is validated: no mark, and the listener
+    keeps trying, listening as soon as the database is back."""
+    async def run() -> None:
+        store = _store(url)
+        await store.open()
+        real = store.db.listener._connect
+        tries = 0
+
+        async def refused() -> asyncpg.Connection:
+            nonlocal tries
+            tries += 1
+            if tries < 3:
+                raise OSError("connection refused")
+            return await real()
+
+        store.db.listener._connect = refused
+        try:
+            assert store.change_mark() is None
+            await asyncio.sleep(0.2)
+            assert store.change_mark() is None and tries == 1  # waits half a second first
+            assert len(await _live_mark(store)) == 16
+            assert tries == 3
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_migrate_refuses_a_newer_schema_and_leaves_it(url: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            assert await migrate(conn) == 0
+            assert await migrate(conn) == LATEST
+            await conn.execute("UPDATE schema_version SET version = $1", LATEST + 1)
+            with pytest.raises(RuntimeError, match=f"schema version {LATEST + 1}, newer "
+                               f"than this release's {LATEST}: upgrade Strato"):
+                await migrate(conn)
+            assert await conn.fetchval("SELECT array_agg(version) FROM schema_version") \
+                == [LATEST + 1]
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_migrations_wait_for_the_migration_lock(url: str) -> None:
+    """Another node migrating holds the lock: this one waits, then finds nothing to do."""
+    async def run() -> None:
+        holder = await asyncpg.connect(url)
+        conn = await asyncpg.connect(url)
+        try:
+            assert await migrate(holder) == 0
+            tx = holder.transaction()
+            await tx.start()
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
+            waiting = asyncio.ensure_future(migrate(conn))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            await tx.rollback()
+            assert await asyncio.wait_for(waiting, 10) == LATEST
+            assert await conn.fetchval("SELECT count(*) FROM schema_version") == 1
+        finally:
+            await holder.close()
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_check_writable_names_a_held_lock_and_a_read_only_database(url: str) -> None:
+    """What `/healthcheck` and the start-up check report: a session holding the tables
+    locked is noticed within the bound, and a database made read-only refuses the write."""
+    store = _store(url)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.open())
+        with pg.holding(url, "LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE"), \
+                pytest.raises(MetadataError) as held:
+            loop.run_until_complete(store.check_writable(0.4))
+        assert str(held.value) == "PostgreSQL gave no write lock within 0.4 s"
+        loop.run_until_complete(store.check_writable(5.0))  # free again
+        name = url.rsplit("/", 1)[1]
+        pg.execute(url, f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+        loop.run_until_complete(store.db.pool.expire_connections())  # new sessions
+        with pytest.raises(MetadataError) as refused:
+            loop.run_until_complete(store.check_writable(5.0))
+        assert str(refused.value) == ("PostgreSQL cannot take a write: cannot execute"
+                                      " UPDATE in a read-only transaction")
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
