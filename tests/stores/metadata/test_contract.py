@@ -857,6 +857,39 @@ def test_token_view_reads_token_user_project_and_scope_roles(env: Env) -> None:
     assert env.run(s.token_view(unscoped.token_hash)) is None
 
 
+def test_deleting_a_project_or_user_takes_everything_that_names_it(env: Env) -> None:
+    """Assignments name their project only in text (no foreign key), tokens and application
+    credentials by id: a deleted project or user must leave none of them behind, or a
+    listing shows roles on a project that is gone."""
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"xd{tag}", f"XDom{tag}")))
+    gone, kept = (env.run(s.create_project(ProjectRecord(f"x{n}{tag}", n, domain.id)))
+                  for n in ("gone", "kept"))
+    user, other = (env.run(s.create_user(UserRecord(f"x{n}{tag}", n, domain.id, "h")))
+                   for n in ("user", "other"))
+    role = env.run(s.create_role(RoleRecord(f"xr{tag}", f"xr{tag}")))
+    group = env.run(s.create_group(GroupRecord(f"xg{tag}", "xg", domain.id)))
+    for project in (gone, kept):
+        for member in (user, other):
+            env.run(s.assign_role(role.id, member.id, project_id=project.id))
+        env.run(s.assign_group_role(role.id, group.id, project_id=project.id))
+    token = TokenRecord(f"xt{tag}", other.id, gone.id, None, 1.0, 4e9)
+    env.run(s.save_token(token))
+    cred = env.run(s.create_app_credential(AppCredentialRecord(
+        f"xc{tag}", "c", other.id, gone.id, "h", (role.id,), 1.0)))
+    env.run(s.delete_project(gone.id))
+    assert env.run(s.list_assignments(project_id=gone.id)) == []
+    assert env.run(s.get_token(token.token_hash)) is None
+    assert env.run(s.get_app_credential(id=cred.id)) is None
+    assert len(env.run(s.list_assignments(project_id=kept.id))) == 3
+    env.run(s.delete_user(user.id))
+    assert env.run(s.list_assignments(user_id=user.id)) == []
+    assert sorted(env.run(s.list_assignments(project_id=kept.id)), key=repr) == sorted([
+        AssignmentRecord(role.id, None, kept.id, None, group.id),
+        AssignmentRecord(role.id, other.id, kept.id, None)], key=repr)
+
+
 def test_keystone_administration_renames_refuses_duplicates_and_cleans_up(env: Env) -> None:
     """Renames keep names unique; deleting a domain, role or group takes every assignment,
     membership and token that named it, so nothing can be granted through a dead row."""

@@ -54,12 +54,18 @@ async def _sessions(url: str) -> list[tuple[object, ...]]:
                              " current_database() AND application_name = 'strato'")
 
 
+def _count(mark: bytes) -> int:
+    """The listener's count in a mark (its first 8 bytes)."""
+    return int.from_bytes(mark[:8], "little", signed=True)
+
+
 def test_command_status_row_counts() -> None:
     assert affected("UPDATE 3") == 3
     assert affected("INSERT 0 1") == 1
     assert affected("DELETE 0") == 0
     assert affected("DELETE 12") == 12
     assert affected("CREATE TABLE") == 0  # no count: nothing counted
+    assert affected("LISTEN") == 0
 
 
 def test_sessions_carry_the_keepalive_settings_and_the_name(url: str) -> None:
@@ -160,7 +166,16 @@ def test_the_listener_comes_back_after_losing_its_connection(
         store = _store(url)
         await store.open()
         try:
+            first = await _live_mark(store)
+            for n in range(2):  # each notification counts once, the count only grows
+                await store.create_domain(DomainRecord(f"d{n}{uuid.uuid4().hex[:8]}", f"d{n}"))
+            for _ in range(250):
+                await asyncio.sleep(0.02)
+                if store.db.listener.heard == 2:
+                    break
             before = await _live_mark(store)
+            assert store.db.listener.heard == 2
+            assert _count(before) == _count(first) + 2
             cut = await _query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                                     " WHERE datname = current_database()"
                                     " AND query LIKE 'LISTEN%'")
@@ -182,7 +197,8 @@ def test_the_listener_comes_back_after_losing_its_connection(
                 if store.db.listener.heard > heard:
                     break
             assert store.db.listener.heard == heard + 1  # listening again, counting
-            assert (await _live_mark(store))[:8] != again[:8]
+            assert _count(again) > _count(before)
+            assert _count(await _live_mark(store)) == _count(again) + 1
         finally:
             await store.close()
         assert store.change_mark() is None  # stopped: no listener started again
@@ -280,6 +296,20 @@ def test_check_writable_names_a_held_lock_and_a_read_only_database(url: str) -> 
             loop.run_until_complete(store.check_writable(5.0))
         assert str(refused.value) == ("PostgreSQL cannot take a write: cannot execute"
                                       " UPDATE in a read-only transaction")
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
+
+
+def test_no_lead_while_the_database_is_away(url: str) -> None:
+    """A node that cannot reach the database cannot tell whether another leads: it does not
+    claim the background jobs."""
+    store = _store(url)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.open())
+        pg.drop_database(url)
+        assert not loop.run_until_complete(store.try_lead())
     finally:
         loop.run_until_complete(store.close())
         loop.close()
