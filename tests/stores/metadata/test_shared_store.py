@@ -94,7 +94,7 @@ def test_postgresql_leader_that_loses_its_connection_is_replaced(
                 " WHERE datname = current_database())")
             assert await second.try_lead()
             assert not await first.try_lead()
-            assert "lost the connection holding the background-job lock" in caplog.text
+            assert "lost the connection holding the background-job lock" in caplog.messages
         finally:
             await first.close()
             await second.close()
