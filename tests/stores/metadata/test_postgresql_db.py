@@ -326,3 +326,21 @@ def test_no_lead_while_the_database_is_away(url: str) -> None:
     finally:
         loop.run_until_complete(store.close())
         loop.close()
+
+
+def test_open_logs_a_migration_once_and_close_needs_no_open(
+        url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The operator is told when a start migrated the schema (from which version to
+    which), and only then; a store whose open never ran or failed still closes."""
+    caplog.set_level("INFO", logger="strato.metadata")
+
+    async def run() -> None:
+        for _ in range(2):
+            store = _store(url)
+            await store.open()
+            await store.close()
+        await _store(url).close()
+
+    asyncio.run(run())
+    assert [r.getMessage() for r in caplog.records if r.name == "strato.metadata"] == [
+        f"metadata schema migrated from version 0 to {LATEST}"]
