@@ -251,6 +251,7 @@ def test_a_listener_that_cannot_connect_keeps_trying(url: str) -> None:
 
 def test_migrate_refuses_a_newer_schema_and_leaves_it(url: str) -> None:
     async def run() -> None:
+        assert await _store(url).schema_version() == (0, LATEST)  # no schema yet
         conn = await asyncpg.connect(url)
         try:
             assert await migrate(conn) == 0
