@@ -791,7 +791,40 @@ def test_container_listing_with_delimiter(env: Env) -> None:
         delimiter="-", reverse=True)))) == ["d", "c", "/b-", "a"]
 
 
+def test_listed_containers_are_whole_records(env: Env) -> None:
+    """A container listing gives each container as `get_container` reads it, every field
+    in its place (values all distinct, so a swapped column shows), the counters of an
+    empty container at zero and of a full one at its objects' count and bytes."""
+    acct = account()
+    s = env.store
+    full, _ = env.run(s.create_container(acct, "full", {"x-container-meta-a": "1"}, 2.0,
+                                         "gold"))
+    env.run(s.update_container_meta(acct, "full", {"x-container-meta-a": "2"}, [], 3.0))
+    for name, size in (("o1", 5), ("o2", 7)):
+        env.run(s.put_object(obj(full, name, size)))
+    empty, _ = env.run(s.create_container(acct, "empty", {}, 4.0, "silver"))
+    listed = env.run(s.list_containers(acct, ListingQuery()))
+    expected = [env.run(s.get_container(acct, name)) for name in ("empty", "full")]
+    assert listed == expected
+    assert expected[1] == ContainerRecord(full.id, acct, "full", 2.0, 3.0, 2, 12,
+                                          {"x-container-meta-a": "2"}, "gold")
+    assert expected[0] == ContainerRecord(empty.id, acct, "empty", 4.0, 4.0, 0, 0, {},
+                                          "silver")
+
+
 # ---- identity ---------------------------------------------------------------------------
+
+def test_update_user_writes_every_field(env: Env) -> None:
+    """Each field of an updated user is stored (a default project set, extra changed)."""
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"dom{tag}", f"Dom{tag}")))
+    project = env.run(s.create_project(ProjectRecord(f"p{tag}", "proj", domain.id)))
+    user = env.run(s.create_user(UserRecord(f"u{tag}", "alice", domain.id, "hash")))
+    changed = UserRecord(user.id, "bob", domain.id, "hash2", False, project.id, {"e": "x"})
+    assert env.run(s.update_user(changed)) == changed
+    assert env.run(s.get_user(id=user.id)) == changed
+
 
 def test_identity_methods(env: Env) -> None:
     s = env.store
@@ -921,6 +954,39 @@ def test_token_view_reads_token_user_project_and_scope_roles(env: Env) -> None:
     assert env.run(s.token_view(on_dom.token_hash)) is None
     env.run(s.delete_user(user.id))
     assert env.run(s.token_view(unscoped.token_hash)) is None
+
+
+def test_deleting_a_project_or_user_takes_everything_that_names_it(env: Env) -> None:
+    """Assignments name their project only in text (no foreign key), tokens and application
+    credentials by id: a deleted project or user must leave none of them behind, or a
+    listing shows roles on a project that is gone."""
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"xd{tag}", f"XDom{tag}")))
+    gone, kept = (env.run(s.create_project(ProjectRecord(f"x{n}{tag}", n, domain.id)))
+                  for n in ("gone", "kept"))
+    user, other = (env.run(s.create_user(UserRecord(f"x{n}{tag}", n, domain.id, "h")))
+                   for n in ("user", "other"))
+    role = env.run(s.create_role(RoleRecord(f"xr{tag}", f"xr{tag}")))
+    group = env.run(s.create_group(GroupRecord(f"xg{tag}", "xg", domain.id)))
+    for project in (gone, kept):
+        for member in (user, other):
+            env.run(s.assign_role(role.id, member.id, project_id=project.id))
+        env.run(s.assign_group_role(role.id, group.id, project_id=project.id))
+    token = TokenRecord(f"xt{tag}", other.id, gone.id, None, 1.0, 4e9)
+    env.run(s.save_token(token))
+    cred = env.run(s.create_app_credential(AppCredentialRecord(
+        f"xc{tag}", "c", other.id, gone.id, "h", (role.id,), 1.0)))
+    env.run(s.delete_project(gone.id))
+    assert env.run(s.list_assignments(project_id=gone.id)) == []
+    assert env.run(s.get_token(token.token_hash)) is None
+    assert env.run(s.get_app_credential(id=cred.id)) is None
+    assert len(env.run(s.list_assignments(project_id=kept.id))) == 3
+    env.run(s.delete_user(user.id))
+    assert env.run(s.list_assignments(user_id=user.id)) == []
+    assert sorted(env.run(s.list_assignments(project_id=kept.id)), key=repr) == sorted([
+        AssignmentRecord(role.id, None, kept.id, None, group.id),
+        AssignmentRecord(role.id, other.id, kept.id, None)], key=repr)
 
 
 def test_keystone_administration_renames_refuses_duplicates_and_cleans_up(env: Env) -> None:

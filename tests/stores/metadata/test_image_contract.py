@@ -287,3 +287,39 @@ def test_task_listing_filters_sorts_and_pages_both_ways(env: Env) -> None:
     for key, direction in (("name", "asc"), ("id", "up"), ("id; DROP", "desc")):
         with pytest.raises(ValueError):
             env.run(s.list_tasks(owner=me, sort_key=key, sort_dir=direction))
+
+
+def test_status_queries_stop_at_their_limit(env: Env) -> None:
+    """The background jobs take their work in bounded batches, oldest first."""
+    s, me = env.store, project()
+    old = [env.run(s.create_image(image(me, status="pending_delete", updated_at=float(i))))
+           for i in (3, 1, 2)]
+    assert ids(env.run(s.images_in_status("pending_delete", limit=2))) == [old[1].id,
+                                                                           old[2].id]
+    tasks = [env.run(s.create_task(TaskRecord(str(uuid.uuid4()), "import", "pending", me,
+                                              float(i), float(i), heartbeat=float(i))))
+             for i in (3, 1, 2)]
+    assert [t.id for t in env.run(s.stalled_tasks(10.0, limit=2))] == [tasks[1].id,
+                                                                      tasks[2].id]
+
+
+def test_task_pages_go_on_past_ties_and_tasks_without_owner(env: Env) -> None:
+    """Paging one task at a time gives every task once, in the order of one big page, when
+    tasks share their sort value (the id breaks the tie) and when the marker's sort value
+    is NULL (a task without owner sorts as '')."""
+    s = env.store
+    made = [env.run(s.create_task(TaskRecord(
+        f"{i}-{uuid.uuid4()}", "import", "pending", None if i % 2 else "p", 5.0, 5.0)))
+        for i in range(5)]
+    for key in ("created_at", "owner", "id"):
+        for direction in ("asc", "desc"):
+            whole = env.run(s.list_tasks(owner=None, sort_key=key, sort_dir=direction))
+            assert sorted(t.id for t in whole) == sorted(t.id for t in made)
+            paged: list[TaskRecord] = []
+            marker = None
+            while page := env.run(s.list_tasks(owner=None, sort_key=key, sort_dir=direction,
+                                               marker=marker, limit=1)):
+                assert len(page) == 1
+                paged += page
+                marker = page[-1]
+            assert [t.id for t in paged] == [t.id for t in whole], (key, direction)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from strato.stores.metadata.sqlite.schema import MIGRATIONS, migrate
 
 
@@ -51,3 +53,17 @@ def test_accounts_remember_the_policies_their_containers_are_in(tmp_path: Path) 
     assert migrate(conn) == len(MIGRATIONS)
     assert conn.execute("SELECT * FROM account_policies ORDER BY 1, 2").fetchall() == [
         ("AUTH_a", "gold"), ("AUTH_a", "silver")]
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    """A migration that fails (here: a table of its own already made by hand) raises its
+    own error and rolls every statement of the run back, the version too, and leaves no
+    transaction open: the next release may try again."""
+    conn = old_database(tmp_path / "metadata.db", 7)
+    conn.execute("CREATE TABLE account_policies (x)")  # what migration 8 creates
+    tables = conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
+    with pytest.raises(sqlite3.OperationalError, match="account_policies already exists"):
+        migrate(conn)
+    assert not conn.in_transaction
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(7,)]
+    assert conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall() == tables

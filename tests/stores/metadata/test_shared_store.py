@@ -75,7 +75,8 @@ def test_schema_version_is_current_after_open(make_env: Callable[[], Env]) -> No
 
 
 
-def test_postgresql_leader_that_loses_its_connection_is_replaced() -> None:
+def test_postgresql_leader_that_loses_its_connection_is_replaced(
+        caplog: pytest.LogCaptureFixture) -> None:
     """The leader's session ends (its node died, or the database cut it off): another
     store takes the lead, and the old leader learns it lost it. (SQLite's lead is a file
     lock of the process: only the process's death releases it.)"""
@@ -95,6 +96,7 @@ def test_postgresql_leader_that_loses_its_connection_is_replaced() -> None:
                 " WHERE datname = current_database())")
             assert await second.try_lead()
             assert not await first.try_lead()
+            assert "lost the connection holding the background-job lock" in caplog.messages
         finally:
             await first.close()
             await second.close()

@@ -365,3 +365,17 @@ def test_close_commits_the_writes_queued_before_it_then_stops(tmp_path: Path) ->
     assert not closer.is_alive()
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert sorted(r[0] for r in conn.execute("SELECT name FROM accounts")) == ["a", "b", "c"]
+
+
+def test_close_after_a_failed_open_releases_what_was_opened(tmp_path: Path) -> None:
+    """Opening a file that is not a database fails in its migration; closing then (as the
+    server does on a failed start) releases the connection made so far and raises
+    nothing, and so does closing a database never opened."""
+    path = tmp_path / "metadata.db"
+    path.write_bytes(b"not a database, " * 512)
+    db = Database(path)
+    with pytest.raises(sqlite3.DatabaseError):
+        db.open()
+    db.close()
+    assert db._writer is None and db._lock is None and db.mark() is None
+    Database(tmp_path / "never.db").close()
