@@ -310,11 +310,12 @@ class StorageService:
         return record if record is not None and _live(record, open_expired) else None
 
     async def lookup(self, account: str, container: str, obj: str | None = None, *,
-                     data: bool = False, open_expired: bool = False) -> Lookup:
+                     data: bool = False, counts: bool = True, open_expired: bool = False
+                     ) -> Lookup:
         """The account's, container's and live object's rows (and the object's inline bytes
         if `data`) read together: an object request's reads before it acts, one round trip
         on PostgreSQL instead of three. The object as `get_object` sees it."""
-        found = await self.meta.lookup(account, container, obj, data=data)
+        found = await self.meta.lookup(account, container, obj, data=data, counts=counts)
         if found.object is not None and not _live(found.object, open_expired):
             return replace(found, object=None, data=None)
         return found

@@ -11,6 +11,7 @@ import itertools
 import random
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -611,6 +612,10 @@ def test_lookup_reads_account_container_object_and_bytes_together(env: Env) -> N
     assert env.run(s.lookup(acct, "c")) == Lookup(row, c)
     assert env.run(s.lookup(acct, "c", "f", data=True)) == Lookup(row, c, filed, None)
     assert env.run(s.lookup(acct, "c", "missing", data=True)) == Lookup(row, c)
+    light = env.run(s.lookup(acct, "c", "o", data=True, counts=False))
+    assert light.object == small and light.data == b"small" and light.container is not None
+    assert light.container == (c if light.container.counted else replace(
+        c, object_count=0, bytes_used=0, counted=False))
     other = container(env, account())  # the same names elsewhere are not found
     assert env.run(s.lookup(other.account, "c", "o")) == Lookup(None, other)
 

@@ -83,7 +83,8 @@ class SwiftRequest:
         container's row but for the counters, which its own write moves only after every
         check that reads them (quotas, versioning, the write itself) has run. An object
         request reads its own container with its account and, for GET/HEAD, its object
-        (`StorageService.lookup`): one round trip on PostgreSQL where it took up to four."""
+        (`StorageService.lookup`): one round trip on PostgreSQL where it took up to four.
+        A GET or HEAD of an object reads no counters (`ContainerRecord.counted`)."""
         key = (account, name)
         if self.obj is not None and key == (self.account, self.container):
             reads = self.state.setdefault(READS, {})
@@ -105,7 +106,7 @@ class SwiftRequest:
         reading = method in READ_METHODS
         found = await self.services.storage.lookup(
             self.account, self.container, self.obj if reading else None,
-            data=method == "GET", open_expired=self.open_expired)
+            data=method == "GET", counts=not reading, open_expired=self.open_expired)
         reads[(self.account,)] = found.account
         reads[(self.account, self.container)] = found.container
         if reading and found.container is not None:

@@ -134,10 +134,12 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     async def lookup(self, account: str, container: str, obj: str | None = None, *,
-                     data: bool = False) -> Lookup:
+                     data: bool = False, counts: bool = True) -> Lookup:
         """The account's and the container's rows and, given `obj`, the object's (with its
         inline bytes if `data`), in one statement: what an object request reads before it
-        acts (one round trip on PostgreSQL where separate reads took three)."""
+        acts (one round trip on PostgreSQL where separate reads took three). `counts=False`
+        may leave the container's counters unread (`ContainerRecord.counted`): summing
+        PostgreSQL's counter shards was a fifth of a GET's statement."""
 
     @abc.abstractmethod
     async def put_object(self, record: ObjectRecord, data: bytes | None = None

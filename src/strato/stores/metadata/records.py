@@ -35,12 +35,17 @@ class ContainerRecord:
     """User metadata (`meta-*` keys), ACLs (`read`, `write`) and sysmeta (`sys-*`), lower-case."""
     policy: str = ""
     """The storage policy's name when the container was created; fixed for life."""
+    counted: bool = True
+    """False: `object_count` and `bytes_used` were not read (0), as an object GET or HEAD
+    reads its container without them (`ObjectStore.lookup(counts=False)`); whatever uses
+    them asks for them."""
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """What an object request reads before it acts, from one consistent view: the account's
-    row, the container's and, when asked, the object's with its inline bytes."""
+    row, the container's (with or without its counters) and, when asked, the object's with
+    its inline bytes."""
 
     account: AccountRecord | None
     container: ContainerRecord | None

@@ -52,6 +52,7 @@ async def _rooms(sr: SwiftRequest, account: str, container: ContainerRecord,
                  objects: int, reseller: bool) -> list[tuple[int, str]]:
     """(bytes left, message when passed) for each byte quota on `container`; raises 413 at
     once when adding `objects` objects would pass a count quota."""
+    assert container.counted, "quotas need the container's counters"
     count_quota = _int(container.meta.get("x-container-meta-quota-count"))
     if count_quota is not None and container.object_count + objects > count_quota:
         raise SwiftError(413, EXCEEDED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -41,15 +42,24 @@ CONTAINER_SELECT = ("SELECT c.id, c.account, c.name, c.created_at, c.put_timesta
                     f" FROM containers c {_COUNTS}")
 """A container with its counters folded from their shards."""
 OBJECT_COLUMNS = "container_id, name, blob_id, size, etag, content_type, timestamp, meta, delete_at"
-LOOKUP_SQL = (
-    "SELECT a.created_at, a.meta, c.id, c.account, c.name, c.created_at, c.put_timestamp,"
-    " coalesce(s.objects, 0), coalesce(s.bytes, 0), c.meta, c.policy, o.container_id, o.name,"
-    " o.blob_id, o.size, o.etag, o.content_type, o.timestamp, o.meta, o.delete_at, i.data"
-    " FROM (SELECT $1::bytea AS name) k LEFT JOIN accounts a ON a.name = k.name"
-    " LEFT JOIN containers c ON c.account = k.name AND c.name = $2::bytea"
-    f" {_COUNTS} LEFT JOIN objects o ON o.container_id = c.id AND o.name = $3::bytea"
-    " LEFT JOIN inline_blobs i ON $4::bool AND i.id = o.blob_id")
-"""`ObjectStore.lookup` in one statement: always one row, its parts NULL where missing."""
+
+
+def _lookup_sql(counts: bool) -> str:
+    """`ObjectStore.lookup` in one statement: always one row, its parts NULL where missing
+    (without `counts`, the container's counters are 0, unread)."""
+    return (
+        "SELECT a.created_at, a.meta, c.id, c.account, c.name, c.created_at, c.put_timestamp,"
+        + (" coalesce(s.objects, 0), coalesce(s.bytes, 0)," if counts else " 0::bigint, 0::bigint,")
+        + " c.meta, c.policy, o.container_id, o.name, o.blob_id, o.size, o.etag,"
+        " o.content_type, o.timestamp, o.meta, o.delete_at, i.data"
+        " FROM (SELECT $1::bytea AS name) k LEFT JOIN accounts a ON a.name = k.name"
+        " LEFT JOIN containers c ON c.account = k.name AND c.name = $2::bytea"
+        + (f" {_COUNTS}" if counts else "")
+        + " LEFT JOIN objects o ON o.container_id = c.id AND o.name = $3::bytea"
+        " LEFT JOIN inline_blobs i ON $4::bool AND i.id = o.blob_id")
+
+
+LOOKUP_SQL = {counts: _lookup_sql(counts) for counts in (True, False)}
 
 REMOVE_SQL = (
     "WITH gone AS (DELETE FROM objects o USING unnest($1::bigint[], $2::bytea[], $3::text[],"
@@ -268,13 +278,14 @@ class PostgresObjectStore(ObjectStore):
         return _object(row) if row else None
 
     async def lookup(self, account: str, container: str, obj: str | None = None, *,
-                     data: bool = False) -> Lookup:
-        row = await self.db.fetchrow(LOOKUP_SQL, account.encode(), container.encode(),
+                     data: bool = False, counts: bool = True) -> Lookup:
+        row = await self.db.fetchrow(LOOKUP_SQL[counts], account.encode(), container.encode(),
                                      None if obj is None else obj.encode(), data)
         assert row is not None  # the statement always yields its one row
+        record = _container(row[2:11]) if row[2] is not None else None
         return Lookup(AccountRecord(account, row[0], orjson.loads(row[1]))
                       if row[0] is not None else None,
-                      _container(row[2:11]) if row[2] is not None else None,
+                      replace(record, counted=False) if record and not counts else record,
                       _object(row[11:20]) if row[11] is not None else None, row[20])
 
     async def put_object(self, record: ObjectRecord, data: bytes | None = None

@@ -244,7 +244,8 @@ class SqliteObjectStore(ObjectStore):
         return _object(row) if row else None
 
     async def lookup(self, account: str, container: str, obj: str | None = None, *,
-                     data: bool = False) -> Lookup:
+                     data: bool = False, counts: bool = True) -> Lookup:
+        # the counters are columns of the container's row here: read whatever `counts` says
         row = self.db.query_one(LOOKUP_SQL, (account, container, obj, data))
         assert row is not None  # the statement always yields its one row
         return Lookup(AccountRecord(account, row[0], orjson.loads(row[1]))
