@@ -82,6 +82,9 @@ def test_parse_acl_splits_referrers_groups_and_listings() -> None:
     ("http://a.com/x", ("-a.com", "*"), True),  # the last matching rule decides
     ("http://b.a.com/x", ("*", "-.a.com"), False),
     ("http://a.com/x", (), False),
+    # a Referer that is no URL (the fuzzer's find: urlparse raised, a 500) names no host
+    ("http://[a.com/x", ("a.com",), False),
+    ("http://[a.com/x", ("*",), True),
 ])
 def test_referrer_rules(referrer: str | None, rules: tuple[str, ...], allowed: bool) -> None:
     assert referrer_allowed(referrer, rules) is allowed

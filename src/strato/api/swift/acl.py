@@ -99,7 +99,10 @@ def parse_acl(value: str | None) -> ParsedAcl:
 
 
 def referrer_allowed(referrer: str | None, allowed: tuple[str, ...]) -> bool:
-    host = urlparse(referrer).hostname or "" if referrer else ""
+    try:
+        host = urlparse(referrer).hostname or "" if referrer else ""
+    except ValueError:  # no URL (`http://[x`): a host no rule but `*` can name
+        host = ""
     ok = False
     for rule in allowed:
         negate = rule.startswith("-")
