@@ -44,6 +44,10 @@ def test_expiry_bound_is_the_last_representable_second() -> None:
     assert parse_expires(str(MAX_EXPIRES)) == MAX_EXPIRES
     assert parse_expires(str(MAX_EXPIRES + 1)) is None
     assert parse_expires("9999-12-31T23:59:59Z") == MAX_EXPIRES
+    # before the epoch: long expired and no HTTP date (the fuzzer's find), so refused
+    assert parse_expires("0") == 0
+    assert parse_expires("-1") is None
+    assert parse_expires("-77777777777777") is None
 
 
 def test_ip_range_is_signed_and_keys_beyond_latin1_are_utf8() -> None:

@@ -80,7 +80,8 @@ def parse_signature(value: str) -> tuple[str, str] | None:
 
 
 def parse_expires(value: str) -> int | None:
-    """Unix seconds from an integer or ISO 8601 UTC; None if neither, or past MAX_EXPIRES."""
+    """Unix seconds from an integer or ISO 8601 UTC; None if neither, or before the epoch
+    (long expired, as Swift reads it, and no HTTP date), or past MAX_EXPIRES."""
     try:
         expires = int(value)
     except ValueError:
@@ -88,4 +89,4 @@ def parse_expires(value: str) -> int | None:
             expires = calendar.timegm(time.strptime(value, ISO8601))
         except ValueError:
             return None
-    return expires if expires <= MAX_EXPIRES else None
+    return expires if 0 <= expires <= MAX_EXPIRES else None
