@@ -11,7 +11,6 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-import asyncpg
 import orjson
 
 from strato.stores.metadata.base import Conflict, NotFound, ObjectStore, Superseded
@@ -299,24 +298,17 @@ class PostgresObjectStore(ObjectStore):
                         ) -> list[ObjectRecord | NotFound | Superseded | None]:
         """PUTs batched by `Batcher`, in one `put_objects` statement: for each, the row it
         replaced (None: a new name) or the error it met. Sent in key order, so two batches
-        take the rows they share in the same order; a deadlock with another writer all the
-        same rolls the batch back, and it goes again."""
+        take the rows they share in the same order."""
         order = sorted(range(len(puts)),
                        key=lambda i: (puts[i][0].container_id, puts[i][0].name.encode()))
         sent = [puts[i] for i in order]
-        for attempt in (1, 2):
-            try:
-                rows = await self.db.fetch(
-                    "SELECT * FROM put_objects($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    [r.container_id for r, _ in sent], [r.name.encode() for r, _ in sent],
-                    [r.blob_id for r, _ in sent], [r.size for r, _ in sent],
-                    [r.etag for r, _ in sent], [r.content_type for r, _ in sent],
-                    [r.timestamp for r, _ in sent], [_json(r.meta) for r, _ in sent],
-                    [r.delete_at for r, _ in sent], [d for _, d in sent], _shard())
-                break
-            except asyncpg.DeadlockDetectedError:
-                if attempt == 2:
-                    raise
+        rows = await self.db.fetch(
+            "SELECT * FROM put_objects($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            [r.container_id for r, _ in sent], [r.name.encode() for r, _ in sent],
+            [r.blob_id for r, _ in sent], [r.size for r, _ in sent],
+            [r.etag for r, _ in sent], [r.content_type for r, _ in sent],
+            [r.timestamp for r, _ in sent], [_json(r.meta) for r, _ in sent],
+            [r.delete_at for r, _ in sent], [d for _, d in sent], _shard())
         results: list[ObjectRecord | NotFound | Superseded | None] = [None] * len(puts)
         for row in rows:
             record = sent[row["ord"] - 1][0]
@@ -385,17 +377,10 @@ class PostgresObjectStore(ObjectStore):
                            ) -> list[ObjectRecord | None]:
         """Client deletes (container, name, older than) batched by `Batcher`: the row each
         removed, None where there was none (a name twice in a batch: the first removed it).
-        Sent in key order, so two batches lock the rows they share in the same order; a
-        deadlock with another writer all the same rolls the batch back, and it goes again."""
+        Sent in key order, so two batches lock the rows they share in the same order."""
         ordered = sorted(deletes, key=lambda d: (d[0], d[1].encode()))
-        for attempt in (1, 2):
-            try:
-                removed = await self._remove([(c, n, None) for c, n, _ in ordered],
-                                             older_than=[o for _, _, o in ordered])
-                break
-            except asyncpg.DeadlockDetectedError:
-                if attempt == 2:
-                    raise
+        removed = await self._remove([(c, n, None) for c, n, _ in ordered],
+                                     older_than=[o for _, _, o in ordered])
         gone = {(r.container_id, r.name): r for r in removed}
         return [gone.pop((c, n), None) for c, n, _ in deletes]
 
