@@ -19,6 +19,9 @@ from tests.harness import Server
 CHROMIUM = "/usr/bin/chromium"
 """Debian's `chromium` package (scripts/test installs it); Playwright downloads no browser."""
 TIMEOUT_MS = 20_000  # generous: CI runs other suites on the same two cores
+# `expect(...)` assertions keep Playwright's own 5 s otherwise (the context's default
+# timeout covers actions only): a project switch waited past it under a loaded CI
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
