@@ -39,7 +39,10 @@ from tests.harness import Server
 MiB = 1 << 20
 TOOLS = ("strato", "swift", "rclone")
 #: `strato-bulk` is `strato upload --bulk` (extract-archive); ask for it with --tools.
-EXTRA_TOOLS = ("strato-bulk",)
+#: `strato-base` is the `strato` CLI of another source tree (--baseline SRC): a client
+#: change measured against the code before it, in the same invocation.
+EXTRA_TOOLS = ("strato-bulk", "strato-base")
+BASELINE: Path | None = None
 SEGMENT = "64M"
 THREADS = 32
 
@@ -117,6 +120,9 @@ def command(tool: str, direction: str, data: Dataset, container: str, into: Path
     if tool.startswith("strato"):
         strato = [sys.executable, "-m", "strato"]
         auth = ["--os-storage-url", login.storage_url, "--os-auth-token", login.token]
+        if tool == "strato-base":
+            assert BASELINE is not None, "strato-base needs --baseline SRC"
+            env["PYTHONPATH"] = str(BASELINE / "src")
         if tool == "strato-bulk" and direction == "upload":
             auth.append("--bulk")
         if direction == "upload":
@@ -248,6 +254,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("tree", "large"), help="one workload")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="where data and downloads go")
+    parser.add_argument("--baseline", type=Path, help="also run the `strato` CLI of this "
+                        "source tree (as the tool strato-base)")
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     if args.large_gib:
@@ -257,6 +265,10 @@ def main() -> None:
     if args.rounds:
         plan.rounds = min(max(args.rounds, 1), 5)
     tools = [t for t in args.tools.split(",") if t]
+    if args.baseline:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        tools += [] if "strato-base" in tools else ["strato-base"]
     unknown = set(tools) - set(TOOLS) - set(EXTRA_TOOLS)
     if unknown:
         parser.error(f"unknown tools {sorted(unknown)}: {', '.join(TOOLS + EXTRA_TOOLS)}")

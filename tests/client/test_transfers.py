@@ -337,3 +337,59 @@ def test_memory_stays_flat_for_a_large_file(server: Server, tmp_path: Path) -> N
     grew = int(done.stdout.strip().splitlines()[-1])
     assert grew < 96 * MiB, f"grew by {grew / MiB:.0f} MiB"
     assert _md5(tmp_path / "back") == _md5(source)
+
+
+def _resident(path: Path) -> int:
+    """Bytes of `path` in the page cache (util-linux `fincore`)."""
+    done = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.strip())
+
+
+def _slo_download(server: Server, source: Path, target: Path,
+                  options: sc.TransferOptions) -> sc.DownloadResult:
+    container = f"direct-{uuid.uuid4().hex[:8]}"
+
+    async def work() -> sc.DownloadResult:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "obj", source, options=options)
+            return await cloud.download(container, "obj", target, options=options)
+
+    return arun(work())
+
+
+def test_ranged_download_is_written_around_the_page_cache(server: Server,
+                                                          tmp_path: Path) -> None:
+    """Whole aligned buffers of a ranged download go to the disk with O_DIRECT: the file's
+    pages are not left in the page cache (only the odd tail is), and the bytes are right;
+    with `direct_io=False` the whole file is cached."""
+    source = _file(tmp_path, 8 * MiB + 100)
+    try:
+        os.close(os.open(source, os.O_RDONLY | os.O_DIRECT))
+    except OSError as exc:
+        pytest.skip(f"the test directory's filesystem refuses O_DIRECT ({exc})")
+    direct = _slo_download(server, source, tmp_path / "direct", SMALL)
+    assert direct.pieces == 9
+    assert _resident(tmp_path / "direct") <= 2 * 4096
+    cached = _slo_download(server, source, tmp_path / "cached",
+                           sc.TransferOptions(**{**SMALL.__dict__, "direct_io": False}))
+    assert cached.pieces == 9
+    assert _resident(tmp_path / "cached") == source.stat().st_size + 4096 - 100
+    assert _md5(tmp_path / "direct") == _md5(source) == _md5(tmp_path / "cached")
+
+
+def test_ranged_download_onto_a_filesystem_without_o_direct(server: Server,
+                                                            tmp_path: Path) -> None:
+    """tmpfs refuses O_DIRECT: the download goes through the page cache instead."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        pytest.skip("no writable tmpfs at /dev/shm here")
+    target = shm / f"strato-test-{uuid.uuid4().hex[:8]}"
+    try:
+        source = _file(tmp_path, 3 * MiB + 7)
+        result = _slo_download(server, source, target, SMALL)
+        assert result.pieces == 4
+        assert _md5(target) == _md5(source)
+    finally:
+        target.unlink(missing_ok=True)
