@@ -27,7 +27,7 @@ class Rule:
     times: int = 1
     status: int = 503
     retry_after: str | None = None
-    after_bytes: int = 0
+    after_bytes: int = 0  # "cut": bytes sent first; "corrupt_response": the byte flipped
     range_has: str | None = None
     hits: int = 0
 
@@ -92,8 +92,10 @@ class FaultProxy:
                     assert request.transport is not None
                     request.transport.close()
                     return response
-                if rule and rule.action == "corrupt_response" and not flipped:
-                    chunk, flipped = bytes([chunk[0] ^ 0xFF]) + chunk[1:], True
+                if (rule and rule.action == "corrupt_response" and not flipped
+                        and sent + len(chunk) > rule.after_bytes):  # that byte flipped
+                    at = rule.after_bytes - sent
+                    chunk, flipped = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1:], True
                 await response.write(chunk)
                 sent += len(chunk)
             await response.write_eof()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 import strato.client as sc
+from strato.client.trees import TreeResult, Wanted, download_objects
 from tests.client.conftest import arun
 from tests.client.faults import FaultProxy, Rule
 from tests.harness import Server
@@ -393,3 +394,39 @@ def test_ranged_download_onto_a_filesystem_without_o_direct(server: Server,
         assert _md5(target) == _md5(source)
     finally:
         target.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("damaged_at", [100 * 4608 + 1536 + 700,   # in a member's data
+                                        100 * 4608 + 1024 + 124 + 5])  # a size field
+def test_tree_download_with_a_damaged_archive_member(server: Server, proxy: FaultProxy,
+                                                     tmp_path: Path, damaged_at: int) -> None:
+    """A byte flipped in the archive stream, in a member's data (its MD5 fails) or in a
+    tar header (the stream cannot be read on): the members already written stay, the rest
+    come one by one, and the tree arrives whole."""
+    container = f"tree-{uuid.uuid4().hex[:8]}"
+    # 3,000-byte members: 4,608 bytes each in the stream (PAX and ustar headers, padding)
+    bodies = {f"f{i:03d}": os.urandom(3000) for i in range(200)}
+
+    async def upload() -> list[sc.Entry]:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            for name, body in bodies.items():
+                await cloud.objects.put(container, name, body)
+            return [e async for e in cloud.objects.objects(container)]
+
+    entries = arun(upload())
+    proxy.rules.append(Rule("GET", f"/{container}", "corrupt_response", after_bytes=damaged_at))
+
+    async def download() -> TreeResult:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            return await download_objects(
+                cloud.objects, container, [Wanted(e, tmp_path / "out" / e.name)
+                                           for e in entries])
+
+    result = arun(download())
+    assert result.failed == []
+    for name, body in bodies.items():
+        assert (tmp_path / "out" / name).read_bytes() == body, name
+    one_by_one = [p for m, p, _ in proxy.log if m == "GET" and p.count("/") == 4]
+    assert 1 <= len(one_by_one) <= 200 - 64, len(one_by_one)
+    assert not list(tmp_path.rglob("*.part"))

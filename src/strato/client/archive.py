@@ -7,6 +7,7 @@ its own, so a partial archive loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections import deque
@@ -27,22 +28,41 @@ BLOCK = 512
 @dataclass
 class ArchiveResult:
     written: dict[str, Path] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+
+    def wrote(self, name: str, path: Path, size: int) -> None:
+        self.written[name] = path
+        self.sizes[name] = size
+        self.bytes += size
+
+
+class DamagedArchive(ClientError):
+    """A tar header that cannot be read: the stream cannot be followed past it."""
 
 
 def _octal(field_bytes: bytes) -> int:
-    text = field_bytes.rstrip(b"\0 ").decode("ascii") or "0"
-    return int(text, 8)
+    try:
+        return int(field_bytes.rstrip(b"\0 ").decode("ascii") or "0", 8)
+    except ValueError as exc:
+        raise DamagedArchive(f"the archive stream is damaged ({exc})") from exc
 
 
 def _pax(data: bytes) -> dict[str, str]:
     records, position = {}, 0
-    while position < len(data):
-        space = data.index(b" ", position)
-        length = int(data[position:space])
-        key, _, value = data[space + 1:position + length - 1].partition(b"=")
-        records[key.decode("utf-8")] = value.decode("utf-8", "surrogateescape")
-        position += length
+    try:
+        while position < len(data):
+            space = data.index(b" ", position)
+            length = int(data[position:space])
+            if length <= space - position:
+                raise ValueError(f"a PAX record of {length} bytes")
+            key, _, value = data[space + 1:position + length - 1].partition(b"=")
+            records[key.decode("utf-8")] = value.decode("utf-8", "surrogateescape")
+            position += length
+        if "size" in records:
+            int(records["size"])
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise DamagedArchive(f"the archive stream is damaged ({exc})") from exc
     return records
 
 
@@ -51,17 +71,19 @@ async def fetch_archive(store: ObjectStore, container: str, *,
                         expected: dict[str, str | None], marker: str | None = None,
                         end_marker: str | None = None, prefix: str | None = None,
                         limit: int | None = None, progress: Progress | None = None,
-                        chunk_size: int = 1 << 20) -> ArchiveResult:
+                        chunk_size: int = 1 << 20,
+                        into: ArchiveResult | None = None) -> ArchiveResult:
     """Fetch a listing range as one tar stream; write each member to `target(name)` (None:
     skip it) through a `.part` file, checking it against `expected[name]` (its listing
-    MD5; None: not checked). Returns what was written."""
+    MD5; None: not checked). Returns what was written: `into`, where given, which holds
+    what was written before a failure too (the caller need not fetch those again)."""
     progress = progress or NoProgress()
     params = {"archive": "tar"}
     for key, value in (("marker", marker), ("end_marker", end_marker), ("prefix", prefix),
                        ("limit", str(limit) if limit else None)):
         if value is not None:
             params[key] = value
-    result = ArchiveResult()
+    result = into if into is not None else ArchiveResult()
     writes = _Writes(result)
     url = await store.session.url("object-store", object_path(container))
     try:
@@ -118,46 +140,72 @@ async def _exactly(stream: aiohttp.StreamReader, n: int) -> bytes:
         raise ClientError(f"the archive stream ended early ({exc})") from exc
 
 
-#: Members up to this size are read whole and written by worker threads, up to
-#: WRITES_IN_FLIGHT of them while the stream reads on: creating a file costs the kernel far
-#: more than the bytes, and overlapping those costs with each other and with the next
-#: members' arrival is what makes many small files fast. Memory stays bounded by
-#: WHOLE_MEMBER x WRITES_IN_FLIGHT per stream.
+#: Members up to this size are read whole and written by worker threads while the stream
+#: reads on: creating a file costs the kernel far more than the bytes, and overlapping
+#: those costs with each other and with the next members' arrival is what makes many small
+#: files fast. They go to a thread in batches (up to BATCH_FILES files or BATCH_BYTES), up
+#: to BATCHES_IN_FLIGHT batches a stream: a hand-over per file cost the event loop more
+#: than its parsing. Memory stays bounded by about (BATCH_BYTES + WHOLE_MEMBER) x
+#: (BATCHES_IN_FLIGHT + 1) per stream.
 WHOLE_MEMBER = 1 << 20
-WRITES_IN_FLIGHT = 16
+BATCH_FILES = 32
+BATCH_BYTES = 1 << 20
+BATCHES_IN_FLIGHT = 4
+
+
+@dataclass
+class _Member:
+    name: str
+    data: bytes
+    path: Path
+    md5: str | None
+    mtime: float
 
 
 class _Writes:
-    """The member writes of one stream still in worker threads; a member counts as written
-    (in the result) only once its file is in place."""
+    """The member writes of one stream not yet done; a member counts as written (in the
+    result) only once its file is in place."""
 
     def __init__(self, result: ArchiveResult) -> None:
         self.result = result
-        self.pending: deque[tuple[asyncio.Task[None], str, Path, int]] = deque()
+        self.batch: list[_Member] = []
+        self.batch_bytes = 0
+        self.pending: deque[tuple[asyncio.Future[None], list[_Member]]] = deque()
 
-    async def add(self, name: str, data: bytes, path: Path, md5: str | None,
-                  mtime: float) -> None:
-        task = asyncio.ensure_future(asyncio.to_thread(_store, name, [data], path, md5, mtime))
-        self.pending.append((task, name, path, len(data)))
-        while len(self.pending) > WRITES_IN_FLIGHT:
+    async def add(self, member: _Member) -> None:
+        self.batch.append(member)
+        self.batch_bytes += len(member.data)
+        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+            await self._send()
+
+    async def _send(self) -> None:
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        self.pending.append((asyncio.ensure_future(asyncio.to_thread(_store_all, batch)),
+                             batch))
+        while len(self.pending) > BATCHES_IN_FLIGHT:
             await self._oldest()
 
     async def _oldest(self) -> None:
-        task, name, path, size = self.pending.popleft()
-        await task  # its error (a checksum mismatch, a full disk) ends the stream
-        self.result.written[name] = path
-        self.result.bytes += size
+        future, batch = self.pending.popleft()
+        await future  # its error (a checksum mismatch, a full disk) ends the stream
+        for member in batch:
+            self.result.wrote(member.name, member.path, len(member.data))
 
     async def drain(self) -> None:
+        if self.batch:
+            await self._send()
         while self.pending:
             await self._oldest()
 
     async def cancel(self) -> None:
         """After a failure: let the writes already in threads end (a thread cannot be
-        stopped), so nothing is written after the call returns."""
-        if self.pending:
-            await asyncio.gather(*(task for task, *_ in self.pending), return_exceptions=True)
-            self.pending.clear()
+        stopped), so nothing is written after the call returns, and count the batches
+        that were written whole; a batch not sent is dropped (the caller fetches its
+        members one by one)."""
+        self.batch, self.batch_bytes = [], 0
+        while self.pending:
+            with contextlib.suppress(Exception):
+                await self._oldest()
 
 
 async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path: Path,
@@ -170,7 +218,7 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
         if size <= WHOLE_MEMBER:
             data = await _exactly(stream, size)
             progress.advance(name, size)
-            await writes.add(name, data, path, check, when)
+            await writes.add(_Member(name, data, path, check, when))
             return
         await writes.drain()  # in order: the large member's file after the small ones
         digest = hashlib.md5(usedforsecurity=False)
@@ -185,21 +233,20 @@ async def _write_member(stream: aiohttp.StreamReader, name: str, size: int, path
                 remaining -= len(data)
                 progress.advance(name, len(data))
         _finish(name, part, path, digest.hexdigest(), check, when)
-        writes.result.written[name] = path
-        writes.result.bytes += size
+        writes.result.wrote(name, path, size)
     finally:
         progress.finish(name)
 
 
-def _store(name: str, chunks: list[bytes], path: Path, md5: str | None, mtime: float) -> None:
-    """Write through `<path>.part`, check the MD5, rename into place, set the mtime."""
-    digest = hashlib.md5(usedforsecurity=False)
-    part = path.with_name(path.name + ".part")
-    with _create(part) as out:
-        for data in chunks:
-            out.write(data)
-            digest.update(data)
-    _finish(name, part, path, digest.hexdigest(), md5, mtime)
+def _store_all(batch: list[_Member]) -> None:
+    """Write each member through `<path>.part`, check its MD5, rename it into place, set
+    its mtime; stop at the first that fails."""
+    for member in batch:
+        part = member.path.with_name(member.path.name + ".part")
+        with _create(part) as out:
+            out.write(member.data)
+        got = hashlib.md5(member.data, usedforsecurity=False).hexdigest()
+        _finish(member.name, part, member.path, got, member.md5, member.mtime)
 
 
 def _create(part: Path) -> BinaryIO:

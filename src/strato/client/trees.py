@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from strato.client.archive import fetch_archive
+from strato.client.archive import ArchiveResult, fetch_archive
 from strato.client.errors import (
     ClientError,
     ConnectionFailed,
@@ -397,19 +397,20 @@ async def _download_archives(store: ObjectStore, container: str, todo: Sequence[
         where = {w.entry.name: w.path for w in items}
         names = list(where)
         prefix = _common_prefix(names) or None
+        got = ArchiveResult()
         try:
-            got = await fetch_archive(
+            await fetch_archive(
                 store, container, marker=marker, prefix=prefix, limit=len(items),
                 target=where.get, expected={w.entry.name: w.entry.hash for w in items},
-                progress=progress)
+                progress=progress, into=got)
         except FATAL:
             raise
         except (ClientError, OSError):
-            return  # whatever did not arrive is fetched one by one
+            pass  # what arrived is kept; the rest is fetched one by one
         written.update(got.written)
         result.bytes += got.bytes
-        result.done.extend(DownloadResult(container, name, path, path.stat().st_size,
-                                          None, 1) for name, path in got.written.items())
+        result.done.extend(DownloadResult(container, name, path, got.sizes[name], None, 1)
+                           for name, path in got.written.items())
 
     await pool(runs, ARCHIVE_STREAMS, fetch)
     result.bulk_files += len(written)
