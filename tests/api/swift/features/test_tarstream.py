@@ -124,3 +124,23 @@ def test_broken_archives_are_errors() -> None:
         tar.addfile(info, io.BytesIO(os.urandom(100_000)))
     with pytest.raises(EOFError):
         asyncio.run(_read(out.getvalue()[:50_000], "gz"))  # gzip stream cut short
+
+
+def test_a_checksum_summed_as_signed_bytes_is_accepted() -> None:
+    """Some old tars summed the header as signed chars: a name with bytes over 127 then
+    has a smaller checksum, which tarfile accepts and so do we."""
+    data = bytearray(_archive(tarfile.GNU_FORMAT))
+    header = data[:512]
+    assert header[:3] == b"dir"
+    header[100 - 3:100] = "é".encode() + b"\0"   # bytes over 127, in the name's padding
+    signed = sum(b - 256 if b > 127 else b for b in header[:148]) + 256 + sum(
+        b - 256 if b > 127 else b for b in header[156:])
+    header[148:156] = b"%06o\0 " % signed
+    data[:512] = header
+    with tarfile.open(fileobj=io.BytesIO(bytes(data))) as tar:
+        assert tar.getnames()[0] == "dir"
+    assert asyncio.run(_read(bytes(data)))[0][0] == "dir"
+    header[148:156] = b"%06o\0 " % (signed + 1)   # neither sum
+    data[:512] = header
+    with pytest.raises(tarfile.ReadError):
+        asyncio.run(_read(bytes(data)))

@@ -44,10 +44,12 @@ def _number(field_bytes: bytes) -> int:
 
 def _checksum_ok(block: bytes) -> bool:
     stored = _number(block[148:156])
-    unsigned = sum(block[:148]) + 256 + sum(block[156:])
-    signed = sum(b - 256 if b > 127 else b for b in block[:148]) + 256 + sum(
+    if stored == sum(block[:148]) + 256 + sum(block[156:]):
+        return True
+    # some old tars summed the bytes as signed chars (tarfile accepts both); counted only
+    # when the usual sum fails, a byte at a time being the costly part of reading a header
+    return stored == sum(b - 256 if b > 127 else b for b in block[:148]) + 256 + sum(
         b - 256 if b > 127 else b for b in block[156:])
-    return stored in (unsigned, signed)
 
 
 def _pax(data: bytes) -> dict[str, str]:
