@@ -59,11 +59,19 @@ from strato.client.transfers import (
 
 T = TypeVar("T")
 
+
+def even_share(count: int, streams: int, most: int) -> int:
+    """Items per batch so that `count` items make whole rounds of `streams` batches of at
+    most `most`: 5,000 files in batches of 1,000 over 4 streams made a fifth batch that ran
+    alone after the others, where 4 of 1,250 run side by side."""
+    rounds = -(-count // (streams * most)) or 1
+    return max(1, -(-count // (streams * rounds)))
+
 #: Objects up to this size may come in an archive download, from this many on, in archives
-#: of at most ARCHIVE_BATCH objects, ARCHIVE_STREAMS at once.
+#: of at most ARCHIVE_BATCH objects, ARCHIVE_STREAMS at once (see even_share).
 ARCHIVE_MAX_FILE = 1024 * 1024
 ARCHIVE_MIN_FILES = 32
-ARCHIVE_BATCH = 1000
+ARCHIVE_BATCH = 2000
 ARCHIVE_STREAMS = 4
 #: Files up to this size may travel in a bulk-upload archive.
 BULK_MAX_FILE = 1024 * 1024
@@ -228,7 +236,7 @@ async def _bulk_upload(store: ObjectStore, container: str, files: list[LocalFile
     """Send `files` as tar archives to `?extract-archive=tar`, then confirm every one with a
     single listing; anything not confirmed goes again as a plain PUT."""
     streams = min(BULK_STREAMS, max(1, concurrency // 8))
-    per = min(BULK_BATCH, -(-len(files) // streams))
+    per = even_share(len(files), streams, BULK_BATCH)
     batches = [files[i:i + per] for i in range(0, len(files), per)]
     sent: dict[str, str] = {}
     retry: list[LocalFile] = []
@@ -363,14 +371,17 @@ async def download_objects(store: ObjectStore, container: str, wanted: Sequence[
 
 def _archive_runs(todo: Sequence[Wanted]) -> list[tuple[str | None, list[Wanted]]]:
     """Runs of consecutive small objects (in name order), each with the listing marker just
-    before it, cut to ARCHIVE_BATCH; a large object between two runs stays out of both."""
+    before it, cut to share ARCHIVE_STREAMS evenly (at most ARCHIVE_BATCH each); a large
+    object between two runs stays out of both."""
+    per = even_share(sum(w.entry.bytes <= ARCHIVE_MAX_FILE for w in todo), ARCHIVE_STREAMS,
+                     ARCHIVE_BATCH)
     runs: list[tuple[str | None, list[Wanted]]] = []
     before: str | None = None
     current: list[Wanted] = []
     current_marker: str | None = None
     for item in sorted(todo, key=lambda w: w.entry.name):
         small = item.entry.bytes <= ARCHIVE_MAX_FILE
-        if small and len(current) < ARCHIVE_BATCH:
+        if small and len(current) < per:
             if not current:
                 current_marker = before
             current.append(item)
