@@ -831,6 +831,29 @@ def test_update_user_writes_every_field(env: Env) -> None:
     assert env.run(s.get_user(id=user.id)) == changed
 
 
+def test_a_lookup_without_id_or_name_finds_nothing(env: Env) -> None:
+    """`get_user(id=token.user_id)` with an id that is None must not answer with whichever
+    user comes first (the filters left out would match every row), even within a domain."""
+    s = env.store
+    tag = uuid.uuid4().hex[:8]
+    domain = env.run(s.create_domain(DomainRecord(f"nk{tag}", f"Nk{tag}")))
+    project = env.run(s.create_project(ProjectRecord(f"nkp{tag}", "nkproj", domain.id)))
+    user = env.run(s.create_user(UserRecord(f"nku{tag}", "nkuser", domain.id, "hash")))
+    env.run(s.create_role(RoleRecord(f"nkr{tag}", f"nkrole{tag}")))
+    env.run(s.create_group(GroupRecord(f"nkg{tag}", "nkgroup", domain.id)))
+    env.run(s.create_app_credential(AppCredentialRecord(
+        f"nkc{tag}", "nkcred", user.id, project.id, "secret", (), 1.0)))
+    assert env.run(s.get_domain(id=None)) is None
+    assert env.run(s.get_project(id=None, domain_id=domain.id)) is None
+    assert env.run(s.get_user(id=None, domain_id=domain.id)) is None
+    assert env.run(s.get_role(id=None, name=None)) is None
+    assert env.run(s.get_group(id=None, domain_id=domain.id)) is None
+    assert env.run(s.get_app_credential(id=None, user_id=user.id)) is None
+    # and each is found by its key
+    assert env.run(s.get_user(id=user.id)) == user
+    assert env.run(s.get_app_credential(name="nkcred", user_id=user.id)) is not None
+
+
 def test_identity_methods(env: Env) -> None:
     s = env.store
     tag = uuid.uuid4().hex[:8]

@@ -136,6 +136,8 @@ class PostgresIdentityStore(IdentityStore):
     # domains --------------------------------------------------------------------------
     async def get_domain(self, *, id: str | None = None, name: str | None = None
                          ) -> DomainRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name)
         row = await self.db.fetchrow(
             f"SELECT id, name, enabled, description FROM domains{where}", *params)
@@ -154,6 +156,8 @@ class PostgresIdentityStore(IdentityStore):
     # projects -------------------------------------------------------------------------
     async def get_project(self, *, id: str | None = None, name: str | None = None,
                           domain_id: str | None = None) -> ProjectRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = await self.db.fetchrow(
             f"SELECT id, name, domain_id, enabled, description FROM projects{where}", *params)
@@ -184,6 +188,8 @@ class PostgresIdentityStore(IdentityStore):
     # users ----------------------------------------------------------------------------
     async def get_user(self, *, id: str | None = None, name: str | None = None,
                        domain_id: str | None = None) -> UserRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = await self.db.fetchrow(f"SELECT {USER_COLUMNS} FROM users{where}", *params)
         return _user(row) if row else None
@@ -218,6 +224,8 @@ class PostgresIdentityStore(IdentityStore):
     # roles ----------------------------------------------------------------------------
     async def get_role(self, *, id: str | None = None, name: str | None = None
                        ) -> RoleRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name)
         row = await self.db.fetchrow(f"SELECT id, name FROM roles{where}", *params)
         return RoleRecord(row[0], row[1]) if row else None
@@ -359,6 +367,8 @@ class PostgresIdentityStore(IdentityStore):
 
     async def get_group(self, *, id: str | None = None, name: str | None = None,
                         domain_id: str | None = None) -> GroupRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = await self.db.fetchrow(
             f"SELECT id, name, domain_id, description FROM groups{where}", *params)
@@ -435,9 +445,9 @@ class PostgresIdentityStore(IdentityStore):
 
     async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
                                  user_id: str | None = None) -> AppCredentialRecord | None:
-        where, params = _where(id=id, name=name, user_id=user_id)
-        if not where:
+        if id is None and name is None:  # no key: never whichever row comes first
             return None
+        where, params = _where(id=id, name=name, user_id=user_id)
         row = await self.db.fetchrow(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials{where}",
                                      *params)
         return app_cred(row) if row else None

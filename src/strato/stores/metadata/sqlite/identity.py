@@ -112,6 +112,8 @@ class SqliteIdentityStore(IdentityStore):
     # domains --------------------------------------------------------------------------
     async def get_domain(self, *, id: str | None = None, name: str | None = None
                          ) -> DomainRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name)
         row = self.db.query_one(f"SELECT id, name, enabled, description FROM domains{where}",
                                 params)
@@ -129,6 +131,8 @@ class SqliteIdentityStore(IdentityStore):
     # projects -------------------------------------------------------------------------
     async def get_project(self, *, id: str | None = None, name: str | None = None,
                           domain_id: str | None = None) -> ProjectRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = self.db.query_one(
             f"SELECT id, name, domain_id, enabled, description FROM projects{where}", params)
@@ -161,6 +165,8 @@ class SqliteIdentityStore(IdentityStore):
     # users ----------------------------------------------------------------------------
     async def get_user(self, *, id: str | None = None, name: str | None = None,
                        domain_id: str | None = None) -> UserRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = self.db.query_one(f"SELECT {USER_COLUMNS} FROM users{where}", params)
         return _user(row) if row else None
@@ -196,6 +202,8 @@ class SqliteIdentityStore(IdentityStore):
     # roles ----------------------------------------------------------------------------
     async def get_role(self, *, id: str | None = None, name: str | None = None
                        ) -> RoleRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name)
         row = self.db.query_one(f"SELECT id, name FROM roles{where}", params)
         return RoleRecord(row[0], row[1]) if row else None
@@ -361,6 +369,8 @@ class SqliteIdentityStore(IdentityStore):
 
     async def get_group(self, *, id: str | None = None, name: str | None = None,
                         domain_id: str | None = None) -> GroupRecord | None:
+        if id is None and name is None:  # no key: never whichever row comes first
+            return None
         where, params = _where(id=id, name=name, domain_id=domain_id)
         row = self.db.query_one(f"SELECT id, name, domain_id, description FROM groups{where}",
                                 params)
@@ -442,9 +452,9 @@ class SqliteIdentityStore(IdentityStore):
 
     async def get_app_credential(self, *, id: str | None = None, name: str | None = None,
                                  user_id: str | None = None) -> AppCredentialRecord | None:
-        where, params = _where(id=id, name=name, user_id=user_id)
-        if not where:
+        if id is None and name is None:  # no key: never whichever row comes first
             return None
+        where, params = _where(id=id, name=name, user_id=user_id)
         row = self.db.query_one(f"SELECT {APP_CRED_COLUMNS} FROM app_credentials{where}",
                                 params)
         return app_cred(row) if row else None
