@@ -397,6 +397,17 @@ async def _waiting(pool: Connections, got: list[int], release: asyncio.Event) ->
         await release.wait()
 
 
+async def _waits(pool: Connections) -> bool:
+    """Whether one more request waits (every place taken), rather than getting one."""
+    task = asyncio.create_task(_waiting(pool, [], asyncio.Event()))
+    await asyncio.sleep(0.1)
+    waited = not task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return waited
+
+
 def test_connections_wait_their_turn_at_the_bound(url: str) -> None:
     """With every connection in use, a request waits (no connection beyond the bound), and
     the connections given back go to the waiters first come, first served; idle, the one
@@ -449,7 +460,7 @@ def test_a_connection_lost_or_left_in_a_transaction_is_not_reused(url: str) -> N
             await asyncio.sleep(0.02)
         conn = await asyncio.wait_for(held.take(), 5)
         second = await _pid(conn)
-        assert second != first
+        assert second != first and await _waits(pool)  # the lost one's place, no more
         await _query(url, f"SELECT pg_terminate_backend({second})")  # cut while in use
         for _ in range(250):
             if conn.is_closed():
@@ -458,13 +469,14 @@ def test_a_connection_lost_or_left_in_a_transaction_is_not_reused(url: str) -> N
         await held.give_back()
         conn = await asyncio.wait_for(held.take(), 5)
         third = await _pid(conn)
-        assert third not in (first, second)
+        assert third not in (first, second) and await _waits(pool)
         await conn.execute("BEGIN")
         await conn.execute("SET LOCAL work_mem = '7MB'")
         await held.give_back()  # still in its transaction
         assert await _backends(url, 0) == []  # closed, not kept
         conn = await asyncio.wait_for(held.take(), 5)
         assert await _pid(conn) != third and not conn.is_in_transaction()
+        assert await _waits(pool)
         await held.give_back()
         await pool.close(5)
 
@@ -506,6 +518,7 @@ def test_a_refused_connection_frees_its_place(url: str) -> None:
         release.set()
         await asyncio.wait_for(waiter, 5)
         assert await _pid(await asyncio.wait_for(held.take(), 5)) == got[0]
+        assert await _waits(pool)  # the refused one took no place for good
         await held.give_back()
         await pool.close(5)
 
@@ -547,7 +560,7 @@ def test_closing_wakes_the_waiters_and_closes_what_comes_back(url: str) -> None:
         waiter = asyncio.create_task(_waiting(pool, [], asyncio.Event()))
         await asyncio.sleep(0.05)
         await pool.close(5)
-        with pytest.raises(asyncpg.InterfaceError, match="the metadata store is closed"):
+        with pytest.raises(asyncpg.InterfaceError, match=r"^the metadata store is closed$"):
             await asyncio.wait_for(waiter, 5)
         assert await _backends(url, 2) == sorted([pid_a, pid_b])  # in use: left alone
         await a.give_back()
@@ -561,7 +574,7 @@ def test_closing_wakes_the_waiters_and_closes_what_comes_back(url: str) -> None:
         await held.give_back()
         await pool.close(5)
         assert await _backends(url, 0) == []  # the idle one
-        with pytest.raises(asyncpg.InterfaceError, match="the metadata store is closed"):
+        with pytest.raises(asyncpg.InterfaceError, match=r"^the metadata store is closed$"):
             await held.take()
 
     asyncio.run(run())
