@@ -399,9 +399,10 @@ async def _waiting(pool: Connections, got: list[int], release: asyncio.Event) ->
 
 async def _waits(pool: Connections) -> bool:
     """Whether one more request waits (every place taken), rather than getting one."""
-    task = asyncio.create_task(_waiting(pool, [], asyncio.Event()))
+    got: list[int] = []
+    task = asyncio.create_task(_waiting(pool, got, asyncio.Event()))
     await asyncio.sleep(0.1)
-    waited = not task.done()
+    waited = not got
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
