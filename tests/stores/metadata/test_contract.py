@@ -159,6 +159,27 @@ def test_container_lifecycle(env: Env) -> None:
         env.run(s.put_object(obj(rec, "late")))
 
 
+def test_concurrent_creates_of_one_container_make_one(env: Env) -> None:
+    """PUTs of one new container at once (each on a connection of its own on PostgreSQL,
+    where all but one find the row made meanwhile): one is created, each of the others
+    merges into it and answers with it."""
+    s, acct = env.store, account()
+
+    async def burst() -> list[tuple[ContainerRecord, bool]]:
+        # reads at once first: on PostgreSQL, a connection each is open for the creates,
+        # which then all look for the row before any has made it
+        assert await asyncio.gather(*(s.get_container(acct, "c") for _ in range(8))) == [
+            None] * 8
+        return await asyncio.gather(*(s.create_container(
+            acct, "c", {f"x-container-meta-k{i}": "v"}, 1.0, "gold") for i in range(8)))
+
+    made = env.run(burst())
+    assert sorted(created for _, created in made) == [False] * 7 + [True]
+    stored = env.run(s.get_container(acct, "c"))
+    assert stored is not None and {r.id for r, _ in made} == {stored.id}
+    assert stored.meta == {f"x-container-meta-k{i}": "v" for i in range(8)}
+
+
 def test_container_policy_is_fixed_at_creation(env: Env) -> None:
     s, acct = env.store, account()
     rec = container(env, acct, "p", policy="silver")
@@ -461,6 +482,55 @@ def test_update_object_replaces_meta_only(env: Env) -> None:
         env.run(s.update_object(c.id, "missing", {}, None, None))
 
 
+def test_writes_answer_with_the_whole_record_they_wrote_or_met(env: Env) -> None:
+    """What a write returns (a POST's container, the row a PUT replaced, the stored time
+    that superseded an update) is the record as stored, every field from its own column,
+    and account stats count containers and objects apart."""
+    s, acct = env.store, account()
+    c = container(env, acct, "c", policy="silver")
+    env.run(s.put_object(obj(c, "a", 7)))
+    env.run(s.put_object(obj(c, "b", 0)))
+    env.run(s.put_object(obj(c, "d", 2)))
+    moved = env.run(s.update_container_meta(acct, "c", {}, (), now=3.0))
+    updated = env.run(s.update_container_meta(acct, "c", {"x-container-meta-k": "v"}, ()))
+    assert moved == ContainerRecord(c.id, acct, "c", 1.0, 3.0, 3, 9, {}, "silver")
+    assert updated == env.run(s.get_container(acct, "c")) == ContainerRecord(
+        c.id, acct, "c", 1.0, 3.0, 3, 9, {"x-container-meta-k": "v"}, "silver")
+    again, created = env.run(s.create_container(acct, "c", {}, 4.0, "silver"))
+    assert not created and again == env.run(s.get_container(acct, "c")) == ContainerRecord(
+        c.id, acct, "c", 1.0, 4.0, 3, 9, {"x-container-meta-k": "v"}, "silver")
+    stats = env.run(s.account_stats(acct))
+    assert (stats.container_count, stats.object_count, stats.bytes_used) == (1, 3, 9)
+
+    expiring = obj(c, "e", 4, delete_at=2_000_000_000, **{"x-object-meta-m": "1"})
+    env.run(s.put_object(expiring))
+    assert env.run(s.put_object(obj(c, "e", 5))) == expiring  # its expiry too
+    stored = env.run(s.get_object(c.id, "e"))
+    assert stored is not None
+    with pytest.raises(Superseded) as older:
+        env.run(s.update_object(c.id, "e", {}, None, None, now=stored.timestamp - 1))
+    assert older.value.stored == stored.timestamp
+
+
+def test_a_delete_removes_an_object_with_an_expiry(env: Env) -> None:
+    """A client's DELETE of an object that has an X-Delete-At removes it like any other,
+    alone, among others, or stamped with its own time."""
+    s = env.store
+    c = container(env)
+    rows = [obj(c, f"x{i}", i + 1, delete_at=2_000_000_000 + i) for i in range(4)]
+    for row in rows:
+        env.run(s.put_object(row))
+
+    async def burst() -> list[Any]:
+        return await asyncio.gather(*(s.delete_object(c.id, r.name) for r in rows[:3]))
+
+    assert env.run(burst()) == rows[:3]
+    assert env.run(s.delete_object(c.id, "x3", 5000.0)) == rows[3]
+    assert env.run(s.list_objects(c.id, ListingQuery(), 0.0)) == []
+    rec = env.run(s.get_container(c.account, c.name))
+    assert rec is not None and (rec.object_count, rec.bytes_used) == (0, 0)
+
+
 def test_sync_queue_follows_every_write_of_a_syncing_container(env: Env) -> None:
     """Turning sync on queues what the container holds; then every write (PUT, POST,
     delete, the expirer's guarded delete) queues its name, in order, until dropped; other
@@ -649,6 +719,22 @@ def test_expiry_index_and_guarded_delete(env: Env) -> None:
     rec = env.run(s.get_container(c.account, c.name))
     assert rec is not None and rec.object_count == 2
 
+
+
+def test_the_expirer_spares_an_object_overwritten_with_the_same_expiry(env: Env) -> None:
+    """An object PUT again since the expirer read the index, with the same X-Delete-At, is
+    another blob: removing its row while the expirer frees the old blob would leak the new
+    one, so the guarded delete removes nothing."""
+    s = env.store
+    c = container(env)
+    stale = obj(c, "o", delete_at=2_000_000_000)
+    env.run(s.put_object(stale))
+    fresh = obj(c, "o", delete_at=2_000_000_000)
+    env.run(s.put_object(fresh))
+    assert not env.run(s.delete_object_if(stale))
+    assert env.run(s.delete_objects_if([stale])) == []
+    assert env.run(s.get_object(c.id, "o")) == fresh
+    assert env.run(s.delete_objects_if([fresh])) == [fresh]
 
 
 def test_expired_objects_of_one_account_or_container(env: Env) -> None:
