@@ -140,8 +140,9 @@ def test_ranges_across_segment_boundaries_are_byte_exact(tester: tuple[str, str]
     assert full.content == expected
     assert full.headers["Etag"] == f'"{slo_etag}"'
     assert int(full.headers["Content-Length"]) == len(expected)
-    for start, end in [(990, 1010), (0, 0), (1776, 1790), (1700, 2700), (len(expected) - 15,
-                                                                        len(expected) - 1)]:
+    # within one segment (sent from its file), across segments, the inline piece
+    for start, end in [(990, 1010), (0, 0), (0, 999), (1800, 2700), (1777, 1788),
+                       (1776, 1790), (1700, 2700), (len(expected) - 15, len(expected) - 1)]:
         got = http.get(f"{url}/{container}/obj", headers={"Range": f"bytes={start}-{end}"})
         assert got.status_code == 206
         assert got.content == expected[start:end + 1], (start, end)
