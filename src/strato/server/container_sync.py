@@ -35,14 +35,16 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlparse
-
-import aiohttp
 
 from strato.api.swift.headers import x_timestamp
 from strato.domain.container_sync import Realms, SyncTarget, signature
 from strato.domain.storage import ObjectNotFound, StorageService
 from strato.stores.metadata.records import ContainerRecord, ObjectRecord, SyncChange
+
+if TYPE_CHECKING:  # imported when a container first syncs: most servers never need it,
+    import aiohttp  # and it costs each process ~25 MB
 
 log = logging.getLogger("strato.container_sync")
 
@@ -91,6 +93,8 @@ class ContainerSyncJob:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp  # here, not at the top: see the TYPE_CHECKING import
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
                 auto_decompress=False)

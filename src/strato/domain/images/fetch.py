@@ -52,10 +52,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-
-import httpx
+from typing import TYPE_CHECKING
 
 from strato import __version__
+
+if TYPE_CHECKING:  # imported by the functions that fetch or parse, on the first web-download:
+    import httpx  # most servers never import an image from a URL, and it costs ~20 MB each
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -180,6 +182,7 @@ async def fetch(
     """Stream the body of `url` in chunks of at most `chunk_size` bytes, following redirects
     and checking every hop against `policy` (see the module docstring). `resolve` replaces the
     system resolver (tests); `ssl_context` the default trust (certifi, or SSL_CERT_FILE)."""
+    import httpx  # here, not at the top: see the TYPE_CHECKING import
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
     resolve = resolve or _system_resolve
@@ -219,6 +222,7 @@ async def fetch(
 def _parse(url: str, policy: FetchPolicy) -> _Target:
     """Everything that can be refused without DNS: scheme, credentials, host form, port, and a
     literal address."""
+    import httpx  # here, not at the top: see the TYPE_CHECKING import
     try:
         parsed = httpx.URL(url)
         port = parsed.port
@@ -355,6 +359,7 @@ async def _system_resolve(host: str, port: int) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _default_tls() -> ssl.SSLContext:
+    import httpx  # here, not at the top: see the TYPE_CHECKING import
     return httpx.create_ssl_context()
 
 
@@ -363,6 +368,7 @@ async def _request(
     target: _Target, addresses: Sequence[IPAddress], policy: FetchPolicy, tls: ssl.SSLContext
 ) -> AsyncIterator[httpx.Response]:
     """GET the target from the first checked address that accepts a connection."""
+    import httpx  # here, not at the top: see the TYPE_CHECKING import
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     headers = {
         "Host": target.host_header,
@@ -390,6 +396,7 @@ async def _request(
 
 
 def _location(target: _Target, response: httpx.Response) -> str:
+    import httpx  # here, not at the top: see the TYPE_CHECKING import
     location = response.headers.get("location")
     if not location:
         raise FetchFailed(f"{target.shown} answered {response.status_code} with no Location")
