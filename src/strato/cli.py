@@ -1,7 +1,9 @@
 """The `strato` command: client commands that work over HTTP against any Swift/OpenStack
 cloud, and server commands that run Strato or administer its data directory. The client
 commands never import the server; the server's are loaded only when asked for (and, when
-the `server` extra is not installed, say how to get it)."""
+the `server` extra is not installed, say how to get it). The client's are loaded only for a
+client command or the help: `strato serve` would otherwise carry the HTTP client (aiohttp,
+~25 MB) in the server's master process for nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from typing import Any
 import click
 
 from strato import __version__
-from strato.client.cli import register as register_client
 
 #: Server commands and what they do, for help without importing the server.
 SERVER_COMMANDS = {
@@ -42,17 +43,26 @@ def server_installed() -> bool:
 
 
 class StratoGroup(click.Group):
-    """Client commands registered here; server commands fetched lazily from the server."""
+    """Client commands registered on first need; server commands fetched from the server."""
+
+    def _client(self) -> None:
+        if not self.commands:
+            from strato.client.cli import register
+
+            register(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        self._client()
         return sorted(set(super().list_commands(ctx)) | set(SERVER_COMMANDS))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in SERVER_COMMANDS:
             return _server_command(cmd_name)
+        self._client()
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._client()
         limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
         client = [(name, cmd.get_short_help_str(limit))
                   for name, cmd in sorted(self.commands.items()) if not cmd.hidden]
@@ -95,5 +105,3 @@ def main() -> None:
     the first passwords). The client commands log in the way `swift` and `openstack` do:
     --os-cloud / OS_CLOUD with clouds.yaml, OS_* variables, or ST_AUTH/ST_USER/ST_KEY."""
 
-
-register_client(main)
