@@ -131,18 +131,21 @@ class _Target:
 
     def __init__(self, part: Path, size: int, direct: bool) -> None:
         self.fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
-        self.direct: int | None = None
+        self.direct: int | None = None  # open until close(): pieces write from threads
+        self.use_direct = False
         try:
             os.ftruncate(self.fd, size)
             if direct and O_DIRECT:
                 with contextlib.suppress(OSError):
                     self.direct = os.open(part, os.O_WRONLY | O_DIRECT)
+                    self.use_direct = True
         except BaseException:
             os.close(self.fd)
             raise
 
     def write(self, data: memoryview, offset: int) -> None:
-        if self.direct is not None and not (offset % ALIGN or len(data) % ALIGN):
+        if self.use_direct and self.direct is not None and not (offset % ALIGN
+                                                                or len(data) % ALIGN):
             try:
                 _pwrite_all(self.direct, data, offset)
                 return
@@ -150,7 +153,7 @@ class _Target:
                 if exc.errno != errno.EINVAL:
                     raise
                 log.debug("O_DIRECT refused (%s): writing through the page cache", exc)
-                self.direct = None
+                self.use_direct = False
         _pwrite_all(self.fd, data, offset)
 
     def close(self) -> None:
