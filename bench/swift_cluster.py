@@ -211,8 +211,12 @@ class SwiftCluster:
                         "swift_dir": str(self.etc), "user": "root", "workers": str(workers),
                         "log_level": "INFO"},
             "pipeline:main": {"pipeline": PIPELINE},
+            # one node on a shared machine: Swift's 0.5 s connect timeout and its error
+            # limiting (10 errors take the only node out for 60 s) turned a CPU-starved
+            # moment into 503s for every request of the next minute
             "app:proxy-server": {"use": "egg:swift#proxy", "allow_account_management": "true",
-                                 "account_autocreate": "true"},
+                                 "account_autocreate": "true", "conn_timeout": "5",
+                                 "error_suppression_limit": "1000"},
             "filter:tempauth": {"use": "egg:swift#tempauth",
                                 "user_bench_bench": f"{self.key} .admin"},
             # Swift's default pool (2 connections, 1 s wait) turns a busy c=32 run into
