@@ -7,10 +7,13 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 import uuid
+from typing import Any
 
 import httpx
 
+from tests.conftest import TESTER
 from tests.harness import Server
 
 
@@ -84,3 +87,40 @@ def test_archive_needs_the_right_to_read(server: Server, tester: tuple[str, str]
     refused = httpx.get(f"{url}/{container}", params={"archive": "tar"},
                         headers={"X-Auth-Token": other_token})
     assert refused.status_code == 403 and b"x" not in refused.content
+
+
+def test_an_archive_lets_other_requests_on_its_worker_through(make_server: Any) -> None:
+    """Small members are read and sent without ever waiting when the client reads fast; the
+    archive must still let the other requests of its (here: only) worker through, not hold
+    them to its end."""
+    srv = make_server(workers=1)
+    srv.add_user(*TESTER, role="admin")
+    http, url = _client(srv.auth_v1("test:tester", "testing"))
+    count, size = 2500, 4096
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        for i in range(count):
+            info = tarfile.TarInfo(f"o{i:05d}")
+            info.size = size
+            tar.addfile(info, io.BytesIO(i.to_bytes(4, "big") * (size // 4)))
+    made = http.put(f"{url}/busy", params={"extract-archive": "tar"},
+                    content=packed.getvalue(), headers={"Accept": "application/json"})
+    assert made.json()["Number Files Created"] == count
+    received: list[int] = [0]
+    started = threading.Event()
+
+    def read_archive() -> None:
+        with http.stream("GET", f"{url}/busy", params={"archive": "tar"}) as response:
+            for chunk in response.iter_raw(1 << 16):
+                received[0] += len(chunk)
+                started.set()
+
+    reader = threading.Thread(target=read_archive)
+    reader.start()
+    assert started.wait(30)
+    head = httpx.head(f"{url}/busy", headers=http.headers, timeout=60)
+    at_head = received[0]
+    reader.join(60)
+    total = received[0]
+    assert head.status_code == 204 and total > count * size
+    assert at_head < total / 2, f"the HEAD waited for {at_head} of {total} archive bytes"

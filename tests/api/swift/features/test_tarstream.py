@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import subprocess
 import tarfile
 import zlib
 from collections.abc import AsyncIterator
 
 import pytest
 
-from strato.api.swift.features.tarstream import TarStream
+from strato.api.swift.features.tarstream import TarStream, pax_header
 
 FILES = {"short.txt": b"hello", "dir/" + "long-name-" * 15 + ".bin": os.urandom(70_000),
          "ünï/çødé.txt": b"unicode", "empty": b""}
@@ -144,3 +145,42 @@ def test_a_checksum_summed_as_signed_bytes_is_accepted() -> None:
     data[:512] = header
     with pytest.raises(tarfile.ReadError):
         asyncio.run(_read(bytes(data)))
+
+
+@pytest.mark.parametrize("name, size, mtime, records", [
+    ("plain.txt", 5, 1_700_000_000, {}),
+    ("d/03-ü.txt", 3, 0, {"STRATO.etag": "d41d8cd98f00b204e9800998ecf8427e"}),
+    ("x" * 100, 1, 1, {}),
+    ("long/" + "y" * 150, 700, 1_700_000_000, {"SCHILY.xattr.user.meta.k": "v" * 600}),
+    ("not-utf8-\udcff", 2, 12, {"SCHILY.xattr.user.meta.raw": "\udcfe"}),
+    ("old", 4, -86400, {}),
+])
+def test_pax_headers_read_back_by_every_reader(name: str, size: int, mtime: int,
+                                               records: dict[str, str]) -> None:
+    """What the archive download writes, tarfile, GNU tar and our own reader read alike."""
+    body = os.urandom(size)
+    data = pax_header(name, size, mtime, records) + body + bytes(-size % 512) + bytes(1024)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|", encoding="utf-8",
+                      errors="surrogateescape") as tar:
+        info = tar.next()
+        assert info is not None and info.isfile()
+        assert (info.name, info.size, int(info.mtime), info.mode) == (name, size, mtime, 0o644)
+        assert {k: v for k, v in info.pax_headers.items() if k in records} == records
+        extracted = tar.extractfile(info)
+        assert extracted is not None and extracted.read() == body
+    listing = subprocess.run(["tar", "--list", "--verbose", "--full-time", "--file", "-"],
+                             input=data, capture_output=True, check=True).stdout
+    assert name.encode("utf-8", "surrogateescape") in listing.replace(b"\\377", b"\xff")
+    assert b" %d " % size in listing
+    [(got_name, kind, got_body, pax)] = asyncio.run(_read(data, chunk=100))
+    assert (got_name, kind, got_body) == (name, b"0", body)
+    assert {k: v for k, v in pax.items() if k in records} == records
+
+
+def test_pax_headers_hold_what_ustar_cannot() -> None:
+    """A size or time beyond ustar's 11 octal digits goes in the records, as tarfile does."""
+    header = pax_header("huge", 8**11 + 5, 8**11, {})
+    with tarfile.open(fileobj=io.BytesIO(header + bytes(1024)), mode="r|") as tar:
+        info = tar.next()
+        assert info is not None and (info.size, int(info.mtime)) == (8**11 + 5, 8**11)
+    assert len(pax_header("small.txt", 10, 0, {})) == 512  # no records: ustar alone

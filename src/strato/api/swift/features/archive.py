@@ -18,9 +18,9 @@ extension never see it; Strato's own client uses it when `/info` offers it.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
-import tarfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,20 +29,19 @@ import orjson
 from strato.api.http import Response, is_digits, text_response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.features.subrequest import make_subrequest
+from strato.api.swift.features.tarstream import pax_header
 from strato.api.swift.pipeline import Feature, Handler
 
 log = logging.getLogger(__name__)
 
 MAX_OBJECTS = 10_000
+#: Members sent between two pauses of the loop (see `_archive`).
+YIELD_EVERY = 16
 BLOCK = 512
 LISTING_PARAMS = ("prefix", "marker", "end_marker")
 
 
 def _member_header(name: str, size: int, headers: dict[str, str]) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = _mtime(headers)
     pax = {"STRATO.etag": headers.get("etag", "").strip('"')}
     if "x-static-large-object" in headers or "x-object-manifest" in headers:
         pax["STRATO.manifest"] = "1"
@@ -51,8 +50,7 @@ def _member_header(name: str, size: int, headers: dict[str, str]) -> bytes:
     for key, value in headers.items():
         if key.startswith("x-object-meta-"):
             pax["SCHILY.xattr.user.meta." + key[len("x-object-meta-"):]] = value
-    info.pax_headers = pax
-    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+    return pax_header(name, size, _mtime(headers), pax)
 
 
 def _mtime(headers: dict[str, str]) -> int:
@@ -69,7 +67,12 @@ async def _archive(sr: SwiftRequest, call_next: Handler, names: list[str]
                    ) -> AsyncIterator[bytes]:
     container = sr.container
     assert container is not None
-    for name in names:
+    for count, name in enumerate(names):
+        if count % YIELD_EVERY == 0:
+            # small members are read and sent without waiting on anything: without a pause
+            # an archive would hold its worker's loop, and every other request there, to
+            # its end
+            await asyncio.sleep(0)
         response = await call_next(make_subrequest(sr, "GET", container, name))
         body = response.body
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -82,15 +85,15 @@ async def _archive(sr: SwiftRequest, call_next: Handler, names: list[str]
             log.info("archive of %s left out %r (%d) (%s)", container, name, response.status,
                      sr.request.trans_id)
             continue
-        yield _member_header(name, size, headers)
+        header = _member_header(name, size, headers)
+        if isinstance(body, bytes):  # one write for the member, header and padding with it
+            yield b"".join((header, body, b"\0" * (-size % BLOCK)))
+            continue
+        yield header
         sent = 0
-        if isinstance(body, bytes):
-            yield body
-            sent = len(body)
-        else:
-            async for chunk in body:
-                sent += len(chunk)
-                yield chunk
+        async for chunk in body:
+            sent += len(chunk)
+            yield chunk
         if sent != size:  # the object changed under us: the stream cannot be mended
             raise RuntimeError(f"archive member {name!r} sent {sent} of {size} bytes")
         if size % BLOCK:
