@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import yaml
 
 from strato.client.auth import Auth, KeystoneAuth, PreAuth, SwiftV1Auth
 from strato.client.errors import ConfigError
@@ -52,13 +51,24 @@ def _candidates(stem: str, override: str | None) -> list[Path]:
     return ([Path(override)] if override else []) + files
 
 
+def _yaml(text: str) -> Any:
+    """Parsed YAML; PyYAML is imported only when a file needs it (12 ms of every command's
+    start otherwise, most of them with no clouds.yaml at all)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def _load_first(paths: list[Path]) -> tuple[Path | None, dict[str, Any]]:
     for path in paths:
         if path.is_file():
             text = path.read_text()
             try:
-                doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-            except (ValueError, yaml.YAMLError) as exc:
+                doc = json.loads(text) if path.suffix == ".json" else _yaml(text)
+            except ValueError as exc:
                 raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from None
             if doc is not None and not isinstance(doc, dict):
                 raise ConfigError(f"{path}: expected a mapping with a `clouds` key")
