@@ -89,12 +89,16 @@ HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 class StratoGroup(click.Group):
     """Client commands registered on first need; server commands fetched from the server."""
 
-    def _client(self) -> None:
-        if not self.commands:
-            with _ca_directory_only():
-                from strato.client.cli import register
+    all_client = False
 
-            register(self)
+    def _client(self, wanted: str | None = None) -> None:
+        """Register the client commands: all of them, or those up to `wanted`'s module."""
+        if self.all_client or (wanted is not None and wanted in self.commands):
+            return
+        with _ca_directory_only():
+            from strato.client.cli import register
+
+            self.all_client = register(self, wanted)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._client()
@@ -103,7 +107,7 @@ class StratoGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in SERVER_COMMANDS:
             return _server_command(cmd_name)
-        self._client()
+        self._client(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -268,3 +268,6 @@ def wait(ctx: click.Context, ref: str, status: str, timeout: float) -> None:
         await wait_for(cloud, str(found["id"]), status, timeout, False)
 
     run(ctx, work)
+
+
+COMMANDS = [image]
