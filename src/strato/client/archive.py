@@ -271,10 +271,8 @@ def _store_all(batch: list[_Member]) -> None:
     buffered file object and a second path lookup for the mtime cost more than the bytes
     of a small file."""
     for member in batch:
-        got = hashlib.md5(member.data, usedforsecurity=False).hexdigest()
-        if member.md5 and got != member.md5:
-            raise ChecksumMismatch(f"{member.name}: MD5 {got} in the archive, {member.md5} "
-                                   "in the listing")
+        _check(member.name, hashlib.md5(member.data, usedforsecurity=False).hexdigest(),
+               member.md5)
         path = os.fspath(member.path)
         part = path + ".part"
         fd = _create(part)
@@ -302,10 +300,17 @@ def _create(part: str) -> int:
         return os.open(part, flags, 0o666)
 
 
+def _check(name: str, got: str, md5: str | None) -> None:
+    if md5 and got != md5:
+        raise ChecksumMismatch(f"{name}: MD5 {got} in the archive, {md5} in the listing")
+
+
 def _finish(name: str, part: Path, path: Path, got: str, md5: str | None,
             mtime: float) -> None:
-    if md5 and got != md5:
+    try:
+        _check(name, got, md5)
+    except ChecksumMismatch:
         part.unlink(missing_ok=True)
-        raise ChecksumMismatch(f"{name}: MD5 {got} in the archive, {md5} in the listing")
+        raise
     os.replace(part, path)
     os.utime(path, (mtime, mtime))
