@@ -209,6 +209,16 @@ def file_range_md5(path: Path, offset: int, length: int, chunk: int = 4 * MiB) -
     return digest.hexdigest()
 
 
+def _read_hashed(fd: int, offset: int, length: int, chunk: int, digest: Any) -> list[bytes]:
+    """Read and hash in one go, in a worker thread: MD5 releases the GIL, so the event loop
+    sends the other segments meanwhile (hashed in the loop, the 8 streams of a large upload
+    waited on one core's MD5)."""
+    parts = _read_range(fd, offset, length, chunk)
+    for data in parts:
+        digest.update(data)
+    return parts
+
+
 class _RangeBody:
     """A body factory for one range of a file: each attempt reads it afresh (in a thread,
     `chunk_size` at a time) and hashes what it sends."""
@@ -228,15 +238,15 @@ class _RangeBody:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        position, end = self.offset, self.offset + self.length
+        position, end, digest = self.offset, self.offset + self.length, self.md5
         while position < end:
             step = min(self.chunk * 4, end - position)
             if step <= 256 * 1024:
-                parts = _read_range(self.fd, position, step, self.chunk)
+                parts = _read_hashed(self.fd, position, step, self.chunk, digest)
             else:
-                parts = await asyncio.to_thread(_read_range, self.fd, position, step, self.chunk)
+                parts = await asyncio.to_thread(_read_hashed, self.fd, position, step,
+                                                self.chunk, digest)
             for data in parts:
-                self.md5.update(data)
                 self.sent += len(data)
                 self.on_bytes(len(data))
                 yield data
