@@ -184,6 +184,12 @@ class FileBody:
 
 Body = bytes | AsyncIterator[bytes]
 ZERO_COPY = "http.response.zerocopysend"
+YIELD_EVERY = 8
+"""A streamed body lets the worker's other tasks run at least this often (chunks; 2 MiB of a
+large object's segments). A client that reads as fast as the server sends never makes `send`
+wait, so without it the body held its worker's loop to the end: the worker's other requests
+waited, and a client that had gone was noticed only once every byte had been read for
+nobody (a dropped 2 GiB GET read all 2 GiB)."""
 
 
 @dataclass(slots=True)
@@ -260,11 +266,15 @@ async def send_response(send: Send, response: Response, *, head: bool = False,
         return body.count
     watcher = asyncio.ensure_future(_wait_disconnect(receive)) if receive else None
     try:
+        chunks = 0
         async for chunk in body:
             if watcher is not None and watcher.done():
                 raise ClientDisconnect()
             sent += len(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            chunks += 1
+            if chunks % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
     finally:
         if watcher is not None:
             watcher.cancel()
