@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import tarfile
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,7 @@ from strato.client.transfers import (
     download_object,
     upload_file,
 )
+from strato.tarformat import BLOCK, pax_header
 
 T = TypeVar("T")
 
@@ -124,9 +125,14 @@ def walk(path: Path, name: str) -> Iterable[LocalFile]:
         rel_root = Path(root).relative_to(path).as_posix()
         for file in sorted(files):
             rel = file if rel_root == "." else f"{rel_root}/{file}"
-            full = Path(root) / file
-            if full.is_file():
-                yield LocalFile.of(full, f"{base}/{rel}" if base else rel)
+            full = os.path.join(root, file)
+            try:  # one stat per file (following symlinks, as is_file does)
+                info = os.stat(full)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield LocalFile(Path(full), f"{base}/{rel}" if base else rel, info.st_size,
+                                info.st_mtime)
 
 
 def file_md5(path: Path, chunk: int = 4 * 2**20) -> str:
@@ -219,14 +225,9 @@ def bulk_safe_name(name: str) -> bool:
 
 
 def _tar_member(file: LocalFile, data: bytes) -> bytes:
-    info = tarfile.TarInfo(file.name)
-    info.size = len(data)
-    info.mtime = int(file.mtime)
-    info.mode = 0o644
-    info.pax_headers = {"SCHILY.xattr.user.meta.mtime": f"{file.mtime:.6f}"}
-    header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    pad = -len(data) % tarfile.BLOCKSIZE
-    return header + data + b"\0" * pad
+    header = pax_header(file.name, len(data), int(file.mtime),
+                        {"SCHILY.xattr.user.meta.mtime": f"{file.mtime:.6f}"})
+    return b"".join((header, data, bytes(-len(data) % BLOCK)))
 
 
 async def _bulk_upload(store: ObjectStore, container: str, files: list[LocalFile],
@@ -262,7 +263,7 @@ async def _bulk_upload(store: ObjectStore, container: str, files: list[LocalFile
                 progress.advance(file.name, len(data))
                 progress.finish(file.name)
                 yield _tar_member(file, data)
-            yield b"\0" * (2 * tarfile.BLOCKSIZE)
+            yield bytes(2 * BLOCK)  # the end-of-archive blocks
 
         try:
             response = await store.session.request(

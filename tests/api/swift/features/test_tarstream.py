@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from strato.api.swift.features.tarstream import TarStream, pax_header
+from strato.api.swift.features.tarstream import TarStream
+from strato.tarformat import pax_header
 
 FILES = {"short.txt": b"hello", "dir/" + "long-name-" * 15 + ".bin": os.urandom(70_000),
          "ünï/çødé.txt": b"unicode", "empty": b""}

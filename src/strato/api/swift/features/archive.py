@@ -29,8 +29,8 @@ import orjson
 from strato.api.http import Response, is_digits, text_response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.features.subrequest import make_subrequest
-from strato.api.swift.features.tarstream import pax_header
 from strato.api.swift.pipeline import Feature, Handler
+from strato.tarformat import pax_header
 
 log = logging.getLogger(__name__)
 

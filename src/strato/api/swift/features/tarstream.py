@@ -1,11 +1,10 @@
-"""Tar members read straight from a request body in the event loop, and PAX member headers
-written for the archive download: no worker thread, no copy of the archive. Covers what
-`tar` and archiving libraries write: ustar and PAX headers (global and per member), GNU long
-names, base-256 sizes, and gzip or bzip2 through incremental decompressors. Extract-archive
+"""Tar members read straight from a request body in the event loop: no worker thread, no
+copy of the archive. Covers what `tar` and archiving libraries write: ustar and PAX headers
+(global and per member), GNU long names, base-256 sizes, and gzip or bzip2 through
+incremental decompressors. Extract-archive
 uses it; with tarfile behind a thread, each member cost three thread hops, which outweighed
-the member's own PUT for small files. `tarfile.TarInfo.tobuf` built a member's header in 33
-µs, a fifth of an archive download's time per small object; `pax_header` writes the same
-blocks in a few."""
+the member's own PUT for small files. (The archive download's member headers are written by
+`strato.tarformat`.)"""
 
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-BLOCK = 512
+from strato.tarformat import BLOCK
+
 REGULAR = (b"0", b"\0", b"7")
 
 
@@ -190,55 +190,3 @@ class TarStream:
             yield data
 
 
-#: The largest number an octal ustar field of 12 bytes holds; a size or time beyond it
-#: (or a negative time) goes in the PAX records, the field left 0, as tarfile does.
-USTAR_MAX = 8**11 - 1
-
-
-def _ustar(name: bytes, size: int, mtime: int, kind: bytes) -> bytes:
-    block = bytearray(BLOCK)
-    block[0:len(name)] = name
-    block[100:124] = b"0000644\x000000000\x000000000\x00"      # mode, uid, gid
-    block[124:148] = b"%011o\x00%011o\x00" % (size, mtime)
-    block[148:156] = b"        "                              # checksum: spaces while summed
-    block[156:157] = kind
-    block[257:265] = b"ustar\x0000"
-    block[148:155] = b"%06o\x00" % sum(block)
-    return bytes(block)
-
-
-def _record(key: bytes, value: bytes) -> bytes:
-    """`<length> <key>=<value>\\n`, the length counting its own digits."""
-    body = b" %s=%s\n" % (key, value)
-    length = len(body) + 1
-    while len(body) + len(str(length)) != length:
-        length = len(body) + len(str(length))
-    return b"%d%s" % (length, body)
-
-
-def pax_header(name: str, size: int, mtime: int, records: dict[str, str]) -> bytes:
-    """The header blocks of one regular file (mode 0644): an extended header with `records`
-    (and `path`, `size`, `mtime` where ustar cannot hold them), then its ustar block.
-    Values that are not UTF-8 go as bytes under `hdrcharset=BINARY`, as tarfile writes."""
-    raw_name = name.encode("utf-8", "surrogateescape")
-    pax = dict(records)
-    if len(raw_name) > 100 or not name.isascii():
-        pax["path"] = name
-    if not 0 <= size <= USTAR_MAX:
-        pax["size"] = str(size)
-        size = 0
-    if not 0 <= mtime <= USTAR_MAX:
-        pax["mtime"] = str(mtime)
-        mtime = 0
-    if not pax:
-        return _ustar(raw_name, size, mtime, b"0")
-    try:
-        encoded = [(k.encode(), v.encode()) for k, v in pax.items()]
-        prefix = b""
-    except UnicodeEncodeError:
-        encoded = [(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
-                   for k, v in pax.items()]
-        prefix = _record(b"hdrcharset", b"BINARY")
-    data = prefix + b"".join(_record(k, v) for k, v in encoded)
-    return b"".join((_ustar(b"././@PaxHeader", len(data), mtime, b"x"), data,
-                     b"\0" * (-len(data) % BLOCK), _ustar(raw_name[:100], size, mtime, b"0")))
