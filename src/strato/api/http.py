@@ -186,10 +186,10 @@ Body = bytes | AsyncIterator[bytes]
 ZERO_COPY = "http.response.zerocopysend"
 YIELD_EVERY = 8
 """A streamed body lets the worker's other tasks run at least this often (chunks; 2 MiB of a
-large object's segments). A client that reads as fast as the server sends never makes `send`
-wait, so without it the body held its worker's loop to the end: the worker's other requests
-waited, and a client that had gone was noticed only once every byte had been read for
-nobody (a dropped 2 GiB GET read all 2 GiB)."""
+large object's segments). After a client has gone `send` returns at once (as it does for a
+client that reads as fast as the server sends): without a pause the chunks ran back to back,
+the disconnect watcher never ran, and a dropped 2 GiB GET read all 2 GiB for nobody while
+the worker's other requests waited."""
 
 
 @dataclass(slots=True)
