@@ -433,6 +433,39 @@ def test_tree_download_with_a_damaged_archive_member(server: Server, proxy: Faul
     assert not list(tmp_path.rglob("*.part"))
 
 
+def test_a_listed_large_object_goes_straight_to_ranges(server: Server, tmp_path: Path) -> None:
+    """A tree download knows each object's size from the listing: a large one is fetched as
+    ranges from the start, not first asked for whole and dropped once its length shows
+    (which made the server read on for nobody and log a response cut short)."""
+    source = _file(tmp_path, 5 * MiB + 12345)
+    container = f"listed-{uuid.uuid4().hex[:8]}"
+
+    async def upload() -> list[sc.Entry]:
+        async with sc.connect(**_login(server)) as cloud:
+            await cloud.objects.create_container(container)
+            await cloud.upload(container, "disk.img", source, options=SMALL)
+            return [e async for e in cloud.objects.objects(container)]
+
+    entries = arun(upload())
+    since = len(server.log_path.read_text(errors="replace"))
+
+    async def download() -> TreeResult:
+        async with sc.connect(**_login(server)) as cloud:
+            return await download_objects(
+                cloud.objects, container, [Wanted(e, tmp_path / "out" / e.name)
+                                           for e in entries], options=SMALL)
+
+    result = arun(download())
+    time.sleep(0.5)  # the access log is written at the end of the server's loop turn
+    assert result.failed == [] and _md5(tmp_path / "out" / "disk.img") == _md5(source)
+    log = server.log_path.read_text(errors="replace")[since:]
+    statuses = [line.split(f'/{container}/disk.img" ')[1].split()[0]
+                for line in log.splitlines()
+                if '"GET ' in line and f'/{container}/disk.img" ' in line]  # not the manifest
+    assert statuses == ["206"] * 6, statuses
+    assert "cut short" not in log
+
+
 def test_archive_batches_share_the_streams_evenly() -> None:
     """Whole rounds of equal batches: no batch left to run alone after the others."""
     assert even_share(5000, 4, 2000) == 1250        # one round of 4

@@ -461,14 +461,19 @@ async def _slo_pieces(store: ObjectStore, container: str, name: str, size: int,
 
 async def download_object(store: ObjectStore, container: str, name: str, path: str | Path, *,
                           options: TransferOptions | None = None,
-                          progress: Progress | None = None) -> DownloadResult:
-    """Download to `path` through `path.part`, renamed only once every byte is verified."""
+                          progress: Progress | None = None,
+                          listed_size: int | None = None) -> DownloadResult:
+    """Download to `path` through `path.part`, renamed only once every byte is verified.
+    `listed_size` (what a listing said) sends an object above `piece_size` straight to
+    ranges; otherwise the first GET is dropped once its length shows a large object (which
+    the server logs as a response cut short)."""
     options = options or TransferOptions()
     progress = progress or NoProgress()
     path = Path(path)
     part = path.with_name(path.name + ".part")
     state_path = path.with_name(path.name + ".part.json")
-    if not (options.resume and state_path.exists()):
+    known_large = listed_size is not None and listed_size > options.piece_size
+    if not (known_large or (options.resume and state_path.exists())):
         whole = await _download_whole(store, container, name, path, part, options, progress)
         if whole is not None:
             return whole

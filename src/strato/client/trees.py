@@ -357,7 +357,8 @@ async def download_objects(store: ObjectStore, container: str, wanted: Sequence[
     async def get_one(item: Wanted) -> None:
         try:
             done = await download_object(store, container, item.entry.name, item.path,
-                                         options=options, progress=progress)
+                                         options=options, progress=progress,
+                                         listed_size=item.entry.bytes)
         except FATAL:
             raise
         except (ClientError, OSError) as exc:
