@@ -1,10 +1,9 @@
 """Tar members read straight from a request body in the event loop: no worker thread, no
 copy of the archive. Covers what `tar` and archiving libraries write: ustar and PAX headers
 (global and per member), GNU long names, base-256 sizes, and gzip or bzip2 through
-incremental decompressors. Extract-archive
-uses it; with tarfile behind a thread, each member cost three thread hops, which outweighed
-the member's own PUT for small files. (The archive download's member headers are written by
-`strato.tarformat`.)"""
+incremental decompressors. Extract-archive uses it; with tarfile behind a thread, each
+member cost three thread hops, which outweighed the member's own PUT for small files. (The
+archive download's member headers are written by `strato.tarformat`.)"""
 
 from __future__ import annotations
 
