@@ -20,8 +20,8 @@ import aiohttp
 from strato.client.errors import ChecksumMismatch, ClientError
 from strato.client.objects import ObjectStore, object_path
 from strato.client.transfers import NoProgress, Progress
+from strato.tarformat import BLOCK
 
-BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 
 

@@ -18,7 +18,6 @@ extension never see it; Strato's own client uses it when `/info` offers it.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 from collections.abc import AsyncIterator
@@ -30,14 +29,11 @@ from strato.api.http import Response, is_digits, text_response
 from strato.api.swift.context import SwiftRequest
 from strato.api.swift.features.subrequest import make_subrequest
 from strato.api.swift.pipeline import Feature, Handler
-from strato.tarformat import pax_header
+from strato.tarformat import BLOCK, pax_header
 
 log = logging.getLogger(__name__)
 
 MAX_OBJECTS = 10_000
-#: Members sent between two pauses of the loop (see `_archive`).
-YIELD_EVERY = 16
-BLOCK = 512
 LISTING_PARAMS = ("prefix", "marker", "end_marker")
 
 
@@ -67,12 +63,9 @@ async def _archive(sr: SwiftRequest, call_next: Handler, names: list[str]
                    ) -> AsyncIterator[bytes]:
     container = sr.container
     assert container is not None
-    for count, name in enumerate(names):
-        if count % YIELD_EVERY == 0:
-            # small members are read and sent without waiting on anything: without a pause
-            # an archive would hold its worker's loop, and every other request there, to
-            # its end
-            await asyncio.sleep(0)
+    # small members are read and sent without waiting on anything: the loop turns between
+    # them because every streamed body pauses now and then (`api/http.py`, YIELD_EVERY)
+    for name in names:
         response = await call_next(make_subrequest(sr, "GET", container, name))
         body = response.body
         headers = {k.lower(): v for k, v in response.headers.items()}
