@@ -30,7 +30,7 @@ REASONS = {
     416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",
     429: "Too Many Requests", 431: "Request Header Fields Too Large",
     499: "Client Disconnect", 500: "Internal Error", 501: "Not Implemented",
-    503: "Service Unavailable", 507: "Insufficient Storage",
+    502: "Bad Gateway", 503: "Service Unavailable", 507: "Insufficient Storage",
 }
 
 

@@ -486,6 +486,11 @@ class StorageService:
                                  delete_at=delete_at)
         return record, await self._commit_row(record, blobs, data)
 
+    def metadata_full(self, exc: BaseException) -> bool:
+        """Whether `exc`, raised by a write, is the metadata store refusing it for want of
+        room (nothing was written): any write may meet it, a container's as an object's."""
+        return self.meta.out_of_space(exc)
+
     async def _commit_row(self, record: ObjectRecord, blobs: BlobStore,
                           data: bytes | None = None) -> ObjectRecord | None:
         """The row points at the new blob (in `blobs`, the container's store, or `data` for
@@ -499,7 +504,7 @@ class StorageService:
             await self._drop_blob(blobs, record.blob_id)
             raise ContainerNotFound(str(record.container_id)) from exc
         except Exception as exc:
-            if not self.meta.out_of_space(exc):
+            if not self.metadata_full(exc):
                 raise  # it may have committed (a lost connection): the sweeper decides
             # the database refused the row, so nothing refers to the new blob
             await self._drop_blob(blobs, record.blob_id)

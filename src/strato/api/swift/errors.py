@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from strato.api.http import REASONS, Response
+from strato.domain.storage import InsufficientStorage, OlderThanStored, StorageService
+
+log = logging.getLogger("strato.storage")
 
 _DEFAULT_BODIES = {
     202: "The request is accepted for processing.",
@@ -43,6 +48,23 @@ def insufficient_storage(drive: str) -> SwiftError:
     return SwiftError(507, "<html><h1>Insufficient Storage</h1><p>There was not enough space "
                       f"to save the resource. Drive: {drive}</p></html>",
                       {"Content-Type": "text/html; charset=UTF-8"})
+
+
+def storage_error(exc: Exception, method: str, storage: StorageService) -> SwiftError | None:
+    """Swift's answer to what any write path can meet in the store, for a client's request
+    and a feature's sub-request alike; None for anything else. No room: 507, the policy's
+    filesystem or the metadata database being full (for a container's or an account's row
+    as much as an object's). A newer write of the name won: Swift's proxy turns its object
+    servers' 409 into 202 for a PUT (COPY being one) and passes the 409 of a POST or DELETE
+    on."""
+    if isinstance(exc, InsufficientStorage):
+        return insufficient_storage(exc.where)
+    if isinstance(exc, OlderThanStored):
+        return SwiftError(202 if method in ("PUT", "COPY") else 409)
+    if storage.metadata_full(exc):
+        log.warning("metadata store is full: a %s was refused (%s)", method, exc)
+        return insufficient_storage("metadata")
+    return None
 
 
 def error_response(status: int, message: str | None = None,

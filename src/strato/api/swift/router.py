@@ -21,12 +21,11 @@ from strato.api.swift.context import (
 )
 from strato.api.swift.crossdomain import PATH as CROSSDOMAIN_PATH
 from strato.api.swift.crossdomain import crossdomain_response
-from strato.api.swift.errors import SwiftError, error_response, insufficient_storage
+from strato.api.swift.errors import SwiftError, error_response, storage_error
 from strato.api.swift.features import FEATURES
 from strato.api.swift.info import Capabilities
 from strato.api.swift.object import handle_object
 from strato.api.swift.pipeline import PIPELINE, build_pipeline
-from strato.domain.storage import InsufficientStorage, OlderThanStored
 
 log = logging.getLogger("strato.swift")
 TRUE_VALUES = ("true", "1", "yes", "on", "t", "y")
@@ -96,14 +95,13 @@ class SwiftFrontend:
         try:
             try:
                 response = await self._dispatch(request)
-            except InsufficientStorage as full:  # from any write path: PUT, COPY, SLO, bulk
-                raise insufficient_storage(full.where) from None
-            except OlderThanStored:  # a newer write of the name won, from any write path:
-                # Swift's proxy turns its object servers' 409 into 202 for a PUT (COPY is
-                # one), and passes the 409 of a POST or DELETE on
-                raise SwiftError(202 if request.method in ("PUT", "COPY") else 409) from None
             except BadRequest as bad:  # framing a feature met first (a Content-Length that
                 raise SwiftError(bad.status, str(bad)) from None  # is no number): 400, not 500
+            except Exception as exc:  # a full store, a newer write: from any write path
+                error = storage_error(exc, request.method, self.services.storage)
+                if error is None:
+                    raise
+                raise error from None
         except SwiftError as exc:
             if exc.status >= 400:
                 log.info("%s %s -> %d %s (%s)", request.method, request.path, exc.status,

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from strato.api.http import REASONS, Message, Request, Response
 from strato.api.swift.acl import ACCOUNT_ACCESS
 from strato.api.swift.context import READ_METHODS, READS, SwiftRequest
-from strato.api.swift.errors import SwiftError
+from strato.api.swift.errors import SwiftError, storage_error
 from strato.api.swift.object import AUTHORIZE_OVERRIDE, OVERRIDE_SCOPE
 from strato.api.swift.pipeline import PIPELINE, Handler
 
@@ -69,9 +69,17 @@ def make_subrequest(sr: SwiftRequest, method: str, container: str | None,
 
 
 async def run(call_next: Handler, sub: SwiftRequest) -> Response:
-    """The response, with errors the core raises turned into responses."""
+    """The response, with errors the core raises turned into responses: a full disk or a
+    newer write is the one item's answer (as in Swift, where each sub-request has its own
+    response), not the whole bulk request's."""
     try:
-        response = await call_next(sub)
+        try:
+            response = await call_next(sub)
+        except Exception as exc:
+            error = storage_error(exc, sub.request.method, sub.services.storage)
+            if error is None:
+                raise
+            raise error from None
     except SwiftError as exc:
         return Response(exc.status, dict(exc.headers), (exc.message or "").encode())
     body = response.body
