@@ -246,6 +246,42 @@ def test_503_and_429_with_retry_after_are_waited_for(server: Server, proxy: Faul
     assert proxy.count("PUT", f"/{container}/a") == 3
 
 
+def test_a_full_cloud_is_not_retried_and_stops_a_tree_upload(server: Server,
+                                                             proxy: FaultProxy,
+                                                             tmp_path: Path) -> None:
+    """507 Insufficient Storage: no room appears in the seconds a retry waits, so neither a
+    PUT nor a tree upload tries again (each file of a tree was sent six times, with backoff:
+    minutes of refused tries before the command said anything)."""
+    container = f"full-{uuid.uuid4().hex[:8]}"
+    proxy.rules.append(Rule("PUT", f"/{container}/", "status", status=507, times=10**6))
+    tree = tmp_path / "tree"
+    for i in range(40):
+        (tree / f"d{i % 4}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{i % 4}" / f"f{i}.txt").write_bytes(os.urandom(100))
+
+    async def single() -> None:
+        async with sc.connect(**_via(proxy, server)) as cloud:
+            await cloud.objects.create_container(container)
+            with pytest.raises(sc.InsufficientStorage) as refused:
+                await cloud.objects.put(container, "one", b"payload")
+            assert refused.value.status == 507
+
+    arun(single())
+    assert proxy.count("PUT", f"/{container}/one") == 1
+    login = _via(proxy, server)
+    done = subprocess.run(
+        [sys.executable, "-m", "strato", "upload", "--os-storage-url",
+         login["object_store_endpoint_override"], "--os-auth-token", login["token"],
+         "--object-threads", "4", "--no-bulk", container, "."],
+        cwd=tree, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "507 Insufficient Storage" in done.stderr, done.stderr
+    assert "hint: the cloud is out of space" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    # the files in flight when the first 507 came, each once; none of the rest
+    assert proxy.count("PUT", f"/{container}/d") <= 4
+
+
 def test_damaged_segment_is_sent_again(server: Server, proxy: FaultProxy,
                                        tmp_path: Path) -> None:
     source = _file(tmp_path, 3 * MiB)

@@ -26,6 +26,7 @@ from strato.client.errors import (
     Forbidden,
     HTTPError,
     ImageFailed,
+    InsufficientStorage,
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
@@ -52,9 +53,10 @@ from strato.client.transport import RetryPolicy, Transport
 __all__ = [
     "BadRequest", "BulkResult", "ChecksumMismatch", "ClientError", "Cloud", "CloudConfig",
     "ConfigError", "Conflict", "ConnectionFailed", "DownloadResult", "Entry", "Forbidden",
-    "FormPost", "HTTPError", "ImageFailed", "Images", "KeystoneAuth", "NoProgress", "NotFound",
-    "ObjectStore", "PreAuth", "PreconditionFailed", "Progress", "RangeNotSatisfiable",
-    "RequestEntityTooLarge", "RetryPolicy", "ServerError", "ServiceUnavailable", "Session",
-    "SwiftV1Auth", "Token", "TooManyRequests", "TransferOptions", "Transport", "Unauthorized",
-    "UnprocessableEntity", "UploadResult", "connect", "form_post", "load_cloud", "temp_url",
+    "FormPost", "HTTPError", "ImageFailed", "Images", "InsufficientStorage", "KeystoneAuth",
+    "NoProgress", "NotFound", "ObjectStore", "PreAuth", "PreconditionFailed", "Progress",
+    "RangeNotSatisfiable", "RequestEntityTooLarge", "RetryPolicy", "ServerError",
+    "ServiceUnavailable", "Session", "SwiftV1Auth", "Token", "TooManyRequests",
+    "TransferOptions", "Transport", "Unauthorized", "UnprocessableEntity", "UploadResult",
+    "connect", "form_post", "load_cloud", "temp_url",
 ]

@@ -29,6 +29,7 @@ from strato.client.errors import (
     ConnectionFailed,
     Forbidden,
     HTTPError,
+    InsufficientStorage,
     NotFound,
     Unauthorized,
 )
@@ -159,6 +160,8 @@ def fail(exc: ClientError, ctx: click.Context | None = None) -> None:
     elif isinstance(exc, ConnectionFailed):
         code = EXIT_NETWORK
         hint = "is the server running, and the URL right?"
+    elif isinstance(exc, InsufficientStorage):
+        hint = "the cloud is out of space: free some (or ask its operator), then run it again"
     elif isinstance(exc, ConfigError):
         hint = "see `strato auth --help` for the ways to log in"
     click.echo(f"error: {message(exc)}" + (f"\n  hint: {hint}" if hint else ""), err=True)

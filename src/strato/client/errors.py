@@ -99,11 +99,18 @@ class ServiceUnavailable(ServerError):
     status = 503
 
 
+class InsufficientStorage(ServerError):
+    """The cloud has no room for the write (507): it will not make room in the seconds a
+    retry waits, so it is not retried and a tree transfer stops at it."""
+
+    status = 507
+
+
 _BY_STATUS: dict[int, type[HTTPError]] = {
     cls.status: cls for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
         RequestEntityTooLarge, RangeNotSatisfiable, UnprocessableEntity, TooManyRequests,
-        ServerError, ServiceUnavailable)
+        ServerError, ServiceUnavailable, InsufficientStorage)
 }
 
 

@@ -35,11 +35,15 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "COPY"})
 REQUEST_ID_HEADERS = ("X-Openstack-Request-Id", "X-Trans-Id", "X-Compute-Request-Id")
 
 
+LASTING = (501, 505, 507)
+"""Server errors no retry can cure: not implemented, HTTP version refused, no room."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to try again. A 429 or 503 is retried for every method
-    (the server did nothing); other 5xx and dropped connections only for idempotent ones,
-    and a POST only when the connection could not even be made."""
+    (the server did nothing); other 5xx (but `LASTING` ones) and dropped connections only
+    for idempotent ones, and a POST only when the connection could not even be made."""
 
     attempts: int = 6
     backoff: float = 0.5
@@ -187,7 +191,8 @@ class Transport:
                 return
             error_body = await response.read()
             response.release()
-            retryable = status in (429, 503) or (status >= 500 and method in IDEMPOTENT)
+            retryable = status in (429, 503) or (
+                status >= 500 and status not in LASTING and method in IDEMPOTENT)
             if retryable and attempt + 1 < self.retry.attempts:
                 wait = self.retry.delay(attempt, _retry_after(response.headers))
                 log.info("%s %s answered %d; retry %d in %.1fs", method, url, status,

@@ -43,6 +43,7 @@ from strato.client.errors import (
     ClientError,
     ConnectionFailed,
     HTTPError,
+    InsufficientStorage,
     NotFound,
     Unauthorized,
 )
@@ -84,7 +85,7 @@ BULK_STREAMS = 4
 #: Headers an extract-archive request applies to every file it makes (Swift's rule).
 BULK_HEADERS = ("x-object-meta-", "x-delete-at", "x-delete-after")
 #: Errors that stop a whole tree transfer: nothing else would succeed either.
-FATAL = (ConnectionFailed, Unauthorized)
+FATAL = (ConnectionFailed, Unauthorized, InsufficientStorage)
 
 
 @dataclass(frozen=True)
