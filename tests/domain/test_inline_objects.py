@@ -61,6 +61,21 @@ def test_small_object_is_inline_and_reads_back(server: Server, tester: tuple[str
     assert err.value.http_status == 404
 
 
+def test_inline_ids_follow_the_order_of_writes(server: Server, tester: tuple[str, str]
+                                               ) -> None:
+    """Small objects' ids sort in the order they were written, so the indexes keyed by them
+    grow at one edge: random ids put each new row in a page of its own, read back and
+    written again at every commit (8% of a 5,000-file bulk upload, docs/benchmarks.md)."""
+    name = new_container(tester)
+    c = conn(tester)
+    for i in range(20):
+        c.put_object(name, f"o{i:02d}", b"small")
+    newest = stored.rows(server.data_dir, "SELECT blob_id FROM objects WHERE blob_id LIKE"
+                         " 'inline:%' ORDER BY timestamp DESC LIMIT 20")  # these 20
+    ids = [str(blob) for blob, in reversed(newest)]
+    assert len(set(ids)) == 20 and ids == sorted(ids)
+
+
 def test_the_threshold_is_inclusive(server: Server, tester: tuple[str, str]) -> None:
     """64 KiB stays inline; one byte more goes to a blob file, streamed in pieces that start
     inline (a chunked upload: the size is unknown until the end)."""
