@@ -21,7 +21,7 @@ import pytest
 
 import strato.client as sc
 from strato.client.trees import TreeResult, Wanted, download_objects, even_share
-from tests.client.conftest import arun
+from tests.client.conftest import arun, make_tree
 from tests.client.faults import FaultProxy, Rule
 from tests.harness import Server
 
@@ -254,10 +254,8 @@ def test_a_full_cloud_is_not_retried_and_stops_a_tree_upload(server: Server,
     minutes of refused tries before the command said anything)."""
     container = f"full-{uuid.uuid4().hex[:8]}"
     proxy.rules.append(Rule("PUT", f"/{container}/", "status", status=507, times=10**6))
-    tree = tmp_path / "tree"
-    for i in range(40):
-        (tree / f"d{i % 4}").mkdir(parents=True, exist_ok=True)
-        (tree / f"d{i % 4}" / f"f{i}.txt").write_bytes(os.urandom(100))
+    tree = make_tree(tmp_path / "tree", {f"d{i % 4}/f{i}.txt": os.urandom(100)
+                                         for i in range(40)})
 
     async def single() -> None:
         async with sc.connect(**_via(proxy, server)) as cloud:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import socket
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pytest
 
 from tests import pg
 from tests.api.image.support import OCTET, Glance
+from tests.api.swift.features.test_bulk import _file, _tar
 from tests.harness import Server
 from tests.tmpfs import small_tmpfs
 
@@ -163,16 +162,6 @@ def test_full_disk_gets_507_and_recovers(full_disk: Path) -> None:
         (full_disk / "filler").unlink()
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for member, data in members.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def test_bulk_upload_onto_a_full_disk_reports_each_member(full_disk: Path) -> None:
     """An archive extraction that runs out of room answers as Swift's bulk middleware does:
     200 with a report naming each member refused with its 507 ("502 Bad Gateway" as the
@@ -188,7 +177,8 @@ def test_bulk_upload_onto_a_full_disk_reports_each_member(full_disk: Path) -> No
         fill(full_disk / "filler", leave=2 * MIB)
         # past the inline size, so blobs on the full disk whatever the metadata store
         members = {f"m{i:03d}": os.urandom(100 * 1024) for i in range(60)}  # 5.9 MiB
-        resp = http.put(f"{url}/c", params={"extract-archive": "tar"}, content=_tar(members),
+        archive = _tar([_file(n, d) for n, d in members.items()], "w")
+        resp = http.put(f"{url}/c", params={"extract-archive": "tar"}, content=archive,
                         headers={"Accept": "application/json"})
         assert resp.status_code == 200, resp.text
         report = resp.json()
