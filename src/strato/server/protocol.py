@@ -49,6 +49,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from strato.api.http import ZERO_COPY
+from strato.server.accept import connection_closed
 from strato.server.connections import LIMITS, MAX_HEAD, MAX_TARGET
 
 _ASCII_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -304,6 +305,7 @@ class SwiftHttpProtocol(HttpToolsProtocol):
         if self.watchdog is not None:
             self.watchdog.cancel()
             self.watchdog = None
+        connection_closed()
         super().connection_lost(exc)
 
     def _watch(self) -> None:

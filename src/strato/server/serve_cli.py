@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import errno
 import os
 import shutil
@@ -73,6 +74,7 @@ def serve(config: str | None, **options: Any) -> None:
     os.environ.update(settings.to_env())
     import uvicorn
 
+    from strato.server.accept import SLOTS_ENV, worker_slots
     from strato.server.connections import uvicorn_options
 
     metadata = f", metadata in {redacted(settings.metadata)}" if settings.metadata else ""
@@ -85,12 +87,18 @@ def serve(config: str | None, **options: Any) -> None:
         start_listener(settings.metrics_host, settings.metrics_port)
         click.echo(f"metrics without authentication at http://{settings.metrics_host}:"
                    f"{settings.metrics_port}/metrics", err=True)
-    uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers if settings.workers > 1 else None,
-                loop="uvloop", http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
-                access_log=False, log_level=settings.log_level,
-                log_config=logging_config(settings.log_level, settings.log_format),
-                server_header=False, **uvicorn_options(settings), **tls)
+    with contextlib.ExitStack() as stack:
+        slots = stack.enter_context(worker_slots()) if settings.workers > 1 else None
+        if slots is not None:  # the workers share new connections (server/accept.py)
+            os.environ[SLOTS_ENV] = str(slots)
+        uvicorn.run("strato.server.app:create_app", factory=True, host=settings.host,
+                    port=settings.port,
+                    workers=settings.workers if settings.workers > 1 else None,
+                    loop="strato.server.accept:new_event_loop",
+                    http="strato.server.protocol:SwiftHttpProtocol", lifespan="on",
+                    access_log=False, log_level=settings.log_level,
+                    log_config=logging_config(settings.log_level, settings.log_format),
+                    server_header=False, **uvicorn_options(settings), **tls)
 
 
 @click.command()
